@@ -1,0 +1,143 @@
+package classify
+
+import (
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// Cause is the verdict on one 404104 (PRODUCT.md §5).
+type Cause string
+
+const (
+	// Pending: the watermark has not yet passed t + ReconnectGrace.
+	Pending Cause = "pending"
+	// TokenExpiry: the SAS token expired and the device renewed it (seed 1).
+	TokenExpiry Cause = "token-expiry"
+	// TokenRenewalFailed: the token expired and the device is not getting
+	// back in: 401003s continue and no successful connect follows (seed 1).
+	TokenRenewalFailed Cause = "token-renewal-failed"
+	// DeviceOrNetwork: keep-alive timeout, TCP reset, crash (seed 2).
+	DeviceOrNetwork Cause = "device-or-network"
+	// DuplicateIdentity: two clients share one identity and knock each other
+	// off (400027 / 409002 around the 404104); seed 2.
+	DuplicateIdentity Cause = "duplicate-identity"
+	// HubTransient: the disconnect falls inside a hub incident (seed 3).
+	HubTransient Cause = "hub-transient"
+)
+
+// SeedCause returns the cause of PRODUCT.md §1 the verdict belongs to:
+// 1 token, 2 device or network, 3 IoT Hub; 0 while pending.
+func (c Cause) SeedCause() int {
+	switch c {
+	case TokenExpiry, TokenRenewalFailed:
+		return 1
+	case DeviceOrNetwork, DuplicateIdentity:
+		return 2
+	case HubTransient:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether c is one of the causes above.
+func (c Cause) Valid() bool {
+	return c == Pending || c.SeedCause() != 0
+}
+
+// Diagnosis is the engine's verdict on one 404104, the unit the query API
+// lists. A diagnosis is emitted when the 404104 is first seen (Pending), when
+// it becomes final, and again whenever late evidence revises it.
+type Diagnosis struct {
+	Key     event.Key
+	Time    time.Time // event time of the 404104
+	EventID event.ID  // ID of the 404104 record
+	Cause   Cause
+	// Final is true once the watermark has passed Time + ReconnectGrace.
+	Final bool
+	// Confidence is in [0,1]; 0 while pending.
+	Confidence float64
+	// Evidence are the records that decided the verdict, in words.
+	Evidence []string
+	// Recommendation is the operator's next step.
+	Recommendation string
+	// Revisions counts how often a final verdict was changed by late evidence.
+	Revisions int
+	// Incident is the ID of the hub incident the disconnect fell in, if any.
+	Incident string
+}
+
+// Incident is a hub-wide problem: a burst of disconnects of many devices,
+// not explained by their own evidence, with hub-side errors above the hub's
+// usual rate.
+type Incident struct {
+	// ID is stable: hub and the minute the incident started.
+	ID    string
+	Hub   string
+	Open  bool
+	Start time.Time // event time of the first minute of the burst
+	// End is the event time the hub was back to its baseline; zero while open.
+	End time.Time
+	// Devices counts distinct devices whose 404104 fell in the incident.
+	Devices int
+	// HubErrors counts hub-side error records (PRODUCT.md §3) in the incident.
+	HubErrors int
+	// MetricCorroborated is true when a Fired connected-devices metric alert
+	// overlapped the incident.
+	MetricCorroborated bool
+	Evidence           []string
+}
+
+// SignalKind names the alert conditions of PRODUCT.md §7.
+type SignalKind string
+
+const (
+	HubIncident         SignalKind = "hub-incident"
+	TokenRenewalFailing SignalKind = "token-renewal-failed"
+	DeviceOffline       SignalKind = "device-offline"
+	DeviceFlapping      SignalKind = "device-flapping"
+)
+
+// Severity returns the alert severity of the kind (PRODUCT.md §7).
+func (k SignalKind) Severity() string {
+	switch k {
+	case HubIncident, TokenRenewalFailing:
+		return "critical"
+	}
+	return "warning"
+}
+
+// Signal is a transition of an alert condition: it starts (Firing) or ends.
+// The engine emits each transition exactly once; the alert package turns
+// them into notifications (grouping, inhibition, repeats).
+type Signal struct {
+	Kind SignalKind
+	// Key is the hub (Device empty) for HubIncident, the device otherwise.
+	Key    event.Key
+	Firing bool
+	// Since is the event time the condition began; At the event time of this
+	// transition (equal to Since for a firing signal).
+	Since time.Time
+	At    time.Time
+	// Incident: for a device signal, the ID of the open hub incident the
+	// device was caught in (the alert side holds such alerts back while that
+	// incident is firing); for HubIncident, the incident's own ID.
+	Incident       string
+	Summary        string
+	Evidence       []string
+	Recommendation string
+	// Devices is the number of devices involved (HubIncident), else 1.
+	Devices int
+}
+
+// AlertKey returns the stable alert key kind/hub[/device[/module]].
+func (s *Signal) AlertKey() string {
+	k := string(s.Kind) + "/" + s.Key.Hub
+	if s.Key.Device != "" {
+		k += "/" + s.Key.Device
+		if s.Key.Module != "" {
+			k += "/" + s.Key.Module
+		}
+	}
+	return k
+}

@@ -1,0 +1,175 @@
+// Package store holds every piece of disconnect-doctor's state that must
+// outlive one invocation, behind one interface with two implementations:
+// Table (Azure Table storage through aztables, safe for many instances) and
+// Memory (embedded, in-process: the zero-config default for `make run`,
+// `handler replay` and local use). Both pass the same conformance suite
+// (storetest).
+//
+// The shape follows the access patterns of the pipeline, not a generic
+// key-value API:
+//
+//   - Ingest (DiagnosticLogs, ConnectionEvents … on many instances at once)
+//     only appends events and records its progress: no read-modify-write, so
+//     instances never contend.
+//   - Evaluate (the timer, one at a time under a lease) reads the events
+//     appended since its cursor, owns the engine's and the alert side's state
+//     (opaque blobs), and writes diagnoses, incidents and the outbox.
+//   - The query API reads diagnoses, incidents, device blobs and progress.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// ErrConflict is returned (wrapped) when a conditional write lost a race: the
+// ETag given no longer matches. The caller reloads and retries.
+var ErrConflict = errors.New("store: conflict")
+
+// ErrNotFound is returned (wrapped) by point reads of a missing row.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrUnavailable is returned (wrapped) when the backing service cannot be
+// reached or keeps failing after retries: the function must answer non-2xx
+// so the host retries the batch.
+var ErrUnavailable = errors.New("store: unavailable")
+
+// Progress is one ingest writer's position: a writer is one input stream
+// partition (Event Hub name + partition id), or "eventgrid", "metric".
+type Progress struct {
+	Writer string
+	// Newest is the newest event time the writer has appended.
+	Newest time.Time
+	// Updated is the writer's wall clock at its last append; a partition idle
+	// for longer than ALLOWED_LATENESS stops holding the watermark back.
+	Updated time.Time
+	// Counters since the writer started: records read, kept, ignored,
+	// skipped (malformed).
+	Read, Kept, Ignored, Skipped int64
+}
+
+// Blob is an opaque serialized value (engine device or hub state, alert
+// state) with its ETag. Key is unique within its kind.
+type Blob struct {
+	Key  string
+	Data []byte
+	ETag string
+}
+
+// BlobKind names a family of blobs; each lives in its own table/partition.
+type BlobKind string
+
+const (
+	DeviceBlobs BlobKind = "device" // one per tracked device (classify)
+	HubBlobs    BlobKind = "hub"    // one per hub (classify)
+	AlertBlobs  BlobKind = "alert"  // one per alert key (alert)
+	MetaBlobs   BlobKind = "meta"   // cursor, watermark, generation (pipeline)
+)
+
+// DiagnosisQuery selects diagnoses for the API. Zero fields do not filter.
+type DiagnosisQuery struct {
+	Hub, Device string
+	From, To    time.Time // From inclusive, To exclusive; on Diagnosis.Time
+	Cause       classify.Cause
+	Limit       int    // 1..1000
+	Cursor      string // opaque, from a previous page's Next
+}
+
+// OutboxItem is one notification to deliver on one channel. The outbox is
+// written before anything is sent, so a crash never loses a notification.
+type OutboxItem struct {
+	// ID is unique: NotificationID + "/" + Channel.
+	ID             string
+	NotificationID string
+	Channel        string // "teams", "email", "webhook"
+	Payload        []byte // the notification, JSON (alert.Notification)
+	Created        time.Time
+	// Due is when the next attempt may be made.
+	Due       time.Time
+	Attempts  int
+	State     OutboxState
+	LastError string // redacted by the caller; never a secret
+	ETag      string
+}
+
+// OutboxState is the life cycle of an outbox item.
+type OutboxState string
+
+const (
+	OutboxPending   OutboxState = "pending"
+	OutboxDelivered OutboxState = "delivered"
+	OutboxDead      OutboxState = "dead" // kept failing; dead-lettered
+	// OutboxSuppressed: recorded but never to be sent (a stale alert of a
+	// backlog being caught up, STALE_AFTER).
+	OutboxSuppressed OutboxState = "suppressed"
+)
+
+// Store is the state of disconnect-doctor. Every method is safe for
+// concurrent use. Errors wrap ErrConflict, ErrNotFound or ErrUnavailable
+// where those apply.
+type Store interface {
+	// AppendEvents stores events stamped with the writer's wall-clock ingest
+	// time. Appending an event that is already stored (same ID, any stamp)
+	// may store it again; readers deduplicate by ID.
+	AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event) error
+	// ReadEvents returns events whose stamp is in [from, to), in stamp order,
+	// calling fn once per page; fn's error stops the read and is returned.
+	ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event) error) error
+	// PutProgress records a writer's progress (last write wins per writer).
+	PutProgress(ctx context.Context, p Progress) error
+	// ListProgress returns every writer's progress.
+	ListProgress(ctx context.Context) ([]Progress, error)
+
+	// GetBlob reads one blob; ErrNotFound if absent.
+	GetBlob(ctx context.Context, kind BlobKind, key string) (Blob, error)
+	// ListBlobs calls fn for every blob of a kind, in pages.
+	ListBlobs(ctx context.Context, kind BlobKind, fn func([]Blob) error) error
+	// PutBlobs writes blobs. A blob with an ETag is replaced only if the
+	// stored ETag still matches (ErrConflict otherwise, and nothing of that
+	// blob is written); an empty ETag writes unconditionally. Returns the new
+	// ETags in input order.
+	PutBlobs(ctx context.Context, kind BlobKind, blobs []Blob) ([]string, error)
+	// DeleteBlobs removes blobs by key; missing keys are not an error.
+	DeleteBlobs(ctx context.Context, kind BlobKind, keys []string) error
+
+	// PutDiagnoses upserts diagnoses, keyed by (Key, EventID).
+	PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error
+	// ListDiagnoses returns matching diagnoses newest first (by Time, then
+	// key), and a cursor for the next page ("" when done).
+	ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify.Diagnosis, string, error)
+
+	// PutIncidents upserts incidents by ID.
+	PutIncidents(ctx context.Context, is []classify.Incident) error
+	// ListIncidents returns a hub's incidents (all hubs when hub is ""),
+	// newest first; open filters by status when non-nil.
+	ListIncidents(ctx context.Context, hub string, open *bool) ([]classify.Incident, error)
+
+	// Enqueue adds outbox items; an item whose ID exists is left as it is
+	// (re-enqueueing after a crash is harmless).
+	Enqueue(ctx context.Context, items []OutboxItem) error
+	// DueItems returns pending items with Due <= now, oldest first, at most limit.
+	DueItems(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// UpdateItem writes an item back conditionally on its ETag.
+	UpdateItem(ctx context.Context, it OutboxItem) error
+	// ListItems returns outbox items created in [from, to) (any state), for
+	// the API and tests.
+	ListItems(ctx context.Context, from, to time.Time) ([]OutboxItem, error)
+
+	// AcquireLease takes or renews the named lease for holder until `until`;
+	// it succeeds if the lease is free, expired at now, or already held by
+	// holder. Only one Evaluate runs at a time.
+	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+
+	// Purge removes events stamped before eventsBefore, and diagnoses,
+	// resolved incidents and finished outbox items older than before.
+	Purge(ctx context.Context, eventsBefore, before time.Time) error
+
+	// Ping checks the backing service is reachable (API health).
+	Ping(ctx context.Context) error
+	// Close releases resources.
+	Close() error
+}
