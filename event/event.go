@@ -276,3 +276,17 @@ func NewID(e *Event, extra string) ID {
 	copy(id[:], h.Sum(nil))
 	return id
 }
+
+// Path renders the key as hub/device/module, always three segments (module
+// may be empty). IoT Hub allows no '/' in hub names, device ids or module
+// ids, so the form is reversible (ParsePath); it names a device's state.
+func (k Key) Path() string { return k.Hub + "/" + k.Device + "/" + k.Module }
+
+// ParsePath is the inverse of Key.Path.
+func ParsePath(s string) (Key, bool) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return Key{}, false
+	}
+	return Key{Hub: parts[0], Device: parts[1], Module: parts[2]}, true
+}

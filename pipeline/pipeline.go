@@ -1,0 +1,502 @@
+// Package pipeline wires disconnect-doctor's parts together in the one
+// direction data flows: parsed events → store → classify → store → alert →
+// notify. It is the imperative shell around the pure engine: every function
+// of the app reaches the rest of the product through a Pipeline (it
+// implements handlers.Backend).
+//
+// Ingest runs on many instances at once and only appends: it never reads
+// state, so instances never contend. Evaluate runs one at a time (a lease,
+// on top of the Functions timer's own singleton) and owns all state: it reads
+// the events appended since its cursor, advances the engine, records
+// diagnoses and incidents, turns signals into notifications (written to the
+// outbox before anything is sent) and delivers them.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/config"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/ingest"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
+)
+
+// Options configure a Pipeline.
+type Options struct {
+	Config config.Config
+	Store  store.Store
+	// Channels are the notification channels by name ("teams", "email",
+	// "webhook"); none configured means notifications are only recorded.
+	Channels map[string]alert.Notifier
+	// Now is the wall clock; tests and simulations inject their own.
+	Now func() time.Time
+	Log zerolog.Logger
+	// ReadSafety is how far before its cursor Evaluate re-reads appended
+	// events, to catch appends of invocations still in flight when it last
+	// read (re-read events are deduplicated by the engine). The default, 0,
+	// means 2 minutes; a negative value means none, for drivers that know no
+	// append can be in flight (make run, replay).
+	ReadSafety time.Duration
+	// Holder names this process for the Evaluate lease; random by default.
+	Holder string
+}
+
+// Pipeline is the app. It is safe for concurrent use.
+type Pipeline struct {
+	cfg      config.Config
+	st       store.Store
+	now      func() time.Time
+	log      zerolog.Logger
+	safety   time.Duration
+	holder   string
+	engine   *classify.Engine
+	alerts   *alert.Manager
+	outbox   *alert.Dispatcher
+	channels []string
+
+	progMu   sync.Mutex
+	progress map[string]store.Progress // this process's view of the writers it fed
+
+	evalMu sync.Mutex // one Evaluate at a time in this process
+	res    *resident  // state held between ticks; nil until loaded
+}
+
+// resident is the state Evaluate keeps in memory between ticks. It is valid
+// as long as the stored meta row still carries the ETag this process wrote:
+// another instance evaluating in between changes it, and the state is then
+// reloaded from the store.
+type resident struct {
+	engine *classify.State
+	alerts *alert.State
+	meta   meta
+	etag   string
+}
+
+// meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
+type meta struct {
+	// Cursor is the stamp up to which appended events have been read.
+	Cursor time.Time `json:"cursor"`
+	// Watermark is the last watermark used (for the API's health).
+	Watermark time.Time `json:"watermark"`
+	// LastPurge is the wall clock of the last retention run.
+	LastPurge time.Time `json:"lastPurge"`
+}
+
+const (
+	metaKey   = "evaluate"
+	leaseName = "evaluate"
+	leaseTTL  = 5 * time.Minute
+	purgeEach = time.Hour
+)
+
+// New builds a Pipeline.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Store == nil {
+		return nil, errors.New("pipeline: no store")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := opts.Config.Engine.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	p := &Pipeline{
+		cfg:      opts.Config,
+		st:       opts.Store,
+		now:      func() time.Time { return opts.Now().UTC() },
+		log:      opts.Log,
+		safety:   opts.ReadSafety,
+		holder:   opts.Holder,
+		engine:   classify.New(opts.Config.Engine),
+		progress: make(map[string]store.Progress),
+	}
+	switch {
+	case p.safety == 0:
+		p.safety = 2 * time.Minute
+	case p.safety < 0:
+		p.safety = 0
+	}
+	if p.holder == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		p.holder = "evaluate-" + hex.EncodeToString(b[:])
+	}
+	p.alerts = alert.New(alert.Config{
+		RepeatInterval: opts.Config.RepeatInterval,
+		StaleAfter:     opts.Config.StaleAfter,
+		PublicBaseURL:  opts.Config.PublicBaseURL,
+	})
+	p.outbox = alert.NewDispatcher(opts.Store, opts.Channels, opts.Log)
+	for name := range opts.Channels {
+		p.channels = append(p.channels, name)
+	}
+	return p, nil
+}
+
+// Ingest appends a parsed batch and records the writer's progress. writer
+// names the input partition ("<event hub>/<partition>", "eventgrid",
+// "metric"). An error means the store is down: the function answers non-2xx
+// and the host retries the same batch, which is harmless (appends are
+// deduplicated by event ID).
+func (p *Pipeline) Ingest(ctx context.Context, writer string, res *ingest.Result) error {
+	now := p.now()
+	if len(res.Events) > 0 {
+		if err := p.st.AppendEvents(ctx, now, res.Events); err != nil {
+			return fmt.Errorf("pipeline: ingest %s: %w", writer, err)
+		}
+	}
+	pr, err := p.writerProgress(ctx, writer)
+	if err != nil {
+		return err
+	}
+	pr.Updated = now
+	if res.Newest.After(pr.Newest) {
+		pr.Newest = res.Newest
+	}
+	pr.Read += int64(res.Read)
+	pr.Kept += int64(len(res.Events))
+	pr.Ignored += int64(res.Ignored)
+	pr.Skipped += int64(res.SkippedTotal())
+	if err := p.st.PutProgress(ctx, pr); err != nil {
+		return fmt.Errorf("pipeline: progress %s: %w", writer, err)
+	}
+	p.progMu.Lock()
+	p.progress[writer] = pr
+	p.progMu.Unlock()
+	return nil
+}
+
+// writerProgress returns the last progress of writer, loading every
+// writer's row once per process so counters continue across restarts.
+func (p *Pipeline) writerProgress(ctx context.Context, writer string) (store.Progress, error) {
+	p.progMu.Lock()
+	pr, ok := p.progress[writer]
+	loaded := len(p.progress) > 0
+	p.progMu.Unlock()
+	if ok {
+		return pr, nil
+	}
+	if !loaded {
+		all, err := p.st.ListProgress(ctx)
+		if err != nil {
+			return store.Progress{}, fmt.Errorf("pipeline: progress: %w", err)
+		}
+		p.progMu.Lock()
+		for _, q := range all {
+			if _, seen := p.progress[q.Writer]; !seen {
+				p.progress[q.Writer] = q
+			}
+		}
+		pr, ok = p.progress[writer]
+		p.progMu.Unlock()
+		if ok {
+			return pr, nil
+		}
+	}
+	return store.Progress{Writer: writer}, nil
+}
+
+// Report is what one Evaluate tick did, for the invocation's Logs and tests.
+type Report struct {
+	Skipped       string // non-empty when the tick did not run (lease held elsewhere)
+	Events        int    // events read from the store
+	New           int    // of which new to the engine
+	Watermark     time.Time
+	Diagnoses     int
+	Incidents     int
+	Signals       int
+	Notifications int
+	Delivery      alert.Report
+	Forgotten     int
+}
+
+// String renders the report as one line.
+func (r Report) String() string {
+	if r.Skipped != "" {
+		return "evaluate skipped: " + r.Skipped
+	}
+	wm := "none"
+	if !r.Watermark.IsZero() {
+		wm = r.Watermark.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("evaluate: read %d events (%d new), watermark %s, %d diagnoses, %d incidents, %d signals, %d notifications, delivery %s",
+		r.Events, r.New, wm, r.Diagnoses, r.Incidents, r.Signals, r.Notifications, r.Delivery)
+}
+
+// Evaluate runs one tick and returns its summary line (handlers.Backend).
+func (p *Pipeline) Evaluate(ctx context.Context) (string, error) {
+	r, err := p.Tick(ctx)
+	if err != nil {
+		return "", err
+	}
+	return r.String(), nil
+}
+
+// Tick runs one evaluation: read new events, advance the engine, persist,
+// alert, deliver. On any error the resident state is dropped, so the next
+// tick starts again from what the store holds.
+func (p *Pipeline) Tick(ctx context.Context) (Report, error) {
+	p.evalMu.Lock()
+	defer p.evalMu.Unlock()
+	r, err := p.tick(ctx)
+	if err != nil {
+		p.res = nil
+	}
+	return r, err
+}
+
+func (p *Pipeline) tick(ctx context.Context) (Report, error) {
+	var rep Report
+	now := p.now()
+	ok, err := p.st.AcquireLease(ctx, leaseName, p.holder, now, now.Add(leaseTTL))
+	if err != nil {
+		return rep, fmt.Errorf("pipeline: lease: %w", err)
+	}
+	if !ok {
+		rep.Skipped = "another instance holds the evaluate lease"
+		return rep, nil
+	}
+	if err := p.load(ctx); err != nil {
+		return rep, err
+	}
+	res := p.res
+
+	// Read what was appended since the cursor (and a safety margin before
+	// it, for appends that were in flight when it last read).
+	from := res.meta.Cursor.Add(-p.safety)
+	to := now.Add(time.Nanosecond)
+	err = p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
+		rep.Events += len(evs)
+		s := p.engine.Ingest(res.engine, evs)
+		rep.New += s.New
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("pipeline: read events: %w", err)
+	}
+
+	prog, err := p.st.ListProgress(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("pipeline: progress: %w", err)
+	}
+	cp := make([]classify.Progress, len(prog))
+	var newest time.Time
+	for i, q := range prog {
+		cp[i] = classify.Progress{Writer: q.Writer, Newest: q.Newest, Updated: q.Updated}
+		if q.Newest.After(newest) {
+			newest = q.Newest
+		}
+	}
+	wm := classify.Watermark(p.cfg.Engine.Mode, now, p.cfg.Engine.AllowedLateness, cp)
+	if wm.Before(res.meta.Watermark) {
+		wm = res.meta.Watermark // never move backwards (a writer that came back)
+	}
+	rep.Watermark = wm
+	out := p.engine.Tick(res.engine, wm)
+	rep.Diagnoses, rep.Incidents, rep.Signals = len(out.Diagnoses), len(out.Incidents), len(out.Signals)
+
+	// "Now" of the alert side: the wall clock in production, the newest event
+	// time when replaying (replayed data may be years old).
+	alertNow := now
+	if p.cfg.Engine.Mode == classify.EventTime {
+		alertNow = newest
+	}
+	notes := p.alerts.Apply(res.alerts, out.Signals, alertNow)
+	rep.Notifications = len(notes)
+
+	// Persist in the order that makes a crash harmless: the outbox and the
+	// alert state first (a recomputed transition then finds its alert
+	// already firing), the engine's state last.
+	if err := p.outbox.Enqueue(ctx, notes, p.channels, now); err != nil {
+		return rep, fmt.Errorf("pipeline: outbox: %w", err)
+	}
+	if err := p.saveAlerts(ctx); err != nil {
+		return rep, err
+	}
+	if err := p.st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
+		return rep, fmt.Errorf("pipeline: diagnoses: %w", err)
+	}
+	if err := p.st.PutIncidents(ctx, out.Incidents); err != nil {
+		return rep, fmt.Errorf("pipeline: incidents: %w", err)
+	}
+	if now.Sub(res.meta.LastPurge) >= purgeEach {
+		n, err := p.purge(ctx, now, newest)
+		if err != nil {
+			return rep, err
+		}
+		rep.Forgotten = n
+		res.meta.LastPurge = now
+	}
+	if err := p.saveEngine(ctx); err != nil {
+		return rep, err
+	}
+	res.meta.Cursor = now
+	res.meta.Watermark = wm
+	if err := p.saveMeta(ctx); err != nil {
+		return rep, err
+	}
+
+	// Deliver after everything is recorded. A channel failure is the
+	// outbox's business (retries, dead letters), not the tick's.
+	d, err := p.outbox.Deliver(ctx, now)
+	rep.Delivery = d
+	if err != nil {
+		return rep, fmt.Errorf("pipeline: deliver: %w", err)
+	}
+	return rep, nil
+}
+
+// load makes the resident state current: kept if the stored meta still
+// carries this process's last ETag, reloaded from the store otherwise.
+func (p *Pipeline) load(ctx context.Context) error {
+	b, err := p.st.GetBlob(ctx, store.MetaBlobs, metaKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		b = store.Blob{}
+	case err != nil:
+		return fmt.Errorf("pipeline: load meta: %w", err)
+	}
+	if p.res != nil && p.res.etag == b.ETag {
+		return nil
+	}
+	res := &resident{engine: classify.NewState(), alerts: alert.NewState(), etag: b.ETag}
+	if len(b.Data) > 0 {
+		if err := json.Unmarshal(b.Data, &res.meta); err != nil {
+			return fmt.Errorf("pipeline: decode meta: %w", err)
+		}
+	}
+	load := func(kind store.BlobKind, put func(key string, data []byte) error) error {
+		return p.st.ListBlobs(ctx, kind, func(bs []store.Blob) error {
+			for _, b := range bs {
+				if err := put(b.Key, b.Data); err != nil {
+					// A blob this version cannot read is state lost for one
+					// device, not a reason to stop the whole app.
+					p.log.Error().Str("kind", string(kind)).Str("key", b.Key).Err(err).Msg("dropping unreadable state")
+				}
+			}
+			return nil
+		})
+	}
+	if err := load(store.DeviceBlobs, func(key string, data []byte) error {
+		k, ok := event.ParsePath(key)
+		if !ok {
+			return fmt.Errorf("bad device key %q", key)
+		}
+		return res.engine.UnmarshalDevice(k, data)
+	}); err != nil {
+		return fmt.Errorf("pipeline: load devices: %w", err)
+	}
+	if err := load(store.HubBlobs, res.engine.UnmarshalHub); err != nil {
+		return fmt.Errorf("pipeline: load hubs: %w", err)
+	}
+	if err := load(store.AlertBlobs, res.alerts.Unmarshal); err != nil {
+		return fmt.Errorf("pipeline: load alerts: %w", err)
+	}
+	res.engine.ClearDirty()
+	res.alerts.ClearDirty()
+	p.res = res
+	return nil
+}
+
+func (p *Pipeline) saveAlerts(ctx context.Context) error {
+	keys := p.res.alerts.Dirty()
+	if len(keys) == 0 {
+		return nil
+	}
+	blobs := make([]store.Blob, 0, len(keys))
+	for _, k := range keys {
+		data, err := p.res.alerts.Marshal(k)
+		if err != nil {
+			return fmt.Errorf("pipeline: encode alert %s: %w", k, err)
+		}
+		blobs = append(blobs, store.Blob{Key: k, Data: data})
+	}
+	if _, err := p.st.PutBlobs(ctx, store.AlertBlobs, blobs); err != nil {
+		return fmt.Errorf("pipeline: save alerts: %w", err)
+	}
+	p.res.alerts.ClearDirty()
+	return nil
+}
+
+func (p *Pipeline) saveEngine(ctx context.Context) error {
+	devs, hubs := p.res.engine.Dirty()
+	var blobs []store.Blob
+	var gone []string
+	for _, k := range devs {
+		data, err := p.res.engine.MarshalDevice(k)
+		if err != nil {
+			return fmt.Errorf("pipeline: encode device %s: %w", k, err)
+		}
+		if data == nil { // forgotten or deleted
+			gone = append(gone, k.Path())
+			continue
+		}
+		blobs = append(blobs, store.Blob{Key: k.Path(), Data: data})
+	}
+	if _, err := p.st.PutBlobs(ctx, store.DeviceBlobs, blobs); err != nil {
+		return fmt.Errorf("pipeline: save devices: %w", err)
+	}
+	if err := p.st.DeleteBlobs(ctx, store.DeviceBlobs, gone); err != nil {
+		return fmt.Errorf("pipeline: delete devices: %w", err)
+	}
+	blobs = blobs[:0]
+	for _, h := range hubs {
+		data, err := p.res.engine.MarshalHub(h)
+		if err != nil {
+			return fmt.Errorf("pipeline: encode hub %s: %w", h, err)
+		}
+		blobs = append(blobs, store.Blob{Key: h, Data: data})
+	}
+	if _, err := p.st.PutBlobs(ctx, store.HubBlobs, blobs); err != nil {
+		return fmt.Errorf("pipeline: save hubs: %w", err)
+	}
+	p.res.engine.ClearDirty()
+	return nil
+}
+
+// saveMeta commits the tick. It is conditional on the ETag read at load: if
+// another instance evaluated in between, the write fails and this tick's
+// resident state is dropped.
+func (p *Pipeline) saveMeta(ctx context.Context) error {
+	data, err := json.Marshal(p.res.meta)
+	if err != nil {
+		return fmt.Errorf("pipeline: encode meta: %w", err)
+	}
+	tags, err := p.st.PutBlobs(ctx, store.MetaBlobs, []store.Blob{{Key: metaKey, Data: data, ETag: p.res.etag}})
+	if err != nil {
+		return fmt.Errorf("pipeline: save meta: %w", err)
+	}
+	p.res.etag = tags[0]
+	return nil
+}
+
+// purge applies RETENTION: devices idle longer are forgotten by the engine,
+// and old rows are removed from the store. Appended events are kept an hour
+// past the cursor (they are read once; the hour covers re-reads and
+// debugging).
+func (p *Pipeline) purge(ctx context.Context, now, newest time.Time) (int, error) {
+	ref := now
+	if p.cfg.Engine.Mode == classify.EventTime {
+		ref = newest
+	}
+	if ref.IsZero() {
+		return 0, nil
+	}
+	before := ref.Add(-p.cfg.Engine.Retention)
+	gone := p.engine.Forget(p.res.engine, before)
+	if err := p.st.Purge(ctx, p.res.meta.Cursor.Add(-time.Hour), before); err != nil {
+		return 0, fmt.Errorf("pipeline: purge: %w", err)
+	}
+	return len(gone), nil
+}
