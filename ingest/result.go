@@ -29,6 +29,17 @@ type Result struct {
 	Skipped map[string]int
 	// Newest is the newest event time among Events (zero if none).
 	Newest time.Time
+	// Problems locates bad lines of archived files as "file:line: reason"
+	// (ResourceLogLines), so an operator can find them. At most 100 are kept;
+	// Skipped counts them all.
+	Problems []string
+}
+
+// problem records a located problem, up to maxProblems of them.
+func (r *Result) problem(name string, line int, reason string) {
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, fmt.Sprintf("%s:%d: %s", name, line, reason))
+	}
 }
 
 // Skip counts one malformed record under reason.

@@ -1,0 +1,457 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// logRecord is one resource-log record as it appears on the wire. Every field
+// is a rawJSON alias into the input, so decoding a body allocates nothing per
+// field and a field of an unexpected type cannot fail the body: each record is
+// judged on its own afterwards.
+type logRecord struct {
+	Time              rawJSON `json:"time"`
+	ResourceID        rawJSON `json:"resourceId"`
+	OperationName     rawJSON `json:"operationName"`
+	Category          rawJSON `json:"category"`
+	ResultType        rawJSON `json:"resultType"`
+	ResultDescription rawJSON `json:"resultDescription"`
+	Properties        rawJSON `json:"properties"`
+}
+
+// logBody is an Event Hubs event body: {"records":[...]} or, tolerated, one
+// bare record. Records is a pointer so that a body without the key is told
+// apart from an empty batch.
+type logBody struct {
+	Records *[]logRecord `json:"records"`
+	logRecord
+}
+
+// logProps are the keys of a record's properties (after decoding the string
+// they usually arrive as) that become event fields.
+type logProps struct {
+	DeviceID           rawJSON `json:"deviceId"`
+	ModuleID           rawJSON `json:"moduleId"`
+	SDKVersion         rawJSON `json:"sdkVersion"`
+	Protocol           rawJSON `json:"protocol"`
+	AuthType           rawJSON `json:"authType"`           // Connections
+	AuthenticationType rawJSON `json:"authenticationType"` // other categories
+	MaskedIP           rawJSON `json:"maskedIpAddress"`
+	ErrorMessage       rawJSON `json:"errorMessage"`
+}
+
+// logParser holds the state of parsing one body or file: the result, where
+// problems are located (file name and line, for archived files) and two
+// scratch buffers reused for the JSON-in-a-string layers of every record.
+type logParser struct {
+	res   *Result
+	name  string // file name; "" for an Event Hubs body (no problems recorded)
+	line  int
+	props []byte // decoded properties string
+	auth  []byte // decoded authType string
+}
+
+// ResourceLogs parses one Event Hubs event body of an IoT Hub diagnostic
+// setting, {"records":[...]} (unknown top-level keys ignored), also accepting
+// one bare record or a JSON array of records. Connections connects and
+// disconnects become event.Connect/event.Disconnect; errors that are hub-side
+// evidence (event.HubSideCode), and coded Connections records of other
+// operations, become event.Operation; everything else well-formed is Ignored.
+// Malformed records are skipped with a reason. It never panics and never
+// fails: bad input is counted in res.
+func ResourceLogs(body []byte, res *Result) {
+	p := logParser{res: res}
+	p.body(body)
+}
+
+// ResourceLogLines parses a JSON-lines file as a diagnostic setting archives
+// to a storage account: one record (or one {"records":[...]} object) per line,
+// blank lines allowed, lines of any length (one longer than MaxEventSize is
+// skipped without being held in memory). Each bad line or record is skipped,
+// counted and located in res.Problems as "name:line: reason". Only an error
+// reading r is returned.
+func ResourceLogLines(r io.Reader, name string, res *Result) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	p := logParser{res: res, name: name}
+	var long []byte
+	for {
+		p.line++
+		line, tooLong, err := readLine(br, &long)
+		if p.line == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // byte-order mark
+		}
+		if tooLong {
+			p.bad("too large")
+		} else if len(bytes.TrimSpace(line)) > 0 {
+			p.body(line)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("ingest: read %s line %d: %w", name, p.line, err)
+		}
+	}
+}
+
+// readLine reads one line (without its end) from br. A line that fits br's
+// buffer is returned as a slice of it, valid until the next read; a longer one
+// is assembled in buf. A line over MaxEventSize is read to its end and
+// dropped (tooLong), so memory stays bounded whatever the input.
+func readLine(br *bufio.Reader, buf *[]byte) (line []byte, tooLong bool, err error) {
+	frag, err := br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return trimEOL(frag), false, err
+	}
+	b := append((*buf)[:0], frag...)
+	for errors.Is(err, bufio.ErrBufferFull) {
+		frag, err = br.ReadSlice('\n')
+		if tooLong {
+			continue
+		}
+		if len(b)+len(frag) > MaxEventSize+2 { // +2: the line end is not content
+			tooLong = true
+			continue
+		}
+		b = append(b, frag...)
+	}
+	*buf = b[:0] // keep the grown buffer for the next long line
+	if tooLong {
+		return nil, true, err
+	}
+	line = trimEOL(b)
+	if len(line) > MaxEventSize {
+		return nil, true, err
+	}
+	return line, false, err
+}
+
+// trimEOL removes a trailing \n or \r\n.
+func trimEOL(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte{'\n'})
+	return bytes.TrimSuffix(b, []byte{'\r'})
+}
+
+// skip counts a malformed record and, for a file, locates it.
+func (p *logParser) skip(reason string) {
+	p.res.Skip(reason)
+	if p.name != "" {
+		p.res.problem(p.name, p.line, reason)
+	}
+}
+
+// bad counts an input that could not be split into records as one record
+// read and skipped.
+func (p *logParser) bad(reason string) {
+	p.res.Read++
+	p.skip(reason)
+}
+
+// body parses one body (or one line): the fast path decodes all records in
+// one pass; if that fails (a record that is not an object, invalid UTF-8), the
+// slow path splits the records first so that only the bad ones are lost.
+func (p *logParser) body(b []byte) {
+	if len(b) > MaxEventSize {
+		p.bad("too large")
+		return
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var ok bool
+		if b, ok = peel(b); !ok {
+			p.bad("bad json")
+			return
+		}
+	}
+	if len(b) == 0 {
+		p.bad("empty body")
+		return
+	}
+	if !utf8.Valid(b) {
+		p.slow(b)
+		return
+	}
+	switch b[0] {
+	case '[':
+		var recs []logRecord
+		if err := json.Unmarshal(b, &recs); err != nil {
+			p.slow(b)
+			return
+		}
+		for i := range recs {
+			p.record(&recs[i])
+		}
+	case '{':
+		var env logBody
+		if err := json.Unmarshal(b, &env); err != nil {
+			p.slow(b)
+			return
+		}
+		if env.Records == nil {
+			p.record(&env.logRecord)
+			return
+		}
+		recs := *env.Records
+		for i := range recs {
+			p.record(&recs[i])
+		}
+	default:
+		p.bad("bad json")
+	}
+}
+
+// slow parses a body record by record, after the one-pass decode failed.
+func (p *logParser) slow(b []byte) {
+	var raws []rawJSON
+	switch b[0] {
+	case '[':
+		if err := json.Unmarshal(b, &raws); err != nil {
+			p.bad("bad json")
+			return
+		}
+	case '{':
+		var env struct {
+			Records *[]rawJSON `json:"records"`
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			p.bad("bad json")
+			return
+		}
+		if env.Records == nil {
+			raws = []rawJSON{b}
+		} else {
+			raws = *env.Records
+		}
+	default:
+		p.bad("bad json")
+		return
+	}
+	for _, r := range raws {
+		if len(r) == 0 || r[0] != '{' {
+			p.bad("bad record")
+			continue
+		}
+		if !utf8.Valid(r) {
+			p.bad("invalid utf-8")
+			continue
+		}
+		var rec logRecord
+		if err := json.Unmarshal(r, &rec); err != nil {
+			p.bad("bad json")
+			continue
+		}
+		p.record(&rec)
+	}
+}
+
+// record turns one decoded record into an event, an ignore or a skip.
+func (p *logParser) record(rec *logRecord) {
+	p.res.Read++
+	cat, ok := inner(rec.Category)
+	if !ok || len(cat) == 0 {
+		p.skip("no category")
+		return
+	}
+	op, _ := inner(rec.OperationName)
+	code := parseCode(rec.ResultType)
+	var kind event.Kind
+	if bytes.EqualFold(cat, []byte("Connections")) {
+		switch {
+		case bytes.EqualFold(op, []byte("deviceConnect")):
+			kind = event.Connect
+		case bytes.EqualFold(op, []byte("deviceDisconnect")):
+			kind = event.Disconnect
+		case code != 0:
+			kind = event.Operation
+		}
+	} else if code != 0 && event.HubSideCode(string(cat), code) {
+		kind = event.Operation
+	}
+	if kind == 0 {
+		p.res.Ignored++
+		return
+	}
+	ts, ok := inner(rec.Time)
+	if !ok {
+		p.skip("bad time")
+		return
+	}
+	t, ok := parseTime(string(ts))
+	if !ok {
+		p.skip("bad time")
+		return
+	}
+	rid, _ := rec.ResourceID.str()
+	hub := hubFromResourceID(rid)
+	if hub == "" {
+		p.skip("no hub")
+		return
+	}
+	var props logProps
+	if !p.decodeProps(rec.Properties, &props) {
+		p.skip("bad properties")
+		return
+	}
+	device, ok := props.DeviceID.str()
+	if !ok || device == "" {
+		p.skip("no deviceId")
+		return
+	}
+	module, _ := props.ModuleID.str()
+	sdk, _ := props.SDKVersion.str()
+	ip, _ := props.MaskedIP.str()
+	msg, _ := props.ErrorMessage.str()
+	auth := props.AuthType
+	if auth.isNull() {
+		auth = props.AuthenticationType
+	}
+	e := event.Event{
+		Source:      event.ResourceLog,
+		Kind:        kind,
+		Hub:         hub,
+		Device:      device,
+		Module:      module,
+		Time:        t,
+		Category:    internRaw(rec.Category),
+		Operation:   internRaw(rec.OperationName),
+		Code:        code,
+		Description: internRaw(rec.ResultDescription),
+		Protocol:    internRaw(props.Protocol),
+		SDK:         sdk,
+		AuthType:    p.authType(auth),
+		MaskedIP:    ip,
+		Message:     msg,
+	}
+	e.ID = event.NewID(&e, "")
+	p.res.Keep(e)
+}
+
+// decodeProps decodes a record's properties: a JSON object, or (as IoT Hub
+// writes it) a JSON string holding one, decoded into a reused buffer. Absent
+// or null properties decode to nothing.
+func (p *logParser) decodeProps(raw rawJSON, props *logProps) bool {
+	switch {
+	case raw.isNull():
+		return true
+	case raw[0] == '{':
+		return json.Unmarshal(raw, props) == nil
+	case raw.isString():
+		var ok bool
+		p.props, ok = appendUnquoted(p.props[:0], raw)
+		if !ok {
+			return false
+		}
+		b := bytes.TrimSpace(p.props)
+		if len(b) == 0 {
+			return true
+		}
+		if b[0] != '{' {
+			return false
+		}
+		return json.Unmarshal(b, props) == nil
+	}
+	return false
+}
+
+// authType returns the "type" of an authType/authenticationType value: null,
+// a JSON string holding an object, or an object. A plain string that is not
+// JSON is taken as the type itself; an undecodable value gives "" (the field
+// is corroborating detail, not worth losing the record for).
+func (p *logParser) authType(raw rawJSON) string {
+	var obj []byte
+	switch {
+	case raw.isNull():
+		return ""
+	case raw[0] == '{':
+		obj = raw
+	case raw.isString():
+		var ok bool
+		p.auth, ok = appendUnquoted(p.auth[:0], raw)
+		if !ok {
+			return ""
+		}
+		obj = bytes.TrimSpace(p.auth)
+		if len(obj) == 0 || obj[0] != '{' {
+			return intern(obj)
+		}
+	default:
+		return ""
+	}
+	var a struct {
+		Type rawJSON `json:"type"`
+	}
+	if json.Unmarshal(obj, &a) != nil {
+		return ""
+	}
+	return internRaw(a.Type)
+}
+
+// inner returns the contents of a JSON string without its quotes (escapes
+// left as they are), or nil and false if raw is not a string. It lets the
+// parser compare categories and operation names without allocating.
+func inner(raw rawJSON) ([]byte, bool) {
+	if !raw.isString() {
+		return nil, false
+	}
+	return raw[1 : len(raw)-1], true
+}
+
+// internRaw returns a JSON string value as a Go string, interned (see
+// intern); anything but a string gives "".
+func internRaw(raw rawJSON) string {
+	b, ok := inner(raw)
+	if !ok {
+		return ""
+	}
+	if bytes.IndexByte(b, '\\') >= 0 {
+		s, _ := raw.str()
+		return s
+	}
+	return intern(b)
+}
+
+// intern returns b as a string, sharing one copy of the values that repeat in
+// every record (categories, operations, protocols, descriptions) instead of
+// allocating each time. The switch on string(b) does not allocate.
+func intern(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case "Connections":
+		return "Connections"
+	case "deviceConnect":
+		return "deviceConnect"
+	case "deviceDisconnect":
+		return "deviceDisconnect"
+	case "Mqtt":
+		return "Mqtt"
+	case "MqttWs":
+		return "MqttWs"
+	case "Amqp":
+		return "Amqp"
+	case "AmqpWs":
+		return "AmqpWs"
+	case "Https":
+		return "Https"
+	case "sas":
+		return "sas"
+	case "x509":
+		return "x509"
+	case "DeviceConnectionClosedRemotely":
+		return "DeviceConnectionClosedRemotely"
+	case "IoTHubUnauthorized":
+		return "IoTHubUnauthorized"
+	case "ServerError":
+		return "ServerError"
+	case "GenericTimeout":
+		return "GenericTimeout"
+	}
+	return string(b)
+}
