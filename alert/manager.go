@@ -1,0 +1,281 @@
+package alert
+
+import (
+	"sort"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+)
+
+// Config tunes the Manager and the Dispatcher. Zero fields take the
+// defaults of PRODUCT.md §4 (see New).
+type Config struct {
+	// RepeatInterval re-notifies a still-firing alert this often (4h).
+	RepeatInterval time.Duration
+	// StaleAfter: a notification due more than this before now is recorded
+	// but not delivered (30m): a backlog being caught up.
+	StaleAfter time.Duration
+	// PublicBaseURL is where people reach the app; when set, notifications
+	// carry a link to the API (never with a key in it).
+	PublicBaseURL string
+	// DeadAfter dead-letters an outbox item still failing this long after
+	// it was created (24h).
+	DeadAfter time.Duration
+	// ResolveHold is the hysteresis window for device alerts (10m): a
+	// device alert that clears is only notified as resolved once it has
+	// stayed clear this long; if it fires again within the window the
+	// episode simply continues, without resolved+firing noise. A negative
+	// value disables the hold.
+	ResolveHold time.Duration
+}
+
+// Manager is the alert state machine. It is pure: no I/O, no clock reads;
+// time comes in as Apply's now. A Manager holds only configuration and is
+// safe for concurrent use; the state it works on is the caller's State.
+type Manager struct {
+	cfg Config
+}
+
+// New returns a Manager with cfg's zero fields set to their defaults.
+func New(cfg Config) *Manager {
+	if cfg.RepeatInterval <= 0 {
+		cfg.RepeatInterval = 4 * time.Hour
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 30 * time.Minute
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = 24 * time.Hour
+	}
+	if cfg.ResolveHold == 0 {
+		cfg.ResolveHold = 10 * time.Minute
+	}
+	if cfg.ResolveHold < 0 {
+		cfg.ResolveHold = 0
+	}
+	return &Manager{cfg: cfg}
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (m *Manager) Config() Config { return m.cfg }
+
+// due is one alert that must go out in this Apply.
+type due struct {
+	r      *Record
+	status string
+	repeat int
+	at     time.Time
+	ends   time.Time
+}
+
+// Apply advances the state machine by the engine's transitions sigs and the
+// passage of time up to now, and returns the notifications that fell due,
+// grouped by kind and hub (stale ones separately, marked Stale). The caller
+// enqueues them (Dispatcher.Enqueue) before saving st, so a crash in between
+// recomputes the same notifications with the same IDs.
+//
+// Signals are applied in event-time order; at equal times a hub incident's
+// start comes before device signals and its end after them, so a device
+// caught in an incident is held back even when both arrive in one batch.
+func (m *Manager) Apply(st *State, sigs []classify.Signal, now time.Time) []Notification {
+	ordered := make([]classify.Signal, len(sigs))
+	copy(ordered, sigs)
+	sort.SliceStable(ordered, func(i, j int) bool {
+		a, b := &ordered[i], &ordered[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		return signalRank(a) < signalRank(b)
+	})
+	var out []due
+	for i := range ordered {
+		out = m.apply(st, &ordered[i], out)
+	}
+	emitted := make(map[string]bool, len(out))
+	for _, d := range out {
+		emitted[d.r.Key] = true
+	}
+	out = m.tick(st, now, emitted, out)
+	return m.group(out, now)
+}
+
+func signalRank(s *classify.Signal) int {
+	switch {
+	case s.Kind == classify.HubIncident && s.Firing:
+		return 0
+	case s.Kind == classify.HubIncident:
+		return 2
+	}
+	return 1
+}
+
+// inhibited reports whether a device signal is held back by its open hub
+// incident's firing alert.
+func inhibited(st *State, s *classify.Signal) bool {
+	if s.Kind == classify.HubIncident || s.Incident == "" {
+		return false
+	}
+	h := st.recs[string(classify.HubIncident)+"/"+s.Key.Hub]
+	return h != nil && h.Firing && h.Incident == s.Incident
+}
+
+func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
+	key := s.AlertKey()
+	r := st.recs[key]
+	if s.Firing {
+		if r != nil && r.Firing {
+			// Already firing (a duplicate transition): refresh the details.
+			r.update(s)
+			st.touch(key)
+			return out
+		}
+		if r != nil && !r.ResolveDue.IsZero() {
+			if !s.At.After(r.ResolveDue) {
+				// Hysteresis: fired again within the hold window; the
+				// episode continues and the pending resolved is cancelled.
+				r.Firing, r.ResolveDue, r.Ended = true, time.Time{}, time.Time{}
+				r.update(s)
+				st.touch(key)
+				return out
+			}
+			// The hold had passed: the resolved goes out first.
+			out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: r.ResolveDue, ends: r.Ended})
+		}
+		r = newRecord(key, s)
+		st.recs[key] = r
+		st.touch(key)
+		if inhibited(st, s) {
+			r.Held = true
+			return out
+		}
+		r.Notified, r.LastDue = true, s.At
+		return append(out, due{r: r, status: StatusFiring, at: s.At})
+	}
+
+	// The condition ended.
+	if r == nil || !r.Firing {
+		return out // unknown or already ended: nothing to say
+	}
+	r.update(s)
+	r.Firing, r.Ended = false, s.At
+	st.touch(key)
+	if r.Held || !r.Notified {
+		// Held back by an incident and over before anyone was told.
+		st.remove(key)
+	} else if r.Key != "" && r.Device != "" && m.cfg.ResolveHold > 0 {
+		r.ResolveDue = s.At.Add(m.cfg.ResolveHold)
+	} else {
+		out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: s.At, ends: s.At})
+		st.remove(key)
+	}
+	if r.Kind == classify.HubIncident {
+		out = m.release(st, r.Incident, s.At, out)
+	}
+	return out
+}
+
+// release notifies the device alerts held back by incident now that it is
+// over: those still firing are judged on their own from here on.
+func (m *Manager) release(st *State, incident string, at time.Time, out []due) []due {
+	for _, key := range st.sortedKeys() {
+		r := st.recs[key]
+		if !r.Held || r.Incident != incident {
+			continue
+		}
+		r.Held = false
+		if r.Firing {
+			r.Notified = true
+			r.LastDue = maxTime(at, r.Since)
+			st.touch(key)
+			out = append(out, due{r: r, status: StatusFiring, at: r.LastDue})
+		}
+	}
+	return out
+}
+
+// tick emits what falls due by the passage of time: pending resolved
+// notifications whose hold is over, and reminders. Keys already notified
+// in this Apply wait for the next one.
+func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, out []due) []due {
+	for _, key := range st.sortedKeys() {
+		r := st.recs[key]
+		if emitted[key] {
+			continue // one notification per key and Apply; reminders wait
+		}
+		switch {
+		case !r.ResolveDue.IsZero() && !now.Before(r.ResolveDue):
+			out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: r.ResolveDue, ends: r.Ended})
+			st.remove(key)
+		case r.Firing && r.Notified && !r.Held:
+			next := r.LastDue.Add(m.cfg.RepeatInterval)
+			if now.Before(next) {
+				continue
+			}
+			// Skip reminders missed while nothing ran: one reminder, for
+			// the latest boundary, numbered as if all had been sent.
+			n := int(now.Sub(r.LastDue) / m.cfg.RepeatInterval)
+			r.Repeat += n
+			r.LastDue = r.LastDue.Add(time.Duration(n) * m.cfg.RepeatInterval)
+			st.touch(key)
+			out = append(out, due{r: r, status: StatusFiring, repeat: r.Repeat, at: r.LastDue})
+		}
+	}
+	return out
+}
+
+type groupID struct {
+	kind  classify.SignalKind
+	hub   string
+	stale bool
+}
+
+// group turns due alerts into notifications: one per kind, hub and
+// staleness, in a deterministic order.
+func (m *Manager) group(ds []due, now time.Time) []Notification {
+	groups := map[groupID][]due{}
+	var order []groupID
+	for _, d := range ds {
+		g := groupID{d.r.Kind, d.r.Hub, now.Sub(d.at) > m.cfg.StaleAfter}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], d)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := order[i], order[j]
+		if a.hub != b.hub {
+			return a.hub < b.hub
+		}
+		if a.kind != b.kind {
+			return a.kind < b.kind
+		}
+		return a.stale && !b.stale
+	})
+	ns := make([]Notification, 0, len(order))
+	for _, g := range order {
+		members := groups[g]
+		sort.SliceStable(members, func(i, j int) bool { return members[i].r.Key < members[j].r.Key })
+		n := Notification{Version: Version, GroupKey: string(g.kind) + "/" + g.hub, Status: StatusResolved,
+			Kind: g.kind, Hub: g.hub, Stale: g.stale}
+		for _, d := range members {
+			if d.status == StatusFiring {
+				n.Status = StatusFiring
+			}
+			if d.at.After(n.Due) {
+				n.Due = d.at
+			}
+			n.Alerts = append(n.Alerts, d.r.alert(d.status, d.repeat, d.ends))
+		}
+		n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
+		n.Link = link(m.cfg.PublicBaseURL, g.kind, g.hub, n.Alerts)
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,237 @@
+// Package alert turns the engine's alert transitions (classify.Signal) into
+// notifications for people, and delivers them through an outbox.
+//
+// It follows the shape of Prometheus Alertmanager: the Manager is the state
+// machine (fire once, repeat while firing, resolve once, grouping, inhibition,
+// hysteresis, stale suppression) and knows nothing about HTTP or SMTP; the
+// Dispatcher writes every notification to the store's outbox before anything
+// is sent and delivers from there with retries; the integrations
+// (notify/teams, notify/email, notify/webhook) only render and send one
+// Notification and say whether a failure is worth retrying.
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+)
+
+// Status values of a notification and of each alert in it.
+const (
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+// Version is the generic webhook body's version (PRODUCT.md §7).
+const Version = "1"
+
+// Notification is one message to people about one group of alerts (one kind
+// on one hub). Its JSON encoding is exactly the generic webhook body of
+// PRODUCT.md §7; the fields tagged "-" are for the integrations and the
+// outbox and are never part of that body.
+type Notification struct {
+	Version        string `json:"version"`
+	NotificationID string `json:"notificationId"`
+	// GroupKey is "<kind>/<hub>".
+	GroupKey string `json:"groupKey"`
+	// Status is firing when any alert in the group is firing, else resolved.
+	Status string  `json:"status"`
+	Alerts []Alert `json:"alerts"`
+
+	// Kind and Hub are the group's alert kind and hub.
+	Kind classify.SignalKind `json:"-"`
+	Hub  string              `json:"-"`
+	// Due is when the notification fell due (event time of the transition,
+	// or the repeat/hysteresis deadline).
+	Due time.Time `json:"-"`
+	// Stale marks a notification that fell due more than StaleAfter before
+	// now: it is recorded in the outbox (suppressed) but never delivered.
+	Stale bool `json:"-"`
+	// Link is where a person can read more (PublicBaseURL + API path), empty
+	// when no public base URL is configured. It never carries a key.
+	Link string `json:"-"`
+}
+
+// Alert is one alert inside a Notification (PRODUCT.md §7).
+type Alert struct {
+	// Key is the stable alert key kind/hub[/device[/module]].
+	Key      string `json:"key"`
+	Kind     string `json:"kind"`
+	Status   string `json:"status"`
+	Severity string `json:"severity"`
+	Hub      string `json:"hub"`
+	// DeviceID is empty for hub-incident.
+	DeviceID string `json:"deviceId"`
+	// StartsAt and EndsAt are RFC 3339 UTC; EndsAt is "" while firing.
+	StartsAt       string   `json:"startsAt"`
+	EndsAt         string   `json:"endsAt"`
+	Summary        string   `json:"summary"`
+	Evidence       []string `json:"evidence"`
+	Recommendation string   `json:"recommendation"`
+	// Devices is the number of devices involved (1 for a device alert).
+	Devices int `json:"devices"`
+
+	// Module is the module id of a module identity, if any.
+	Module string `json:"-"`
+	// Repeat is 0 for the first firing notification of an episode and n for
+	// the n-th reminder; it is part of the notification's identity.
+	Repeat int `json:"-"`
+}
+
+// notificationID derives the idempotency key of a notification from what
+// makes it that notification: its group key, status, and each alert's key,
+// episode start, status and repeat number (sorted, so the order the alerts
+// were computed in does not matter). A recompute after a crash gives the
+// same ID; a later episode of the same alert key (a device offline again the
+// next day) gives a different one, so the outbox does not mistake it for the
+// earlier notification.
+func notificationID(groupKey, status string, alerts []Alert) string {
+	parts := make([]string, len(alerts))
+	for i, a := range alerts {
+		parts[i] = a.Key + "\x00" + a.StartsAt + "\x00" + a.Status + "\x00" + strconv.Itoa(a.Repeat)
+	}
+	sort.Strings(parts)
+	h := sha256.New()
+	h.Write([]byte(groupKey + "\x01" + status + "\x01"))
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{1})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// formatTime renders a time as RFC 3339 UTC, "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// StartsAtTime parses StartsAt; the zero time when empty or malformed.
+func (a *Alert) StartsAtTime() time.Time {
+	t, _ := time.Parse(time.RFC3339, a.StartsAt)
+	return t
+}
+
+// Title is a one-line headline for people, e.g.
+// "FIRING: IoT Hub incident on contoso-hub: 120 devices disconnected".
+func (n *Notification) Title() string {
+	return strings.ToUpper(n.Status) + ": " + KindTitle(n.Kind) + " on " + n.Hub + " (" + n.DeviceCount() + ")"
+}
+
+// DeviceCount says how many devices the notification is about, in words.
+func (n *Notification) DeviceCount() string {
+	d := 0
+	for _, a := range n.Alerts {
+		d += max(a.Devices, 1)
+	}
+	if d == 1 {
+		return "1 device"
+	}
+	return strconv.Itoa(d) + " devices"
+}
+
+// Since returns the earliest StartsAt of the notification's alerts.
+func (n *Notification) Since() time.Time {
+	var s time.Time
+	for _, a := range n.Alerts {
+		if t := a.StartsAtTime(); !t.IsZero() && (s.IsZero() || t.Before(s)) {
+			s = t
+		}
+	}
+	return s
+}
+
+// KindTitle describes an alert kind for a person who has never heard of
+// 404104.
+func KindTitle(k classify.SignalKind) string {
+	switch k {
+	case classify.HubIncident:
+		return "IoT Hub incident (many devices disconnected at once)"
+	case classify.TokenRenewalFailing:
+		return "devices cannot renew their security token"
+	case classify.DeviceOffline:
+		return "devices offline after a disconnect"
+	case classify.DeviceFlapping:
+		return "devices keep disconnecting (flapping)"
+	}
+	return string(k)
+}
+
+// Explanation is the sentence every message starts with, saying what
+// happened in plain words.
+func Explanation(k classify.SignalKind) string {
+	const base = "Azure IoT Hub closed device connections (error 404104, DeviceConnectionClosedRemotely). "
+	switch k {
+	case classify.HubIncident:
+		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
+	case classify.TokenRenewalFailing:
+		return base + "The devices' SAS tokens expired and they are not getting back in: IoT Hub keeps refusing their credentials (401003)."
+	case classify.DeviceOffline:
+		return base + "The devices did not come back afterwards: they may have crashed, lost power or lost their network."
+	case classify.DeviceFlapping:
+		return base + "The devices disconnect again and again for device- or network-side reasons."
+	}
+	return base
+}
+
+// link builds the API link for a group, or "" without a base URL. The link
+// is a plain API path: the function key is never put in it.
+func link(base string, kind classify.SignalKind, hub string, alerts []Alert) string {
+	if base == "" {
+		return ""
+	}
+	base = strings.TrimRight(base, "/")
+	q := url.Values{"hub": {hub}}
+	switch {
+	case kind == classify.HubIncident:
+		return base + "/api/v1/incidents?" + q.Encode()
+	case len(alerts) == 1 && alerts[0].DeviceID != "":
+		return base + "/api/v1/devices/" + url.PathEscape(alerts[0].DeviceID) + "?" + q.Encode()
+	}
+	return base + "/api/v1/disconnects?" + q.Encode()
+}
+
+// outboxPayload is what the outbox stores: the webhook body plus the
+// non-wire fields the integrations need after a restart. Decoding it as a
+// plain Notification also works (the extra keys are ignored).
+type outboxPayload struct {
+	*Notification
+	Link  string    `json:"link,omitempty"`
+	Kind  string    `json:"kind,omitempty"`
+	Hub   string    `json:"hub,omitempty"`
+	Due   time.Time `json:"due"`
+	Stale bool      `json:"stale,omitempty"`
+}
+
+// EncodePayload serializes n for an outbox item.
+func EncodePayload(n *Notification) ([]byte, error) {
+	b, err := json.Marshal(outboxPayload{Notification: n, Link: n.Link, Kind: string(n.Kind), Hub: n.Hub, Due: n.Due, Stale: n.Stale})
+	if err != nil {
+		return nil, fmt.Errorf("alert: encode notification %s: %w", n.NotificationID, err)
+	}
+	return b, nil
+}
+
+// DecodePayload is the inverse of EncodePayload.
+func DecodePayload(b []byte) (*Notification, error) {
+	p := outboxPayload{Notification: &Notification{}}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("alert: decode notification: %w", err)
+	}
+	n := p.Notification
+	if n.NotificationID == "" {
+		return nil, fmt.Errorf("alert: decode notification: no notificationId")
+	}
+	n.Link, n.Kind, n.Hub, n.Due, n.Stale = p.Link, classify.SignalKind(p.Kind), p.Hub, p.Due, p.Stale
+	return n, nil
+}

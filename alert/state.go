@@ -1,0 +1,179 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+)
+
+// Record is the state of one alert key: the current episode of the
+// condition and what has been notified about it. Records of episodes that
+// are over and notified are removed, so the state holds only live alerts.
+type Record struct {
+	Key    string              `json:"key"`
+	Kind   classify.SignalKind `json:"kind"`
+	Hub    string              `json:"hub"`
+	Device string              `json:"device,omitempty"`
+	Module string              `json:"module,omitempty"`
+	// Firing is the condition as the engine last reported it.
+	Firing bool `json:"firing"`
+	// Since is the event time the episode began; Ended when it cleared.
+	Since time.Time `json:"since"`
+	Ended time.Time `json:"ended,omitzero"`
+	// Incident is the hub incident a device alert was caught in, or a hub
+	// incident's own ID.
+	Incident       string   `json:"incident,omitempty"`
+	Summary        string   `json:"summary,omitempty"`
+	Evidence       []string `json:"evidence,omitempty"`
+	Recommendation string   `json:"recommendation,omitempty"`
+	Devices        int      `json:"devices"`
+	// Held: inhibited by the open incident; nothing notified yet.
+	Held bool `json:"held,omitempty"`
+	// Notified: the episode's firing notification has gone out (or was
+	// recorded as stale).
+	Notified bool `json:"notified,omitempty"`
+	// Repeat is the number of the last reminder (0: only the first firing).
+	Repeat int `json:"repeat"`
+	// LastDue is when the last firing notification fell due.
+	LastDue time.Time `json:"lastDue,omitzero"`
+	// ResolveDue is when a held-back resolved notification goes out
+	// (hysteresis); zero when none is pending.
+	ResolveDue time.Time `json:"resolveDue,omitzero"`
+}
+
+func newRecord(key string, s *classify.Signal) *Record {
+	r := &Record{Key: key, Kind: s.Kind, Hub: s.Key.Hub, Device: s.Key.Device, Module: s.Key.Module,
+		Firing: true, Since: s.Since, Incident: s.Incident}
+	if r.Since.IsZero() {
+		r.Since = s.At
+	}
+	r.update(s)
+	return r
+}
+
+// update takes the descriptive fields of a signal that carries them.
+func (r *Record) update(s *classify.Signal) {
+	if s.Summary != "" {
+		r.Summary = s.Summary
+	}
+	if len(s.Evidence) > 0 {
+		r.Evidence = append([]string(nil), s.Evidence...)
+	}
+	if s.Recommendation != "" {
+		r.Recommendation = s.Recommendation
+	}
+	if s.Devices > 0 {
+		r.Devices = s.Devices
+	}
+	if s.Incident != "" && s.Firing {
+		r.Incident = s.Incident
+	}
+}
+
+func (r *Record) clone() *Record {
+	c := *r
+	c.Evidence = append([]string(nil), r.Evidence...)
+	return &c
+}
+
+// alert renders the record as a notification's alert.
+func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
+	a := Alert{Key: r.Key, Kind: string(r.Kind), Status: status, Severity: r.Kind.Severity(), Hub: r.Hub,
+		DeviceID: r.Device, Module: r.Module, StartsAt: formatTime(r.Since), Summary: r.Summary,
+		Evidence: append([]string{}, r.Evidence...), Recommendation: r.Recommendation, Devices: max(r.Devices, 1),
+		Repeat: repeat}
+	if status == StatusResolved {
+		a.EndsAt = formatTime(ends)
+	}
+	return a
+}
+
+// State is the alert side's persistent state: one Record per alert key. The
+// caller loads it from store.AlertBlobs (Unmarshal per blob), passes it to
+// Manager.Apply, and writes back the keys Dirty lists (Marshal; a key whose
+// record is gone is deleted). State is not safe for concurrent use; Evaluate
+// runs one at a time under a lease.
+type State struct {
+	recs  map[string]*Record
+	dirty map[string]bool
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{recs: map[string]*Record{}, dirty: map[string]bool{}}
+}
+
+func (s *State) touch(key string)  { s.dirty[key] = true }
+func (s *State) remove(key string) { delete(s.recs, key); s.dirty[key] = true }
+
+func (s *State) sortedKeys() []string {
+	keys := make([]string, 0, len(s.recs))
+	for k := range s.recs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Unmarshal loads one alert key's record from a blob.
+func (s *State) Unmarshal(key string, data []byte) error {
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("alert: load state %s: %w", key, err)
+	}
+	if r.Key != key {
+		return fmt.Errorf("alert: load state %s: blob holds key %q", key, r.Key)
+	}
+	s.recs[key] = &r
+	return nil
+}
+
+// Marshal serializes one key's record for its blob. ok is false when the key
+// has no record (its alert is over): the caller deletes the blob.
+func (s *State) Marshal(key string) (data []byte, ok bool, err error) {
+	r := s.recs[key]
+	if r == nil {
+		return nil, false, nil
+	}
+	data, err = json.Marshal(r)
+	if err != nil {
+		return nil, false, fmt.Errorf("alert: save state %s: %w", key, err)
+	}
+	return data, true, nil
+}
+
+// Dirty returns the keys changed since the state was loaded or since
+// ClearDirty, sorted.
+func (s *State) Dirty() []string {
+	keys := make([]string, 0, len(s.dirty))
+	for k := range s.dirty {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ClearDirty forgets the changes after the caller saved them.
+func (s *State) ClearDirty() { clear(s.dirty) }
+
+// Get returns a copy of one key's record (for the API: a device's current
+// alert states).
+func (s *State) Get(key string) (Record, bool) {
+	r := s.recs[key]
+	if r == nil {
+		return Record{}, false
+	}
+	return *r.clone(), true
+}
+
+// Records returns copies of all records, sorted by key.
+func (s *State) Records() []Record {
+	out := make([]Record, 0, len(s.recs))
+	for _, k := range s.sortedKeys() {
+		out = append(out, *s.recs[k].clone())
+	}
+	return out
+}
