@@ -24,6 +24,10 @@ type logRecord struct {
 	ResultType        rawJSON `json:"resultType"`
 	ResultDescription rawJSON `json:"resultDescription"`
 	Properties        rawJSON `json:"properties"`
+	// MetricName marks an exported platform-metric record, which shares the
+	// stream when a diagnostic setting also sends AllMetrics; it has no
+	// category and is not evidence.
+	MetricName rawJSON `json:"metricName"`
 }
 
 // logBody is an Event Hubs event body: {"records":[...]} or, tolerated, one
@@ -256,6 +260,10 @@ func (p *logParser) record(rec *logRecord) {
 	p.res.Read++
 	cat, ok := inner(rec.Category)
 	if !ok || len(cat) == 0 {
+		if !rec.MetricName.isNull() {
+			p.res.Ignored++
+			return
+		}
 		p.skip("no category")
 		return
 	}
