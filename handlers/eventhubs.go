@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// writer names the ingest stream of an Event Hubs invocation:
+// "<EventHubName>/<PartitionId>" from the trigger's partition context, or the
+// function name when the host sent none (an old extension, a test).
+func (inv *invocation) writer(fn string) string {
+	if p := inv.partition; p != nil && (p.EventHubName != "" || p.PartitionID != "") {
+		return p.EventHubName + "/" + p.PartitionID
+	}
+	return strings.ToLower(fn)
+}
+
+// forEachBody calls fn with each Event Hubs body of the batch, decoding the
+// inner array one element at a time; fn must not retain b. It returns the
+// number of bodies and whether the batch text was well-formed to its end (a
+// malformed tail is reported, and the bodies before it are still handed
+// over). Shapes accepted: an array of strings (dataType string), of base64
+// strings (binary) or of JSON values (unset); a lone object or string
+// (cardinality one).
+func forEachBody(events []byte, fn func(i int, b []byte)) (n int, ok bool) {
+	t := bytes.TrimLeft(events, " \t\r\n")
+	if len(t) == 0 {
+		return 0, true
+	}
+	switch t[0] {
+	case '{':
+		fn(0, t)
+		return 1, true
+	case '"':
+		var e body
+		if !json.Valid(t) {
+			return 0, false
+		}
+		_ = e.UnmarshalJSON(bytes.TrimRight(t, " \t\r\n"))
+		fn(0, e.buf)
+		return 1, true
+	case '[':
+	default:
+		return 0, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	if _, err := dec.Token(); err != nil {
+		return 0, false
+	}
+	var e body
+	for dec.More() {
+		if err := dec.Decode(&e); err != nil {
+			return n, false
+		}
+		fn(n, e.buf)
+		n++
+	}
+	if _, err := dec.Token(); err != nil {
+		return n, false
+	}
+	return n, true
+}

@@ -1,0 +1,370 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// invocation is what the functions use of one host request. It is filled by
+// a streaming walk over the body so that large values are held once: Data's
+// Event Hubs batch is kept as the inner JSON text (the outer string layer
+// peeled once) and its elements are decoded one at a time later.
+type invocation struct {
+	// events is Data.events with the host's string layer removed: the JSON
+	// text of an array of bodies (nil when absent).
+	events []byte
+	// event, timer and req are the raw JSON of Data.event, Data.timer and
+	// Data.req (nil when absent).
+	event, timer, req []byte
+	// partition is Metadata.TriggerPartitionContext (or PartitionContext).
+	partition *partitionContext
+	// properties and enqueued are the JSON texts of PropertiesArray and
+	// EnqueuedTimeUtcArray with the string layer removed.
+	properties, enqueued []byte
+	// retryCount is Metadata.RetryContext.RetryCount (0 on a first attempt).
+	retryCount int
+}
+
+// partitionContext is the Event Hubs trigger's TriggerPartitionContext.
+type partitionContext struct {
+	EventHubName  string `json:"EventHubName"`
+	PartitionID   string `json:"PartitionId"`
+	ConsumerGroup string `json:"ConsumerGroup"`
+}
+
+// decodeInvocation walks {"Data":{…},"Metadata":{…}} with a json.Decoder,
+// keeping only the values the functions read. Top-level keys and binding
+// names are matched case-insensitively, as the host's own parser does.
+func decodeInvocation(r io.Reader) (*invocation, error) {
+	dec := json.NewDecoder(r)
+	inv := &invocation{}
+	err := walkObject(dec, func(key string) error {
+		switch strings.ToLower(key) {
+		case "data":
+			return walkObject(dec, func(k string) error { return inv.dataValue(dec, k) })
+		case "metadata":
+			return walkObject(dec, func(k string) error { return inv.metadataValue(dec, k) })
+		}
+		return dec.Decode(new(skipValue))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("handlers: decode invocation: %w", err)
+	}
+	// Anything after the envelope but whitespace is malformed.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("handlers: decode invocation: data after the top-level object")
+	}
+	return inv, nil
+}
+
+// dataValue decodes one Data entry; unknown bindings are skipped unread.
+func (inv *invocation) dataValue(dec *json.Decoder, key string) error {
+	switch strings.ToLower(key) {
+	case "events":
+		var t peeledText
+		if err := dec.Decode(&t); err != nil {
+			return fmt.Errorf("Data.%s: %w", key, err)
+		}
+		inv.events = t
+	case "event":
+		return decodeRaw(dec, &inv.event)
+	case "timer":
+		return decodeRaw(dec, &inv.timer)
+	case "req":
+		return decodeRaw(dec, &inv.req)
+	default:
+		return dec.Decode(new(skipValue))
+	}
+	return nil
+}
+
+// metadataValue decodes one Metadata entry; unknown keys are skipped unread.
+// Values are tolerated in either shape (object, or the host's string layer
+// around it), since versions of the extension differ.
+func (inv *invocation) metadataValue(dec *json.Decoder, key string) error {
+	switch strings.ToLower(key) {
+	case "triggerpartitioncontext", "partitioncontext":
+		var t peeledText
+		if err := dec.Decode(&t); err != nil {
+			return fmt.Errorf("Metadata.%s: %w", key, err)
+		}
+		var pc partitionContext
+		// A malformed context leaves the writer unknown; it does not fail.
+		if json.Unmarshal(t, &pc) == nil && (inv.partition == nil || strings.EqualFold(key, "TriggerPartitionContext")) {
+			inv.partition = &pc
+		}
+	case "propertiesarray":
+		var t peeledText
+		if err := dec.Decode(&t); err != nil {
+			return fmt.Errorf("Metadata.%s: %w", key, err)
+		}
+		inv.properties = t
+	case "enqueuedtimeutcarray":
+		var t peeledText
+		if err := dec.Decode(&t); err != nil {
+			return fmt.Errorf("Metadata.%s: %w", key, err)
+		}
+		inv.enqueued = t
+	case "retrycontext":
+		var t peeledText
+		if err := dec.Decode(&t); err != nil {
+			return fmt.Errorf("Metadata.%s: %w", key, err)
+		}
+		var rc struct{ RetryCount int }
+		if json.Unmarshal(t, &rc) == nil {
+			inv.retryCount = rc.RetryCount
+		}
+	default:
+		return dec.Decode(new(skipValue))
+	}
+	return nil
+}
+
+// walkObject reads one value from dec. If it is an object, fn is called with
+// each key and must consume exactly that key's value; any other value (null,
+// a scalar, an array) is consumed and ignored.
+func walkObject(dec *json.Decoder, fn func(key string) error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil // scalar or null: nothing to walk
+	}
+	if d == '[' {
+		return skipRest(dec, 1)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("object key is %T", tok)
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // the closing '}'
+	return err
+}
+
+// skipRest consumes tokens until depth open delimiters are closed.
+func skipRest(dec *json.Decoder, depth int) error {
+	for depth > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '[' || d == '{' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+	}
+	return nil
+}
+
+// skipValue consumes one JSON value without copying it.
+type skipValue struct{}
+
+// UnmarshalJSON accepts and discards any value.
+func (skipValue) UnmarshalJSON([]byte) error { return nil }
+
+// decodeRaw copies one JSON value (the decoder's buffer is reused).
+func decodeRaw(dec *json.Decoder, dst *[]byte) error {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	*dst = raw
+	return nil
+}
+
+// peeledText is a JSON value with at most one layer of JSON string encoding
+// removed: a string value becomes its contents (the host's double encoding,
+// reference §2.1 row 6), any other value its own JSON text. null becomes nil.
+type peeledText []byte
+
+// UnmarshalJSON peels the string layer in one copy.
+func (p *peeledText) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		*p = appendUnquote(make([]byte, 0, len(b)), b)
+	case string(b) == "null":
+		*p = nil
+	default:
+		*p = append([]byte(nil), b...)
+	}
+	return nil
+}
+
+// body is one element of an Event Hubs batch, decoded into a buffer reused
+// from one element to the next (the parsers do not retain it).
+type body struct{ buf []byte }
+
+// UnmarshalJSON stores the element: a string's contents (dataType string;
+// for dataType binary the base64 is decoded), or any other value's JSON text
+// (dataType unset delivers the bodies as JSON values).
+func (e *body) UnmarshalJSON(b []byte) error {
+	e.buf = e.buf[:0]
+	if len(b) == 0 || b[0] != '"' {
+		if string(b) != "null" {
+			e.buf = append(e.buf, b...)
+		}
+		return nil
+	}
+	e.buf = appendUnquote(e.buf, b)
+	e.buf = maybeBase64(e.buf)
+	return nil
+}
+
+// maybeBase64 decodes a body that is base64 of JSON (a function configured
+// with dataType binary): text bodies of this app are JSON objects or arrays,
+// which never form valid base64 themselves.
+func maybeBase64(b []byte) []byte {
+	if len(b) < 4 || len(b)%4 != 0 || b[0] == '{' || b[0] == '[' || bytes.ContainsAny(b, " {\"") {
+		return b
+	}
+	n := base64.StdEncoding.DecodedLen(len(b))
+	out := make([]byte, n)
+	n, err := base64.StdEncoding.Decode(out, b)
+	if err != nil {
+		return b
+	}
+	out = out[:n]
+	if t := bytes.TrimLeft(out, " \t\r\n"); len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+		return b
+	}
+	return out
+}
+
+// appendUnquote appends the contents of the JSON string literal q (quotes
+// included, syntax already checked by the decoder) to dst, exactly as
+// encoding/json would decode it: escapes resolved, surrogate pairs joined,
+// lone surrogates and invalid UTF-8 replaced by U+FFFD.
+func appendUnquote(dst, q []byte) []byte {
+	if len(q) < 2 {
+		return dst
+	}
+	s := q[1 : len(q)-1]
+	for len(s) > 0 {
+		// Copy the longest run needing no work.
+		i := 0
+		for i < len(s) && s[i] != '\\' && s[i] < utf8.RuneSelf {
+			i++
+		}
+		dst = append(dst, s[:i]...)
+		s = s[i:]
+		if len(s) == 0 {
+			break
+		}
+		if s[0] >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s)
+			if r == utf8.RuneError && size == 1 {
+				dst = utf8.AppendRune(dst, utf8.RuneError)
+			} else {
+				dst = append(dst, s[:size]...)
+			}
+			s = s[size:]
+			continue
+		}
+		// s[0] == '\\'
+		if len(s) < 2 {
+			return dst
+		}
+		switch s[1] {
+		case '"', '\\', '/':
+			dst = append(dst, s[1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(s[2:])
+			if !ok {
+				return dst
+			}
+			s = s[6:]
+			if utf16.IsSurrogate(r) {
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					if r2, ok := hex4(s[2:]); ok {
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							dst = utf8.AppendRune(dst, dec)
+							s = s[6:]
+							continue
+						}
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default:
+			return dst
+		}
+		s = s[2:]
+	}
+	return dst
+}
+
+// hex4 parses the four hex digits of a \u escape.
+func hex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// hostTimeLayouts are the timestamp forms the host sends (reference §7.2):
+// array metadata has a fraction and no zone, single values no fraction, some
+// values an offset or Z.
+var hostTimeLayouts = []string{
+	"2006-01-02T15:04:05.9999999",
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.9999999Z07:00",
+	"01/02/2006 15:04:05",
+}
+
+// parseHostTime parses a host timestamp as UTC; zone-less forms are UTC.
+func parseHostTime(s string) (time.Time, bool) {
+	for _, l := range hostTimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
