@@ -358,9 +358,9 @@ func TestParseTime(t *testing.T) {
 func TestHubFromResourceID(t *testing.T) {
 	for in, want := range map[string]string{
 		testRID: "contoso-prod-hub",
-		"/subscriptions/x/resourceGroups/RG/providers/Microsoft.Devices/IotHubs/My-Hub": "my-hub",
+		"/subscriptions/x/resourceGroups/RG/providers/Microsoft.Devices/IotHubs/My-Hub":  "my-hub",
 		"/subscriptions/x/resourceGroups/RG/providers/Microsoft.Devices/IotHubs/My-Hub/": "my-hub",
-		"/subscriptions/x/providers/Microsoft.Devices/provisioningServices/dps":           "",
+		"/subscriptions/x/providers/Microsoft.Devices/provisioningServices/dps":          "",
 		"": "",
 	} {
 		if got := hubFromResourceID(in); got != want {
@@ -368,4 +368,3 @@ func TestHubFromResourceID(t *testing.T) {
 		}
 	}
 }
-
