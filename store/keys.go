@@ -28,7 +28,7 @@ const maxKeyLen = 1024
 const keySep = "!"
 
 // EncodeKey turns an arbitrary string (device id, alert key …) into a form
-// Table keys accept: `/ \ # ?`, '%' (the escape character), control
+// Table keys accept: `/ \ # ?`, quotes, '%' (the escape character), control
 // characters (C0 and C1), characters <= '!' and invalid UTF-8 bytes become
 // %XX. It is reversible (DecodeKey) and injective.
 func EncodeKey(s string) string {
@@ -37,7 +37,7 @@ func EncodeKey(s string) string {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size <= 1,
-			r <= '!', r == '%', r == '/', r == '\\', r == '#', r == '?',
+			r <= '!', r == '%', r == '\'', r == '/', r == '\\', r == '#', r == '?',
 			r == 0x7f, r >= 0x80 && r <= 0x9f:
 			for j := range size {
 				fmt.Fprintf(&b, "%%%02X", s[i+j])

@@ -1,0 +1,1124 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// DefaultTablePrefix is the table name prefix when STATE_TABLE_PREFIX is unset.
+const DefaultTablePrefix = "dcdoctor"
+
+// TableOptions configures OpenTable. Exactly one way to reach the account
+// is given: ConnectionString, or ServiceURL with Credential.
+type TableOptions struct {
+	// ConnectionString is a storage connection string with AccountName and
+	// AccountKey (and TableEndpoint for Azurite), or
+	// "UseDevelopmentStorage=true" (Azurite's well-known account on
+	// 127.0.0.1:10002). It is a secret: never logged or put in an error.
+	ConnectionString string
+	// ServiceURL (https://<account>.table.core.windows.net) and Credential
+	// are the identity-based alternative.
+	ServiceURL string
+	Credential azcore.TokenCredential
+	// Prefix starts every table name (DefaultTablePrefix if empty).
+	Prefix string
+	// Retry is the budget for transient failures (429, 5xx, timeouts,
+	// connection refused); Retry-After is honoured. Zero fields take
+	// azcore's defaults, except MaxRetries (4) and MaxRetryDelay (30 s).
+	// Tests shorten it; after it is spent the call fails with ErrUnavailable.
+	Retry policy.RetryOptions
+	// Transport, if set, replaces the HTTP client (tests, benchmarks).
+	Transport policy.Transporter
+}
+
+// Table is the Store on Azure Table storage (or Azurite), safe for many
+// instances at once. The layout follows the scale-out model: ingest
+// instances only append (events in stamp-minute partitions, progress one row
+// per writer), so they never contend; Evaluate, one at a time under a lease,
+// owns blobs, diagnoses, incidents and the outbox.
+//
+// Tables (created on first use) are <prefix>events, progress, blob<kind>,
+// diag, incident, outbox and lease. One ServiceClient is shared.
+type Table struct {
+	svc    *aztables.ServiceClient
+	prefix string
+	mu     sync.Mutex
+	tables map[string]*aztables.Client // created (or known to exist)
+}
+
+var _ Store = (*Table)(nil)
+
+const devStorageConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+	"TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+
+// isDevStorage reports whether s is "UseDevelopmentStorage=true", which
+// aztables does not understand (local-components.md §1.2).
+func isDevStorage(s string) bool {
+	return strings.EqualFold(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ";")), "UseDevelopmentStorage=true")
+}
+
+// ValidPrefix checks a table name prefix: Table names are alphanumeric,
+// start with a letter and are 3–63 characters; the longest suffix used is
+// 11, so the prefix may be 1–52 characters.
+func ValidPrefix(p string) error {
+	if p == "" || len(p) > 52 || !(p[0] >= 'a' && p[0] <= 'z' || p[0] >= 'A' && p[0] <= 'Z') ||
+		strings.IndexFunc(p, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) >= 0 {
+		return fmt.Errorf("store: table prefix %q: want 1-52 letters and digits, starting with a letter", p)
+	}
+	return nil
+}
+
+// OpenTable returns a Table over one aztables.ServiceClient. It does no I/O:
+// tables are created on first use, and Ping checks reachability.
+func OpenTable(ctx context.Context, o TableOptions) (*Table, error) {
+	_ = ctx
+	if o.Prefix == "" {
+		o.Prefix = DefaultTablePrefix
+	}
+	if err := ValidPrefix(o.Prefix); err != nil {
+		return nil, err
+	}
+	co := &aztables.ClientOptions{}
+	co.Retry = o.Retry
+	if co.Retry.MaxRetries == 0 {
+		co.Retry.MaxRetries = 4
+	}
+	if co.Retry.MaxRetryDelay == 0 {
+		co.Retry.MaxRetryDelay = 30 * time.Second
+	}
+	co.Transport = o.Transport
+	var svc *aztables.ServiceClient
+	var err error
+	switch {
+	case o.ConnectionString != "":
+		cs := o.ConnectionString
+		if isDevStorage(cs) {
+			cs = devStorageConn
+		}
+		svc, err = aztables.NewServiceClientFromConnectionString(cs, co)
+		if err != nil {
+			// the SDK's message may quote the string: do not pass it on
+			return nil, errors.New("store: open table storage: the connection string is malformed (it needs AccountName and AccountKey, or TableEndpoint)")
+		}
+	case o.ServiceURL != "" && o.Credential != nil:
+		svc, err = aztables.NewServiceClient(o.ServiceURL, o.Credential, co)
+		if err != nil {
+			return nil, fmt.Errorf("store: open table storage %s: %w", o.ServiceURL, err)
+		}
+	default:
+		return nil, errors.New("store: open table storage: need a connection string, or a service URL and a credential")
+	}
+	return &Table{svc: svc, prefix: o.Prefix, tables: map[string]*aztables.Client{}}, nil
+}
+
+// Table name suffixes.
+const (
+	tEvents   = "events"
+	tProgress = "progress"
+	tDiag     = "diag"
+	tIncident = "incident"
+	tOutbox   = "outbox"
+	tLease    = "lease"
+)
+
+func blobTable(kind BlobKind) string { return "blob" + string(kind) }
+
+// client returns the client of table prefix+suffix, creating the table the
+// first time.
+func (t *Table) client(ctx context.Context, suffix string) (*aztables.Client, error) {
+	t.mu.Lock()
+	c := t.tables[suffix]
+	t.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	name := t.prefix + suffix
+	_, err := t.svc.CreateTable(ctx, name, nil)
+	if err != nil {
+		if st, code := statusOf(err); !(st == http.StatusConflict && code == string(aztables.TableAlreadyExists)) {
+			return nil, wrap(ctx, err, "create table %s", name)
+		}
+	}
+	c = t.svc.NewClient(name)
+	t.mu.Lock()
+	t.tables[suffix] = c
+	t.mu.Unlock()
+	return c, nil
+}
+
+// do runs fn on a table's client; if the table vanished (deleted, or an
+// in-memory emulator restarted) it is created again and fn retried once.
+func (t *Table) do(ctx context.Context, suffix string, fn func(c *aztables.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := t.client(ctx, suffix)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		if st, code := statusOf(err); attempt == 0 && st == http.StatusNotFound && code == string(aztables.TableNotFound) {
+			t.mu.Lock()
+			delete(t.tables, suffix)
+			t.mu.Unlock()
+			continue
+		}
+		return err
+	}
+}
+
+// query calls fn for every page of entities matching filter.
+func (t *Table) query(ctx context.Context, suffix, filter, sel string, top int32, fn func([]entity) (bool, error)) error {
+	return t.do(ctx, suffix, func(c *aztables.Client) error {
+		o := &aztables.ListEntitiesOptions{}
+		if filter != "" {
+			o.Filter = &filter
+		}
+		if sel != "" {
+			o.Select = &sel
+		}
+		if top > 0 {
+			o.Top = &top
+		}
+		p := c.NewListEntitiesPager(o)
+		for p.More() {
+			resp, err := p.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			ents := make([]entity, 0, len(resp.Entities))
+			for _, b := range resp.Entities {
+				e, err := parseEntity(b)
+				if err != nil {
+					return err
+				}
+				ents = append(ents, e)
+			}
+			if len(ents) == 0 {
+				continue
+			}
+			more, err := fn(ents)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// submitAll runs the operations as transactions (chunkOps), up to 4 at once.
+func (t *Table) submitAll(ctx context.Context, suffix string, ops []op) error {
+	chunks := chunkOps(ops)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, ch := range chunks {
+		g.Go(func() error {
+			return t.do(gctx, suffix, func(c *aztables.Client) error { return submit(gctx, c, ch) })
+		})
+	}
+	return g.Wait()
+}
+
+func (t *Table) submitErr(ctx context.Context, err error, what string, args ...any) error {
+	return wrap(ctx, err, what, args...)
+}
+
+// ---- events ----
+
+// AppendEvents upserts the events in entity-group transactions of at most
+// 100 (one stamp minute = one partition), so a retried append is harmless.
+func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event) error {
+	pk := minuteKey(stamp)
+	seen := make(map[event.ID]bool, len(evs))
+	ops := make([]op, 0, len(evs))
+	for i := range evs {
+		if seen[evs[i].ID] {
+			continue
+		}
+		seen[evs[i].ID] = true
+		rk := eventRowKey(stamp, evs[i].ID)
+		body, err := marshalEntity(pk, rk, props{"E": EncodeEvent(&evs[i])})
+		if err != nil {
+			return fmt.Errorf("store: append event %s: %w", evs[i].ID, err)
+		}
+		ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
+	}
+	if err := t.submitAll(ctx, tEvents, ops); err != nil {
+		return wrap(ctx, err, "append %d events", len(ops))
+	}
+	return nil
+}
+
+// ReadEvents scans the stamp-minute partitions of [from, to) in key order.
+func (t *Table) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event) error) error {
+	if !to.After(from) {
+		return nil
+	}
+	filter := fmt.Sprintf("PartitionKey ge '%s' and PartitionKey le '%s' and RowKey ge '%s' and RowKey lt '%s'",
+		minuteKey(from), minuteKey(to.Add(-1)), stampKey(from), stampKey(to))
+	var fnErr error
+	err := t.query(ctx, tEvents, filter, "E", 0, func(ents []entity) (bool, error) {
+		page := make([]event.Event, 0, len(ents))
+		for i := range ents {
+			e, err := DecodeEvent(ents[i].bytes("E"))
+			if err != nil {
+				return false, fmt.Errorf("store: read event %s/%s: %w", ents[i].PartitionKey, ents[i].RowKey, err)
+			}
+			page = append(page, e)
+		}
+		if err := fn(page); err != nil {
+			fnErr = err
+			return false, err
+		}
+		return true, nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if errors.Is(err, errBadEvent) {
+		return err
+	}
+	return wrap(ctx, err, "read events [%s, %s)", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+}
+
+// ---- progress ----
+
+type progressDoc struct {
+	Writer                       string
+	Newest, Updated              int64
+	Read, Kept, Ignored, Skipped int64
+}
+
+// PutProgress upserts the writer's own row (no shared hot row).
+func (t *Table) PutProgress(ctx context.Context, p Progress) error {
+	doc, _ := json.Marshal(progressDoc{p.Writer, unixNano(p.Newest), unixNano(p.Updated), p.Read, p.Kept, p.Ignored, p.Skipped})
+	body, err := marshalEntity("p", EncodeKey(p.Writer), props{"J": string(doc)})
+	if err != nil {
+		return fmt.Errorf("store: put progress %q: %w", p.Writer, err)
+	}
+	err = t.do(ctx, tProgress, func(c *aztables.Client) error {
+		_, err := c.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+		return err
+	})
+	return wrap(ctx, err, "put progress %q", p.Writer)
+}
+
+// ListProgress returns every writer's progress, ordered by encoded writer.
+func (t *Table) ListProgress(ctx context.Context) ([]Progress, error) {
+	var out []Progress
+	err := t.query(ctx, tProgress, "PartitionKey eq 'p'", "", 0, func(ents []entity) (bool, error) {
+		for _, e := range ents {
+			var d progressDoc
+			if err := json.Unmarshal([]byte(e.str("J")), &d); err != nil {
+				return false, fmt.Errorf("store: progress %s: %w", e.RowKey, err)
+			}
+			out = append(out, Progress{Writer: d.Writer, Newest: fromNano(d.Newest), Updated: fromNano(d.Updated),
+				Read: d.Read, Kept: d.Kept, Ignored: d.Ignored, Skipped: d.Skipped})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "list progress")
+	}
+	return out, nil
+}
+
+// unixNano maps the zero time to 0, so it survives a round trip.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// ---- blobs ----
+
+const blobPK = "b"
+
+func blobEntity(b *Blob) ([]byte, error) {
+	p := props{}
+	if err := putParts(p, b.Data); err != nil {
+		return nil, err
+	}
+	return marshalEntity(blobPK, EncodeKey(b.Key), p)
+}
+
+func (e *entity) blob() (Blob, error) {
+	k, err := DecodeKey(e.RowKey)
+	if err != nil {
+		return Blob{}, err
+	}
+	data, err := e.parts()
+	if err != nil {
+		return Blob{}, err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return Blob{Key: k, Data: data, ETag: e.ETag}, nil
+}
+
+// GetBlob reads one blob; ErrNotFound if absent.
+func (t *Table) GetBlob(ctx context.Context, kind BlobKind, key string) (Blob, error) {
+	if err := checkKind(kind); err != nil {
+		return Blob{}, err
+	}
+	var b Blob
+	err := t.do(ctx, blobTable(kind), func(c *aztables.Client) error {
+		resp, err := c.GetEntity(ctx, blobPK, EncodeKey(key), nil)
+		if err != nil {
+			return err
+		}
+		e, err := parseEntity(resp.Value)
+		if err != nil {
+			return err
+		}
+		b, err = e.blob()
+		b.ETag = string(resp.ETag)
+		return err
+	})
+	if err != nil {
+		return Blob{}, wrap(ctx, err, "get %s blob %q", kind, key)
+	}
+	return b, nil
+}
+
+// ListBlobs calls fn for every page of blobs of kind, in encoded-key order.
+func (t *Table) ListBlobs(ctx context.Context, kind BlobKind, fn func([]Blob) error) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	var fnErr error
+	err := t.query(ctx, blobTable(kind), "PartitionKey eq 'b'", "", 0, func(ents []entity) (bool, error) {
+		bs := make([]Blob, 0, len(ents))
+		for i := range ents {
+			b, err := ents[i].blob()
+			if err != nil {
+				return false, err
+			}
+			bs = append(bs, b)
+		}
+		if err := fn(bs); err != nil {
+			fnErr = err
+			return false, err
+		}
+		return true, nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrap(ctx, err, "list %s blobs", kind)
+}
+
+// batchThreshold: PutBlobs writes fewer blobs than this one request each
+// (exact ETags from the responses); more go in entity-group transactions
+// whose new ETags are read back with one range query.
+const batchThreshold = 8
+
+// PutBlobs writes blobs; see Store. Blobs with a stale ETag are not written
+// and reported with ErrConflict after the others are written.
+//
+// Mass writes use transactions of up to 100 blobs and read the new ETags
+// back with a key-range query (transactions return no ETags). Should another
+// writer replace one of these blobs unconditionally in between, its ETag is
+// returned; under the Evaluate lease there is no other writer.
+func (t *Table) PutBlobs(ctx context.Context, kind BlobKind, blobs []Blob) ([]string, error) {
+	if err := checkBlobs(kind, blobs); err != nil {
+		return nil, err
+	}
+	tags := make([]string, len(blobs))
+	var mu sync.Mutex
+	var conflicts []string
+	single := func(ctx context.Context, i int) error {
+		b := &blobs[i]
+		body, err := blobEntity(b)
+		if err != nil {
+			return fmt.Errorf("store: put %s blob %q: %w", kind, b.Key, err)
+		}
+		err = t.do(ctx, blobTable(kind), func(c *aztables.Client) error {
+			var etag azcore.ETag
+			if b.ETag == "" {
+				resp, err := c.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+				etag = resp.ETag
+				if err != nil {
+					return err
+				}
+			} else {
+				m := azcore.ETag(b.ETag)
+				resp, err := c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &m})
+				etag = resp.ETag
+				if err != nil {
+					return err
+				}
+			}
+			tags[i] = string(etag)
+			return nil
+		})
+		if err != nil {
+			werr := wrap(ctx, err, "put %s blob %q", kind, b.Key)
+			if errors.Is(werr, ErrConflict) || errors.Is(werr, ErrNotFound) {
+				mu.Lock()
+				conflicts = append(conflicts, b.Key)
+				mu.Unlock()
+				return nil
+			}
+			return werr
+		}
+		return nil
+	}
+	singles := func(idx []int) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for _, i := range idx {
+			g.Go(func() error { return single(gctx, i) })
+		}
+		return g.Wait()
+	}
+	all := make([]int, len(blobs))
+	for i := range all {
+		all[i] = i
+	}
+	if len(blobs) < batchThreshold {
+		if err := singles(all); err != nil {
+			return nil, err
+		}
+	} else if err := t.putBlobsBatched(ctx, kind, blobs, all, tags, singles); err != nil {
+		return nil, err
+	}
+	if conflicts != nil {
+		return tags, conflictErr(kind, conflicts)
+	}
+	return tags, nil
+}
+
+func (t *Table) putBlobsBatched(ctx context.Context, kind BlobKind, blobs []Blob, idx []int, tags []string, singles func([]int) error) error {
+	sort.Slice(idx, func(a, b int) bool { return EncodeKey(blobs[idx[a]].Key) < EncodeKey(blobs[idx[b]].Key) })
+	ops := make([]op, len(idx))
+	opIdx := map[string]int{}
+	for j, i := range idx {
+		b := &blobs[i]
+		body, err := blobEntity(b)
+		if err != nil {
+			return fmt.Errorf("store: put %s blob %q: %w", kind, b.Key, err)
+		}
+		o := op{pk: blobPK, rk: EncodeKey(b.Key), typ: aztables.TransactionTypeInsertReplace, body: body}
+		if b.ETag != "" {
+			m := azcore.ETag(b.ETag)
+			o.typ, o.ifMatch = aztables.TransactionTypeUpdateReplace, &m
+		}
+		ops[j] = o
+		opIdx[o.rk] = i
+	}
+	chunks := chunkOps(ops)
+	var mu sync.Mutex
+	var retry []int  // chunks that failed on a precondition: write one by one
+	var batched []op // written by a transaction: ETag to read back
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, ch := range chunks {
+		g.Go(func() error {
+			err := t.do(gctx, blobTable(kind), func(c *aztables.Client) error { return submit(gctx, c, ch) })
+			if err == nil {
+				mu.Lock()
+				batched = append(batched, ch...)
+				mu.Unlock()
+				return nil
+			}
+			if st, _ := statusOf(err); st == http.StatusPreconditionFailed || st == http.StatusNotFound {
+				mu.Lock()
+				for _, o := range ch {
+					retry = append(retry, opIdx[o.rk])
+				}
+				mu.Unlock()
+				return nil
+			}
+			return wrap(gctx, err, "put %d %s blobs", len(ch), kind)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(retry) > 0 {
+		if err := singles(retry); err != nil {
+			return err
+		}
+	}
+	if len(batched) == 0 {
+		return nil
+	}
+	want := make(map[string]int, len(batched))
+	lo, hi := batched[0].rk, batched[0].rk
+	for _, o := range batched {
+		want[o.rk] = opIdx[o.rk]
+		lo, hi = min(lo, o.rk), max(hi, o.rk)
+	}
+	filter := fmt.Sprintf("PartitionKey eq 'b' and RowKey ge %s and RowKey le %s", odataString(lo), odataString(hi))
+	err := t.query(ctx, blobTable(kind), filter, "RowKey", 0, func(ents []entity) (bool, error) {
+		for _, e := range ents {
+			if i, ok := want[e.RowKey]; ok {
+				tags[i] = e.ETag
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return wrap(ctx, err, "read back %s blob ETags", kind)
+	}
+	for _, i := range want {
+		if tags[i] == "" {
+			return fmt.Errorf("store: put %s blob %q: written but not found when reading back its ETag: %w", kind, blobs[i].Key, ErrConflict)
+		}
+	}
+	return nil
+}
+
+// DeleteBlobs removes blobs by key in transactions; missing keys are not an
+// error (a transaction that hits one is redone one row at a time).
+func (t *Table) DeleteBlobs(ctx context.Context, kind BlobKind, keys []string) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var ops []op
+	for _, k := range keys {
+		rk := EncodeKey(k)
+		if !seen[rk] {
+			seen[rk] = true
+			ops = append(ops, op{pk: blobPK, rk: rk, typ: aztables.TransactionTypeDelete})
+		}
+	}
+	return wrap(ctx, t.deleteOps(ctx, blobTable(kind), ops), "delete %d %s blobs", len(ops), kind)
+}
+
+// deleteOps deletes rows in transactions, redoing a transaction that hit a
+// missing row one row at a time, ignoring 404s.
+func (t *Table) deleteOps(ctx context.Context, suffix string, ops []op) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, ch := range chunkOps(ops) {
+		g.Go(func() error {
+			err := t.do(gctx, suffix, func(c *aztables.Client) error { return submit(gctx, c, ch) })
+			if st, _ := statusOf(err); st != http.StatusNotFound {
+				return err
+			}
+			for _, o := range ch {
+				err := t.do(gctx, suffix, func(c *aztables.Client) error {
+					_, err := c.DeleteEntity(gctx, o.pk, o.rk, nil)
+					return err
+				})
+				if st, _ := statusOf(err); err != nil && st != http.StatusNotFound {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// ---- diagnoses ----
+
+// Diagnoses are written twice: to partition "all" (every hub, newest first)
+// and to "h<hub>" (one hub), so both listings are forward range scans.
+const diagAllPK = "all"
+
+func diagHubPK(hub string) string { return "h" + EncodeKey(hub) }
+
+type diagDoc struct {
+	Hub, Device, Module string
+	Time                int64
+	EventID             string
+	Cause               classify.Cause
+	Final               bool
+	Confidence          float64
+	Evidence            []string `json:",omitempty"`
+	Recommendation      string   `json:",omitempty"`
+	Revisions           int      `json:",omitempty"`
+	Incident            string   `json:",omitempty"`
+}
+
+// PutDiagnoses upserts diagnoses keyed by (Key, EventID).
+func (t *Table) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error {
+	byRK := map[string]int{}
+	for i := range ds {
+		if err := checkDiagnosis(&ds[i]); err != nil {
+			return err
+		}
+		byRK[diagRowKey(&ds[i])] = i // last wins
+	}
+	var ops []op
+	for rk, i := range byRK {
+		d := &ds[i]
+		doc, _ := json.Marshal(diagDoc{d.Key.Hub, d.Key.Device, d.Key.Module, d.Time.UnixNano(), d.EventID.String(),
+			d.Cause, d.Final, d.Confidence, d.Evidence, d.Recommendation, d.Revisions, d.Incident})
+		for _, pk := range []string{diagAllPK, diagHubPK(d.Key.Hub)} {
+			p := props{"Device": d.Key.Device, "Cause": string(d.Cause)}
+			if err := putParts(p, doc); err != nil {
+				return fmt.Errorf("store: put diagnosis of %s: %w", d.Key, err)
+			}
+			body, err := marshalEntity(pk, rk, p)
+			if err != nil {
+				return fmt.Errorf("store: put diagnosis of %s: %w", d.Key, err)
+			}
+			ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
+		}
+	}
+	slices.SortFunc(ops, func(a, b op) int { return strings.Compare(a.pk+"/"+a.rk, b.pk+"/"+b.rk) })
+	return wrap(ctx, t.submitAll(ctx, tDiag, ops), "put %d diagnoses", len(byRK))
+}
+
+func (e *entity) diagnosis() (classify.Diagnosis, error) {
+	data, err := e.parts()
+	if err != nil {
+		return classify.Diagnosis{}, err
+	}
+	var d diagDoc
+	if err := json.Unmarshal(data, &d); err != nil {
+		return classify.Diagnosis{}, fmt.Errorf("store: diagnosis %s: %w", e.RowKey, err)
+	}
+	id, _ := event.ParseID(d.EventID)
+	return classify.Diagnosis{Key: event.Key{Hub: d.Hub, Device: d.Device, Module: d.Module}, Time: time.Unix(0, d.Time).UTC(),
+		EventID: id, Cause: d.Cause, Final: d.Final, Confidence: d.Confidence, Evidence: d.Evidence,
+		Recommendation: d.Recommendation, Revisions: d.Revisions, Incident: d.Incident}, nil
+}
+
+// ListDiagnoses is a forward range scan of the hub's (or the "all")
+// partition, with Device and Cause filtered by the service.
+func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify.Diagnosis, string, error) {
+	limit := clampLimit(q.Limit)
+	lo, hi := diagTimeBounds(q.From, q.To)
+	loOp := "ge"
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if c >= lo {
+			lo, loOp = c, "gt"
+		}
+	}
+	pk := diagAllPK
+	if q.Hub != "" {
+		pk = diagHubPK(q.Hub)
+	}
+	f := []string{"PartitionKey eq " + odataString(pk)}
+	if lo != "" {
+		f = append(f, "RowKey "+loOp+" "+odataString(lo))
+	}
+	if hi != "" {
+		f = append(f, "RowKey lt "+odataString(hi))
+	}
+	if q.Device != "" {
+		f = append(f, "Device eq "+odataString(q.Device))
+	}
+	if q.Cause != "" {
+		f = append(f, "Cause eq "+odataString(string(q.Cause)))
+	}
+	var out []classify.Diagnosis
+	var keys []string
+	err := t.query(ctx, tDiag, strings.Join(f, " and "), "", int32(limit+1), func(ents []entity) (bool, error) {
+		for i := range ents {
+			d, err := ents[i].diagnosis()
+			if err != nil {
+				return false, err
+			}
+			out = append(out, d)
+			keys = append(keys, ents[i].RowKey)
+		}
+		return len(out) <= limit, nil
+	})
+	if err != nil {
+		return nil, "", wrap(ctx, err, "list diagnoses")
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(keys[limit-1])
+	}
+	return out, next, nil
+}
+
+// ---- incidents ----
+
+type incidentDoc struct {
+	ID, Hub            string
+	Open               bool
+	Start, End         int64
+	Devices, HubErrors int
+	MetricCorroborated bool
+	Evidence           []string `json:",omitempty"`
+}
+
+// PutIncidents upserts incidents by ID (partition = hub).
+func (t *Table) PutIncidents(ctx context.Context, is []classify.Incident) error {
+	var ops []op
+	for _, in := range is {
+		doc, _ := json.Marshal(incidentDoc{in.ID, in.Hub, in.Open, unixNano(in.Start), unixNano(in.End), in.Devices,
+			in.HubErrors, in.MetricCorroborated, in.Evidence})
+		p := props{"Open": in.Open, "End": unixNano(in.End)}
+		if err := putParts(p, doc); err != nil {
+			return fmt.Errorf("store: put incident %q: %w", in.ID, err)
+		}
+		pk, rk := diagHubPK(in.Hub), EncodeKey(in.ID)
+		body, err := marshalEntity(pk, rk, p)
+		if err != nil {
+			return fmt.Errorf("store: put incident %q: %w", in.ID, err)
+		}
+		ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
+	}
+	return wrap(ctx, t.submitAll(ctx, tIncident, ops), "put %d incidents", len(ops))
+}
+
+// ListIncidents returns incidents newest first (Start descending, then ID).
+func (t *Table) ListIncidents(ctx context.Context, hub string, open *bool) ([]classify.Incident, error) {
+	var f []string
+	if hub != "" {
+		f = append(f, "PartitionKey eq "+odataString(diagHubPK(hub)))
+	}
+	if open != nil {
+		f = append(f, fmt.Sprintf("Open eq %t", *open))
+	}
+	var out []classify.Incident
+	err := t.query(ctx, tIncident, strings.Join(f, " and "), "", 0, func(ents []entity) (bool, error) {
+		for _, e := range ents {
+			data, err := e.parts()
+			if err != nil {
+				return false, err
+			}
+			var d incidentDoc
+			if err := json.Unmarshal(data, &d); err != nil {
+				return false, fmt.Errorf("store: incident %s: %w", e.RowKey, err)
+			}
+			out = append(out, classify.Incident{ID: d.ID, Hub: d.Hub, Open: d.Open, Start: fromNano(d.Start), End: fromNano(d.End),
+				Devices: d.Devices, HubErrors: d.HubErrors, MetricCorroborated: d.MetricCorroborated, Evidence: d.Evidence})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "list incidents")
+	}
+	sortIncidents(out)
+	return out, nil
+}
+
+// ---- outbox ----
+
+// The outbox lives in one partition (written only by Evaluate): item rows
+// "i_<id>" and, for pending items, a due-index row "d_<due>!<id>", written
+// in the same transaction, so DueItems is a short range scan.
+const outboxPK = "o"
+
+type itemDoc struct {
+	ID, NotificationID, Channel string
+	Payload                     []byte
+	Created, Due                int64
+	Attempts                    int
+	State                       OutboxState
+	LastError                   string `json:",omitempty"`
+}
+
+func itemOps(it *OutboxItem) (item op, index *op, err error) {
+	if it.State == "" {
+		it.State = OutboxPending
+	}
+	doc, _ := json.Marshal(itemDoc{it.ID, it.NotificationID, it.Channel, it.Payload, unixNano(it.Created), unixNano(it.Due),
+		it.Attempts, it.State, it.LastError})
+	x := ""
+	if it.State == OutboxPending {
+		x = outboxDueKey(it.Due, it.ID)
+	}
+	p := props{"State": string(it.State), "C": unixNano(it.Created), "X": x}
+	if err := putParts(p, doc); err != nil {
+		return op{}, nil, err
+	}
+	rk := outboxItemKey(it.ID)
+	body, err := marshalEntity(outboxPK, rk, p)
+	if err != nil {
+		return op{}, nil, err
+	}
+	item = op{pk: outboxPK, rk: rk, body: body}
+	if x != "" {
+		ib, err := marshalEntity(outboxPK, x, props{"I": rk})
+		if err != nil {
+			return op{}, nil, err
+		}
+		index = &op{pk: outboxPK, rk: x, typ: aztables.TransactionTypeInsertReplace, body: ib}
+	}
+	return item, index, nil
+}
+
+func (e *entity) item() (OutboxItem, error) {
+	data, err := e.parts()
+	if err != nil {
+		return OutboxItem{}, err
+	}
+	var d itemDoc
+	if err := json.Unmarshal(data, &d); err != nil {
+		return OutboxItem{}, fmt.Errorf("store: outbox item %s: %w", e.RowKey, err)
+	}
+	return OutboxItem{ID: d.ID, NotificationID: d.NotificationID, Channel: d.Channel, Payload: d.Payload,
+		Created: fromNano(d.Created), Due: fromNano(d.Due), Attempts: d.Attempts, State: d.State,
+		LastError: d.LastError, ETag: e.ETag}, nil
+}
+
+// Enqueue inserts each item with its index row in one transaction; an item
+// that exists (EntityAlreadyExists) is left as it is.
+func (t *Table) Enqueue(ctx context.Context, items []OutboxItem) error {
+	for _, it := range items {
+		if it.ID == "" {
+			return fmt.Errorf("store: enqueue: item with empty ID")
+		}
+		item, index, err := itemOps(&it)
+		if err != nil {
+			return fmt.Errorf("store: enqueue %q: %w", it.ID, err)
+		}
+		item.typ = aztables.TransactionTypeAdd
+		ops := []op{item}
+		if index != nil {
+			ops = append(ops, *index)
+		}
+		err = t.do(ctx, tOutbox, func(c *aztables.Client) error { return submit(ctx, c, ops) })
+		if st, code := statusOf(err); st == http.StatusConflict && code == string(aztables.EntityAlreadyExists) {
+			continue
+		}
+		if err != nil {
+			return wrap(ctx, err, "enqueue %q", it.ID)
+		}
+	}
+	return nil
+}
+
+// DueItems scans the due index up to now and reads the items it points to.
+// Index rows that no longer match their item are skipped and removed.
+func (t *Table) DueItems(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	filter := fmt.Sprintf("PartitionKey eq 'o' and RowKey ge 'd_' and RowKey lt 'd_%s'", stampKey(now.Add(1)))
+	var idx []entity
+	err := t.query(ctx, tOutbox, filter, "RowKey,I", int32(limit), func(ents []entity) (bool, error) {
+		idx = append(idx, ents...)
+		return len(idx) < limit, nil
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "due items")
+	}
+	if len(idx) > limit {
+		idx = idx[:limit]
+	}
+	items := make([]*OutboxItem, len(idx))
+	var stale []op
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, ix := range idx {
+		g.Go(func() error {
+			var e entity
+			err := t.do(gctx, tOutbox, func(c *aztables.Client) error {
+				resp, err := c.GetEntity(gctx, outboxPK, ix.str("I"), nil)
+				if err != nil {
+					return err
+				}
+				e, err = parseEntity(resp.Value)
+				e.ETag = string(resp.ETag)
+				return err
+			})
+			if st, _ := statusOf(err); err != nil && st != http.StatusNotFound {
+				return err
+			}
+			if err != nil || e.str("X") != ix.RowKey {
+				mu.Lock()
+				stale = append(stale, op{pk: outboxPK, rk: ix.RowKey, typ: aztables.TransactionTypeDelete})
+				mu.Unlock()
+				return nil
+			}
+			it, err := e.item()
+			items[i] = &it
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, wrap(ctx, err, "due items")
+	}
+	if len(stale) > 0 {
+		_ = t.deleteOps(ctx, tOutbox, stale) // best effort; skipped either way
+	}
+	var out []OutboxItem
+	for _, it := range items {
+		if it != nil {
+			out = append(out, *it)
+		}
+	}
+	return out, nil
+}
+
+// UpdateItem replaces the item if its ETag matches, moving its due-index
+// row in the same transaction.
+func (t *Table) UpdateItem(ctx context.Context, it OutboxItem) error {
+	rk := outboxItemKey(it.ID)
+	var cur entity
+	err := t.do(ctx, tOutbox, func(c *aztables.Client) error {
+		resp, err := c.GetEntity(ctx, outboxPK, rk, nil)
+		if err != nil {
+			return err
+		}
+		cur, err = parseEntity(resp.Value)
+		cur.ETag = string(resp.ETag)
+		return err
+	})
+	if err != nil {
+		return wrap(ctx, err, "update item %q", it.ID)
+	}
+	if cur.ETag != it.ETag {
+		return fmt.Errorf("store: update item %q: stale ETag: %w", it.ID, ErrConflict)
+	}
+	item, index, err := itemOps(&it)
+	if err != nil {
+		return fmt.Errorf("store: update item %q: %w", it.ID, err)
+	}
+	m := azcore.ETag(it.ETag)
+	item.typ, item.ifMatch = aztables.TransactionTypeUpdateReplace, &m
+	ops := []op{item}
+	if old := cur.str("X"); old != "" && (index == nil || index.rk != old) {
+		ops = append(ops, op{pk: outboxPK, rk: old, typ: aztables.TransactionTypeDelete})
+	}
+	if index != nil {
+		ops = append(ops, *index)
+	}
+	err = t.do(ctx, tOutbox, func(c *aztables.Client) error { return submit(ctx, c, ops) })
+	return wrap(ctx, err, "update item %q", it.ID)
+}
+
+// ListItems returns items created in [from, to), oldest first.
+func (t *Table) ListItems(ctx context.Context, from, to time.Time) ([]OutboxItem, error) {
+	filter := fmt.Sprintf("PartitionKey eq 'o' and RowKey ge 'i_' and RowKey lt 'i`' and C ge %dL and C lt %dL",
+		unixNano(from), unixNano(to))
+	var out []OutboxItem
+	err := t.query(ctx, tOutbox, filter, "", 0, func(ents []entity) (bool, error) {
+		for i := range ents {
+			it, err := ents[i].item()
+			if err != nil {
+				return false, err
+			}
+			out = append(out, it)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, wrap(ctx, err, "list items")
+	}
+	sortItems(out)
+	return out, nil
+}
+
+// ---- leases ----
+
+// AcquireLease reads the lease row and takes it with a conditional write
+// (If-Match on its ETag, or an insert for a new lease): of racing callers
+// exactly one wins, the others get false.
+func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	rk := EncodeKey(name)
+	body, err := marshalEntity("l", rk, props{"Holder": holder, "Until": until.UnixNano()})
+	if err != nil {
+		return false, fmt.Errorf("store: acquire lease %q: %w", name, err)
+	}
+	won := false
+	err = t.do(ctx, tLease, func(c *aztables.Client) error {
+		resp, err := c.GetEntity(ctx, "l", rk, nil)
+		if st, _ := statusOf(err); st == http.StatusNotFound {
+			_, err = c.AddEntity(ctx, body, nil)
+			if st, _ := statusOf(err); st == http.StatusConflict {
+				return nil // another holder inserted it first
+			}
+			won = err == nil
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		cur, err := parseEntity(resp.Value)
+		if err != nil {
+			return err
+		}
+		if cur.str("Holder") != holder && cur.i64("Until") > now.UnixNano() {
+			return nil
+		}
+		_, err = c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &resp.ETag})
+		if st, _ := statusOf(err); st == http.StatusPreconditionFailed {
+			return nil
+		}
+		won = err == nil
+		return err
+	})
+	if err != nil {
+		return false, wrap(ctx, err, "acquire lease %q", name)
+	}
+	return won, nil
+}
+
+// ---- retention ----
+
+// Purge deletes, in transactions: events stamped before eventsBefore,
+// diagnoses with Time before `before`, resolved incidents that ended before
+// it and finished outbox items created before it.
+func (t *Table) Purge(ctx context.Context, eventsBefore, before time.Time) error {
+	type sel struct{ suffix, filter string }
+	_, diagFrom := diagTimeBounds(before, time.Time{})
+	sels := []sel{
+		{tEvents, fmt.Sprintf("PartitionKey le '%s' and RowKey lt '%s'", minuteKey(eventsBefore), stampKey(eventsBefore))},
+		{tDiag, "RowKey ge " + odataString(diagFrom)},
+		{tIncident, fmt.Sprintf("Open eq false and End lt %dL", unixNano(before))},
+		{tOutbox, fmt.Sprintf("PartitionKey eq 'o' and RowKey ge 'i_' and RowKey lt 'i`' and State ne 'pending' and C lt %dL", unixNano(before))},
+	}
+	for _, s := range sels {
+		var ops []op
+		err := t.query(ctx, s.suffix, s.filter, "PartitionKey,RowKey", 0, func(ents []entity) (bool, error) {
+			for _, e := range ents {
+				ops = append(ops, op{pk: e.PartitionKey, rk: e.RowKey, typ: aztables.TransactionTypeDelete})
+			}
+			return true, nil
+		})
+		if err == nil {
+			err = t.deleteOps(ctx, s.suffix, ops)
+		}
+		if err != nil {
+			return wrap(ctx, err, "purge %s", s.suffix)
+		}
+	}
+	return nil
+}
+
+// Ping lists at most one table: it proves the account answers and the
+// credential works.
+func (t *Table) Ping(ctx context.Context) error {
+	top := int32(1)
+	_, err := t.svc.NewListTablesPager(&aztables.ListTablesOptions{Top: &top}).NextPage(ctx)
+	return wrap(ctx, err, "ping")
+}
+
+// Close releases nothing: the HTTP client is shared by the SDK.
+func (t *Table) Close() error { return nil }
