@@ -51,6 +51,7 @@ type device struct {
 	flakyGap  time.Duration
 	crashAt   time.Time
 	crashBack time.Duration // 0: never comes back
+	crashed   bool
 	flapStart time.Time
 	flapEnd   time.Time
 	dupStart  time.Time
@@ -58,7 +59,7 @@ type device struct {
 	failAfter time.Time
 	failFix   time.Duration // 0: never fixed within the run
 	failMsg   string
-	failDone  bool // the renewal failure happened (it happens once)
+	failDone  bool        // the renewal failure happened (it happens once)
 	hits      []time.Time // per incident: when it knocks this identity off (zero: spared)
 
 	c0      time.Time // connect time of the session open at Start
@@ -437,8 +438,9 @@ func (s *sim) run(d *device) {
 		if d.role == roleFlaky {
 			consider(d.detect(t.Add(expDur(d.rng, d.flakyGap))), evFlaky)
 		}
-		if d.role == roleCrash && !d.crashAt.Before(t) {
-			consider(d.detect(d.crashAt), evCrash)
+		if d.role == roleCrash && !d.crashed {
+			// A crash while the device was reconnecting happens right after.
+			consider(d.detect(later(d.crashAt, t)), evCrash)
 		}
 		if d.role == roleFlapping && t.Before(d.flapEnd) {
 			from := t
@@ -511,6 +513,7 @@ func (s *sim) run(d *device) {
 				back = at.Add(uniform(d.rng, 5*time.Minute, 40*time.Minute))
 			}
 		case evCrash:
+			d.crashed = true
 			s.disconnect404(d, at, classify.DeviceOrNetwork, "")
 			if d.crashBack == 0 {
 				never = true
@@ -727,7 +730,7 @@ func (s *sim) hubNoise() {
 	for range int(math.Round(s.cfg.NoisePerHour * hours)) {
 		t := s.start.Add(uniform(r, 0, s.cfg.Duration))
 		d := s.devices[r.IntN(len(s.devices))]
-		if s.incidentAt(t) != nil || !d.connectedAt(t, s.start) {
+		if s.incidentAt(t) != nil || s.nearSiteOutage(t) || !d.connectedAt(t, s.start) {
 			continue
 		}
 		s.opError(d, t, r)
@@ -739,6 +742,24 @@ func (s *sim) hubNoise() {
 		s.emit(&rec{t: t, cat: "Routes", op: op, level: "Error", code: code, nodev: true, extra: "contoso-sb-queue",
 			msg: "Endpoint returned a transient error"})
 	}
+}
+
+// nearSiteOutage reports whether t is within a site outage (±10 min); the
+// background noise stays out of it so that the site trap shows no hub error.
+func (s *sim) nearSiteOutage(t time.Time) bool {
+	for _, st := range s.sites {
+		if t.After(st.start.Add(-10*time.Minute)) && t.Before(st.end.Add(10*time.Minute)) {
+			return true
+		}
+	}
+	return false
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // opError emits one hub-side error on a twin operation or on telemetry.

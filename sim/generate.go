@@ -18,6 +18,12 @@ import (
 // same cfg gives byte-identical output. Zero or negative sizes in cfg fall
 // back to DefaultConfig's values.
 func Generate(cfg Config) *Output {
+	_, out := generate(cfg)
+	return out
+}
+
+// generate is Generate, also returning the simulation state for tests.
+func generate(cfg Config) (*sim, *Output) {
 	cfg = normalize(cfg)
 	s := &sim{
 		cfg:      cfg,
@@ -43,7 +49,7 @@ func Generate(cfg Config) *Output {
 	s.eventGrid(out)
 	s.metricAlerts(out)
 	s.finish(out)
-	return out
+	return s, out
 }
 
 // normalize fills unset sizes from the defaults so a partial Config works.
