@@ -60,6 +60,10 @@ type logParser struct {
 	line  int
 	props []byte // decoded properties string
 	auth  []byte // decoded authType string
+	// rid and hub cache the last resource id's hub name: a body's records
+	// nearly always come from one hub.
+	rid []byte
+	hub string
 }
 
 // ResourceLogs parses one Event Hubs event body of an IoT Hub diagnostic
@@ -296,8 +300,7 @@ func (p *logParser) record(rec *logRecord) {
 		p.skip("bad time")
 		return
 	}
-	rid, _ := rec.ResourceID.str()
-	hub := hubFromResourceID(rid)
+	hub := p.hubOf(rec.ResourceID)
 	if hub == "" {
 		p.skip("no hub")
 		return
@@ -315,7 +318,6 @@ func (p *logParser) record(rec *logRecord) {
 	module, _ := props.ModuleID.str()
 	sdk, _ := props.SDKVersion.str()
 	ip, _ := props.MaskedIP.str()
-	msg, _ := props.ErrorMessage.str()
 	auth := props.AuthType
 	if auth.isNull() {
 		auth = props.AuthenticationType
@@ -335,10 +337,22 @@ func (p *logParser) record(rec *logRecord) {
 		SDK:         sdk,
 		AuthType:    p.authType(auth),
 		MaskedIP:    ip,
-		Message:     msg,
+		Message:     internRaw(props.ErrorMessage),
 	}
 	e.ID = event.NewID(&e, "")
 	p.res.Keep(e)
+}
+
+// hubOf returns the hub of a record's resourceId (see hubFromResourceID),
+// reusing the previous record's answer when the id is the same.
+func (p *logParser) hubOf(raw rawJSON) string {
+	if p.rid != nil && bytes.Equal(raw, p.rid) {
+		return p.hub
+	}
+	rid, _ := raw.str()
+	p.hub = hubFromResourceID(rid)
+	p.rid = append(p.rid[:0], raw...)
+	return p.hub
 }
 
 // decodeProps decodes a record's properties: a JSON object, or (as IoT Hub
@@ -460,6 +474,10 @@ func intern(b []byte) string {
 		return "ServerError"
 	case "GenericTimeout":
 		return "GenericTimeout"
+	case "Device disconnected, see cause and resolution at https://aka.ms/iothub404104":
+		return "Device disconnected, see cause and resolution at https://aka.ms/iothub404104"
+	case "Authentication failed for this device, renew token or certificate and reconnect":
+		return "Authentication failed for this device, renew token or certificate and reconnect"
 	}
 	return string(b)
 }

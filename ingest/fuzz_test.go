@@ -1,0 +1,146 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// addGolden seeds a fuzz corpus with the golden fixtures whose names match.
+func addGolden(f *testing.F, pattern string) {
+	f.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", pattern))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed files for %s: %v", pattern, err)
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+func FuzzResourceLogs(f *testing.F) {
+	addGolden(f, "rl_*.json")
+	for _, s := range []string{js(rec()), js([]any{rec(), 1}), body(rec("properties", rawProps(props()))), `{"records":null}`, `"{\"records\":[]}"`, "{\"records\":[\xff]}", `[`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res := &Result{}
+		ResourceLogs(b, res)
+		checkInvariants(t, res)
+		// Parsing is deterministic and appends: a second pass doubles everything.
+		n := len(res.Events)
+		ResourceLogs(b, res)
+		checkInvariants(t, res)
+		if len(res.Events) != 2*n {
+			t.Fatalf("second pass kept %d, first %d", len(res.Events)-n, n)
+		}
+		for i := range n {
+			if res.Events[i] != res.Events[n+i] {
+				t.Fatalf("event %d differs between passes", i)
+			}
+		}
+	})
+}
+
+func FuzzResourceLogLines(f *testing.F) {
+	addGolden(f, "rl_*")
+	f.Add([]byte(js(rec()) + "\r\n\n" + body(rec(), rec()) + "\nbad\n"))
+	f.Add([]byte("\xef\xbb\xbf" + js(rec())))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res := &Result{}
+		if err := ResourceLogLines(bytes.NewReader(b), "fuzz.json", res); err != nil {
+			t.Fatalf("error from an in-memory reader: %v", err)
+		}
+		checkInvariants(t, res)
+		// Every skipped record is located, up to the cap.
+		if want := min(res.SkippedTotal(), maxProblems); len(res.Problems) != want {
+			t.Fatalf("%d problems for %d skipped", len(res.Problems), res.SkippedTotal())
+		}
+		// A line's records are the same records as that line as a body,
+		// so the file gives what its lines give one by one.
+		each := &Result{}
+		for i, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			if i == 0 {
+				line = strings.TrimPrefix(line, "\xef\xbb\xbf")
+			}
+			if strings.TrimSpace(line) != "" {
+				ResourceLogs([]byte(line), each)
+			}
+		}
+		if each.Read != res.Read || len(each.Events) != len(res.Events) || each.Ignored != res.Ignored {
+			t.Fatalf("lines one by one read/kept/ignored %d/%d/%d, file %d/%d/%d",
+				each.Read, len(each.Events), each.Ignored, res.Read, len(res.Events), res.Ignored)
+		}
+	})
+}
+
+func FuzzEventGrid(f *testing.F) {
+	addGolden(f, "eg_*")
+	for _, s := range []string{js([]any{gridEv(), 1}), js(js([]string{indented(gridEv())})), js(cloudEv(gridEv("subject", "devices/a/modules/b", "data.deviceId", nil))), `"\"\\\"x\\\"\""`, `[[]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res := &Result{}
+		EventGridEvents(b, res)
+		checkInvariants(t, res)
+	})
+}
+
+func FuzzRouteMessage(f *testing.F) {
+	f.Add([]byte(`{"sequenceNumber":"`+testSeq+`"}`), "deviceConnected", "Contoso-Hub", "dev#1", "", "2024-05-14T11:05:31.4470012Z", "deviceConnectionStateNotification", int64(1715684762241))
+	f.Add([]byte(`"{\"sequenceNumber\":\"1\"}"`), "moduleDisconnected", "h", "d", "m", "", "", int64(0))
+	f.Add([]byte(``), "", "", "", "", "bad", "other", int64(-1))
+	f.Fuzz(func(t *testing.T, body []byte, op, hub, dev, mod, ts, schema string, enq int64) {
+		props := map[string]any{}
+		for k, v := range map[string]string{"opType": op, "hubName": hub, "deviceId": dev, "moduleId": mod, "operationTimestamp": ts, "iothub-message-schema": schema} {
+			if v != "" {
+				props[k] = v
+			}
+		}
+		var enqueued time.Time
+		if enq != 0 {
+			enqueued = time.UnixMilli(enq)
+		}
+		res := &Result{}
+		RouteMessage(body, props, enqueued, res)
+		checkInvariants(t, res)
+	})
+}
+
+func FuzzMetricAlert(f *testing.F) {
+	addGolden(f, "metric_*")
+	f.Add([]byte(`{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"monitorCondition":"Fired","alertTargetIDs":["/x/iothubs/H"],"firedDateTime":"2024-05-14T13:24:03Z"},"alertContext":{"condition":{"allOf":[{"metricName":"connectedDeviceCount"}]}}}}`))
+	f.Add([]byte(`{"schemaId":"azureMonitorCommonAlertSchema","data":{"essentials":{"alertTargetIDs":"x"}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res := &Result{}
+		MetricAlert(b, res)
+		checkInvariants(t, res)
+	})
+}
+
+// FuzzUnquote checks the properties-string decoder against encoding/json.
+func FuzzUnquote(f *testing.F) {
+	for _, s := range []string{`"a\"b"`, `"\ud83d\ude00"`, `"\ud83d"`, "\"\xff\"", `"\u00"`, `"é\n"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want string
+		werr := json.Unmarshal(b, &want)
+		got, ok := appendUnquoted(nil, b)
+		if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && werr == nil != ok {
+			t.Fatalf("%q: ok %v, encoding/json error %v", b, ok, werr)
+		}
+		if ok && werr == nil && string(got) != want {
+			t.Fatalf("%q: got %q, encoding/json %q", b, got, want)
+		}
+	})
+}
