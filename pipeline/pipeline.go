@@ -37,7 +37,8 @@ type Options struct {
 	Config config.Config
 	Store  store.Store
 	// Channels are the notification channels by name ("teams", "email",
-	// "webhook"); none configured means notifications are only recorded.
+	// "webhook"). With none, alerts still go through their state machine
+	// (visible in the API) but nothing is sent.
 	Channels map[string]alert.Notifier
 	// Now is the wall clock; tests and simulations inject their own.
 	Now func() time.Time
@@ -63,7 +64,6 @@ type Pipeline struct {
 	engine   *classify.Engine
 	alerts   *alert.Manager
 	outbox   *alert.Dispatcher
-	channels []string
 
 	progMu   sync.Mutex
 	progress map[string]store.Progress // this process's view of the writers it fed
@@ -137,10 +137,7 @@ func New(opts Options) (*Pipeline, error) {
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})
-	p.outbox = alert.NewDispatcher(opts.Store, opts.Channels, opts.Log)
-	for name := range opts.Channels {
-		p.channels = append(p.channels, name)
-	}
+	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log}
 	return p, nil
 }
 
@@ -247,16 +244,28 @@ func (p *Pipeline) Evaluate(ctx context.Context) (string, error) {
 // alert, deliver. On any error the resident state is dropped, so the next
 // tick starts again from what the store holds.
 func (p *Pipeline) Tick(ctx context.Context) (Report, error) {
+	return p.run(ctx, 0)
+}
+
+// Drain runs a tick that treats the input as complete: the watermark is
+// moved to at least the newest event time seen plus extra, so everything
+// ingested is decided (replay's end; pass the longest delay a verdict or an
+// alert waits for, e.g. OFFLINE_AFTER). Never use it on a live stream.
+func (p *Pipeline) Drain(ctx context.Context, extra time.Duration) (Report, error) {
+	return p.run(ctx, extra)
+}
+
+func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error) {
 	p.evalMu.Lock()
 	defer p.evalMu.Unlock()
-	r, err := p.tick(ctx)
+	r, err := p.tick(ctx, drain)
 	if err != nil {
 		p.res = nil
 	}
 	return r, err
 }
 
-func (p *Pipeline) tick(ctx context.Context) (Report, error) {
+func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error) {
 	var rep Report
 	now := p.now()
 	ok, err := p.st.AcquireLease(ctx, leaseName, p.holder, now, now.Add(leaseTTL))
@@ -299,6 +308,9 @@ func (p *Pipeline) tick(ctx context.Context) (Report, error) {
 		}
 	}
 	wm := classify.Watermark(p.cfg.Engine.Mode, now, p.cfg.Engine.AllowedLateness, cp)
+	if drain > 0 && !newest.IsZero() && wm.Before(newest.Add(drain)) {
+		wm = newest.Add(drain)
+	}
 	if wm.Before(res.meta.Watermark) {
 		wm = res.meta.Watermark // never move backwards (a writer that came back)
 	}
@@ -318,7 +330,7 @@ func (p *Pipeline) tick(ctx context.Context) (Report, error) {
 	// Persist in the order that makes a crash harmless: the outbox and the
 	// alert state first (a recomputed transition then finds its alert
 	// already firing), the engine's state last.
-	if err := p.outbox.Enqueue(ctx, notes, p.channels, now); err != nil {
+	if err := p.outbox.Enqueue(ctx, notes, now); err != nil {
 		return rep, fmt.Errorf("pipeline: outbox: %w", err)
 	}
 	if err := p.saveAlerts(ctx); err != nil {
@@ -415,15 +427,23 @@ func (p *Pipeline) saveAlerts(ctx context.Context) error {
 		return nil
 	}
 	blobs := make([]store.Blob, 0, len(keys))
+	var gone []string
 	for _, k := range keys {
-		data, err := p.res.alerts.Marshal(k)
+		data, ok, err := p.res.alerts.Marshal(k)
 		if err != nil {
 			return fmt.Errorf("pipeline: encode alert %s: %w", k, err)
+		}
+		if !ok {
+			gone = append(gone, k)
+			continue
 		}
 		blobs = append(blobs, store.Blob{Key: k, Data: data})
 	}
 	if _, err := p.st.PutBlobs(ctx, store.AlertBlobs, blobs); err != nil {
 		return fmt.Errorf("pipeline: save alerts: %w", err)
+	}
+	if err := p.st.DeleteBlobs(ctx, store.AlertBlobs, gone); err != nil {
+		return fmt.Errorf("pipeline: delete alerts: %w", err)
 	}
 	p.res.alerts.ClearDirty()
 	return nil

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
+	"github.com/disconnect-doctor/disconnect-doctor/api"
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/config"
+	"github.com/disconnect-doctor/disconnect-doctor/handlers"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/sink"
+	"github.com/disconnect-doctor/disconnect-doctor/notify"
+	"github.com/disconnect-doctor/disconnect-doctor/notify/email"
+	"github.com/disconnect-doctor/disconnect-doctor/notify/teams"
+	"github.com/disconnect-doctor/disconnect-doctor/notify/webhook"
+	"github.com/disconnect-doctor/disconnect-doctor/pipeline"
+	"github.com/disconnect-doctor/disconnect-doctor/sim"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
+)
+
+// simClock is the simulated wall clock of a run: the pipeline, the host
+// emulator's payloads and the e-mail Date headers all read it.
+type simClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *simClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *simClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// arrival is one input of the simulated fleet, at the time it reaches the
+// app.
+type arrival struct {
+	at        time.Time
+	kind      int // arriveDiag, arriveGrid, arriveMetric
+	partition string
+	body      []byte
+}
+
+const (
+	arriveDiag = iota
+	arriveGrid
+	arriveMetric
+)
+
+// RunResult is what a run produced, for the printed report and tests.
+type RunResult struct {
+	Fleet         *sim.Output
+	Store         store.Store
+	Diagnoses     []classify.Diagnosis
+	Incidents     []classify.Incident
+	Score         sim.Score
+	Notifications []alert.Notification
+	Teams, Emails int
+	Invocations   int
+	Failed        int
+}
+
+// runOptions configure a simulated run.
+type runOptions struct {
+	sim    sim.Config
+	cfg    config.Config
+	out    string // folder for notifications and reports ("" = none)
+	appDir string // folder holding host.json and functions/
+	// progress, when set, gets a line per simulated hour.
+	progress io.Writer
+}
+
+// run is `handler run` (make run): a realistic simulated fleet through the
+// same handlers as production, on the embedded store, with the real
+// notification channels pointed at local receivers.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f simFlags
+	f.register(fs, 400, 10)
+	out := fs.String("out", "out", "folder for the notifications, diagnoses and report")
+	appDir := fs.String("app", ".", "folder holding host.json and functions/ (the repository root)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sc, err := f.config(time.Time{})
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	begin := time.Now()
+	fmt.Fprintf(w, "disconnect-doctor: simulating hub %q, %d devices, %s, %d incident(s), seed %d\n",
+		sc.Hub, sc.Devices, sc.Duration, sc.Incidents, sc.Seed)
+	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w})
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	var b strings.Builder
+	printRun(&b, res)
+	fmt.Fprintf(&b, "\nfinished in %s (wall clock)\n", time.Since(begin).Round(time.Millisecond))
+	io.WriteString(w, b.String())
+	if *out != "" {
+		if err := os.WriteFile(filepath.Join(*out, "report.txt"), []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, diagnoses.json, report.txt\n", *out)
+	}
+	if res.Failed > 0 {
+		return fmt.Errorf("run: %d of %d invocations failed", res.Failed, res.Invocations)
+	}
+	return nil
+}
+
+// simulateRun drives the fleet through the handlers minute by minute on a
+// simulated clock, as the Functions host would: Event Hubs batches per
+// partition, one Event Grid invocation per event, metric alerts over HTTP,
+// and the Evaluate timer every minute.
+func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
+	fleet := sim.Generate(o.sim)
+	clock := &simClock{t: o.sim.Start}
+	st := store.NewMemory()
+	res := &RunResult{Fleet: fleet, Store: st}
+
+	channels := map[string]alert.Notifier{}
+	var webhookSink, teamsSink *sink.HTTP
+	var mailSink *sink.SMTP
+	if o.out != "" {
+		for _, d := range []string{"teams", "webhook", "email"} {
+			if err := os.RemoveAll(filepath.Join(o.out, d)); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		if teamsSink, err = sink.NewHTTP(filepath.Join(o.out, "teams")); err != nil {
+			return nil, err
+		}
+		defer teamsSink.Close()
+		if webhookSink, err = sink.NewHTTP(filepath.Join(o.out, "webhook")); err != nil {
+			return nil, err
+		}
+		defer webhookSink.Close()
+		if mailSink, err = sink.NewSMTP(filepath.Join(o.out, "email")); err != nil {
+			return nil, err
+		}
+		defer mailSink.Close()
+		host, port, _ := net.SplitHostPort(mailSink.Addr)
+		pn, _ := strconv.Atoi(port)
+		mail, err := email.New(email.Config{Host: host, Port: pn, NoTLS: true, From: "disconnect-doctor@localhost",
+			To: []string{"oncall@localhost"}, Now: clock.Now})
+		if err != nil {
+			return nil, err
+		}
+		channels["teams"] = teams.New(teams.Config{URL: notify.Secret(teamsSink.URL)})
+		channels["webhook"] = webhook.New(webhook.Config{URL: notify.Secret(webhookSink.URL)})
+		channels["email"] = mail
+	}
+
+	logf, err := logFile(o.out)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	log := newLogger(logf, logf)
+	p, err := pipeline.New(pipeline.Options{Config: o.cfg, Store: st, Channels: channels, Now: clock.Now,
+		Log: log, ReadSafety: -1})
+	if err != nil {
+		return nil, err
+	}
+	h := handlers.New(p, log, handlers.Options{})
+	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("load the app's function.json files (run from the repository root, or pass --app): %w", err)
+	}
+	app.Clock = clock.Now
+
+	arrivals := make([]arrival, 0, len(fleet.Diagnostics)+len(fleet.EventGrid)+len(fleet.MetricAlerts))
+	for _, m := range fleet.Diagnostics {
+		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveDiag, partition: m.Partition, body: m.Body})
+	}
+	for _, m := range fleet.EventGrid {
+		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveGrid, body: m.Body})
+	}
+	for _, m := range fleet.MetricAlerts {
+		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveMetric, body: m.Body})
+	}
+	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].at.Before(arrivals[j].at) })
+
+	invoke := func(inv *funchost.Invocation) error {
+		res.Invocations++
+		r := app.Call(ctx, h, inv, 0)
+		if r.Failed() {
+			res.Failed++
+			return fmt.Errorf("%s: %w", inv.Function, r.Err)
+		}
+		return nil
+	}
+	// The run goes on past the fleet's end until every verdict and alert
+	// has had time to settle (lateness, grace, offline, flapping reset).
+	end := o.sim.Start.Add(o.sim.Duration).Add(o.cfg.Engine.AllowedLateness + o.cfg.Engine.ReconnectGrace +
+		o.cfg.Engine.OfflineAfter + o.cfg.Engine.FlapReset + 10*time.Minute)
+	batchSize := app.Host.Extensions.EventHubs.MaxEventBatchSize
+	if batchSize <= 0 {
+		batchSize = 100 // the extension's default
+	}
+	next := 0
+	for t := o.sim.Start; !t.After(end); t = t.Add(time.Minute) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		clock.Set(t)
+		// Everything that arrived in the past minute, as the host delivers
+		// it: Event Hubs batches of at most maxEventBatchSize per partition.
+		batches := map[string][]arrival{}
+		var parts []string
+		for ; next < len(arrivals) && !arrivals[next].at.After(t); next++ {
+			a := arrivals[next]
+			switch a.kind {
+			case arriveDiag:
+				if batches[a.partition] == nil {
+					parts = append(parts, a.partition)
+				}
+				batches[a.partition] = append(batches[a.partition], a)
+			case arriveGrid:
+				for _, ev := range splitArray(a.body) {
+					if err := invoke(app.EventGrid("ConnectionEvents", ev, funchost.EventGridText)); err != nil {
+						log.Error().Err(err).Msg("run: invocation failed")
+					}
+				}
+			case arriveMetric:
+				inv := app.HTTP("MetricAlert", "POST", "hooks/metric-alert", nil,
+					map[string][]string{"Content-Type": {"application/json"}}, a.body)
+				if err := invoke(inv); err != nil {
+					log.Error().Err(err).Msg("run: invocation failed")
+				}
+			}
+		}
+		for _, part := range parts {
+			as := batches[part]
+			for len(as) > 0 {
+				n := min(len(as), batchSize)
+				bodies := make([][]byte, n)
+				times := make([]time.Time, n)
+				for i := range n {
+					bodies[i], times[i] = as[i].body, as[i].at
+				}
+				if err := invoke(app.EventHubBatch("DiagnosticLogs", part, bodies, nil, funchost.Enqueued(times...))); err != nil {
+					log.Error().Err(err).Msg("run: invocation failed")
+				}
+				as = as[n:]
+			}
+		}
+		if err := invoke(app.Timer("Evaluate")); err != nil {
+			log.Error().Err(err).Msg("run: evaluate failed")
+		}
+		if o.progress != nil && t.Sub(o.sim.Start)%(2*time.Hour) == 0 && t != o.sim.Start {
+			fmt.Fprintf(o.progress, "  … simulated %s of %s\n", t.Sub(o.sim.Start), end.Sub(o.sim.Start).Round(time.Minute))
+		}
+	}
+
+	if res.Diagnoses, err = allDiagnoses(ctx, st); err != nil {
+		return nil, err
+	}
+	if res.Incidents, err = st.ListIncidents(ctx, "", nil); err != nil {
+		return nil, err
+	}
+	res.Score = sim.ScoreDiagnoses(fleet.Truth, res.Diagnoses)
+	if webhookSink != nil {
+		for _, s := range webhookSink.Received() {
+			var n alert.Notification
+			if err := json.Unmarshal(s.Body, &n); err != nil {
+				return nil, fmt.Errorf("webhook body %s: %w", s.Path, err)
+			}
+			res.Notifications = append(res.Notifications, n)
+		}
+		res.Teams = len(teamsSink.Received())
+		res.Emails = len(mailSink.Received())
+	}
+	if o.out != "" {
+		wire := make([]api.Diagnosis, len(res.Diagnoses))
+		for i, d := range res.Diagnoses {
+			wire[i] = api.FromDiagnosis(d)
+		}
+		b, err := json.MarshalIndent(wire, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(o.out, "diagnoses.json"), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// logFile is where the handler's own log lines go during a run: out/handler.log,
+// or nowhere without an output folder.
+func logFile(out string) (io.WriteCloser, error) {
+	if out == "" {
+		return nopCloser{io.Discard}, nil
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	return os.Create(filepath.Join(out, "handler.log"))
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// splitArray returns the elements of a JSON array, or the value itself: the
+// host invokes an Event Grid function once per event.
+func splitArray(b []byte) [][]byte {
+	var arr []json.RawMessage
+	if err := json.Unmarshal(b, &arr); err != nil {
+		return [][]byte{b}
+	}
+	out := make([][]byte, len(arr))
+	for i, e := range arr {
+		out[i] = e
+	}
+	return out
+}
+
+// printRun writes the human report of a run.
+func printRun(w io.Writer, r *RunResult) {
+	fmt.Fprintf(w, "\n== diagnoses of %d disconnects (404104) ==\n", len(r.Diagnoses))
+	printCauses(w, r.Diagnoses)
+	fmt.Fprintf(w, "\n== accuracy against the simulator's truth ==\n")
+	r.Score.Print(w)
+	fmt.Fprintf(w, "\n== hub incidents (injected: %d) ==\n", len(r.Fleet.Incidents))
+	printIncidents(w, r.Incidents)
+	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails) ==\n", len(r.Notifications), r.Teams, r.Emails)
+	for _, n := range r.Notifications {
+		fmt.Fprintf(w, "%-8s %-40s %d alert(s)", n.Status, n.GroupKey, len(n.Alerts))
+		if len(n.Alerts) > 0 {
+			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Failed > 0 {
+		fmt.Fprintf(w, "\n%d of %d invocations FAILED (see handler.log)\n", r.Failed, r.Invocations)
+	}
+}
