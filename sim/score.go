@@ -15,7 +15,7 @@ import (
 // rightly (TP), wrongly (FP), and how many true disconnects of that cause
 // got another verdict (FN).
 type CauseScore struct {
-	Cause     classify.Cause
+	Cause      classify.Cause
 	TP, FP, FN int
 }
 
