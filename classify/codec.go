@@ -1,0 +1,560 @@
+package classify
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// Blob formats: a version byte, then varint-encoded fields. Compact on
+// purpose (a tracked device should cost ≤ 2 KiB in Table storage) and
+// versioned so a future layout can still read today's blobs.
+const (
+	deviceBlobV1 = 1
+	hubBlobV1    = 1
+)
+
+var errShort = errors.New("truncated")
+
+type writer struct{ b []byte }
+
+func (w *writer) u(x uint64)  { w.b = binary.AppendUvarint(w.b, x) }
+func (w *writer) i(x int64)   { w.b = binary.AppendVarint(w.b, x) }
+func (w *writer) byte(x byte) { w.b = append(w.b, x) }
+func (w *writer) raw(p []byte) {
+	w.b = append(w.b, p...)
+}
+func (w *writer) u32(x uint32) { w.b = binary.LittleEndian.AppendUint32(w.b, x) }
+func (w *writer) u64(x uint64) { w.b = binary.LittleEndian.AppendUint64(w.b, x) }
+func (w *writer) f64(x float64) {
+	w.u64(math.Float64bits(x))
+}
+func (w *writer) bool(x bool) {
+	if x {
+		w.byte(1)
+	} else {
+		w.byte(0)
+	}
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = errShort
+	}
+	r.b = nil
+}
+
+func (r *reader) u() uint64 {
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+// n reads a count and bounds it by what the rest of the blob could hold, so
+// a corrupt blob cannot make the decoder allocate gigabytes.
+func (r *reader) n(minSize int) int {
+	x := r.u()
+	if x > uint64(len(r.b)/max(1, minSize)) {
+		r.fail()
+		return 0
+	}
+	return int(x)
+}
+
+func (r *reader) i() int64 {
+	x, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *reader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail()
+		return 0
+	}
+	x := r.b[0]
+	r.b = r.b[1:]
+	return x
+}
+
+func (r *reader) raw(p []byte) {
+	if len(r.b) < len(p) {
+		r.fail()
+		return
+	}
+	copy(p, r.b)
+	r.b = r.b[len(p):]
+}
+
+func (r *reader) u32() uint32 {
+	if len(r.b) < 4 {
+		r.fail()
+		return 0
+	}
+	x := binary.LittleEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return x
+}
+
+func (r *reader) u64() uint64 {
+	if len(r.b) < 8 {
+		r.fail()
+		return 0
+	}
+	x := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return x
+}
+
+func (r *reader) f64() float64 { return math.Float64frombits(r.u64()) }
+func (r *reader) bool() bool   { return r.byte() != 0 }
+
+// hex nibble packing for normalized sequence numbers (upper-case hex).
+func packSeq(w *writer, s string) {
+	w.u(uint64(len(s)))
+	for i := 0; i < len(s); i += 2 {
+		hi := nib(s[i])
+		var lo byte
+		if i+1 < len(s) {
+			lo = nib(s[i+1])
+		}
+		w.byte(hi<<4 | lo)
+	}
+}
+
+func nib(c byte) byte {
+	if c >= 'A' {
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func unpackSeq(r *reader) string {
+	n := r.u()
+	if n > uint64(2*len(r.b)) {
+		r.fail()
+		return ""
+	}
+	out := make([]byte, n)
+	for i := 0; i < int(n); i += 2 {
+		b := r.byte()
+		out[i] = hexDigits[b>>4]
+		if i+1 < int(n) {
+			out[i+1] = hexDigits[b&15]
+		}
+	}
+	return string(out)
+}
+
+// MarshalDevice serializes one device's state. It fails for an untracked key.
+func (s *State) MarshalDevice(k event.Key) ([]byte, error) {
+	d := s.devices[k]
+	if d == nil {
+		return nil, fmt.Errorf("classify: marshal device %s: not tracked", k)
+	}
+	return encodeDevice(d), nil
+}
+
+func encodeDevice(d *device) []byte {
+	w := &writer{b: make([]byte, 0, 64+len(d.entries)*28)}
+	w.byte(deviceBlobV1)
+	w.u(uint64(len(d.entries)))
+	var prev int64
+	for i := range d.entries {
+		x := &d.entries[i]
+		w.i(x.t - prev)
+		prev = x.t
+		w.raw(x.id[:])
+		w.i(int64(x.code))
+		w.byte(byte(x.kind))
+		w.byte(byte(x.src))
+		w.byte(byte(x.class))
+		w.byte(x.flags)
+		if x.flags&fFinal != 0 {
+			w.byte(byte(x.cause))
+			w.byte(x.rev)
+			w.byte(x.conf)
+			w.u32(x.fp)
+		}
+		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
+			packSeq(w, x.seq)
+		}
+	}
+	w.u(uint64(len(d.samples)))
+	for _, s := range d.samples {
+		w.i(s.disc)
+		w.i(int64(s.dur))
+		w.bool(s.backed)
+	}
+	w.u(uint64(len(d.flaps)))
+	prev = 0
+	for _, t := range d.flaps {
+		w.i(t - prev)
+		prev = t
+	}
+	w.i(d.floor)
+	w.i(d.deleted)
+	w.i(d.due)
+	for _, s := range []*sigState{&d.offline, &d.flapping, &d.renewal} {
+		w.bool(s.firing)
+		w.i(s.since)
+		w.i(s.ref)
+		w.i(s.inc)
+	}
+	return w.b
+}
+
+func decodeDevice(k event.Key, b []byte) (*device, error) {
+	r := &reader{b: b}
+	if v := r.byte(); r.err == nil && v != deviceBlobV1 {
+		return nil, fmt.Errorf("classify: device %s: unknown blob version %d", k, v)
+	}
+	d := &device{key: k, hash: keyHash(k)}
+	n := r.n(22)
+	d.entries = make([]entry, n)
+	var prev int64
+	for i := range d.entries {
+		x := &d.entries[i]
+		x.t = prev + r.i()
+		prev = x.t
+		r.raw(x.id[:])
+		x.code = int32(r.i())
+		x.kind = event.Kind(r.byte())
+		x.src = event.Source(r.byte())
+		x.class = msgClass(r.byte())
+		x.flags = r.byte()
+		if x.flags&fFinal != 0 {
+			x.cause = causeCode(r.byte())
+			x.rev = r.byte()
+			x.conf = r.byte()
+			x.fp = r.u32()
+		}
+		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
+			x.seq = unpackSeq(r)
+		}
+		if r.err != nil {
+			break
+		}
+	}
+	if r.err == nil && !slices.IsSortedFunc(d.entries, func(a, b entry) int { return cmpInt(a.t, b.t) }) {
+		return nil, fmt.Errorf("classify: device %s: timeline out of order", k)
+	}
+	d.samples = make([]sample, r.n(3))
+	for i := range d.samples {
+		d.samples[i] = sample{disc: r.i(), dur: int32(r.i()), backed: r.bool()}
+	}
+	d.flaps = make([]int64, r.n(1))
+	prev = 0
+	for i := range d.flaps {
+		d.flaps[i] = prev + r.i()
+		prev = d.flaps[i]
+	}
+	d.floor = r.i()
+	d.deleted = r.i()
+	d.due = r.i()
+	for _, s := range []*sigState{&d.offline, &d.flapping, &d.renewal} {
+		s.firing = r.bool()
+		s.since = r.i()
+		s.ref = r.i()
+		s.inc = r.i()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("classify: device %s: decode: %w", k, r.err)
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("classify: device %s: decode: %d trailing bytes", k, len(r.b))
+	}
+	return d, nil
+}
+
+// UnmarshalDevice loads one device's state (replacing any held for k).
+func (s *State) UnmarshalDevice(k event.Key, b []byte) error {
+	d, err := decodeDevice(k, b)
+	if err != nil {
+		return err
+	}
+	s.addDevice(d)
+	if d.due != 0 {
+		s.due[k] = d.due
+	} else {
+		delete(s.due, k)
+	}
+	return nil
+}
+
+// MarshalHub serializes one hub's state. It fails for an unknown hub.
+func (s *State) MarshalHub(name string) ([]byte, error) {
+	h := s.hubs[name]
+	if h == nil {
+		return nil, fmt.Errorf("classify: marshal hub %s: not tracked", name)
+	}
+	return encodeHub(h), nil
+}
+
+func encodeHub(h *hub) []byte {
+	w := &writer{}
+	w.byte(hubBlobV1)
+	w.i(h.frontier)
+	w.i(h.sealed)
+	w.i(h.closed)
+	w.f64(h.baseU)
+	w.f64(h.baseH)
+	ms := h.sortedMinutes()
+	w.u(uint64(len(ms)))
+	for _, m := range ms {
+		b := h.buckets[m]
+		w.i(m)
+		w.bool(b.compact)
+		w.u(uint64(b.nDev))
+		w.u(uint64(b.errs))
+		w.u(uint64(len(b.codes)))
+		for _, c := range b.codes {
+			w.i(int64(c))
+		}
+		hs := make([]uint64, 0, len(b.devs))
+		for k := range b.devs {
+			hs = append(hs, k)
+		}
+		slices.Sort(hs)
+		w.u(uint64(len(hs)))
+		for _, k := range hs {
+			w.u64(k)
+			w.bool(b.devs[k])
+		}
+		ids := make([]event.ID, 0, len(b.errIDs))
+		for id := range b.errIDs {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, idCompare)
+		w.u(uint64(len(ids)))
+		for _, id := range ids {
+			w.raw(id[:])
+		}
+	}
+	w.u(uint64(len(h.inc)))
+	for _, in := range h.inc {
+		w.i(in.start)
+		w.i(in.end)
+		w.bool(in.open)
+		w.u(uint64(in.devices))
+		w.u(uint64(in.hubErrors))
+		w.u(uint64(len(in.codes)))
+		for _, c := range in.codes {
+			w.i(int64(c))
+		}
+		w.i(in.firstDisc)
+		w.i(in.lastDisc)
+		w.bool(in.metric)
+		w.u64(in.emitted)
+		w.bool(in.sigFired)
+		w.bool(in.sigClosed)
+	}
+	w.u(uint64(len(h.metrics)))
+	for _, m := range h.metrics {
+		w.raw(m.id[:])
+		w.i(m.t)
+		w.bool(m.fired)
+	}
+	ts := make([]uint64, 0, len(h.tombs))
+	for k := range h.tombs {
+		ts = append(ts, k)
+	}
+	slices.Sort(ts)
+	w.u(uint64(len(ts)))
+	for _, k := range ts {
+		w.u64(k)
+		w.i(h.tombs[k])
+	}
+	return w.b
+}
+
+func decodeHub(name string, b []byte) (*hub, error) {
+	r := &reader{b: b}
+	if v := r.byte(); r.err == nil && v != hubBlobV1 {
+		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
+	}
+	h := &hub{name: name, buckets: make(map[int64]*bucket)}
+	h.frontier = r.i()
+	h.sealed = r.i()
+	h.closed = r.i()
+	h.baseU = r.f64()
+	h.baseH = r.f64()
+	nb := r.n(6)
+	for range nb {
+		m := r.i()
+		bk := &bucket{compact: r.bool(), nDev: int(r.u()), errs: int(r.u())}
+		for range r.n(1) {
+			bk.codes = append(bk.codes, int32(r.i()))
+		}
+		nd := r.n(9)
+		if !bk.compact {
+			bk.devs = make(map[uint64]bool, nd)
+		}
+		for range nd {
+			k := r.u64()
+			u := r.bool()
+			if bk.devs != nil {
+				bk.devs[k] = u
+			}
+		}
+		ni := r.n(16)
+		if ni > 0 {
+			bk.errIDs = make(map[event.ID]struct{}, ni)
+		}
+		for range ni {
+			var id event.ID
+			r.raw(id[:])
+			bk.errIDs[id] = struct{}{}
+		}
+		if r.err != nil {
+			break
+		}
+		h.buckets[m] = bk
+	}
+	ni := r.n(10)
+	for range ni {
+		in := &incident{start: r.i(), end: r.i(), open: r.bool(), devices: int(r.u()), hubErrors: int(r.u())}
+		for range r.n(1) {
+			in.codes = append(in.codes, int32(r.i()))
+		}
+		in.firstDisc = r.i()
+		in.lastDisc = r.i()
+		in.metric = r.bool()
+		in.emitted = r.u64()
+		in.sigFired = r.bool()
+		in.sigClosed = r.bool()
+		if r.err != nil {
+			break
+		}
+		h.inc = append(h.inc, in)
+	}
+	for range r.n(18) {
+		var m metricEv
+		r.raw(m.id[:])
+		m.t = r.i()
+		m.fired = r.bool()
+		h.metrics = append(h.metrics, m)
+	}
+	nt := r.n(9)
+	if nt > 0 {
+		h.tombs = make(map[uint64]int64, nt)
+	}
+	for range nt {
+		k := r.u64()
+		h.tombs[k] = r.i()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("classify: hub %s: decode: %w", name, r.err)
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("classify: hub %s: decode: %d trailing bytes", name, len(r.b))
+	}
+	return h, nil
+}
+
+// UnmarshalHub loads one hub's state (replacing any held for the hub).
+func (s *State) UnmarshalHub(name string, b []byte) error {
+	h, err := decodeHub(name, b)
+	if err != nil {
+		return err
+	}
+	s.hubs[name] = h
+	return nil
+}
+
+// TimelineEntry is one record on a device's timeline, for the API's
+// devices/{id} view.
+type TimelineEntry struct {
+	Time time.Time
+	// Kind is the event kind ("connect", "disconnect", "state-connected" …).
+	Kind string
+	// Code is the resource-log result code (0 for success / informational).
+	Code int
+	// Detail says what the engine made of it: the verdict of a 404104
+	// ("token-expiry", "pending"), the class of a 401003, the source of a
+	// state event.
+	Detail string
+}
+
+// DeviceView is what the query API shows for one device: its recent
+// timeline, its learned token period and its connection state.
+type DeviceView struct {
+	Key      event.Key
+	Timeline []TimelineEntry
+	// TokenPeriod is the learned token period; 0 when none is learned yet.
+	TokenPeriod time.Duration
+	// Connected is the device's state after its newest connection record.
+	Connected bool
+	// LastSeen is the time of its newest record.
+	LastSeen time.Time
+	// Offline, Flapping and RenewalFailing are its device alert conditions.
+	Offline, Flapping, RenewalFailing bool
+}
+
+// DecodeDeviceView renders a device blob (from MarshalDevice) for the API,
+// without needing a State.
+func DecodeDeviceView(k event.Key, blob []byte) (DeviceView, error) {
+	d, err := decodeDevice(k, blob)
+	if err != nil {
+		return DeviceView{}, err
+	}
+	v := DeviceView{Key: k, Offline: d.offline.firing, Flapping: d.flapping.firing, RenewalFailing: d.renewal.firing}
+	if p, ok := learnedPeriod(d.samples, math.MaxInt64); ok {
+		v.TokenPeriod = time.Duration(p.dur) * time.Second
+	}
+	var connSeq string
+	haveState := false
+	for i := range d.entries {
+		x := &d.entries[i]
+		te := TimelineEntry{Time: unix(x.t), Kind: x.kind.String(), Code: int(x.code)}
+		switch {
+		case x.is404104():
+			if x.flags&fFinal != 0 {
+				te.Detail = string(x.cause.cause())
+				if x.rev > 0 {
+					te.Detail += fmt.Sprintf(" (revised %d×)", x.rev)
+				}
+			} else {
+				te.Detail = string(Pending)
+			}
+		case x.isUnauthorized():
+			te.Detail = x.class.String()
+		case x.kind == event.StateConnected || x.kind == event.StateDisconnected:
+			te.Detail = x.src.String()
+		}
+		v.Timeline = append(v.Timeline, te)
+		switch {
+		case x.isSuccessConnect():
+			v.Connected = true
+		case x.kind == event.Disconnect:
+			v.Connected = false
+		case x.kind == event.StateConnected || x.kind == event.StateDisconnected:
+			if !haveState || !seqLess(x.seq, connSeq) {
+				haveState, connSeq = true, x.seq
+				v.Connected = x.kind == event.StateConnected
+			}
+		}
+		v.LastSeen = unix(x.t)
+	}
+	return v, nil
+}

@@ -1,0 +1,897 @@
+// Package classify is disconnect-doctor's pure event-time engine: it joins
+// the evidence around every IoT Hub 404104 DeviceConnectionClosedRemotely
+// (the device's own 401003s, reconnects and learned token period, hub-wide
+// bursts with hub-side errors, duplicate-identity codes) and names its cause
+// with evidence, a recommendation and a confidence (PRODUCT.md §5). It also
+// opens and closes hub incidents and emits the alert transitions of §7.
+//
+// The package does no I/O, reads no clock and keeps no globals: events and a
+// watermark go in, verdicts and signals come out, and the State serializes
+// to one compact blob per device and per hub. The Evaluate function owns the
+// State; ingest instances only append events.
+package classify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// Engine applies the classification rules with one Config. It holds no
+// mutable state (everything lives in State), so one Engine may serve many
+// States, though a State is not safe for concurrent use.
+type Engine struct {
+	cfg        Config
+	grace      int64 // seconds
+	lateness   int64
+	offline    int64
+	flapWin    int64
+	flapReset  int64
+	revHorizon int64 // how long decided 404104s stay open to revision
+}
+
+// New returns an engine for cfg. cfg should have passed Validate; New does
+// not re-check it.
+func New(cfg Config) *Engine {
+	sec := func(d time.Duration) int64 { return int64(d / time.Second) }
+	return &Engine{
+		cfg:        cfg,
+		grace:      sec(cfg.ReconnectGrace),
+		lateness:   sec(cfg.AllowedLateness),
+		offline:    sec(cfg.OfflineAfter),
+		flapWin:    sec(cfg.FlapWindow),
+		flapReset:  sec(cfg.FlapReset),
+		revHorizon: max(3600, 4*sec(cfg.AllowedLateness), 2*sec(cfg.ReconnectGrace)),
+	}
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// IngestStats counts what Ingest did with a batch.
+type IngestStats struct {
+	// New events changed the state; Duplicate ones were already there.
+	New, Duplicate int
+	// Stale events were older than anything the engine still keeps for
+	// their device or hub minute (beyond the revision horizon), or older
+	// than the device's deletion; they are counted, not applied.
+	Stale int
+	// Ignored events are not evidence the engine uses (errors of other
+	// categories that are not hub-side, events without a hub).
+	Ignored int
+}
+
+// Ingest adds events to the state. It is idempotent by event ID (the same
+// record twice changes nothing) and independent of order and batch split:
+// verdicts are made by Tick from all evidence ingested.
+func (e *Engine) Ingest(st *State, evs []event.Event) IngestStats {
+	var s IngestStats
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Hub == "" || ev.Time.IsZero() {
+			s.Ignored++
+			continue
+		}
+		if ev.Kind == event.MetricFired || ev.Kind == event.MetricResolved {
+			h := st.hub(ev.Hub)
+			if h.addMetric(ev) {
+				s.New++
+				st.markHub(h)
+			} else {
+				s.Duplicate++
+			}
+			continue
+		}
+		hubSide := ev.IsHubSide()
+		devRec := ev.Device != "" && isDeviceRecord(ev)
+		if !hubSide && !devRec {
+			s.Ignored++
+			continue
+		}
+		h := st.hub(ev.Hub)
+		added, dup := false, false
+		if hubSide {
+			a, d := h.addError(ev)
+			added, dup = a, d
+			if a {
+				st.markHub(h)
+			}
+		}
+		if devRec {
+			switch e.addDeviceEvent(st, h, ev) {
+			case addNew:
+				added = true
+			case addDup:
+				dup = true
+			}
+		}
+		switch {
+		case added:
+			s.New++
+			if t := ev.Time.Unix(); t > h.frontier {
+				h.frontier = t
+				st.markHub(h)
+			}
+		case dup:
+			s.Duplicate++
+		default:
+			s.Stale++
+		}
+	}
+	return s
+}
+
+// isDeviceRecord reports whether an event belongs on a device's timeline:
+// Connections records, state events and lifecycle events.
+func isDeviceRecord(ev *event.Event) bool {
+	switch ev.Kind {
+	case event.Connect, event.Disconnect:
+		return ev.Source == event.ResourceLog
+	case event.StateConnected, event.StateDisconnected, event.Created, event.Deleted:
+		return true
+	}
+	return ev.IsUnauthorized()
+}
+
+type addResult int
+
+const (
+	addStale addResult = iota
+	addNew
+	addDup
+)
+
+func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
+	k := ev.Key()
+	t := ev.Time.Unix()
+	d := st.devices[k]
+	if d == nil {
+		if tt, ok := h.tombs[keyHash(k)]; ok && t <= tt {
+			return addStale
+		}
+		d = st.device(k)
+	}
+	if t < d.floor {
+		return addStale
+	}
+	i := lowerBound(d.entries, t)
+	for ; i < len(d.entries) && d.entries[i].t == t; i++ {
+		c := idCompare(d.entries[i].id, ev.ID)
+		if c == 0 {
+			return addDup
+		}
+		if c > 0 {
+			break
+		}
+	}
+	ent := entry{id: ev.ID, t: t, code: int32(ev.Code), kind: ev.Kind, src: ev.Source}
+	if ev.IsUnauthorized() {
+		ent.class = classify401003(ev.Message, ev.AuthType)
+	}
+	if ev.Kind == event.StateConnected || ev.Kind == event.StateDisconnected {
+		ent.seq = normSeq(ev.Seq)
+	}
+	d.entries = slices.Insert(d.entries, i, ent)
+	switch ev.Kind {
+	case event.Deleted:
+		if t > d.deleted {
+			d.deleted = t
+		}
+	case event.Created:
+		if t > d.deleted {
+			d.deleted = 0
+		}
+	}
+	st.touched[k] = struct{}{}
+	st.markDev(d)
+	return addNew
+}
+
+func idCompare(a, b event.ID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// Output is what one Tick changed: diagnoses to upsert (keyed by EventID),
+// incidents to upsert (keyed by ID), alert transitions, and devices the
+// engine stopped tracking (DeviceDeleted) whose blobs the caller deletes.
+type Output struct {
+	Diagnoses []Diagnosis
+	Incidents []Incident
+	Signals   []Signal
+	Removed   []event.Key
+}
+
+// Tick advances the engine to watermark: it finalizes every 404104 at t with
+// t + ReconnectGrace ≤ watermark, re-evaluates final verdicts that evidence
+// ingested since changed (a revision), opens hub incidents from everything
+// ingested (they do not wait for the watermark) and closes them once the
+// watermark has passed enough quiet minutes, and returns what changed. The
+// watermark must not go backwards between calls on one State.
+func (e *Engine) Tick(st *State, watermark time.Time) Output {
+	w := watermark.Unix()
+	var out Output
+	scratch := make(map[uint64]struct{})
+
+	touched := make([]event.Key, 0, len(st.touched))
+	for k := range st.touched {
+		if _, ok := st.devices[k]; ok {
+			touched = append(touched, k)
+		}
+	}
+	sortKeys(touched)
+	for _, k := range touched {
+		d := st.devices[k]
+		e.syncBuckets(st, st.hub(k.Hub), d)
+	}
+
+	hubs := make([]string, 0, len(st.hubs))
+	for n := range st.hubs {
+		hubs = append(hubs, n)
+	}
+	slices.Sort(hubs)
+	eval := make(map[event.Key]struct{}, len(touched))
+	for _, k := range touched {
+		eval[k] = struct{}{}
+	}
+	for _, n := range hubs {
+		h := st.hubs[n]
+		for _, hash := range e.updateIncidents(h, w, scratch) {
+			if d := st.byHash[hash]; d != nil {
+				eval[d.key] = struct{}{}
+			}
+		}
+	}
+	for k, due := range st.due {
+		if due <= w {
+			eval[k] = struct{}{}
+		}
+	}
+	keys := make([]event.Key, 0, len(eval))
+	for k := range eval {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	for _, k := range keys {
+		d := st.devices[k]
+		if d == nil {
+			continue
+		}
+		h := st.hub(k.Hub)
+		e.evalDevice(st, h, d, w, &out)
+		e.syncBuckets(st, h, d)
+		if d.deleted != 0 && !d.hasPending() {
+			e.remove(st, h, d, &out)
+		}
+	}
+
+	for _, n := range hubs {
+		h := st.hubs[n]
+		sealed, closed := h.sealed, h.closed
+		e.seal(h, w)
+		if h.sealed != sealed || h.closed != closed {
+			st.markHub(h)
+		}
+		for _, in := range h.inc {
+			if fp := in.fingerprint(); fp != in.emitted {
+				in.emitted = fp
+				out.Incidents = append(out.Incidents, in.toIncident(n))
+				st.markHub(h)
+			}
+			if !in.sigFired {
+				in.sigFired = true
+				out.Signals = append(out.Signals, e.incidentSignal(h, in, true))
+				st.markHub(h)
+			}
+			if !in.open && !in.sigClosed {
+				in.sigClosed = true
+				out.Signals = append(out.Signals, e.incidentSignal(h, in, false))
+				st.markHub(h)
+			}
+		}
+	}
+	clear(st.touched)
+
+	slices.SortStableFunc(out.Diagnoses, func(a, b Diagnosis) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		if keyLess(a.Key, b.Key) {
+			return -1
+		}
+		if keyLess(b.Key, a.Key) {
+			return 1
+		}
+		return idCompare(a.EventID, b.EventID)
+	})
+	slices.SortStableFunc(out.Signals, func(a, b Signal) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		if a.Kind != b.Kind {
+			return strings.Compare(string(a.Kind), string(b.Kind))
+		}
+		if keyLess(a.Key, b.Key) {
+			return -1
+		}
+		if keyLess(b.Key, a.Key) {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (d *device) hasPending() bool {
+	for i := range d.entries {
+		if d.entries[i].is404104() && d.entries[i].flags&fFinal == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// syncBuckets records in the hub's minute buckets which of the device's
+// 404104s are not explained by its own token evidence.
+func (e *Engine) syncBuckets(st *State, h *hub, d *device) {
+	var lastM int64 = -1 << 62
+	un := false
+	flush := func() {
+		if lastM == -1<<62 {
+			return
+		}
+		if b := h.bucketFor(lastM); b != nil {
+			if old, ok := b.devs[d.hash]; !ok || old != un {
+				b.devs[d.hash] = un
+				st.markHub(h)
+			}
+		}
+	}
+	for i := range d.entries {
+		ent := &d.entries[i]
+		if !ent.is404104() {
+			continue
+		}
+		m := floorDiv(ent.t, 60)
+		if h.closed != 0 && m <= h.closed {
+			continue
+		}
+		if m != lastM {
+			flush()
+			lastM, un = m, false
+		}
+		te := d.tokenEvidence(ent.t)
+		if !te.ok() {
+			un = true
+		}
+	}
+	flush()
+}
+
+// evalDevice decides due 404104s, revises final ones whose evidence changed,
+// and updates the device's alert conditions.
+func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) {
+	changed := false
+	for i := range d.entries {
+		ent := &d.entries[i]
+		if !ent.is404104() {
+			continue
+		}
+		final := ent.flags&fFinal != 0
+		if !final && ent.t+e.grace > w {
+			if ent.flags&fAnnounced == 0 {
+				ent.flags |= fAnnounced
+				changed = true
+				out.Diagnoses = append(out.Diagnoses, Diagnosis{Key: d.key, Time: unix(ent.t), EventID: ent.id, Cause: Pending})
+			}
+			continue
+		}
+		if final && (ent.t-besideBefore-e.grace < d.floor || ent.t < w-e.revHorizon) {
+			continue // frozen: its evidence may have been pruned
+		}
+		v := e.decide(d, h, i)
+		fp := v.fingerprint()
+		switch {
+		case !final:
+			ent.flags |= fFinal | fAnnounced
+		case v.cause != ent.cause:
+			if ent.rev < 255 {
+				ent.rev++
+			}
+		case fp != ent.fp:
+			// same cause, new evidence: re-emit without counting a revision
+		default:
+			continue
+		}
+		ent.cause, ent.fp, ent.conf = v.cause, fp, uint8(v.confidence*100+0.5)
+		changed = true
+		diag := Diagnosis{
+			Key: d.key, Time: unix(ent.t), EventID: ent.id, Cause: v.cause.cause(), Final: true,
+			Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(ent.rev),
+		}
+		if v.incident != nil {
+			diag.Incident = incidentID(h.name, v.incident.start)
+		}
+		out.Diagnoses = append(out.Diagnoses, diag)
+		d.recordSample(i, v.backed)
+		d.recordFlap(ent.t, ent.cause)
+	}
+	if e.evalSignals(h, d, w, out) {
+		changed = true
+	}
+	if e.prune(d, w) {
+		changed = true
+	}
+	if due := e.nextDue(d); due != d.due {
+		d.due = due
+		changed = true
+	}
+	if changed {
+		st.markDev(d)
+	}
+	if d.due != 0 {
+		st.due[d.key] = d.due
+	} else {
+		delete(st.due, d.key)
+	}
+}
+
+func unix(t int64) time.Time { return time.Unix(t, 0).UTC() }
+
+// recordSample keeps the token-period sample of the 404104 at entries[i]:
+// connect → disconnect, for the causes whose timing says something about
+// the token (token verdicts and plain device-or-network ones; never a hub
+// incident or a duplicate identity, whose timing is someone else's).
+func (d *device) recordSample(i int, backed bool) {
+	ent := &d.entries[i]
+	t := ent.t
+	idx := slices.IndexFunc(d.samples, func(s sample) bool { return s.disc == t })
+	keep := ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed || ent.cause == ccDeviceOrNetwork
+	c := d.lastConnectBefore(t)
+	if !keep || c < 0 {
+		if idx >= 0 {
+			d.samples = slices.Delete(d.samples, idx, idx+1)
+		}
+		return
+	}
+	s := sample{disc: t, dur: int32(t - d.entries[c].t), backed: backed}
+	if idx >= 0 {
+		d.samples[idx] = s
+		return
+	}
+	pos, _ := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmpInt(s.disc, t) })
+	d.samples = slices.Insert(d.samples, pos, s)
+	if len(d.samples) > maxSamples {
+		d.samples = slices.Delete(d.samples, 0, len(d.samples)-maxSamples)
+	}
+}
+
+// recordFlap keeps the times of final seed-2 verdicts (flapping counts
+// device-or-network disconnects; a hub-transient one never counts).
+func (d *device) recordFlap(t int64, c causeCode) {
+	idx, found := slices.BinarySearch(d.flaps, t)
+	seed2 := c == ccDeviceOrNetwork || c == ccDuplicateIdentity
+	switch {
+	case seed2 && !found:
+		d.flaps = slices.Insert(d.flaps, idx, t)
+		if len(d.flaps) > maxFlaps {
+			d.flaps = slices.Delete(d.flaps, 0, len(d.flaps)-maxFlaps)
+		}
+	case !seed2 && found:
+		d.flaps = slices.Delete(d.flaps, idx, idx+1)
+	}
+}
+
+// prune bounds the timeline: entries older than the revision horizon go,
+// except the newest successful connect, 404104, disconnect and state event
+// (the rules still need them), never a pending 404104; then at most
+// maxEntries remain. The floor moves up so that re-delivered old records
+// are recognized as stale instead of re-added.
+func (e *Engine) prune(d *device, w int64) bool {
+	cut := w - e.revHorizon
+	n := len(d.entries)
+	if n == 0 || (d.entries[0].t >= cut && n <= maxEntries) {
+		return false
+	}
+	keep := make([]bool, n)
+	lastConn, last404, lastDisc, lastState := -1, -1, -1, -1
+	for i := range d.entries {
+		x := &d.entries[i]
+		switch {
+		case x.isSuccessConnect():
+			lastConn = i
+		case x.is404104():
+			last404 = i
+		}
+		if x.kind == event.Disconnect {
+			lastDisc = i
+		}
+		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
+			lastState = i
+		}
+		keep[i] = x.t >= cut || (x.is404104() && x.flags&fFinal == 0)
+	}
+	for _, i := range []int{lastConn, last404, lastDisc, lastState} {
+		if i >= 0 {
+			keep[i] = true
+		}
+	}
+	kept := 0
+	for _, k := range keep {
+		if k {
+			kept++
+		}
+	}
+	for i := 0; i < n && kept > maxEntries; i++ {
+		x := &d.entries[i]
+		if !keep[i] || i == lastConn || i == last404 || i == lastDisc || (x.is404104() && x.flags&fFinal == 0) {
+			continue
+		}
+		keep[i] = false
+		kept--
+		if x.t+1 > cut {
+			cut = x.t + 1
+		}
+	}
+	if kept == n {
+		if cut > d.floor && d.entries[0].t >= cut {
+			d.floor = cut
+		}
+		return false
+	}
+	out := d.entries[:0]
+	for i := range d.entries {
+		if keep[i] {
+			out = append(out, d.entries[i])
+		}
+	}
+	clear(d.entries[len(out):])
+	d.entries = out
+	if cut > d.floor {
+		d.floor = cut
+	}
+	return true
+}
+
+// nextDue is the earliest watermark at which the device needs a Tick
+// without new evidence: a pending 404104's grace end, the offline deadline,
+// the flapping reset. 0 when nothing is scheduled.
+func (e *Engine) nextDue(d *device) int64 {
+	var due int64
+	take := func(t int64) {
+		if due == 0 || t < due {
+			due = t
+		}
+	}
+	for i := range d.entries {
+		x := &d.entries[i]
+		if x.is404104() && x.flags&fFinal == 0 {
+			take(x.t + e.grace)
+		}
+	}
+	if d.deleted != 0 {
+		return due
+	}
+	if l := d.last404(); l >= 0 && !d.offline.firing {
+		x := &d.entries[l]
+		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
+			if _, back := d.backAfter(x.t); !back {
+				take(x.t + e.offline)
+			}
+		}
+	}
+	if d.flapping.firing {
+		if c, ok := d.connectedSinceLastDisconnect(d.flapping.since); ok {
+			take(c + e.flapReset)
+		}
+	} else if len(d.flaps) >= e.cfg.FlapCount {
+		take(d.flaps[len(d.flaps)-1]) // re-check (already due)
+	}
+	return due
+}
+
+func (d *device) last404() int {
+	for i := len(d.entries) - 1; i >= 0; i-- {
+		if d.entries[i].is404104() {
+			return i
+		}
+	}
+	return -1
+}
+
+// offlineEligible: the verdicts after which a device that stays away is
+// "offline" (§7): device-or-network, duplicate identity, hub-transient
+// (judged on its own once the incident is over) and a token expiry without
+// return. A failing renewal has its own, critical, alert.
+func offlineEligible(x *entry) bool {
+	switch x.cause {
+	case ccDeviceOrNetwork, ccDuplicateIdentity, ccHubTransient, ccTokenExpiry:
+		return true
+	}
+	return false
+}
+
+// backAfter returns the first evidence that the device connected after t:
+// a successful resource-log connect, or a Connected state event that is the
+// newest (by sequence number) of the state events after t.
+func (d *device) backAfter(t int64) (int64, bool) {
+	lo := lowerBound(d.entries, t)
+	for i := lo; i < len(d.entries); i++ {
+		if d.entries[i].isSuccessConnect() {
+			return d.entries[i].t, true
+		}
+	}
+	if len(d.entries) == 0 {
+		return 0, false
+	}
+	return d.stateConnectedIn(t, d.entries[len(d.entries)-1].t)
+}
+
+// connectedSinceLastDisconnect returns the successful connect after the
+// device's last disconnect (when it is still connected), if it is after since.
+func (d *device) connectedSinceLastDisconnect(since int64) (int64, bool) {
+	lastDisc := -1
+	for i := len(d.entries) - 1; i >= 0; i-- {
+		k := d.entries[i].kind
+		if k == event.Disconnect || k == event.StateDisconnected {
+			lastDisc = i
+			break
+		}
+	}
+	for i := lastDisc + 1; i < len(d.entries); i++ {
+		x := &d.entries[i]
+		if x.isSuccessConnect() || x.kind == event.StateConnected {
+			if x.t >= since {
+				return x.t, true
+			}
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// evalSignals updates the device's alert conditions (§7) and emits each
+// transition once.
+func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
+	changed := false
+	emit := func(s Signal) {
+		s.Key = d.key
+		s.Devices = 1
+		out.Signals = append(out.Signals, s)
+		changed = true
+	}
+	incOf := func(t int64) (int64, string) {
+		if in := h.incidentAt(t); in != nil {
+			return in.start, incidentID(h.name, in.start)
+		}
+		return 0, ""
+	}
+	incName := func(start int64) string {
+		if start == 0 {
+			return ""
+		}
+		return incidentID(h.name, start)
+	}
+	l := d.last404()
+
+	// token renewal failing
+	if d.renewal.firing {
+		c, back := d.backAfter(d.renewal.ref)
+		switch {
+		case back:
+			d.renewal.firing = false
+			emit(Signal{Kind: TokenRenewalFailing, Since: unix(d.renewal.since), At: unix(c), Incident: incName(d.renewal.inc),
+				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c))}})
+		case d.deleted != 0:
+			d.renewal.firing = false
+			emit(Signal{Kind: TokenRenewalFailing, Since: unix(d.renewal.since), At: unix(d.deleted), Incident: incName(d.renewal.inc),
+				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: []string{"DeviceDeleted at " + clock(d.deleted)}})
+		default:
+			if r := d.find(d.renewal.ref); r < 0 || d.entries[r].cause != ccRenewalFailed {
+				if l < 0 || d.entries[l].cause != ccRenewalFailed {
+					d.renewal.firing = false
+					emit(Signal{Kind: TokenRenewalFailing, Since: unix(d.renewal.since), At: unix(d.renewal.ref + e.grace),
+						Incident: incName(d.renewal.inc),
+						Summary:  fmt.Sprintf("%s: late evidence revised its failed token renewal", d.key)})
+				}
+			}
+		}
+	}
+	if !d.renewal.firing && l >= 0 && d.deleted == 0 {
+		x := &d.entries[l]
+		if x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref {
+			if _, back := d.backAfter(x.t); !back {
+				v := e.decide(d, h, l)
+				d.renewal = sigState{firing: true, since: x.t, ref: x.t}
+				d.renewal.inc, _ = incOf(x.t)
+				emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
+					Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t)),
+					Evidence:       v.evidence,
+					Recommendation: v.rec})
+			}
+		}
+	}
+
+	// offline
+	if d.offline.firing {
+		if c, back := d.backAfter(d.offline.ref); back {
+			d.offline.firing = false
+			emit(Signal{Kind: DeviceOffline, Since: unix(d.offline.since), At: unix(c), Incident: incName(d.offline.inc),
+				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c), durWords(c-d.offline.ref))}})
+		} else if d.deleted != 0 {
+			d.offline.firing = false
+			emit(Signal{Kind: DeviceOffline, Since: unix(d.offline.since), At: unix(max(d.deleted, d.offline.since)), Incident: incName(d.offline.inc),
+				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: []string{"DeviceDeleted at " + clock(d.deleted)}})
+		}
+	}
+	if !d.offline.firing && l >= 0 && d.deleted == 0 {
+		x := &d.entries[l]
+		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref && w >= x.t+e.offline {
+			if _, back := d.backAfter(x.t); !back {
+				at := x.t + e.offline
+				d.offline = sigState{firing: true, since: at, ref: x.t}
+				var incID string
+				d.offline.inc, incID = incOf(x.t)
+				ev := []string{
+					fmt.Sprintf("404104 at %s, judged %s", clock(x.t), x.cause.cause()),
+					fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
+				}
+				if incID != "" {
+					ev = append(ev, "disconnected during hub incident "+incID)
+				}
+				emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incID,
+					Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t), x.cause.cause()),
+					Evidence:       ev,
+					Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
+			}
+		}
+	}
+
+	// flapping
+	n := e.cfg.FlapCount
+	if d.flapping.firing {
+		if c, ok := d.connectedSinceLastDisconnect(d.flapping.since); ok && w >= c+e.flapReset {
+			at := c + e.flapReset
+			d.flapping.firing = false
+			d.flapping.ref = at
+			emit(Signal{Kind: DeviceFlapping, Since: unix(d.flapping.since), At: unix(at), Incident: incName(d.flapping.inc),
+				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c)),
+				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c), durWords(e.flapReset))}})
+		} else if d.deleted != 0 {
+			d.flapping.firing = false
+			d.flapping.ref = d.deleted
+			emit(Signal{Kind: DeviceFlapping, Since: unix(d.flapping.since), At: unix(max(d.deleted, d.flapping.since)), Incident: incName(d.flapping.inc),
+				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: []string{"DeviceDeleted at " + clock(d.deleted)}})
+		}
+	}
+	if !d.flapping.firing && d.deleted == 0 {
+		var fl []int64
+		for _, t := range d.flaps {
+			if t > d.flapping.ref && t <= w {
+				fl = append(fl, t)
+			}
+		}
+		for j := n - 1; j < len(fl); j++ {
+			if fl[j]-fl[j-n+1] < e.flapWin {
+				at := fl[j]
+				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref}
+				var incID string
+				d.flapping.inc, incID = incOf(at)
+				ev := make([]string, 0, n)
+				for _, t := range fl[j-n+1 : j+1] {
+					ev = append(ev, "device-or-network 404104 at "+clock(t))
+				}
+				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incID,
+					Summary: fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n,
+						durWords(e.flapWin)),
+					Evidence:       ev,
+					Recommendation: "Test the device's connectivity and power, check its MQTT keep-alive settings and update it to the latest SDK."})
+				break
+			}
+		}
+	}
+	return changed
+}
+
+// find returns the index of the 404104 at time t, or -1.
+func (d *device) find(t int64) int {
+	for i := lowerBound(d.entries, t); i < len(d.entries) && d.entries[i].t == t; i++ {
+		if d.entries[i].is404104() {
+			return i
+		}
+	}
+	return -1
+}
+
+// remove stops tracking a deleted device (its firing signals were resolved
+// by evalSignals): a tombstone in the hub makes re-delivered older records
+// stale instead of re-creating it.
+func (e *Engine) remove(st *State, h *hub, d *device, out *Output) {
+	if h.tombs == nil {
+		h.tombs = make(map[uint64]int64)
+	}
+	h.tombs[d.hash] = d.deleted
+	st.markHub(h)
+	st.dropDevice(d.key)
+	out.Removed = append(out.Removed, d.key)
+}
+
+func (e *Engine) incidentSignal(h *hub, in *incident, firing bool) Signal {
+	api := in.toIncident(h.name)
+	s := Signal{Kind: HubIncident, Key: event.Key{Hub: h.name}, Firing: firing, Incident: api.ID,
+		Evidence: api.Evidence, Devices: in.devices, Since: unix(in.start)}
+	if firing {
+		s.At = unix(in.start)
+		s.Summary = fmt.Sprintf("IoT Hub %s: %d devices disconnected at once with %d hub-side errors", h.name, in.devices, in.hubErrors)
+		s.Recommendation = recommendation(ccHubTransient, mcNone, true)
+	} else {
+		s.At = unix(in.end)
+		s.Summary = fmt.Sprintf("IoT Hub %s is back to its usual rate since %s (%d devices were affected)", h.name, hhmm(in.end), in.devices)
+	}
+	return s
+}
+
+// Forget implements retention: it drops devices with no record since before
+// (and nothing pending), and hub history older than before. It returns the
+// dropped devices so that the caller deletes their blobs.
+func (e *Engine) Forget(st *State, before time.Time) []event.Key {
+	b := before.Unix()
+	var gone []event.Key
+	for k, d := range st.devices {
+		if d.hasPending() {
+			continue
+		}
+		if n := len(d.entries); n > 0 && d.entries[n-1].t >= b {
+			continue
+		}
+		gone = append(gone, k)
+	}
+	sortKeys(gone)
+	for _, k := range gone {
+		st.dropDevice(k)
+	}
+	for _, h := range st.hubs {
+		changed := false
+		kept := h.inc[:0]
+		for _, in := range h.inc {
+			if !in.open && in.end < b && in.sigClosed {
+				changed = true
+				continue
+			}
+			kept = append(kept, in)
+		}
+		h.inc = kept
+		for k, t := range h.tombs {
+			if t < b {
+				delete(h.tombs, k)
+				changed = true
+			}
+		}
+		ms := h.metrics[:0]
+		for _, m := range h.metrics {
+			if m.t >= b {
+				ms = append(ms, m)
+			}
+		}
+		if len(ms) != len(h.metrics) {
+			changed = true
+		}
+		h.metrics = ms
+		if changed {
+			st.markHub(h)
+		}
+	}
+	return gone
+}

@@ -1,0 +1,421 @@
+package classify
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// Hub incident tuning (PRODUCT.md §5 seed 3). A burst is judged over a short
+// sliding window; the baseline is a slow EWMA of quiet minutes, so a hub that
+// always has a few unexplained disconnects or server errors needs more to
+// open an incident than a hub that normally has none.
+const (
+	burstWindow   = 3    // minutes a burst is counted over
+	quietMinutes  = 3    // minutes back at baseline before an incident closes
+	baselineAlpha = 0.02 // EWMA weight of one quiet minute (~50 min memory)
+	openFactorU   = 4.0  // unexplained devices must exceed this × baseline
+	openFactorH   = 3.0  // hub-side errors must exceed this × baseline …
+	hubErrFloor   = 5    // … and this absolute floor, per window
+	quietFactor   = 2.0  // a minute is quiet at ≤ this × baseline (min 2)
+	bucketKeep    = 2 * 3600
+	metricSlack   = 10 * 60 // a metric alert fires minutes after the dip
+	maxCodes      = 4
+)
+
+// incidentID is stable: the hub and the minute the incident started.
+func incidentID(hub string, start int64) string {
+	return hub + "-" + time.Unix(start, 0).UTC().Format("20060102T1504Z")
+}
+
+// incidentAt returns the incident covering event time t, or nil.
+func (h *hub) incidentAt(t int64) *incident {
+	for _, in := range h.inc {
+		if in.covers(t) {
+			return in
+		}
+	}
+	return nil
+}
+
+func (h *hub) coveredMinute(m int64) bool {
+	return h.incidentAt(m*60) != nil
+}
+
+// lastEndBefore returns the minute the latest closed incident ending at or
+// before minute m ended, or math.MinInt64: windows never reach back into a
+// closed incident, so its tail cannot reopen it.
+func (h *hub) lastEndBefore(m int64) int64 {
+	le := int64(math.MinInt64)
+	for _, in := range h.inc {
+		if !in.open && in.end/60 <= m && in.end/60 > le {
+			le = in.end / 60
+		}
+	}
+	return le
+}
+
+// bucketFor returns minute m's bucket, creating it unless the minute is
+// already past lateness (then nil: the record is too late to count).
+func (h *hub) bucketFor(m int64) *bucket {
+	b := h.buckets[m]
+	if b != nil {
+		if b.compact {
+			return nil
+		}
+		return b
+	}
+	if h.closed != 0 && m <= h.closed {
+		return nil
+	}
+	b = &bucket{devs: make(map[uint64]bool)}
+	h.buckets[m] = b
+	if h.sealed == 0 || m <= h.sealed {
+		if h.sealed == 0 {
+			h.sealed = m - 1
+		}
+	}
+	return b
+}
+
+// addError counts one hub-side error record; false when it was a duplicate
+// or too late to count.
+func (h *hub) addError(e *event.Event) (added, dup bool) {
+	b := h.bucketFor(e.Time.Unix() / 60)
+	if b == nil {
+		return false, false
+	}
+	if b.errIDs == nil {
+		b.errIDs = make(map[event.ID]struct{})
+	}
+	if _, ok := b.errIDs[e.ID]; ok {
+		return false, true
+	}
+	b.errIDs[e.ID] = struct{}{}
+	b.errs++
+	c := int32(e.Code)
+	if len(b.codes) < maxCodes && !slices.Contains(b.codes, c) {
+		b.codes = append(b.codes, c)
+	}
+	return true, false
+}
+
+// addMetric records a connected-devices metric alert transition.
+func (h *hub) addMetric(e *event.Event) bool {
+	for _, m := range h.metrics {
+		if m.id == e.ID {
+			return false
+		}
+	}
+	h.metrics = append(h.metrics, metricEv{id: e.ID, t: e.Time.Unix(), fired: e.Kind == event.MetricFired})
+	slices.SortFunc(h.metrics, func(a, b metricEv) int { return cmpInt(a.t, b.t) })
+	if len(h.metrics) > maxMetric {
+		h.metrics = h.metrics[len(h.metrics)-maxMetric:]
+	}
+	return true
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (h *hub) sortedMinutes() []int64 {
+	ms := make([]int64, 0, len(h.buckets))
+	for m := range h.buckets {
+		ms = append(ms, m)
+	}
+	slices.Sort(ms)
+	return ms
+}
+
+// windowStats counts distinct unexplained devices and hub-side errors over
+// minutes [from, to].
+func (h *hub) windowStats(from, to int64, scratch map[uint64]struct{}) (u, errs int, first int64) {
+	clear(scratch)
+	first = -1
+	extra := 0
+	for m := from; m <= to; m++ {
+		b := h.buckets[m]
+		if b == nil {
+			continue
+		}
+		errs += b.errs
+		n := 0
+		if b.compact {
+			extra += b.nDev
+			n = b.nDev
+		} else {
+			for k, un := range b.devs {
+				if un {
+					scratch[k] = struct{}{}
+					n++
+				}
+			}
+		}
+		if n > 0 && first < 0 {
+			first = m
+		}
+	}
+	return len(scratch) + extra, errs, first
+}
+
+// updateIncidents opens, extends and closes the hub's incidents (PRODUCT.md
+// §5 seed 3). Opening looks at everything ingested (up to the hub's
+// frontier) so that an incident notifies as soon as its burst and hub-side
+// evidence are in; closing waits for the watermark so that late records
+// cannot reopen it. It returns the hashes of devices whose verdicts the
+// change may affect.
+func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (affected []uint64) {
+	ms := h.sortedMinutes()
+	fm := h.frontier / 60
+	lo := int64(math.MaxInt64)
+	for _, m := range ms {
+		if !h.buckets[m].compact {
+			lo = m
+			break
+		}
+	}
+	minDev := e.cfg.IncidentMinDevices
+	thrU := max(minDev, int(math.Ceil(openFactorU*h.baseU*burstWindow)))
+	thrH := max(hubErrFloor, int(math.Ceil(openFactorH*h.baseH*burstWindow)))
+	for m := lo; m <= fm && lo != math.MaxInt64; m++ {
+		if h.coveredMinute(m) {
+			continue
+		}
+		from := max(m-burstWindow+1, h.lastEndBefore(m))
+		u, errs, first := h.windowStats(from, m, scratch)
+		if u < thrU || errs < thrH || first < 0 {
+			continue
+		}
+		in := &incident{start: first * 60, open: true}
+		h.inc = append(h.inc, in)
+		slices.SortFunc(h.inc, func(a, b *incident) int { return cmpInt(a.start, b.start) })
+		affected = h.hashesFrom(first, fm, affected)
+	}
+	quietU := max(2, int(math.Ceil(quietFactor*h.baseU)))
+	quietH := max(2, int(math.Ceil(quietFactor*h.baseH)))
+	for _, in := range h.inc {
+		if !in.open {
+			continue
+		}
+		run := 0
+		for q := in.start/60 + 1; (q+1)*60 <= w; q++ {
+			u, errs, _ := h.windowStats(q, q, scratch)
+			if u <= quietU && errs <= quietH {
+				run++
+			} else {
+				run = 0
+			}
+			if run == quietMinutes {
+				in.open = false
+				in.end = (q - quietMinutes + 1) * 60
+				affected = h.hashesFrom(in.end/60, fm, affected)
+				break
+			}
+		}
+	}
+	for _, in := range h.inc {
+		h.refreshIncident(in, scratch)
+	}
+	if len(h.inc) > maxIncKept {
+		// drop the oldest resolved ones
+		kept := h.inc[:0]
+		drop := len(h.inc) - maxIncKept
+		for _, in := range h.inc {
+			if drop > 0 && !in.open && in.sigClosed {
+				drop--
+				continue
+			}
+			kept = append(kept, in)
+		}
+		h.inc = kept
+	}
+	return affected
+}
+
+// hashesFrom lists the devices with a 404104 in minutes [from, to].
+func (h *hub) hashesFrom(from, to int64, out []uint64) []uint64 {
+	for m, b := range h.buckets {
+		if m < from || m > to || b.compact {
+			continue
+		}
+		for k := range b.devs {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// refreshIncident recomputes an incident's counts from the minute buckets.
+func (h *hub) refreshIncident(in *incident, scratch map[uint64]struct{}) {
+	endM := h.frontier / 60
+	if !in.open {
+		endM = in.end/60 - 1
+	}
+	u, errs, _ := h.windowStats(in.start/60, endM, scratch)
+	if in.open || u > in.devices {
+		in.devices = u // closed incidents never shrink as their minutes compact
+	}
+	in.hubErrors = max(errs, in.hubErrors)
+	in.firstDisc, in.lastDisc = -1, -1
+	for m := in.start / 60; m <= endM; m++ {
+		b := h.buckets[m]
+		if b == nil {
+			continue
+		}
+		if b.unexplained() > 0 {
+			if in.firstDisc < 0 {
+				in.firstDisc = m
+			}
+			in.lastDisc = m
+		}
+		for _, c := range b.codes {
+			if len(in.codes) < maxCodes && !slices.Contains(in.codes, c) {
+				in.codes = append(in.codes, c)
+			}
+		}
+	}
+	slices.Sort(in.codes)
+	hi := h.frontier
+	if !in.open {
+		hi = in.end
+	}
+	for _, m := range h.metrics {
+		if m.fired && m.t >= in.start-metricSlack && m.t <= hi+metricSlack {
+			in.metric = true
+		}
+	}
+}
+
+func boolInt(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (in *incident) summary() string {
+	first, last := in.firstDisc*60, in.lastDisc*60
+	if in.firstDisc < 0 {
+		first, last = in.start, in.start
+	}
+	codes := make([]string, len(in.codes))
+	for i, c := range in.codes {
+		codes[i] = strconv.Itoa(int(c))
+	}
+	cs := ""
+	if len(codes) > 0 {
+		cs = " (" + strings.Join(codes, "/") + ")"
+	}
+	return fmt.Sprintf("%d devices disconnected in this hub between %s and %s with %d server errors%s",
+		in.devices, hhmm(first), hhmm(last), in.hubErrors, cs)
+}
+
+func (in *incident) fingerprint() uint64 {
+	return uint64(in.devices)<<40 ^ uint64(in.hubErrors)<<8 ^ uint64(in.end) ^ boolInt(in.open)<<62 ^ boolInt(in.metric)<<63
+}
+
+// toIncident renders the API form.
+func (in *incident) toIncident(hub string) Incident {
+	out := Incident{
+		ID:                 incidentID(hub, in.start),
+		Hub:                hub,
+		Open:               in.open,
+		Start:              time.Unix(in.start, 0).UTC(),
+		Devices:            in.devices,
+		HubErrors:          in.hubErrors,
+		MetricCorroborated: in.metric,
+	}
+	if !in.open {
+		out.End = time.Unix(in.end, 0).UTC()
+	}
+	out.Evidence = append(out.Evidence, in.summary()+", above this hub's usual rate")
+	if in.metric {
+		out.Evidence = append(out.Evidence, "a connected-devices metric alert fired during the burst")
+	}
+	if !in.open {
+		out.Evidence = append(out.Evidence, fmt.Sprintf("back to baseline from %s for %d minutes", hhmm(in.end), quietMinutes))
+	}
+	return out
+}
+
+// seal folds the minutes the watermark has passed into the hub's baseline,
+// compacts buckets past lateness and drops old ones.
+func (e *Engine) seal(h *hub, w int64) {
+	lateness := int64(e.cfg.AllowedLateness / time.Second)
+	last := floorDiv(w, 60) - 1
+	ms := h.sortedMinutes()
+	if h.sealed == 0 && len(ms) > 0 {
+		h.sealed = ms[0] - 1
+	}
+	if h.sealed != 0 && last > h.sealed {
+		m := h.sealed + 1
+		idx, _ := slices.BinarySearch(ms, m)
+		for m <= last {
+			if idx < len(ms) && ms[idx] == m {
+				if !h.coveredMinute(m) {
+					b := h.buckets[m]
+					h.baseU += baselineAlpha * (float64(b.unexplained()) - h.baseU)
+					h.baseH += baselineAlpha * (float64(b.errs) - h.baseH)
+				}
+				m++
+				idx++
+				continue
+			}
+			next := last + 1
+			if idx < len(ms) && ms[idx] <= last {
+				next = ms[idx]
+			}
+			k := float64(next - m)
+			f := math.Pow(1-baselineAlpha, k)
+			h.baseU *= f
+			h.baseH *= f
+			m = next
+		}
+		h.sealed = last
+	}
+	closed := floorDiv(w-lateness, 60) - 1
+	if closed > h.closed {
+		h.closed = closed
+	}
+	for _, m := range ms {
+		b := h.buckets[m]
+		if m > h.closed {
+			break
+		}
+		if !b.compact {
+			b.nDev = b.unexplained()
+			b.devs, b.errIDs, b.compact = nil, nil, true
+		}
+		if m*60 < w-bucketKeep && !h.coveredMinute(m) {
+			open := false
+			for _, in := range h.inc {
+				if in.open && in.start/60 <= m {
+					open = true
+				}
+			}
+			if !open {
+				delete(h.buckets, m)
+			}
+		}
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}

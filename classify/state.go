@@ -1,0 +1,297 @@
+package classify
+
+import (
+	"hash/fnv"
+	"sort"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// Bounds on the state one device or hub may hold, so that a blob stays small
+// (≤ 2 KiB per device for a normal device) whatever the device does.
+const (
+	maxEntries = 64 // timeline entries per device
+	maxSamples = 8  // token-period samples per device
+	maxFlaps   = 16 // device-or-network disconnect times kept for flapping
+	maxMetric  = 16 // metric alert events kept per hub
+	maxIncKept = 32 // incidents kept per hub (open + recently resolved)
+)
+
+// causeCode is the compact form of Cause kept in a timeline entry.
+type causeCode uint8
+
+const (
+	ccPending causeCode = iota
+	ccTokenExpiry
+	ccRenewalFailed
+	ccDeviceOrNetwork
+	ccDuplicateIdentity
+	ccHubTransient
+)
+
+var causeByCode = [...]Cause{Pending, TokenExpiry, TokenRenewalFailed, DeviceOrNetwork, DuplicateIdentity, HubTransient}
+
+func (c causeCode) cause() Cause {
+	if int(c) < len(causeByCode) {
+		return causeByCode[c]
+	}
+	return Pending
+}
+
+// entry flags.
+const (
+	fAnnounced uint8 = 1 << iota // a Pending diagnosis was emitted
+	fFinal                       // the verdict is final
+)
+
+// entry is one connection-relevant record on a device's timeline. 404104
+// entries also carry their verdict, so that revisions can be detected.
+type entry struct {
+	id    event.ID
+	t     int64 // unix seconds (resource logs have second precision)
+	code  int32
+	kind  event.Kind
+	src   event.Source
+	class msgClass // 401003 message class
+	flags uint8
+	cause causeCode
+	rev   uint8
+	conf  uint8  // confidence × 100
+	fp    uint32 // fingerprint of the emitted verdict (cause, evidence)
+	seq   string // Event Grid / route sequence number, normalized (state events only)
+}
+
+func (e *entry) is404104() bool {
+	return e.src == event.ResourceLog && e.code == event.CodeConnectionClosedRemotely
+}
+
+func (e *entry) isUnauthorized() bool {
+	return e.src == event.ResourceLog && e.code == event.CodeUnauthorized
+}
+
+// isSuccessConnect: a resource-log deviceConnect that succeeded.
+func (e *entry) isSuccessConnect() bool {
+	return e.src == event.ResourceLog && e.kind == event.Connect && e.code == 0
+}
+
+func (e *entry) isDupIdentity() bool {
+	return e.src == event.ResourceLog && (e.code == event.CodeClosedOnNewConnection || e.code == event.CodeLinkCreationConflict)
+}
+
+// sample is one observed token period: the time from the successful connect
+// that presented a token to the 404104 that ended that connection.
+type sample struct {
+	disc   int64 // time of the 404104
+	dur    int32 // seconds
+	backed bool  // a 401003 stood beside the 404104
+}
+
+// sigState is one device alert condition's current state.
+type sigState struct {
+	firing bool
+	since  int64 // event time the condition began (firing)
+	ref    int64 // the disconnect that started it (offline, renewal) / last reset (flapping)
+	inc    int64 // start of the incident the device was caught in, 0 none
+}
+
+// device is everything the engine keeps about one device or module identity.
+type device struct {
+	key     event.Key
+	hash    uint64
+	entries []entry // sorted by (t, id)
+	samples []sample
+	flaps   []int64 // times of final seed-2 verdicts, ascending
+	floor   int64   // events before this were pruned: arrivals older are stale
+	deleted int64   // time of a DeviceDeleted, 0 none
+	due     int64   // earliest watermark a Tick needs to look at it again, 0 none
+	offline, flapping, renewal sigState
+}
+
+// bucket is one hub minute: devices with a 404104 in it (flag true when
+// not explained by their own token evidence) and hub-side error records.
+type bucket struct {
+	devs    map[uint64]bool
+	compact bool // devs and errIDs dropped; nDev holds the unexplained count
+	nDev    int
+	errs    int
+	codes   []int32 // distinct hub-side codes seen (first few)
+	errIDs  map[event.ID]struct{}
+}
+
+func (b *bucket) unexplained() int {
+	if b.compact {
+		return b.nDev
+	}
+	n := 0
+	for _, u := range b.devs {
+		if u {
+			n++
+		}
+	}
+	return n
+}
+
+// incident is a hub incident in the making or made.
+type incident struct {
+	start, end int64 // unix seconds, minute aligned; end 0 while open
+	open       bool
+	devices    int
+	hubErrors  int
+	codes      []int32
+	firstDisc  int64 // first and last minute with an unexplained disconnect
+	lastDisc   int64
+	metric     bool
+	emitted    uint64 // fingerprint of the last Incident emitted
+	sigFired   bool
+	sigClosed  bool
+}
+
+func (in *incident) covers(t int64) bool {
+	return t >= in.start && (in.open || t < in.end)
+}
+
+// metricEv is a connected-devices metric alert transition.
+type metricEv struct {
+	id    event.ID
+	t     int64
+	fired bool
+}
+
+// hub is everything the engine keeps about one IoT hub.
+type hub struct {
+	name     string
+	frontier int64 // newest event time ingested for the hub
+	sealed   int64 // last unix minute folded into the baseline (0 = none yet)
+	closed   int64 // minutes up to this one no longer accept records (past lateness)
+	baseU    float64
+	baseH    float64
+	buckets  map[int64]*bucket // by unix minute
+	inc      []*incident       // sorted by start
+	metrics  []metricEv
+	tombs    map[uint64]int64 // deleted devices: key hash → deletion time
+}
+
+// State is everything the engine keeps between evaluations: one record per
+// tracked device and one per hub, each serializable on its own (Marshal* /
+// Unmarshal*), plus the dirty sets that say which of them to persist. A State
+// is not safe for concurrent use; the Evaluate singleton owns it.
+type State struct {
+	devices map[event.Key]*device
+	hubs    map[string]*hub
+	byHash  map[uint64]*device
+
+	dirtyDev map[event.Key]struct{}
+	dirtyHub map[string]struct{}
+
+	// transient work lists (not persisted): devices touched by Ingest since
+	// the last Tick, and the earliest event time each device needs a Tick.
+	touched map[event.Key]struct{}
+	due     map[event.Key]int64
+	removed []event.Key
+}
+
+// NewState returns an empty State.
+func NewState() *State {
+	return &State{
+		devices:  make(map[event.Key]*device),
+		hubs:     make(map[string]*hub),
+		byHash:   make(map[uint64]*device),
+		dirtyDev: make(map[event.Key]struct{}),
+		dirtyHub: make(map[string]struct{}),
+		touched:  make(map[event.Key]struct{}),
+		due:      make(map[event.Key]int64),
+	}
+}
+
+// Devices returns the number of tracked devices (health, benchmarks).
+func (s *State) Devices() int { return len(s.devices) }
+
+// Dirty returns the devices and hubs changed since the last ClearDirty,
+// sorted, so that the caller persists exactly those blobs. A device removed
+// by a DeviceDeleted is not listed: Output.Removed names it instead.
+func (s *State) Dirty() (devices []event.Key, hubs []string) {
+	for k := range s.dirtyDev {
+		if _, ok := s.devices[k]; ok {
+			devices = append(devices, k)
+		}
+	}
+	sortKeys(devices)
+	for h := range s.dirtyHub {
+		if _, ok := s.hubs[h]; ok {
+			hubs = append(hubs, h)
+		}
+	}
+	sort.Strings(hubs)
+	return devices, hubs
+}
+
+// ClearDirty forgets the dirty sets, after the caller persisted them.
+func (s *State) ClearDirty() {
+	clear(s.dirtyDev)
+	clear(s.dirtyHub)
+}
+
+func (s *State) markDev(d *device) { s.dirtyDev[d.key] = struct{}{} }
+func (s *State) markHub(h *hub)    { s.dirtyHub[h.name] = struct{}{} }
+
+func (s *State) hub(name string) *hub {
+	h := s.hubs[name]
+	if h == nil {
+		h = &hub{name: name, buckets: make(map[int64]*bucket)}
+		s.hubs[name] = h
+	}
+	return h
+}
+
+func (s *State) device(k event.Key) *device {
+	d := s.devices[k]
+	if d == nil {
+		d = &device{key: k, hash: keyHash(k)}
+		s.addDevice(d)
+	}
+	return d
+}
+
+func (s *State) addDevice(d *device) {
+	if old := s.devices[d.key]; old != nil {
+		delete(s.byHash, old.hash)
+	}
+	s.devices[d.key] = d
+	s.byHash[d.hash] = d
+}
+
+func (s *State) dropDevice(k event.Key) {
+	if d := s.devices[k]; d != nil {
+		delete(s.byHash, d.hash)
+	}
+	delete(s.devices, k)
+	delete(s.touched, k)
+	delete(s.due, k)
+	delete(s.dirtyDev, k)
+}
+
+// keyHash is a stable 64-bit digest of a device key: hub minute buckets hold
+// it instead of the key to stay compact.
+func keyHash(k event.Key) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(k.Hub))
+	h.Write([]byte{0})
+	h.Write([]byte(k.Device))
+	h.Write([]byte{0})
+	h.Write([]byte(k.Module))
+	return h.Sum64()
+}
+
+func sortKeys(ks []event.Key) {
+	sort.Slice(ks, func(i, j int) bool { return keyLess(ks[i], ks[j]) })
+}
+
+func keyLess(a, b event.Key) bool {
+	if a.Hub != b.Hub {
+		return a.Hub < b.Hub
+	}
+	if a.Device != b.Device {
+		return a.Device < b.Device
+	}
+	return a.Module < b.Module
+}
