@@ -83,7 +83,8 @@ func ResourceLogs(body []byte, res *Result) {
 // to a storage account: one record (or one {"records":[...]} object) per line,
 // blank lines allowed, lines of any length (one longer than MaxEventSize is
 // skipped without being held in memory). Each bad line or record is skipped,
-// counted and located in res.Problems as "name:line: reason". Only an error
+// counted and located in res.Problems as "name:line: reason", so name should
+// be a blob or file name, never a URL carrying a SAS token. Only an error
 // reading r is returned.
 func ResourceLogLines(r io.Reader, name string, res *Result) error {
 	br := bufio.NewReaderSize(r, 64<<10)
