@@ -96,14 +96,14 @@ type sigState struct {
 
 // device is everything the engine keeps about one device or module identity.
 type device struct {
-	key     event.Key
-	hash    uint64
-	entries []entry // sorted by (t, id)
-	samples []sample
-	flaps   []int64 // times of final seed-2 verdicts, ascending
-	floor   int64   // events before this were pruned: arrivals older are stale
-	deleted int64   // time of a DeviceDeleted, 0 none
-	due     int64   // earliest watermark a Tick needs to look at it again, 0 none
+	key                        event.Key
+	hash                       uint64
+	entries                    []entry // sorted by (t, id)
+	samples                    []sample
+	flaps                      []int64 // times of final seed-2 verdicts, ascending
+	floor                      int64   // events before this were pruned: arrivals older are stale
+	deleted                    int64   // time of a DeviceDeleted, 0 none
+	due                        int64   // earliest watermark a Tick needs to look at it again, 0 none
 	offline, flapping, renewal sigState
 }
 
