@@ -25,8 +25,6 @@ type Config struct {
 	// UnderHost is true when FUNCTIONS_WORKER_RUNTIME is set: the handler runs
 	// under the Functions host, where silent in-memory state is refused.
 	UnderHost bool
-	// TablePrefix is STATE_TABLE_PREFIX.
-	TablePrefix string
 
 	// Engine holds the classification settings (WATERMARK, ALLOWED_LATENESS,
 	// RECONNECT_GRACE, FLAP_*, OFFLINE_AFTER, INCIDENT_MIN_DEVICES, RETENTION).
@@ -65,7 +63,6 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		Port:          getenv("FUNCTIONS_CUSTOMHANDLER_PORT"),
 		UnderHost:     getenv("FUNCTIONS_WORKER_RUNTIME") != "",
-		TablePrefix:   l.str("STATE_TABLE_PREFIX", "dcdoctor"),
 		PublicBaseURL: strings.TrimRight(getenv("PUBLIC_BASE_URL"), "/"),
 	}
 	e := classify.DefaultConfig()

@@ -24,7 +24,7 @@ func TestDefaults(t *testing.T) {
 		e.FlapWindow != time.Hour || e.FlapReset != time.Hour || e.IncidentMinDevices != 10 {
 		t.Errorf("engine defaults %+v", e)
 	}
-	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour || c.TablePrefix != "dcdoctor" {
+	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour {
 		t.Errorf("defaults %+v", c)
 	}
 	if c.UnderHost || c.SMTP.Enabled() || c.TeamsURL != "" || c.WebhookURL != "" || c.SMTP.Port != 587 || c.SMTP.TLS != "starttls" {

@@ -227,8 +227,9 @@ func (r Report) String() string {
 	if !r.Watermark.IsZero() {
 		wm = r.Watermark.Format(time.RFC3339)
 	}
-	return fmt.Sprintf("evaluate: read %d events (%d new), watermark %s, %d diagnoses, %d incidents, %d signals, %d notifications, delivery %s",
-		r.Events, r.New, wm, r.Diagnoses, r.Incidents, r.Signals, r.Notifications, r.Delivery)
+	d := r.Delivery
+	return fmt.Sprintf("evaluate: read %d events (%d new), watermark %s, %d diagnoses, %d incidents, %d signals, %d notifications; delivered %d, retrying %d, dead %d, deferred %d",
+		r.Events, r.New, wm, r.Diagnoses, r.Incidents, r.Signals, r.Notifications, d.Delivered, d.Retrying, d.Dead, d.Deferred)
 }
 
 // Evaluate runs one tick and returns its summary line (handlers.Backend).

@@ -79,7 +79,7 @@ func serve(ctx context.Context) error {
 	if cfg.Port == "" {
 		return errors.New("FUNCTIONS_CUSTOMHANDLER_PORT is not set: serve runs under the Functions host (try `handler run`)")
 	}
-	st, desc, err := store.Open(ctx, os.Getenv, store.OpenOptions{Prefix: cfg.TablePrefix, UnderHost: cfg.UnderHost})
+	st, desc, err := store.Open(ctx, os.Getenv, store.OpenOptions{})
 	if err != nil {
 		return err
 	}
