@@ -421,11 +421,7 @@ func (h *Host) Invoke(ctx context.Context, inv *Invocation, retryCount int, prev
 		r.Err = fmt.Errorf("%w: %v", ErrTransport, err)
 		return r
 	}
-	req.ContentLength = -1 // the host's ObjectContent is sent chunked
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "Azure-Functions-Host/"+h.HostVersion)
-	req.Header.Set("X-Azure-Functions-HostVersion", h.HostVersion)
-	req.Header.Set("X-Azure-Functions-InvocationId", r.InvocationID)
+	h.setHeaders(req, r.InvocationID)
 	resp, err := h.client.Do(req)
 	if err != nil {
 		var ne net.Error

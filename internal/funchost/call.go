@@ -1,0 +1,42 @@
+package funchost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+)
+
+// Call sends one attempt of inv (RetryContext.RetryCount = retryCount)
+// through h in process, with the headers the host sends, and judges the
+// answer with the host's rules. It is the emulator without a process: `make
+// run` and in-process tests drive the real handlers this way. Restarts and
+// timeouts need a process (Host.Invoke).
+func (a *App) Call(ctx context.Context, h http.Handler, inv *Invocation, retryCount int) *Result {
+	r := &Result{Function: inv.Function, InvocationID: a.NewGUID(), RetryCount: retryCount, fn: a.Function(inv.Function)}
+	if inv.BindErr != nil {
+		r.Err = fmt.Errorf("%w: %v", ErrBinding, inv.BindErr)
+		return r
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1/"+inv.Function, bytes.NewReader(inv.Payload(retryCount, nil)))
+	if err != nil {
+		r.Err = fmt.Errorf("%w: %v", ErrTransport, err)
+		return r
+	}
+	a.setHeaders(req, r.InvocationID)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	r.Status, r.Header, r.Body = rec.Code, rec.Header(), rec.Body.Bytes()
+	parseResponse(r)
+	return r
+}
+
+// setHeaders sets the request headers of reference §2.
+func (a *App) setHeaders(req *http.Request, invocationID string) {
+	req.ContentLength = -1 // the host's ObjectContent is sent chunked
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "Azure-Functions-Host/"+a.HostVersion)
+	req.Header.Set("X-Azure-Functions-HostVersion", a.HostVersion)
+	req.Header.Set("X-Azure-Functions-InvocationId", invocationID)
+}
