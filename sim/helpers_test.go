@@ -39,12 +39,30 @@ var (
 // departure from the documented record format.
 func parseRecords(t testing.TB, cfg Config, out *Output) []parsedRecord {
 	t.Helper()
+	parsedMu.Lock()
+	defer parsedMu.Unlock()
+	if recs, ok := parsed[out]; ok {
+		return recs
+	}
+	recs := parseRecordsUncached(t, cfg, out)
+	parsed[out] = recs
+	return recs
+}
+
+// parsed caches parseRecords per output: several tests inspect one run.
+var (
+	parsedMu sync.Mutex
+	parsed   = map[*Output][]parsedRecord{}
+)
+
+func parseRecordsUncached(t testing.TB, cfg Config, out *Output) []parsedRecord {
+	t.Helper()
 	wantRes := "/SUBSCRIPTIONS/" + strings.ToUpper(cfg.Subscription) + "/RESOURCEGROUPS/" + strings.ToUpper(cfg.ResourceGroup) +
 		"/PROVIDERS/MICROSOFT.DEVICES/IOTHUBS/" + strings.ToUpper(cfg.Hub)
 	var recs []parsedRecord
 	for bi, m := range out.Diagnostics {
 		var body struct {
-			Records []map[string]json.RawMessage `json:"records"`
+			Records []json.RawMessage `json:"records"`
 		}
 		if err := json.Unmarshal(m.Body, &body); err != nil {
 			t.Fatalf("body %d: %v", bi, err)
@@ -52,8 +70,12 @@ func parseRecords(t testing.TB, cfg Config, out *Output) []parsedRecord {
 		if len(body.Records) == 0 {
 			t.Fatalf("body %d: no records", bi)
 		}
-		for ri, raw := range body.Records {
+		for ri, rawBytes := range body.Records {
 			where := fmt.Sprintf("body %d record %d", bi, ri)
+			var raw map[string]json.RawMessage
+			if err := json.Unmarshal(rawBytes, &raw); err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
 			str := func(k string, required bool) string {
 				v, ok := raw[k]
 				if !ok {
@@ -153,7 +175,7 @@ func parseRecords(t testing.TB, cfg Config, out *Output) []parsedRecord {
 					t.Fatalf("%s: 404104 errorMessage %q", where, p.Message)
 				}
 			}
-			p.Raw = string(mustJSON(raw))
+			p.Raw = string(rawBytes)
 			recs = append(recs, p)
 		}
 	}
