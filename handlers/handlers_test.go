@@ -210,10 +210,14 @@ func TestBadEnvelopeNeverFails(t *testing.T) {
 func TestBackendFailure(t *testing.T) {
 	a := app(t)
 	build := map[string]func() *funchost.Invocation{
-		FnDiagnosticLogs:       func() *funchost.Invocation { return a.EventHubBatch(FnDiagnosticLogs, "2", diagBatch(2), nil) },
-		FnConnectionStateRoute: func() *funchost.Invocation { return a.EventHubBatch(FnConnectionStateRoute, "0", [][]byte{[]byte(`{}`)}, nil) },
-		FnConnectionEvents:     func() *funchost.Invocation { return a.EventGrid(FnConnectionEvents, []byte(`{"id":"1"}`), funchost.EventGridText) },
-		FnEvaluate:             func() *funchost.Invocation { return a.Timer(FnEvaluate) },
+		FnDiagnosticLogs: func() *funchost.Invocation { return a.EventHubBatch(FnDiagnosticLogs, "2", diagBatch(2), nil) },
+		FnConnectionStateRoute: func() *funchost.Invocation {
+			return a.EventHubBatch(FnConnectionStateRoute, "0", [][]byte{[]byte(`{}`)}, nil)
+		},
+		FnConnectionEvents: func() *funchost.Invocation {
+			return a.EventGrid(FnConnectionEvents, []byte(`{"id":"1"}`), funchost.EventGridText)
+		},
+		FnEvaluate: func() *funchost.Invocation { return a.Timer(FnEvaluate) },
 		FnMetricAlert: func() *funchost.Invocation {
 			return a.HTTP(FnMetricAlert, "POST", "api/hooks/metric-alert", nil, nil, []byte(`{"schemaId":"x"}`))
 		},
