@@ -44,7 +44,7 @@ func New(cfg Config) *Engine {
 		offline:    sec(cfg.OfflineAfter),
 		flapWin:    sec(cfg.FlapWindow),
 		flapReset:  sec(cfg.FlapReset),
-		revHorizon: max(3600, 4*sec(cfg.AllowedLateness), 2*sec(cfg.ReconnectGrace)),
+		revHorizon: max(3600, 4*sec(cfg.AllowedLateness), sec(cfg.FlapReset)+600, sec(cfg.OfflineAfter)+600),
 	}
 }
 
@@ -270,7 +270,7 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 		h := st.hub(k.Hub)
 		e.evalDevice(st, h, d, w, &out)
 		e.syncBuckets(st, h, d)
-		if d.deleted != 0 && !d.hasPending() {
+		if d.deleted != 0 && d.deleted <= w && !d.hasPending() {
 			e.remove(st, h, d, &out)
 		}
 	}
@@ -521,10 +521,28 @@ func (e *Engine) prune(d *device, w int64) bool {
 		}
 		keep[i] = x.t >= cut || (x.is404104() && x.flags&fFinal == 0)
 	}
+	must := make([]bool, n)
 	for _, i := range []int{lastConn, last404, lastDisc, lastState} {
 		if i >= 0 {
-			keep[i] = true
+			must[i] = true
 		}
+	}
+	// the connect that presented the token each kept 404104 ends
+	lc := -1
+	for i := range d.entries {
+		x := &d.entries[i]
+		if x.isSuccessConnect() {
+			lc = i
+		}
+		if x.is404104() && keep[i] && lc >= 0 {
+			must[lc] = true
+		}
+		if x.is404104() && x.flags&fFinal == 0 {
+			must[i] = true
+		}
+	}
+	for i := range must {
+		keep[i] = keep[i] || must[i]
 	}
 	kept := 0
 	for _, k := range keep {
@@ -534,7 +552,7 @@ func (e *Engine) prune(d *device, w int64) bool {
 	}
 	for i := 0; i < n && kept > maxEntries; i++ {
 		x := &d.entries[i]
-		if !keep[i] || i == lastConn || i == last404 || i == lastDisc || (x.is404104() && x.flags&fFinal == 0) {
+		if !keep[i] || must[i] {
 			continue
 		}
 		keep[i] = false
@@ -563,6 +581,8 @@ func (e *Engine) prune(d *device, w int64) bool {
 	return true
 }
 
+const maxT = int64(1) << 62
+
 // nextDue is the earliest watermark at which the device needs a Tick
 // without new evidence: a pending 404104's grace end, the offline deadline,
 // the flapping reset. 0 when nothing is scheduled.
@@ -585,17 +605,25 @@ func (e *Engine) nextDue(d *device) int64 {
 	if l := d.last404(); l >= 0 && !d.offline.firing {
 		x := &d.entries[l]
 		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
-			if _, back := d.backAfter(x.t); !back {
-				take(x.t + e.offline)
-			}
+			take(x.t + e.offline)
 		}
 	}
 	if d.flapping.firing {
-		if c, ok := d.connectedSinceLastDisconnect(d.flapping.since); ok {
-			take(c + e.flapReset)
+		for i := lowerBound(d.entries, d.flapping.since); i < len(d.entries); i++ {
+			if x := &d.entries[i]; x.isSuccessConnect() || x.kind == event.StateConnected {
+				take(x.t + e.flapReset) // a candidate reset point; re-checked then
+			}
 		}
-	} else if len(d.flaps) >= e.cfg.FlapCount {
-		take(d.flaps[len(d.flaps)-1]) // re-check (already due)
+	}
+	if d.renewal.firing || d.offline.firing {
+		// resolution waits for the watermark to reach the connect
+		ref := d.renewal.ref
+		if d.offline.firing {
+			ref = d.offline.ref
+		}
+		if c, ok := d.connectIn(ref, maxT); ok {
+			take(c)
+		}
 	}
 	return due
 }
@@ -621,47 +649,54 @@ func offlineEligible(x *entry) bool {
 	return false
 }
 
-// backAfter returns the first evidence that the device connected after t:
-// a successful resource-log connect, or a Connected state event that is the
-// newest (by sequence number) of the state events after t.
-func (d *device) backAfter(t int64) (int64, bool) {
-	lo := lowerBound(d.entries, t)
-	for i := lo; i < len(d.entries); i++ {
+// connectIn returns the first evidence that the device connected in
+// [from, to]: a successful resource-log connect, or a Connected state event
+// that is the newest (by sequence number) of the state events there.
+// Judging "not back" only up to an event time (never "up to whatever has
+// arrived") keeps signals independent of how records were batched.
+func (d *device) connectIn(from, to int64) (int64, bool) {
+	lo, hi := d.window(from, to)
+	for i := lo; i < hi; i++ {
 		if d.entries[i].isSuccessConnect() {
 			return d.entries[i].t, true
 		}
 	}
-	if len(d.entries) == 0 {
-		return 0, false
-	}
-	return d.stateConnectedIn(t, d.entries[len(d.entries)-1].t)
+	return d.stateConnectedIn(from, to)
 }
 
-// connectedSinceLastDisconnect returns the successful connect after the
-// device's last disconnect (when it is still connected), if it is after since.
-func (d *device) connectedSinceLastDisconnect(since int64) (int64, bool) {
-	lastDisc := -1
-	for i := len(d.entries) - 1; i >= 0; i-- {
-		k := d.entries[i].kind
-		if k == event.Disconnect || k == event.StateDisconnected {
-			lastDisc = i
-			break
-		}
-	}
-	for i := lastDisc + 1; i < len(d.entries); i++ {
+// flapResetAt returns when a flapping device that started flapping at since
+// cleared: the first successful connect after since followed by FlapReset
+// without any disconnect, if that point is at or before w.
+func (e *Engine) flapResetAt(d *device, since, w int64) (c, at int64, ok bool) {
+	for i := lowerBound(d.entries, since); i < len(d.entries); i++ {
 		x := &d.entries[i]
-		if x.isSuccessConnect() || x.kind == event.StateConnected {
-			if x.t >= since {
-				return x.t, true
+		if !(x.isSuccessConnect() || x.kind == event.StateConnected) {
+			continue
+		}
+		end := x.t + e.flapReset
+		if end > w {
+			return 0, 0, false
+		}
+		lo, hi := d.window(x.t+1, end)
+		clean := true
+		for j := lo; j < hi; j++ {
+			if k := d.entries[j].kind; k == event.Disconnect || k == event.StateDisconnected {
+				clean = false
+				break
 			}
-			return 0, false
+		}
+		if clean {
+			return x.t, end, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // evalSignals updates the device's alert conditions (§7) and emits each
-// transition once.
+// transition once. Every condition is judged as of event times (the
+// watermark, the disconnect plus a duration), never "as of what has arrived",
+// so the transitions do not depend on batching. A condition that starts and
+// ends within one Tick emits both transitions.
 func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 	changed := false
 	emit := func(s Signal) {
@@ -670,113 +705,92 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		out.Signals = append(out.Signals, s)
 		changed = true
 	}
-	incOf := func(t int64) (int64, string) {
-		if in := h.incidentAt(t); in != nil {
-			return in.start, incidentID(h.name, in.start)
-		}
-		return 0, ""
-	}
 	incName := func(start int64) string {
 		if start == 0 {
 			return ""
 		}
 		return incidentID(h.name, start)
 	}
+	incAt := func(t int64) int64 {
+		if in := h.incidentAt(t); in != nil {
+			return in.start
+		}
+		return 0
+	}
+	alive := func(t int64) bool { return d.deleted == 0 || t < d.deleted }
+	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted)}
 	l := d.last404()
 
-	// token renewal failing
-	if d.renewal.firing {
-		c, back := d.backAfter(d.renewal.ref)
-		switch {
-		case back:
-			d.renewal.firing = false
-			emit(Signal{Kind: TokenRenewalFailing, Since: unix(d.renewal.since), At: unix(c), Incident: incName(d.renewal.inc),
-				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c))}})
-		case d.deleted != 0:
-			d.renewal.firing = false
-			emit(Signal{Kind: TokenRenewalFailing, Since: unix(d.renewal.since), At: unix(d.deleted), Incident: incName(d.renewal.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: []string{"DeviceDeleted at " + clock(d.deleted)}})
-		default:
-			if r := d.find(d.renewal.ref); r < 0 || d.entries[r].cause != ccRenewalFailed {
-				if l < 0 || d.entries[l].cause != ccRenewalFailed {
-					d.renewal.firing = false
-					emit(Signal{Kind: TokenRenewalFailing, Since: unix(d.renewal.since), At: unix(d.renewal.ref + e.grace),
-						Incident: incName(d.renewal.inc),
-						Summary:  fmt.Sprintf("%s: late evidence revised its failed token renewal", d.key)})
-				}
-			}
+	// token renewal failing: fires with a final token-renewal-failed verdict,
+	// resolves on a successful connect (or the device's deletion).
+	if !d.renewal.firing && l >= 0 {
+		x := &d.entries[l]
+		if x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref && alive(x.t) {
+			v := e.decide(d, h, l)
+			d.renewal = sigState{firing: true, since: x.t, ref: x.t, inc: incAt(x.t)}
+			emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
+				Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t)),
+				Evidence:       v.evidence,
+				Recommendation: v.rec})
 		}
 	}
-	if !d.renewal.firing && l >= 0 && d.deleted == 0 {
-		x := &d.entries[l]
-		if x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref {
-			if _, back := d.backAfter(x.t); !back {
-				v := e.decide(d, h, l)
-				d.renewal = sigState{firing: true, since: x.t, ref: x.t}
-				d.renewal.inc, _ = incOf(x.t)
-				emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
-					Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t)),
-					Evidence:       v.evidence,
-					Recommendation: v.rec})
-			}
+	if d.renewal.firing {
+		rs := d.renewal
+		if c, back := d.connectIn(rs.ref, w); back {
+			d.renewal.firing = false
+			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(c), Incident: incName(rs.inc),
+				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c))}})
+		} else if d.deleted != 0 && d.deleted <= w {
+			d.renewal.firing = false
+			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(max(d.deleted, rs.since)), Incident: incName(rs.inc),
+				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+		} else if r := d.find(rs.ref); (r < 0 || d.entries[r].cause != ccRenewalFailed) && (l < 0 || d.entries[l].cause != ccRenewalFailed) {
+			d.renewal.firing = false
+			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(rs.ref + e.grace), Incident: incName(rs.inc),
+				Summary: fmt.Sprintf("%s: late evidence revised its failed token renewal", d.key)})
 		}
 	}
 
-	// offline
-	if d.offline.firing {
-		if c, back := d.backAfter(d.offline.ref); back {
-			d.offline.firing = false
-			emit(Signal{Kind: DeviceOffline, Since: unix(d.offline.since), At: unix(c), Incident: incName(d.offline.inc),
-				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c), durWords(c-d.offline.ref))}})
-		} else if d.deleted != 0 {
-			d.offline.firing = false
-			emit(Signal{Kind: DeviceOffline, Since: unix(d.offline.since), At: unix(max(d.deleted, d.offline.since)), Incident: incName(d.offline.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: []string{"DeviceDeleted at " + clock(d.deleted)}})
-		}
-	}
-	if !d.offline.firing && l >= 0 && d.deleted == 0 {
+	// offline: not back OfflineAfter after an eligible final 404104.
+	if !d.offline.firing && l >= 0 {
 		x := &d.entries[l]
-		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref && w >= x.t+e.offline {
-			if _, back := d.backAfter(x.t); !back {
-				at := x.t + e.offline
-				d.offline = sigState{firing: true, since: at, ref: x.t}
-				var incID string
-				d.offline.inc, incID = incOf(x.t)
+		at := x.t + e.offline
+		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref && w >= at && alive(at) {
+			if _, back := d.connectIn(x.t, at); !back {
+				d.offline = sigState{firing: true, since: at, ref: x.t, inc: incAt(x.t)}
 				ev := []string{
 					fmt.Sprintf("404104 at %s, judged %s", clock(x.t), x.cause.cause()),
 					fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
 				}
-				if incID != "" {
-					ev = append(ev, "disconnected during hub incident "+incID)
+				if d.offline.inc != 0 {
+					ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
 				}
-				emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incID,
+				emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.offline.inc),
 					Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t), x.cause.cause()),
 					Evidence:       ev,
 					Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
 			}
 		}
 	}
-
-	// flapping
-	n := e.cfg.FlapCount
-	if d.flapping.firing {
-		if c, ok := d.connectedSinceLastDisconnect(d.flapping.since); ok && w >= c+e.flapReset {
-			at := c + e.flapReset
-			d.flapping.firing = false
-			d.flapping.ref = at
-			emit(Signal{Kind: DeviceFlapping, Since: unix(d.flapping.since), At: unix(at), Incident: incName(d.flapping.inc),
-				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c), durWords(e.flapReset))}})
-		} else if d.deleted != 0 {
-			d.flapping.firing = false
-			d.flapping.ref = d.deleted
-			emit(Signal{Kind: DeviceFlapping, Since: unix(d.flapping.since), At: unix(max(d.deleted, d.flapping.since)), Incident: incName(d.flapping.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: []string{"DeviceDeleted at " + clock(d.deleted)}})
+	if d.offline.firing {
+		os := d.offline
+		if c, back := d.connectIn(os.ref, w); back {
+			d.offline.firing = false
+			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(c, os.since)), Incident: incName(os.inc),
+				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c), durWords(c-os.ref))}})
+		} else if d.deleted != 0 && d.deleted <= w {
+			d.offline.firing = false
+			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
+				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
 		}
 	}
-	if !d.flapping.firing && d.deleted == 0 {
+
+	// flapping: FlapCount seed-2 disconnects within FlapWindow; clears after
+	// FlapReset connected without a disconnect.
+	n := e.cfg.FlapCount
+	if !d.flapping.firing {
 		var fl []int64
 		for _, t := range d.flaps {
 			if t > d.flapping.ref && t <= w {
@@ -784,22 +798,35 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			}
 		}
 		for j := n - 1; j < len(fl); j++ {
-			if fl[j]-fl[j-n+1] < e.flapWin {
-				at := fl[j]
-				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref}
-				var incID string
-				d.flapping.inc, incID = incOf(at)
-				ev := make([]string, 0, n)
-				for _, t := range fl[j-n+1 : j+1] {
-					ev = append(ev, "device-or-network 404104 at "+clock(t))
-				}
-				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incID,
-					Summary: fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n,
-						durWords(e.flapWin)),
-					Evidence:       ev,
-					Recommendation: "Test the device's connectivity and power, check its MQTT keep-alive settings and update it to the latest SDK."})
-				break
+			at := fl[j]
+			if at-fl[j-n+1] >= e.flapWin || !alive(at) {
+				continue
 			}
+			d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: incAt(at)}
+			ev := make([]string, 0, n)
+			for _, t := range fl[j-n+1 : j+1] {
+				ev = append(ev, "device-or-network 404104 at "+clock(t))
+			}
+			emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),
+				Summary:        fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n, durWords(e.flapWin)),
+				Evidence:       ev,
+				Recommendation: "Test the device's connectivity and power, check its MQTT keep-alive settings and update it to the latest SDK."})
+			break
+		}
+	}
+	if d.flapping.firing {
+		fs := d.flapping
+		if c, at, ok := e.flapResetAt(d, fs.since, w); ok {
+			d.flapping.firing = false
+			d.flapping.ref = at
+			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(at), Incident: incName(fs.inc),
+				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c)),
+				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c), durWords(e.flapReset))}})
+		} else if d.deleted != 0 && d.deleted <= w {
+			d.flapping.firing = false
+			d.flapping.ref = max(d.deleted, fs.since)
+			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(max(d.deleted, fs.since)), Incident: incName(fs.inc),
+				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
 		}
 	}
 	return changed

@@ -1,0 +1,447 @@
+package classify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// burst builds n devices that connected at staggered times long before and
+// are disconnected by the hub between 13:22 and 13:24 (reference §6.4
+// "Hub-side"), reconnecting ~3 minutes later. With hubErrors, every device
+// also gets a 500001 on a failed connect and on a twin update (reference
+// §1.4 / §1.5 composed records).
+func burst(n int, hubErrors bool, start time.Time, prefix string) []event.Event {
+	var evs []event.Event
+	for i := range n {
+		dev := fmt.Sprintf("%s-%03d", prefix, i)
+		evs = append(evs, connect(dev, start.Add(-time.Duration(20+i*3)*time.Minute-time.Duration(i)*time.Second), 0, ""))
+		dt := start.Add(time.Duration(i*150/n) * time.Second)
+		evs = append(evs, d404(dev, dt))
+		if hubErrors {
+			evs = append(evs, connect(dev, dt.Add(20*time.Second), 500001, ""))
+			evs = append(evs, opErr(dev, dt.Add(5*time.Second), "D2CTwinOperations", 500001))
+		}
+		evs = append(evs, connect(dev, dt.Add(3*time.Minute), 0, ""))
+	}
+	return evs
+}
+
+func TestScenarios(t *testing.T) {
+	type check func(t *testing.T, r *run)
+	cases := []struct {
+		name string
+		rule string
+		evs  func() []event.Event
+		tail time.Duration
+		step int
+		chk  check
+	}{
+		{
+			name: "401003 beside 404104 and reconnect",
+			rule: "§5 token seed 1: own 401003 beside the 404104, reconnect within grace → token-expiry",
+			evs: func() []event.Event {
+				return append([]event.Event{connect("pump-0042", at(0), 0, "")}, expiry("pump-0042", at(hms(1, 5, 14)), 17*time.Second)...)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("pump-0042", at(hms(1, 5, 14)))
+				if d.Cause != TokenExpiry || !d.Final {
+					t.Fatalf("verdict %s final=%v, want final token-expiry", d.Cause, d.Final)
+				}
+				for _, want := range []string{"401003 IoTHubUnauthorized at 11:05:14, 0s before the disconnect", "reconnected 17s later"} {
+					if !containsLine(d.Evidence, want) {
+						t.Errorf("evidence %q lacks %q", d.Evidence, want)
+					}
+				}
+				if d.Confidence < 0.85 || !strings.Contains(d.Recommendation, "No action needed") {
+					t.Errorf("confidence %.2f recommendation %q", d.Confidence, d.Recommendation)
+				}
+				if len(r.signals) != 0 {
+					t.Errorf("a healthy renewal signalled %+v", r.signals)
+				}
+			},
+		},
+		{
+			name: "lost 401003 on a learned 48-minute period",
+			rule: "§5 learned, not hard-coded periods: three 401003-backed 48 min expiries, the 4th without 401003 → token-expiry",
+			evs: func() []event.Event {
+				return periodic("c-sdk-7", 48*time.Minute, 5, 4, 8*time.Second)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				want := []Cause{TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry}
+				if got := r.verdicts("c-sdk-7"); !slices.Equal(got, want) {
+					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+				d := r.diag("c-sdk-7", periodTime(48*time.Minute, 8*time.Second, 5).Add(-8*time.Second))
+				if !containsLine(d.Evidence, "matching its learned token period of 48m") || !containsLine(d.Evidence, "no 401003 within 30s") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
+			name: "lost 401003 on a learned 3-hour period",
+			rule: "§5 learned periods: any period (3 h), with jitter",
+			evs: func() []event.Event {
+				return periodic("long-ttl", 3*time.Hour+90*time.Second, 4, 3, 12*time.Second)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if got := r.verdicts("long-ttl"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry}) {
+					t.Fatalf("verdicts %v", got)
+				}
+			},
+		},
+		{
+			name: "repeating durations without any 401003 teach the period",
+			rule: "§5 learned periods: regular connect→404104 durations repeating within tolerance",
+			evs: func() []event.Event {
+				return periodic("quiet-sdk", 70*time.Minute, 4, 0, 9*time.Second)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				got := r.verdicts("quiet-sdk")
+				want := []Cause{DeviceOrNetwork, DeviceOrNetwork, TokenExpiry, TokenExpiry}
+				if !slices.Equal(got, want) {
+					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "quick reconnect without token evidence",
+			rule: "§5 a quick reconnect alone is not a token expiry",
+			evs: func() []event.Event {
+				return []event.Event{connect("blip", at(0), 0, ""), d404("blip", at(hms(0, 23, 10))), connect("blip", at(hms(0, 23, 14)), 0, "")}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("blip", at(hms(0, 23, 10)))
+				if d.Cause != DeviceOrNetwork {
+					t.Fatalf("verdict %s, want device-or-network", d.Cause)
+				}
+				if !containsLine(d.Evidence, "no 401003 within 30s") || !containsLine(d.Evidence, "reconnected 4s later") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
+			name: "renewal failing with a clock-drift message",
+			rule: "§5 token evidence + no successful connect + 401003 continuing → token-renewal-failed; §1 clock drift → NTP",
+			evs: func() []event.Event {
+				drift := "Token not valid yet: device clock skew is more than 5 minutes"
+				evs := []event.Event{connect("drifter", at(0), 0, ""), u401("drifter", at(hms(1, 5, 0))), d404("drifter", at(hms(1, 5, 0)))}
+				for i := range 6 {
+					evs = append(evs, connect("drifter", at(hms(1, 5, 10+i*15)), event.CodeUnauthorized, drift))
+				}
+				return append(evs, connect("drifter", at(hms(1, 40, 0)), 0, ""))
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("drifter", at(hms(1, 5, 0)))
+				if d.Cause != TokenRenewalFailed || !strings.Contains(d.Recommendation, "NTP") {
+					t.Fatalf("verdict %s rec %q, want token-renewal-failed with NTP", d.Cause, d.Recommendation)
+				}
+				if !containsLine(d.Evidence, "401003 continues") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+				s := r.signalsOf(TokenRenewalFailing, "drifter")
+				if len(s) != 2 || !s[0].Firing || s[1].Firing || !s[1].At.Equal(at(hms(1, 40, 0))) {
+					t.Fatalf("renewal signals %+v, want firing then resolved at the connect", s)
+				}
+				if len(r.signalsOf(DeviceOffline, "drifter")) != 0 {
+					t.Errorf("renewal failure also raised device-offline")
+				}
+			},
+		},
+		{
+			name: "hub incident with 500001 errors across 30 devices",
+			rule: "§5 seed 3: burst of unexplained devices + hub-side errors above baseline → hub-transient, one incident",
+			evs: func() []event.Event {
+				evs := burst(30, true, at(hms(3, 22, 0)), "pump")
+				return append(evs, metricAlert(at(hms(3, 26, 0)), true), metricAlert(at(hms(3, 40, 0)), false))
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for i := range 30 {
+					dev := fmt.Sprintf("pump-%03d", i)
+					if got := r.verdicts(dev); !slices.Equal(got, []Cause{HubTransient}) {
+						t.Fatalf("%s verdicts %v, want hub-transient", dev, got)
+					}
+				}
+				if len(r.incs) != 1 {
+					t.Fatalf("incidents %+v, want 1", r.incs)
+				}
+				for _, in := range r.incs {
+					if in.Open || in.Devices != 30 || in.HubErrors != 60 || !in.MetricCorroborated {
+						t.Errorf("incident %+v", in)
+					}
+					if !in.Start.Equal(at(hms(3, 22, 0))) {
+						t.Errorf("incident start %s", in.Start)
+					}
+				}
+				hs := r.signalsOf(HubIncident, "")
+				if len(hs) != 2 || !hs[0].Firing || hs[1].Firing || hs[0].Devices < 10 {
+					t.Fatalf("hub signals %+v, want one firing and one resolved", hs)
+				}
+				d := r.diag("pump-000", at(hms(3, 22, 0)))
+				if !containsLine(d.Evidence, "devices disconnected in this hub between 13:22 and 13:24") || d.Incident == "" {
+					t.Errorf("evidence %q incident %q", d.Evidence, d.Incident)
+				}
+				for _, s := range r.signals {
+					if s.Kind != HubIncident {
+						t.Errorf("device signal during a recovered incident: %+v", s)
+					}
+				}
+			},
+		},
+		{
+			name: "same burst without hub errors",
+			rule: "§5 a hub incident means hub-side evidence, not merely many disconnects",
+			evs:  func() []event.Event { return burst(30, false, at(hms(3, 22, 0)), "pump") },
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for i := range 30 {
+					dev := fmt.Sprintf("pump-%03d", i)
+					if got := r.verdicts(dev); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
+						t.Fatalf("%s verdicts %v, want device-or-network", dev, got)
+					}
+				}
+				if len(r.incs) != 0 {
+					t.Fatalf("incidents %+v, want none", r.incs)
+				}
+			},
+		},
+		{
+			name: "synchronized token burst after an incident",
+			rule: "§5 trap: devices that reconnected together expire together ~65 min later (401003, no hub errors) → token-expiry, no incident",
+			evs: func() []event.Event {
+				evs := burst(30, true, at(hms(3, 22, 0)), "pump")
+				for i := range 30 {
+					dev := fmt.Sprintf("pump-%03d", i)
+					back := at(hms(3, 22, 0)).Add(time.Duration(i*150/30)*time.Second + 3*time.Minute)
+					evs = append(evs, expiry(dev, back.Add(65*time.Minute+2*time.Second), 11*time.Second)...)
+				}
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for i := range 30 {
+					dev := fmt.Sprintf("pump-%03d", i)
+					if got := r.verdicts(dev); !slices.Equal(got, []Cause{HubTransient, TokenExpiry}) {
+						t.Fatalf("%s verdicts %v", dev, got)
+					}
+				}
+				if len(r.incs) != 1 {
+					t.Fatalf("incidents %d, want only the first", len(r.incs))
+				}
+			},
+		},
+		{
+			name: "token device inside an incident stays token-expiry",
+			rule: "§5 per-device evidence first",
+			evs: func() []event.Event {
+				evs := burst(30, true, at(hms(3, 22, 0)), "pump")
+				evs = append(evs, connect("renewer", at(hms(2, 18, 0)), 0, ""))
+				return append(evs, expiry("renewer", at(hms(3, 23, 2)), 9*time.Second)...)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("renewer", at(hms(3, 23, 2)))
+				if d.Cause != TokenExpiry {
+					t.Fatalf("verdict %s, want token-expiry", d.Cause)
+				}
+				if d.Incident == "" || !containsLine(d.Evidence, "own evidence decides") {
+					t.Errorf("incident %q evidence %q", d.Incident, d.Evidence)
+				}
+			},
+		},
+		{
+			name: "late 401003 within lateness gives the in-order verdict",
+			rule: "§5 event time: evidence within ALLOWED_LATENESS gives exactly the in-order verdict",
+			step: 1,
+			evs: func() []event.Event {
+				e := expiry("late", at(hms(1, 5, 14)), 17*time.Second)
+				evs := []event.Event{connect("late", at(0), 0, ""), e[1], e[2]}
+				// the clock moves on by 4m50s on another device before the 401003 arrives
+				evs = append(evs, connect("other", at(hms(1, 10, 4)), 0, ""), e[0])
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("late", at(hms(1, 5, 14)))
+				if d.Cause != TokenExpiry || d.Revisions != 0 {
+					t.Fatalf("verdict %s revisions %d, want token-expiry without revision", d.Cause, d.Revisions)
+				}
+				for _, x := range r.all {
+					if x.Key.Device == "late" && x.Final && x.Cause != TokenExpiry {
+						t.Fatalf("an interim final verdict %s was emitted", x.Cause)
+					}
+				}
+			},
+		},
+		{
+			name: "401003 after the verdict revises it",
+			rule: "§5 evidence later than lateness revises the verdict (recorded), never dropped",
+			step: 1,
+			evs: func() []event.Event {
+				e := expiry("very-late", at(hms(1, 5, 14)), 17*time.Second)
+				return []event.Event{connect("very-late", at(0), 0, ""), e[1], e[2],
+					connect("other", at(hms(1, 20, 0)), 0, ""), e[0]}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("very-late", at(hms(1, 5, 14)))
+				if d.Cause != TokenExpiry || d.Revisions != 1 || !d.Final {
+					t.Fatalf("verdict %s revisions %d final %v, want token-expiry revised once", d.Cause, d.Revisions, d.Final)
+				}
+				var causes []Cause
+				for _, x := range r.all {
+					if x.Key.Device == "very-late" {
+						causes = append(causes, x.Cause)
+					}
+				}
+				if !slices.Equal(causes, []Cause{Pending, DeviceOrNetwork, TokenExpiry}) {
+					t.Errorf("diagnosis history %v", causes)
+				}
+			},
+		},
+		{
+			name: "duplicates change nothing",
+			rule: "§5 idempotent: the same record twice changes nothing",
+			evs: func() []event.Event {
+				evs := append([]event.Event{connect("dup", at(0), 0, "")}, expiry("dup", at(hms(1, 5, 14)), 17*time.Second)...)
+				evs = append(evs, d404("dup2", at(hms(1, 6, 0))), connect("dup2", at(hms(1, 9, 0)), 0, ""))
+				return append(evs, evs...)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if r.stats.Duplicate != 6 || r.stats.New != 6 {
+					t.Fatalf("stats %+v, want 6 new 6 duplicate", r.stats)
+				}
+				if len(r.all) != 4 { // pending + final for each 404104
+					t.Fatalf("diagnoses %d, want 4: %+v", len(r.all), r.all)
+				}
+			},
+		},
+		{
+			name: "offline after a device-or-network disconnect",
+			rule: "§7 device-offline: not back OFFLINE_AFTER after a final device-or-network 404104; resolved on connect",
+			evs: func() []event.Event {
+				return []event.Event{connect("gone", at(0), 0, ""), d404("gone", at(hms(0, 30, 0))),
+					connect("gone", at(hms(0, 52, 0)), 0, "")}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				s := r.signalsOf(DeviceOffline, "gone")
+				if len(s) != 2 || !s[0].Firing || !s[0].At.Equal(at(hms(0, 45, 0))) || s[1].Firing || !s[1].At.Equal(at(hms(0, 52, 0))) {
+					t.Fatalf("offline signals %+v", s)
+				}
+			},
+		},
+		{
+			name: "flapping fires and resets",
+			rule: "§7 device-flapping: FLAP_COUNT device-or-network disconnects within FLAP_WINDOW; resolved after FLAP_RESET connected",
+			evs: func() []event.Event {
+				evs := []event.Event{connect("flappy", at(0), 0, "")}
+				for i, m := range []int{10, 25, 41} {
+					evs = append(evs, d404("flappy", at(hms(0, m, i))), connect("flappy", at(hms(0, m+2, 0)), 0, ""))
+				}
+				return append(evs, connect("other", at(hms(2, 0, 0)), 0, ""))
+			},
+			tail: 10 * time.Minute,
+			chk: func(t *testing.T, r *run) {
+				s := r.signalsOf(DeviceFlapping, "flappy")
+				if len(s) != 2 || !s[0].Firing || !s[0].At.Equal(at(hms(0, 41, 2))) {
+					t.Fatalf("flapping signals %+v", s)
+				}
+				if s[1].Firing || !s[1].At.Equal(at(hms(1, 43, 0))) {
+					t.Fatalf("flapping reset %+v, want at 11:43 (connected 10:43 + 1h)", s[1])
+				}
+			},
+		},
+		{
+			name: "duplicate identity",
+			rule: "§5 seed 2: 400027 around the 404104 → duplicate-identity",
+			evs: func() []event.Event {
+				return []event.Event{connect("twin", at(0), 0, ""),
+					disconnect("twin", at(hms(0, 10, 0)), event.CodeClosedOnNewConnection, ""),
+					d404("twin", at(hms(0, 10, 1))), connect("twin", at(hms(0, 10, 3)), 0, "")}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("twin", at(hms(0, 10, 1)))
+				if d.Cause != DuplicateIdentity || d.Cause.SeedCause() != 2 || !strings.Contains(d.Recommendation, "own device or module identity") {
+					t.Fatalf("verdict %+v", d)
+				}
+			},
+		},
+		{
+			name: "device deleted stops tracking",
+			rule: "§5 DeviceDeleted stops tracking; 'does not contain the specified device' → deleted/disabled recommendation",
+			evs: func() []event.Event {
+				gone := "IotHub 'contoso-prod-hub' does not contain the specified device 'retired'"
+				return []event.Event{connect("retired", at(0), 0, ""),
+					disconnect("retired", at(hms(0, 10, 0)), event.CodeUnauthorized, gone), d404("retired", at(hms(0, 10, 0))),
+					connect("retired", at(hms(0, 10, 20)), event.CodeUnauthorized, gone),
+					withID(event.Event{Source: event.EventGrid, Kind: event.Deleted, Hub: testHub, Device: "retired", Time: at(hms(0, 12, 0))}),
+					connect("other", at(hms(0, 30, 0)), 0, "")}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("retired", at(hms(0, 10, 0)))
+				if d.Cause != TokenRenewalFailed || !strings.Contains(d.Recommendation, "deleted or disabled") {
+					t.Fatalf("verdict %s rec %q", d.Cause, d.Recommendation)
+				}
+				if _, ok := r.st.devices[event.Key{Hub: testHub, Device: "retired"}]; ok {
+					t.Fatalf("deleted device still tracked")
+				}
+				s := r.signalsOf(TokenRenewalFailing, "retired")
+				if len(s) != 2 || s[1].Firing {
+					t.Fatalf("renewal signals %+v, want firing then resolved by the deletion", s)
+				}
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Log("rule:", c.rule)
+			step := c.step
+			if step == 0 {
+				step = 7
+			}
+			evs := c.evs()
+			if c.step == 0 {
+				evs = sortByTime(evs)
+			}
+			r := feed(t, testConfig(), evs, step, c.tail)
+			c.chk(t, r)
+		})
+	}
+}
+
+// periodTime is the time of the i-th expiry of periodic().
+func periodTime(p, back time.Duration, i int) time.Time {
+	return at(0).Add(time.Duration(i) * (p + back))
+}
+
+// periodic: a device that connects at 10:00 and is cut off every p after
+// each connect, reconnecting back later; the first `backed` expiries have
+// their 401003 logged, the rest lost it.
+func periodic(dev string, p time.Duration, n, backed int, back time.Duration) []event.Event {
+	evs := []event.Event{connect(dev, at(0), 0, "")}
+	for i := 1; i <= n; i++ {
+		ti := periodTime(p, back, i).Add(-back)
+		// ti = connect(i-1) + p exactly
+		ex := expiry(dev, ti, back)
+		if i > backed {
+			ex = ex[1:]
+		}
+		evs = append(evs, ex...)
+	}
+	return evs
+}
