@@ -49,6 +49,15 @@ type Score struct {
 	Pending int
 	// Confusion[truth][verdict] counts matched pairs.
 	Confusion map[classify.Cause]map[classify.Cause]int
+	// Wrong lists the matched pairs whose verdict differs from the truth,
+	// in diagnosis order, for investigation.
+	Wrong []Mismatch
+}
+
+// Mismatch is a diagnosis that disagrees with the truth.
+type Mismatch struct {
+	Truth     Truth
+	Diagnosis classify.Diagnosis
 }
 
 type truthKey struct {
@@ -102,6 +111,7 @@ func ScoreDiagnoses(truth []Truth, ds []classify.Diagnosis) Score {
 		} else {
 			get(d.Cause).FP++
 			get(want).FN++
+			s.Wrong = append(s.Wrong, Mismatch{Truth: truth[idx], Diagnosis: d})
 		}
 	}
 	for i, t := range truth {

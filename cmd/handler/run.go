@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		if err := os.WriteFile(filepath.Join(*out, "report.txt"), []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
-		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, diagnoses.json, report.txt\n", *out)
+		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, diagnoses.json, mismatches.json, report.txt\n", *out)
 	}
 	if res.Failed > 0 {
 		return fmt.Errorf("run: %d of %d invocations failed", res.Failed, res.Invocations)
@@ -305,6 +305,20 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 			return nil, err
 		}
 		if err := os.WriteFile(filepath.Join(o.out, "diagnoses.json"), b, 0o644); err != nil {
+			return nil, err
+		}
+		type wrong struct {
+			Truth     sim.Truth     `json:"truth"`
+			Diagnosis api.Diagnosis `json:"diagnosis"`
+		}
+		ws := make([]wrong, len(res.Score.Wrong))
+		for i, m := range res.Score.Wrong {
+			ws[i] = wrong{m.Truth, api.FromDiagnosis(m.Diagnosis)}
+		}
+		if b, err = json.MarshalIndent(ws, "", "  "); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(o.out, "mismatches.json"), b, 0o644); err != nil {
 			return nil, err
 		}
 	}
