@@ -44,6 +44,16 @@ var T0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 // fresh, empty store for each call (it is called once per subtest) and
 // arrange its closing with t.Cleanup.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	RunCases(t, open, func(string) bool { return true })
+}
+
+// Heavy names the cases that move thousands of rows (paging across pages
+// of 1000); a caller repeating the suite under fault injection may leave
+// them out with RunCases to keep the run short.
+var Heavy = map[string]bool{"Events": true, "EventsStop": true, "BlobsPaging": true, "DiagnosesPaging": true}
+
+// RunCases is Run restricted to the cases whose name include accepts.
+func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(name string) bool) {
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -73,7 +83,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+		if include(c.name) {
+			t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+		}
 	}
 }
 
