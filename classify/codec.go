@@ -354,6 +354,7 @@ func encodeHub(h *hub) []byte {
 	w.u(uint64(len(h.inc)))
 	for _, in := range h.inc {
 		w.i(in.start)
+		w.i(in.idStart)
 		w.i(in.end)
 		w.bool(in.open)
 		w.u(uint64(in.devices))
@@ -433,7 +434,7 @@ func decodeHub(name string, b []byte) (*hub, error) {
 	}
 	ni := r.n(10)
 	for range ni {
-		in := &incident{start: r.i(), end: r.i(), open: r.bool(), devices: int(r.u()), hubErrors: int(r.u())}
+		in := &incident{start: r.i(), idStart: r.i(), end: r.i(), open: r.bool(), devices: int(r.u()), hubErrors: int(r.u())}
 		for range r.n(1) {
 			in.codes = append(in.codes, int32(r.i()))
 		}

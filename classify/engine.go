@@ -420,7 +420,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(ent.rev),
 		}
 		if v.incident != nil {
-			diag.Incident = incidentID(h.name, v.incident.start)
+			diag.Incident = incidentID(h.name, v.incident.idStart)
 		}
 		out.Diagnoses = append(out.Diagnoses, diag)
 		d.recordSample(i, v.backed)
@@ -508,8 +508,8 @@ func (e *Engine) prune(d *device, w int64) bool {
 	for i := range d.entries {
 		x := &d.entries[i]
 		switch {
-		case x.isSuccessConnect():
-			lastConn = i
+		case x.isSuccessConnect() && x.t < cut:
+			lastConn = i // the connect current at the cut: any 404104 still accepted may end its token
 		case x.is404104():
 			last404 = i
 		}
@@ -602,10 +602,15 @@ func (e *Engine) nextDue(d *device) int64 {
 	if d.deleted != 0 {
 		return due
 	}
-	if l := d.last404(); l >= 0 && !d.offline.firing {
-		x := &d.entries[l]
-		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
-			take(x.t + e.offline)
+	if !d.offline.firing {
+		for i := range d.entries {
+			x := &d.entries[i]
+			if x.is404104() && x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
+				if _, back := d.connectIn(x.t, x.t+e.offline); !back {
+					take(x.t + e.offline)
+					break
+				}
+			}
 		}
 	}
 	if d.flapping.firing {
@@ -631,6 +636,29 @@ func (e *Engine) nextDue(d *device) int64 {
 func (d *device) last404() int {
 	for i := len(d.entries) - 1; i >= 0; i-- {
 		if d.entries[i].is404104() {
+			return i
+		}
+	}
+	return -1
+}
+
+// nextOffline returns the first final, offline-eligible 404104 after the
+// last offline episode whose device was not back OfflineAfter later, as of
+// watermark w; -1 when none (yet).
+func (e *Engine) nextOffline(d *device, w int64) int {
+	for i := range d.entries {
+		x := &d.entries[i]
+		if !x.is404104() || x.flags&fFinal == 0 || !offlineEligible(x) || x.t <= d.offline.ref {
+			continue
+		}
+		at := x.t + e.offline
+		if at > w {
+			return -1
+		}
+		if d.deleted != 0 && at >= d.deleted {
+			return -1
+		}
+		if _, back := d.connectIn(x.t, at); !back {
 			return i
 		}
 	}
@@ -713,19 +741,29 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 	}
 	incAt := func(t int64) int64 {
 		if in := h.incidentAt(t); in != nil {
-			return in.start
+			return in.idStart
 		}
 		return 0
 	}
 	alive := func(t int64) bool { return d.deleted == 0 || t < d.deleted }
 	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted)}
-	l := d.last404()
 
-	// token renewal failing: fires with a final token-renewal-failed verdict,
-	// resolves on a successful connect (or the device's deletion).
-	if !d.renewal.firing && l >= 0 {
-		x := &d.entries[l]
-		if x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref && alive(x.t) {
+	// token renewal failing: fires with each final token-renewal-failed
+	// verdict, resolves on a successful connect (or the device's deletion).
+	for range len(d.entries) + 1 {
+		if !d.renewal.firing {
+			l := -1
+			for i := range d.entries {
+				x := &d.entries[i]
+				if x.is404104() && x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref && alive(x.t) {
+					l = i
+					break
+				}
+			}
+			if l < 0 {
+				break
+			}
+			x := &d.entries[l]
 			v := e.decide(d, h, l)
 			d.renewal = sigState{firing: true, since: x.t, ref: x.t, inc: incAt(x.t)}
 			emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
@@ -733,88 +771,103 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				Evidence:       v.evidence,
 				Recommendation: v.rec})
 		}
-	}
-	if d.renewal.firing {
 		rs := d.renewal
 		if c, back := d.connectIn(rs.ref, w); back {
 			d.renewal.firing = false
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(c), Incident: incName(rs.inc),
 				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c)),
 				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c))}})
-		} else if d.deleted != 0 && d.deleted <= w {
+			continue
+		}
+		if d.deleted != 0 && d.deleted <= w {
 			d.renewal.firing = false
+			d.renewal.ref = max(d.renewal.ref, d.deleted)
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(max(d.deleted, rs.since)), Incident: incName(rs.inc),
 				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
-		} else if r := d.find(rs.ref); (r < 0 || d.entries[r].cause != ccRenewalFailed) && (l < 0 || d.entries[l].cause != ccRenewalFailed) {
+			break
+		}
+		if r := d.find(rs.ref); r >= 0 && d.entries[r].cause != ccRenewalFailed {
 			d.renewal.firing = false
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(rs.ref + e.grace), Incident: incName(rs.inc),
 				Summary: fmt.Sprintf("%s: late evidence revised its failed token renewal", d.key)})
+			continue
 		}
+		break
 	}
 
-	// offline: not back OfflineAfter after an eligible final 404104.
-	if !d.offline.firing && l >= 0 {
-		x := &d.entries[l]
-		at := x.t + e.offline
-		if x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref && w >= at && alive(at) {
-			if _, back := d.connectIn(x.t, at); !back {
-				d.offline = sigState{firing: true, since: at, ref: x.t, inc: incAt(x.t)}
-				ev := []string{
-					fmt.Sprintf("404104 at %s, judged %s", clock(x.t), x.cause.cause()),
-					fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
-				}
-				if d.offline.inc != 0 {
-					ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
-				}
-				emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.offline.inc),
-					Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t), x.cause.cause()),
-					Evidence:       ev,
-					Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
+	// offline: not back OfflineAfter after an eligible final 404104; each
+	// such episode fires once and resolves on the next successful connect.
+	for range len(d.entries) + 1 {
+		if !d.offline.firing {
+			l := e.nextOffline(d, w)
+			if l < 0 {
+				break
 			}
+			x := &d.entries[l]
+			at := x.t + e.offline
+			d.offline = sigState{firing: true, since: at, ref: x.t, inc: incAt(x.t)}
+			ev := []string{
+				fmt.Sprintf("404104 at %s, judged %s", clock(x.t), x.cause.cause()),
+				fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
+			}
+			if d.offline.inc != 0 {
+				ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
+			}
+			emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.offline.inc),
+				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t), x.cause.cause()),
+				Evidence:       ev,
+				Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
 		}
-	}
-	if d.offline.firing {
 		os := d.offline
 		if c, back := d.connectIn(os.ref, w); back {
 			d.offline.firing = false
 			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(c, os.since)), Incident: incName(os.inc),
 				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c)),
 				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c), durWords(c-os.ref))}})
-		} else if d.deleted != 0 && d.deleted <= w {
+			continue
+		}
+		if d.deleted != 0 && d.deleted <= w {
 			d.offline.firing = false
+			d.offline.ref = max(d.offline.ref, d.deleted)
 			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
 				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
 		}
+		break
 	}
 
 	// flapping: FlapCount seed-2 disconnects within FlapWindow; clears after
 	// FlapReset connected without a disconnect.
 	n := e.cfg.FlapCount
-	if !d.flapping.firing {
-		var fl []int64
-		for _, t := range d.flaps {
-			if t > d.flapping.ref && t <= w {
-				fl = append(fl, t)
+	for range len(d.flaps) + 1 {
+		if !d.flapping.firing {
+			var fl []int64
+			for _, t := range d.flaps {
+				if t > d.flapping.ref && t <= w {
+					fl = append(fl, t)
+				}
+			}
+			fired := false
+			for j := n - 1; j < len(fl); j++ {
+				at := fl[j]
+				if at-fl[j-n+1] >= e.flapWin || !alive(at) {
+					continue
+				}
+				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: incAt(at)}
+				ev := make([]string, 0, n)
+				for _, t := range fl[j-n+1 : j+1] {
+					ev = append(ev, "device-or-network 404104 at "+clock(t))
+				}
+				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),
+					Summary:        fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n, durWords(e.flapWin)),
+					Evidence:       ev,
+					Recommendation: "Test the device's connectivity and power, check its MQTT keep-alive settings and update it to the latest SDK."})
+				fired = true
+				break
+			}
+			if !fired {
+				break
 			}
 		}
-		for j := n - 1; j < len(fl); j++ {
-			at := fl[j]
-			if at-fl[j-n+1] >= e.flapWin || !alive(at) {
-				continue
-			}
-			d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: incAt(at)}
-			ev := make([]string, 0, n)
-			for _, t := range fl[j-n+1 : j+1] {
-				ev = append(ev, "device-or-network 404104 at "+clock(t))
-			}
-			emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),
-				Summary:        fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n, durWords(e.flapWin)),
-				Evidence:       ev,
-				Recommendation: "Test the device's connectivity and power, check its MQTT keep-alive settings and update it to the latest SDK."})
-			break
-		}
-	}
-	if d.flapping.firing {
 		fs := d.flapping
 		if c, at, ok := e.flapResetAt(d, fs.since, w); ok {
 			d.flapping.firing = false
@@ -822,12 +875,15 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(at), Incident: incName(fs.inc),
 				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c)),
 				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c), durWords(e.flapReset))}})
-		} else if d.deleted != 0 && d.deleted <= w {
+			continue
+		}
+		if d.deleted != 0 && d.deleted <= w {
 			d.flapping.firing = false
 			d.flapping.ref = max(d.deleted, fs.since)
 			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(max(d.deleted, fs.since)), Incident: incName(fs.inc),
 				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
 		}
+		break
 	}
 	return changed
 }

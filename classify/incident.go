@@ -43,6 +43,16 @@ func (h *hub) incidentAt(t int64) *incident {
 	return nil
 }
 
+// incidentFrom returns the incident that starts at minute m, or nil.
+func (h *hub) incidentFrom(m int64) *incident {
+	for _, in := range h.inc {
+		if in.start/60 == m {
+			return in
+		}
+	}
+	return nil
+}
+
 func (h *hub) coveredMinute(m int64) bool {
 	return h.incidentAt(m*60) != nil
 }
@@ -190,15 +200,26 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 	thrU := max(minDev, int(math.Ceil(openFactorU*h.baseU*burstWindow)))
 	thrH := max(hubErrFloor, int(math.Ceil(openFactorH*h.baseH*burstWindow)))
 	for m := lo; m <= fm && lo != math.MaxInt64; m++ {
-		if h.coveredMinute(m) {
-			continue
-		}
 		from := max(m-burstWindow+1, h.lastEndBefore(m))
 		u, errs, first := h.windowStats(from, m, scratch)
 		if u < thrU || errs < thrH || first < 0 {
 			continue
 		}
-		in := &incident{start: first * 60, open: true}
+		// Records that arrived late (within lateness) can complete an earlier
+		// window than the one that opened an incident: that window belongs to
+		// the same incident, whose start moves earlier (its ID does not).
+		cur := h.incidentAt(m * 60)
+		if cur == nil {
+			cur = h.incidentFrom(m + 1)
+		}
+		if cur != nil {
+			if cur.start/60 > first {
+				cur.start = first * 60
+				affected = h.hashesFrom(first, fm, affected)
+			}
+			continue
+		}
+		in := &incident{start: first * 60, idStart: first * 60, open: true}
 		h.inc = append(h.inc, in)
 		slices.SortFunc(h.inc, func(a, b *incident) int { return cmpInt(a.start, b.start) })
 		affected = h.hashesFrom(first, fm, affected)
@@ -329,7 +350,7 @@ func (in *incident) fingerprint() uint64 {
 // toIncident renders the API form.
 func (in *incident) toIncident(hub string) Incident {
 	out := Incident{
-		ID:                 incidentID(hub, in.start),
+		ID:                 incidentID(hub, in.idStart),
 		Hub:                hub,
 		Open:               in.open,
 		Start:              time.Unix(in.start, 0).UTC(),

@@ -95,7 +95,7 @@ func (v *verdict) fingerprint() uint32 {
 	if v.incident != nil {
 		var b [8]byte
 		for i := range b {
-			b[i] = byte(v.incident.start >> (8 * i))
+			b[i] = byte(v.incident.idStart >> (8 * i))
 		}
 		h.Write(b[:])
 	}
@@ -463,7 +463,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		}
 	}
 	if v.incident != nil && v.cause != ccHubTransient {
-		ev = append(ev, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(h.name, v.incident.start)))
+		ev = append(ev, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(h.name, v.incident.idStart)))
 	}
 	v.evidence = ev
 	v.confidence = math.Round(clamp01(conf)*100) / 100

@@ -134,6 +134,9 @@ func (b *bucket) unexplained() int {
 // incident is a hub incident in the making or made.
 type incident struct {
 	start, end int64 // unix seconds, minute aligned; end 0 while open
+	// idStart is the start the incident was announced with: its ID stays
+	// stable even when late records move start a minute or two earlier.
+	idStart int64
 	open       bool
 	devices    int
 	hubErrors  int
