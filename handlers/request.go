@@ -254,41 +254,61 @@ func maybeBase64(b []byte) []byte {
 
 // appendUnquote appends the contents of the JSON string literal q (quotes
 // included, syntax already checked by the decoder) to dst, exactly as
-// encoding/json would decode it: escapes resolved, surrogate pairs joined,
-// lone surrogates and invalid UTF-8 replaced by U+FFFD.
+// encoding/json would decode it.
 func appendUnquote(dst, q []byte) []byte {
-	if len(q) < 2 {
-		return dst
+	out, _, _ := scanString(dst, q)
+	return out
+}
+
+// scanString decodes the JSON string literal at the start of s (s[0] must
+// be '"') in one pass, appending its contents to dst exactly as
+// encoding/json would decode them: escapes resolved, surrogate pairs joined,
+// lone surrogates and invalid UTF-8 replaced by U+FFFD. It returns the bytes
+// consumed (closing quote included) and ok = false for a literal that is
+// not valid JSON (control character, bad escape, no closing quote).
+func scanString(dst, s []byte) (out []byte, n int, ok bool) {
+	if len(s) == 0 || s[0] != '"' {
+		return dst, 0, false
 	}
-	s := q[1 : len(q)-1]
-	for len(s) > 0 {
+	i := 1
+	for i < len(s) {
 		// Copy the longest run needing no work.
-		i := 0
-		for i < len(s) && s[i] != '\\' && s[i] < utf8.RuneSelf {
-			i++
+		j := i
+		for j < len(s) {
+			c := s[j]
+			if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+				break
+			}
+			j++
 		}
-		dst = append(dst, s[:i]...)
-		s = s[i:]
-		if len(s) == 0 {
+		dst = append(dst, s[i:j]...)
+		i = j
+		if i >= len(s) {
 			break
 		}
-		if s[0] >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(s)
+		c := s[i]
+		switch {
+		case c == '"':
+			return dst, i + 1, true
+		case c < 0x20:
+			return dst, i, false
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s[i:])
 			if r == utf8.RuneError && size == 1 {
 				dst = utf8.AppendRune(dst, utf8.RuneError)
 			} else {
-				dst = append(dst, s[:size]...)
+				dst = append(dst, s[i:i+size]...)
 			}
-			s = s[size:]
+			i += size
 			continue
 		}
-		// s[0] == '\\'
-		if len(s) < 2 {
-			return dst
+		// c == '\\'
+		if i+1 >= len(s) {
+			return dst, i, false
 		}
-		switch s[1] {
+		switch s[i+1] {
 		case '"', '\\', '/':
-			dst = append(dst, s[1])
+			dst = append(dst, s[i+1])
 		case 'b':
 			dst = append(dst, '\b')
 		case 'f':
@@ -300,17 +320,17 @@ func appendUnquote(dst, q []byte) []byte {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r, ok := hex4(s[2:])
+			r, ok := hex4(s[i+2:])
 			if !ok {
-				return dst
+				return dst, i, false
 			}
-			s = s[6:]
+			i += 6
 			if utf16.IsSurrogate(r) {
-				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
-					if r2, ok := hex4(s[2:]); ok {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if r2, ok := hex4(s[i+2:]); ok {
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 							dst = utf8.AppendRune(dst, dec)
-							s = s[6:]
+							i += 6
 							continue
 						}
 					}
@@ -320,11 +340,11 @@ func appendUnquote(dst, q []byte) []byte {
 			dst = utf8.AppendRune(dst, r)
 			continue
 		default:
-			return dst
+			return dst, i, false
 		}
-		s = s[2:]
+		i += 2
 	}
-	return dst
+	return dst, i, false
 }
 
 // hex4 parses the four hex digits of a \u escape.
