@@ -104,7 +104,7 @@ type rec struct {
 	nodev  bool   // Routes record without a device
 	size   int    // messageSize for twin / telemetry records
 	dur    int    // durationMs for twin operations
-	truth  int    // index into sim.truth for a 404104, else -1
+	truth  int    // 1 + index into sim.truth for a 404104; 0 for other records
 	order  int    // emission order, for stable sorting
 	copies int    // delivered copies
 }
@@ -140,11 +140,13 @@ func expDur(r *rand.Rand, mean time.Duration) time.Duration {
 	return time.Duration(r.ExpFloat64() * float64(mean))
 }
 
+// emit records r; records at or after the end of the run are dropped (an
+// incident or retry may reach past it).
 func (s *sim) emit(r *rec) *rec {
-	r.order = len(s.recs)
-	if r.truth == 0 {
-		r.truth = -1
+	if !r.t.Before(s.end) {
+		return r
 	}
+	r.order = len(s.recs)
 	s.recs = append(s.recs, r)
 	return r
 }
@@ -559,16 +561,19 @@ func (s *sim) incidentAround(t time.Time) string {
 
 // disconnect404 emits the hub's 404104 for d at t with its true cause.
 func (s *sim) disconnect404(d *device, t time.Time, cause classify.Cause, inc string) {
+	if !t.Before(s.end) {
+		return
+	}
 	ti := s.addTruth(d, t, cause, inc)
 	s.emit(&rec{t: t, cat: "Connections", op: "deviceDisconnect", level: "Error", code: 404104, dev: d, ip: d.ip,
-		msg: "Device disconnected, see cause and resolution at https://aka.ms/iothub404104", truth: ti})
+		msg: "Device disconnected, see cause and resolution at https://aka.ms/iothub404104", truth: ti + 1})
 	d.changes = append(d.changes, change{t, false})
 }
 
 // conn emits a Connections error record.
 func (s *sim) conn(d *device, t time.Time, op string, code int, msg, ip string) {
 	s.emit(&rec{t: t, cat: "Connections", op: op, level: "Error", code: code, dev: d, ip: ip, msg: msg})
-	if code >= 500000 {
+	if code >= 500000 && t.Before(s.end) {
 		for _, in := range s.incidents {
 			if !t.Before(in.start) && t.Before(in.end) {
 				in.hubErrors++
@@ -666,10 +671,10 @@ func (s *sim) dupKick(d *device, t time.Time) {
 	s.emit(&rec{t: t, cat: "Connections", op: "deviceConnect", level: "Information", dev: d, ip: d.ip, sdk: true})
 	s.conn(d, t, "deviceDisconnect", 400027, "", d.ip2)
 	d.changes = append(d.changes, change{t, false}, change{t.Add(300 * time.Millisecond), true})
-	if d.rng.Float64() < 0.6 {
+	if d.rng.Float64() < 0.6 && t.Add(time.Second).Before(s.end) {
 		ti := s.addTruth(d, t.Add(time.Second), classify.DuplicateIdentity, "")
 		s.emit(&rec{t: t.Add(time.Second), cat: "Connections", op: "deviceDisconnect", level: "Error", code: 404104, dev: d, ip: d.ip2,
-			msg: "Device disconnected, see cause and resolution at https://aka.ms/iothub404104", truth: ti})
+			msg: "Device disconnected, see cause and resolution at https://aka.ms/iothub404104", truth: ti + 1})
 	}
 }
 
@@ -719,7 +724,7 @@ func (s *sim) hubNoise() {
 		for range n {
 			t := in.start.Add(uniform(r, 0, dur))
 			d := s.devices[r.IntN(len(s.devices))]
-			if !d.connectedAt(t, s.start) {
+			if !t.Before(s.end) || !d.connectedAt(t, s.start) {
 				continue
 			}
 			s.opError(d, t, r)

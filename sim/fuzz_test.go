@@ -25,8 +25,8 @@ func FuzzGenerate(f *testing.F) {
 	f.Add(int64(5), uint16(300), uint8(2), uint8(2), uint8(0))
 	f.Fuzz(func(t *testing.T, seed int64, devices uint16, hours, incidents, sites uint8) {
 		cfg := DefaultConfig(seed)
-		cfg.Devices = 1 + int(devices%160)
-		cfg.Duration = time.Duration(1+hours%10) * time.Hour
+		cfg.Devices = 1 + int(devices%60)
+		cfg.Duration = time.Duration(1+hours%5) * time.Hour
 		cfg.Incidents = int(incidents % 4)
 		cfg.SiteOutages = int(sites % 3)
 		s, out := generate(cfg)

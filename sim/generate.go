@@ -182,8 +182,8 @@ func (s *sim) deliverLogs(out *Output) {
 // finish fills the truth (Lost flags), incidents and expected alerts.
 func (s *sim) finish(out *Output) {
 	for _, x := range s.recs {
-		if x.truth >= 0 && x.copies == 0 {
-			s.truth[x.truth].Lost = true
+		if x.truth > 0 && x.copies == 0 {
+			s.truth[x.truth-1].Lost = true
 		}
 	}
 	slices.SortStableFunc(s.truth, func(a, b Truth) int {
