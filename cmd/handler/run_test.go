@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/config"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/sim"
+)
+
+// repoRoot is where host.json and functions/ live, two levels up.
+const repoRoot = "../.."
+
+func runFleet(t *testing.T, seed int64, devices int, hours float64, out string) *RunResult {
+	t.Helper()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sim.DefaultConfig(seed)
+	sc.Devices = devices
+	sc.Duration = time.Duration(hours * float64(time.Hour))
+	res, err := simulateRun(context.Background(), runOptions{sim: sc, cfg: cfg, out: out, appDir: repoRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed > 0 {
+		t.Fatalf("%d of %d invocations failed", res.Failed, res.Invocations)
+	}
+	return res
+}
+
+// TestFleetAccuracy is the acceptance test of the engine on the project's
+// own simulated fleets (several seeds, 300 devices, 8 h, all three causes,
+// late, shuffled and duplicated records): per-cause precision and recall of
+// at least 0.97, nothing left pending, and no token expiry taken for a hub
+// incident.
+func TestFleetAccuracy(t *testing.T) {
+	for _, seed := range []int64{1, 2, 3} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
+			res := runFleet(t, seed, 300, 8, "")
+			var b bytes.Buffer
+			res.Score.Print(&b)
+			t.Logf("seed %d:\n%s", seed, b.String())
+			if res.Score.Pending != 0 {
+				t.Errorf("%d diagnoses still pending after the watermark passed", res.Score.Pending)
+			}
+			if n := res.Score.Confusion[classify.TokenExpiry][classify.HubTransient]; n != 0 {
+				t.Errorf("%d token expiries misread as a hub incident", n)
+			}
+			if res.Score.Spurious != 0 {
+				t.Errorf("%d diagnoses without a true 404104", res.Score.Spurious)
+			}
+			if unseen := res.Score.Unseen - res.Score.LostRecords; unseen != 0 {
+				t.Errorf("%d delivered 404104s never diagnosed", unseen)
+			}
+			for _, c := range res.Score.Causes {
+				// Causes with a handful of cases are judged by their errors,
+				// not by a ratio one mistake swings.
+				if c.TP+c.FN >= 20 && c.Recall() < 0.97 {
+					t.Errorf("%s: recall %.3f < 0.97 (%d/%d)", c.Cause, c.Recall(), c.TP, c.TP+c.FN)
+				}
+				if c.TP+c.FP >= 20 && c.Precision() < 0.97 {
+					t.Errorf("%s: precision %.3f < 0.97 (%d/%d)", c.Cause, c.Precision(), c.TP, c.TP+c.FP)
+				}
+				if c.TP+c.FN < 20 && c.FN > 1 || c.TP+c.FP < 20 && c.FP > 1 {
+					t.Errorf("%s: %d false negatives, %d false positives in a small class", c.Cause, c.FN, c.FP)
+				}
+			}
+		})
+	}
+}
+
+// TestRunNotifications is the alert scenario of issue 5 through the handlers:
+// a fleet with a hub incident, flapping and crashing devices, a device whose
+// token renewal fails and many healthy token renewals gives one firing and
+// one resolved notification per incident, none for token renewals, no device
+// alert for a device while the incident it was caught in is open, and every
+// resolved notification follows a firing one for the same alert.
+func TestRunNotifications(t *testing.T) {
+	out := t.TempDir()
+	res := runFleet(t, 7, 300, 8, out)
+	if len(res.Notifications) == 0 {
+		t.Fatal("no notifications at all")
+	}
+	if res.Teams != len(res.Notifications) || res.Emails != len(res.Notifications) {
+		t.Errorf("channels disagree: %d webhook, %d Teams, %d e-mail", len(res.Notifications), res.Teams, res.Emails)
+	}
+	// Per alert key, an episode opens with a firing notification, may get
+	// reminders (firing again while open) and closes with one resolved.
+	open := map[string]bool{}
+	fired := map[string]bool{}
+	episodes := map[classify.SignalKind]int{}
+	resolved := map[classify.SignalKind]int{}
+	caught := map[string]bool{} // devices the simulator's incidents knocked off
+	for _, m := range res.Fleet.Truth {
+		if m.Cause == classify.HubTransient {
+			caught[m.Device] = true
+		}
+	}
+	incidentOpen := false
+	for i, n := range res.Notifications {
+		for _, a := range n.Alerts {
+			kind := classify.SignalKind(a.Kind)
+			if a.Status != n.Status {
+				t.Errorf("notification %d (%s) carries a %s alert %s", i, n.Status, a.Status, a.Key)
+			}
+			switch a.Status {
+			case alert.StatusFiring:
+				if !open[a.Key] {
+					episodes[kind]++
+				}
+				open[a.Key], fired[a.Key] = true, true
+				if kind == classify.HubIncident {
+					incidentOpen = true
+				} else if incidentOpen && caught[a.DeviceID] {
+					t.Errorf("device alert %s sent while the hub incident it was caught in was open", a.Key)
+				}
+			case alert.StatusResolved:
+				if !open[a.Key] {
+					t.Errorf("resolved %s without an open firing episode", a.Key)
+				}
+				open[a.Key] = false
+				resolved[kind]++
+				if kind == classify.HubIncident {
+					incidentOpen = false
+				}
+			}
+			switch kind {
+			case classify.HubIncident, classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping:
+			default:
+				t.Errorf("unknown alert kind %q (%s): a healthy token renewal must never alert", a.Kind, a.Key)
+			}
+		}
+	}
+	if want := len(res.Fleet.Incidents); episodes[classify.HubIncident] != want || resolved[classify.HubIncident] != want {
+		t.Errorf("hub incidents: %d firing episodes and %d resolved notifications, want %d of each",
+			episodes[classify.HubIncident], resolved[classify.HubIncident], want)
+	}
+	// Every expected device condition was alerted.
+	for _, e := range res.Fleet.Expect {
+		if e.Kind == classify.HubIncident {
+			continue
+		}
+		s := classify.Signal{Kind: e.Kind, Key: event.Key{Hub: e.Hub, Device: e.Device, Module: e.Module}}
+		if !fired[s.AlertKey()] {
+			t.Errorf("expected %s alert for %s never fired", e.Kind, s.AlertKey())
+		}
+	}
+	// The files a person reads: cards and e-mails are there and carry the
+	// same notification ids.
+	cards, _ := filepath.Glob(filepath.Join(out, "teams", "*.json"))
+	mails, _ := filepath.Glob(filepath.Join(out, "email", "*.eml"))
+	if len(cards) != len(res.Notifications) || len(mails) != len(res.Notifications) {
+		t.Fatalf("%d cards, %d e-mails for %d notifications", len(cards), len(mails), len(res.Notifications))
+	}
+	b, err := os.ReadFile(mails[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "Message-ID: <"+res.Notifications[0].NotificationID) {
+		t.Errorf("first e-mail does not carry notification %s as Message-ID", res.Notifications[0].NotificationID)
+	}
+	var env struct {
+		Type        string `json:"type"`
+		Attachments []struct {
+			ContentType string `json:"contentType"`
+		} `json:"attachments"`
+	}
+	c, _ := os.ReadFile(cards[0])
+	if err := json.Unmarshal(c, &env); err != nil || env.Type != "message" || len(env.Attachments) != 1 ||
+		env.Attachments[0].ContentType != "application/vnd.microsoft.card.adaptive" {
+		t.Errorf("card envelope %s: %v", c, err)
+	}
+}
