@@ -327,6 +327,10 @@ func (s *sim) placeIncidents() {
 	for i := range cfg.Incidents {
 		st := s.start.Add(lo + slot*time.Duration(i) + uniform(r, 0, max(slot-25*time.Minute, time.Minute)))
 		st = st.Truncate(time.Second).Add(time.Duration(r.IntN(1000)) * time.Millisecond)
+		if n := len(s.incidents); n > 0 && st.Before(s.incidents[n-1].end.Add(30*time.Minute)) {
+			// Short runs: keep incidents apart so each is one incident.
+			st = s.incidents[n-1].end.Add(30 * time.Minute)
+		}
 		total := uniform(r, 5*time.Minute, 20*time.Minute)
 		recov := uniform(r, time.Minute, min(5*time.Minute, total/3))
 		inc := &incident{
@@ -706,7 +710,7 @@ func (s *sim) ops(d *device, from, to time.Time) {
 }
 
 // connectedAt reports whether d was connected at t.
-func (d *device) connectedAt(t time.Time, start time.Time) bool {
+func (d *device) connectedAt(t time.Time) bool {
 	i, _ := slices.BinarySearchFunc(d.changes, t, func(c change, t time.Time) int { return c.t.Compare(t) })
 	if i == 0 {
 		return true // connected at Start, no change yet
@@ -724,7 +728,7 @@ func (s *sim) hubNoise() {
 		for range n {
 			t := in.start.Add(uniform(r, 0, dur))
 			d := s.devices[r.IntN(len(s.devices))]
-			if !t.Before(s.end) || !d.connectedAt(t, s.start) {
+			if !t.Before(s.end) || !d.connectedAt(t) {
 				continue
 			}
 			s.opError(d, t, r)
@@ -735,7 +739,7 @@ func (s *sim) hubNoise() {
 	for range int(math.Round(s.cfg.NoisePerHour * hours)) {
 		t := s.start.Add(uniform(r, 0, s.cfg.Duration))
 		d := s.devices[r.IntN(len(s.devices))]
-		if s.incidentAt(t) != nil || s.nearSiteOutage(t) || !d.connectedAt(t, s.start) {
+		if s.incidentAt(t) != nil || s.nearSiteOutage(t) || !d.connectedAt(t) {
 			continue
 		}
 		s.opError(d, t, r)
