@@ -100,6 +100,9 @@ func Start(t testing.TB, opts Options) *Server {
 	}()
 	t.Cleanup(func() {
 		srv.Close()
+		// Close misses a listener Serve has not registered yet: close it
+		// here too, or Serve would block in Accept forever.
+		l.Close()
 		<-done
 	})
 	return s
