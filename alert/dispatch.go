@@ -59,9 +59,9 @@ type Report struct {
 	Delivered int
 	Retrying  int
 	Dead      int
-	// Deferred items were due but skipped because their channel failed
-	// retryably earlier in the same Deliver (do not hammer a throttled
-	// endpoint).
+	// Deferred items were due but postponed because their channel failed
+	// retryably earlier in the same Deliver: they wait as long as the
+	// failed item (do not hammer a throttled endpoint).
 	Deferred int
 }
 
@@ -181,10 +181,19 @@ func (d *Dispatcher) deliverChannel(ctx context.Context, ch string, items []stor
 		if err := d.Store.UpdateItem(ctx, it); err != nil {
 			return rep, fmt.Errorf("alert: record outbox item %s: %w", it.ID, err)
 		}
-		if sendErr != nil && retry {
-			// The channel is failing (throttled, down): leave its other
-			// items for the next Deliver instead of hammering it.
-			rep.Deferred += len(items) - i - 1
+		if sendErr != nil && retry && it.State == store.OutboxPending {
+			// The channel is failing (throttled, down): its other items
+			// wait as long as this one, so Retry-After holds for the
+			// endpoint, not just for one item, and survives a restart.
+			for _, rest := range items[i+1:] {
+				if rest.Due.Before(it.Due) {
+					rest.Due = it.Due
+					if err := d.Store.UpdateItem(ctx, rest); err != nil {
+						return rep, fmt.Errorf("alert: defer outbox item %s: %w", rest.ID, err)
+					}
+				}
+				rep.Deferred++
+			}
 			return rep, nil
 		}
 	}
