@@ -85,7 +85,7 @@ func (e *Engine) Ingest(st *State, evs []event.Event) IngestStats {
 			}
 			continue
 		}
-		hubSide := ev.IsHubSide()
+		hubSide := maybeHubSide(ev.Code) && ev.IsHubSide()
 		devRec := ev.Device != "" && isDeviceRecord(ev)
 		if !hubSide && !devRec {
 			s.Ignored++
@@ -122,6 +122,14 @@ func (e *Engine) Ingest(st *State, evs []event.Event) IngestStats {
 		}
 	}
 	return s
+}
+
+// maybeHubSide is a cheap pre-check of event.HubSideCode's code ranges, so
+// that the common record (a successful connect, a 404104) skips the
+// category comparison.
+func maybeHubSide(code int) bool {
+	return code >= 400000 && code < 600000 && (code >= 500000 || code == event.CodeClosedOnFaultInjection ||
+		code == event.CodeRejectedOnFaultInjection || code == event.CodeFailingOver)
 }
 
 // isDeviceRecord reports whether an event belongs on a device's timeline:

@@ -149,7 +149,7 @@ func (r *run) absorb(o Output) {
 // feed ingests events in arrival order, step events at a time, ticking after
 // each step at the event-time watermark (newest − lateness), then ticks at
 // the newest event time + tail.
-func feed(t *testing.T, cfg Config, evs []event.Event, step int, tail time.Duration) *run {
+func feed(t testing.TB, cfg Config, evs []event.Event, step int, tail time.Duration) *run {
 	t.Helper()
 	e := New(cfg)
 	r := &run{final: map[event.ID]Diagnosis{}, incs: map[string]Incident{}, st: NewState()}

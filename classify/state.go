@@ -136,17 +136,17 @@ type incident struct {
 	start, end int64 // unix seconds, minute aligned; end 0 while open
 	// idStart is the start the incident was announced with: its ID stays
 	// stable even when late records move start a minute or two earlier.
-	idStart int64
-	open       bool
-	devices    int
-	hubErrors  int
-	codes      []int32
-	firstDisc  int64 // first and last minute with an unexplained disconnect
-	lastDisc   int64
-	metric     bool
-	emitted    uint64 // fingerprint of the last Incident emitted
-	sigFired   bool
-	sigClosed  bool
+	idStart   int64
+	open      bool
+	devices   int
+	hubErrors int
+	codes     []int32
+	firstDisc int64 // first and last minute with an unexplained disconnect
+	lastDisc  int64
+	metric    bool
+	emitted   uint64 // fingerprint of the last Incident emitted
+	sigFired  bool
+	sigClosed bool
 }
 
 func (in *incident) covers(t int64) bool {
