@@ -65,7 +65,9 @@ func newReceiver(t *testing.T, answer func(now time.Time, nth int) (int, string)
 	return r
 }
 
-func (r *receiver) url() notify.Secret { return notify.Secret(r.srv.URL + secretPath + "?" + secretSig) }
+func (r *receiver) url() notify.Secret {
+	return notify.Secret(r.srv.URL + secretPath + "?" + secretSig)
+}
 
 func (r *receiver) setNow(t time.Time) {
 	r.mu.Lock()
