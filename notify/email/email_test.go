@@ -269,4 +269,3 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
-
