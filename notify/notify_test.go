@@ -30,9 +30,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{"0", 0, true},
 		{"Sun, 01 Mar 2026 10:01:30 GMT", 90 * time.Second, true},
 		{"Sunday, 01-Mar-26 10:00:10 GMT", 10 * time.Second, true}, // RFC 850
-		{"Sun Mar  1 10:00:20 2026", 20 * time.Second, true},      // asctime
-		{"Sun, 01 Mar 2026 09:00:00 GMT", 0, true},                // in the past
-		{"99999999999999999999999", 24 * time.Hour, true},         // capped
+		{"Sun Mar  1 10:00:20 2026", 20 * time.Second, true},       // asctime
+		{"Sun, 01 Mar 2026 09:00:00 GMT", 0, true},                 // in the past
+		{"99999999999999999999999", 24 * time.Hour, true},          // capped
 		{"100000", 24 * time.Hour, true},
 		{"", 0, false},
 		{"-5", 0, false},
