@@ -32,6 +32,7 @@ func events(n int, at time.Time) []event.Event {
 // store and Azurite: every call still succeeds, Retry-After is honoured,
 // and a fault that outlasts the retry budget is ErrUnavailable.
 func TestTableRetries(t *testing.T) {
+	t.Parallel() // its own Azurite: runs beside the other Azurite tests
 	srv := azurite.Start(t, azurite.Options{})
 	px := faultproxy.Start(t, "http://"+srv.Addr(), 1)
 	s := openTable(t, azurite.ConnStringFor(px.URL()), srv.Prefix(), shortRetry)
@@ -108,6 +109,7 @@ func TestTableRetries(t *testing.T) {
 // that only add volume) through a proxy that fails 5% of requests with 503:
 // retries make it invisible.
 func TestTableConformanceFlaky(t *testing.T) {
+	t.Parallel() // its own Azurite: runs beside the other Azurite tests
 	srv := azurite.Start(t, azurite.Options{})
 	px := faultproxy.Start(t, "http://"+srv.Addr(), 42)
 	px.Inject(faultproxy.Fault{Status: http.StatusServiceUnavailable, Probability: 0.05})
@@ -126,6 +128,7 @@ func TestTableConformanceFlaky(t *testing.T) {
 // connection refused; through the proxy: 502) without leaking the key;
 // after a restart with disk persistence the data is back and calls work.
 func TestTableOutage(t *testing.T) {
+	t.Parallel() // its own Azurite: runs beside the other Azurite tests
 	srv := azurite.Start(t, azurite.Options{Disk: true})
 	px := faultproxy.Start(t, "http://"+srv.Addr(), 1)
 	retry := policy.RetryOptions{MaxRetries: 2, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond}

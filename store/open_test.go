@@ -77,6 +77,7 @@ func errText(err error) string {
 
 // TestOpenAzurite opens the store a connection string names and uses it.
 func TestOpenAzurite(t *testing.T) {
+	t.Parallel() // its own Azurite: runs beside the other Azurite tests
 	srv := azurite.Start(t, azurite.Options{})
 	env := map[string]string{"STATE_STORAGE": srv.ConnString(), "STATE_TABLE_PREFIX": srv.Prefix(), "FUNCTIONS_WORKER_RUNTIME": "custom"}
 	s, desc, err := store.Open(t.Context(), func(k string) string { return env[k] }, store.OpenOptions{})

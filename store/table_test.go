@@ -22,6 +22,7 @@ func openTable(t testing.TB, conn, prefix string, retry policy.RetryOptions) *st
 }
 
 func TestTableConformance(t *testing.T) {
+	t.Parallel() // its own Azurite: runs beside the other Azurite tests
 	srv := azurite.Start(t, azurite.Options{})
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openTable(t, srv.ConnString(), srv.Prefix(), policy.RetryOptions{})

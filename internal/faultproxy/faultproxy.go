@@ -55,7 +55,8 @@ type Proxy struct {
 	total    int64
 	byMethod map[string]int64
 	hits     []Hit
-	times    []time.Time // arrival time of every request
+	times    []time.Time   // arrival time of every request
+	statuses map[int]int64 // status of every answer, forwarded or injected
 }
 
 // New starts a proxy for target (scheme://host:port) on a free loopback
@@ -69,11 +70,16 @@ func New(target string, seed uint64) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{url: "http://" + l.Addr().String(), byMethod: map[string]int64{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	p := &Proxy{url: "http://" + l.Addr().String(), byMethod: map[string]int64{}, statuses: map[int]int64{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		// the target is down: what a gateway in front of a dead backend says
+		p.countStatus(http.StatusBadGateway)
 		w.WriteHeader(http.StatusBadGateway)
+	}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		p.countStatus(resp.StatusCode)
+		return nil
 	}
 	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(l) }()
@@ -114,6 +120,7 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 			}
 		}
 		if status != 0 {
+			p.countStatus(status)
 			if retryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
 			}
@@ -189,7 +196,24 @@ func (p *Proxy) Arrivals() []time.Time {
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.total, p.byMethod, p.hits, p.times = 0, map[string]int64{}, nil, nil
+	p.total, p.byMethod, p.hits, p.times, p.statuses = 0, map[string]int64{}, nil, nil, map[int]int64{}
+}
+
+func (p *Proxy) countStatus(code int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.statuses[code]++
+}
+
+// Statuses returns how many answers had each HTTP status.
+func (p *Proxy) Statuses() map[int]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[int]int64, len(p.statuses))
+	for k, v := range p.statuses {
+		m[k] = v
+	}
+	return m
 }
 
 // URL is the proxy's base URL (http://127.0.0.1:port).

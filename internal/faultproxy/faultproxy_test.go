@@ -52,6 +52,9 @@ func TestProxy(t *testing.T) {
 	if total != 5 || by["GET"] != 2 || by["POST"] != 3 || len(p.Hits()) != 3 || len(p.Arrivals()) != 5 {
 		t.Fatalf("counts %d %v, hits %d", total, by, len(p.Hits()))
 	}
+	if st := p.Statuses(); st[200] != 2 || st[429] != 2 || st[503] != 1 {
+		t.Fatalf("statuses %v", st)
+	}
 	p.Reset()
 	if total, _ := p.Counts(); total != 0 {
 		t.Fatalf("after Reset total = %d", total)
@@ -109,5 +112,8 @@ func TestBackendDown(t *testing.T) {
 	backend.Close()
 	if s, _ := get(t, t.Context(), "GET", p.URL()); s != http.StatusBadGateway {
 		t.Fatalf("backend down: %d, want 502", s)
+	}
+	if st := p.Statuses(); st[502] != 1 {
+		t.Fatalf("statuses %v", st)
 	}
 }
