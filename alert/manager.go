@@ -223,6 +223,12 @@ func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, out []
 	return out
 }
 
+// MaxAlertsPerNotification bounds one notification: a group larger than
+// this (thousands of devices released at once after an incident) is split
+// into several notifications with the same group key, so that each outbox
+// payload stays far below Azure Table's 1 MiB entity limit.
+const MaxAlertsPerNotification = 200
+
 type groupID struct {
 	kind  classify.SignalKind
 	hub   string
@@ -230,7 +236,8 @@ type groupID struct {
 }
 
 // group turns due alerts into notifications: one per kind, hub and
-// staleness, in a deterministic order.
+// staleness (split above MaxAlertsPerNotification), in a deterministic
+// order.
 func (m *Manager) group(ds []due, now time.Time) []Notification {
 	groups := map[groupID][]due{}
 	var order []groupID
@@ -255,20 +262,24 @@ func (m *Manager) group(ds []due, now time.Time) []Notification {
 	for _, g := range order {
 		members := groups[g]
 		sort.SliceStable(members, func(i, j int) bool { return members[i].r.Key < members[j].r.Key })
-		n := Notification{Version: Version, GroupKey: string(g.kind) + "/" + g.hub, Status: StatusResolved,
-			Kind: g.kind, Hub: g.hub, Stale: g.stale}
-		for _, d := range members {
-			if d.status == StatusFiring {
-				n.Status = StatusFiring
+		for len(members) > 0 {
+			chunk := members[:min(len(members), MaxAlertsPerNotification)]
+			members = members[len(chunk):]
+			n := Notification{Version: Version, GroupKey: string(g.kind) + "/" + g.hub, Status: StatusResolved,
+				Kind: g.kind, Hub: g.hub, Stale: g.stale}
+			for _, d := range chunk {
+				if d.status == StatusFiring {
+					n.Status = StatusFiring
+				}
+				if d.at.After(n.Due) {
+					n.Due = d.at
+				}
+				n.Alerts = append(n.Alerts, d.r.alert(d.status, d.repeat, d.ends))
 			}
-			if d.at.After(n.Due) {
-				n.Due = d.at
-			}
-			n.Alerts = append(n.Alerts, d.r.alert(d.status, d.repeat, d.ends))
+			n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
+			n.Link = link(m.cfg.PublicBaseURL, g.kind, g.hub, n.Alerts)
+			ns = append(ns, n)
 		}
-		n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
-		n.Link = link(m.cfg.PublicBaseURL, g.kind, g.hub, n.Alerts)
-		ns = append(ns, n)
 	}
 	return ns
 }

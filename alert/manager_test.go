@@ -353,3 +353,49 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkApplyIncident10000: a hub incident holding back 10 000 device
+// alerts, then releasing them in grouped notifications of at most
+// MaxAlertsPerNotification alerts, each payload small enough for a table row.
+func BenchmarkApplyIncident10000(b *testing.B) {
+	m := alert.New(alert.Config{})
+	sigs := []classify.Signal{fire(classify.HubIncident, "", 0, "I1")}
+	for i := range 10000 {
+		sigs = append(sigs, fire(classify.DeviceOffline, fmt.Sprintf("d%05d", i), time.Minute, "I1"))
+	}
+	end := []classify.Signal{clear(classify.HubIncident, "", 0, time.Hour)}
+	for b.Loop() {
+		st := alert.NewState()
+		m.Apply(st, sigs, at(2*time.Minute))
+		ns := m.Apply(st, end, at(time.Hour))
+		if len(ns) != 10000/alert.MaxAlertsPerNotification+1 {
+			b.Fatalf("got %d notifications", len(ns))
+		}
+		for _, n := range ns {
+			if p, _ := alert.EncodePayload(&n); len(p) > 200_000 {
+				b.Fatalf("payload of %d bytes", len(p))
+			}
+		}
+	}
+}
+
+func TestLargeGroupIsSplit(t *testing.T) {
+	m := alert.New(alert.Config{})
+	var sigs []classify.Signal
+	for i := range 450 {
+		sigs = append(sigs, fire(classify.DeviceOffline, fmt.Sprintf("d%03d", i), 0, ""))
+	}
+	ns := m.Apply(alert.NewState(), sigs, at(time.Minute))
+	var sizes []int
+	ids := map[string]bool{}
+	for _, n := range ns {
+		sizes = append(sizes, len(n.Alerts))
+		ids[n.NotificationID] = true
+		if n.GroupKey != "device-offline/contoso-hub" {
+			t.Errorf("group key %s", n.GroupKey)
+		}
+	}
+	if !slices.Equal(sizes, []int{200, 200, 50}) || len(ids) != 3 {
+		t.Errorf("split into %v with %d distinct IDs, want [200 200 50] and 3", sizes, len(ids))
+	}
+}
