@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost/emulator"
 )
 
 // These tests run the real handler binary (./cmd/handler) under the host
@@ -26,7 +27,7 @@ func memoryEnv() map[string]string {
 }
 
 func TestEmulatorDiagnosticLogs(t *testing.T) {
-	h := funchost.Start(t, funchost.Options{Env: memoryEnv(), FunctionTimeout: time.Minute})
+	h := emulator.Start(t, emulator.Options{Env: memoryEnv(), FunctionTimeout: time.Minute})
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -45,7 +46,7 @@ func TestEmulatorDiagnosticLogs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := h.DeliverPartition(ctx, FnDiagnosticLogs, "4", []funchost.Batch{{Bodies: tt.bodies}})
+			out := h.DeliverPartition(ctx, FnDiagnosticLogs, "4", []emulator.Batch{{Bodies: tt.bodies}})
 			r := out[0].Last()
 			if r.Failed() || len(out[0].Results) != 1 {
 				t.Fatalf("invocation failed: %v (%d attempts) %s", r.Err, len(out[0].Results), r.Body)
@@ -64,7 +65,7 @@ func TestEmulatorDiagnosticLogs(t *testing.T) {
 }
 
 func TestEmulatorConnectionEvents(t *testing.T) {
-	h := funchost.Start(t, funchost.Options{Env: memoryEnv(), FunctionTimeout: time.Minute})
+	h := emulator.Start(t, emulator.Options{Env: memoryEnv(), FunctionTimeout: time.Minute})
 	egArray, err := os.ReadFile("testdata/eg_disconnected_eventgrid_schema.json")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func TestEmulatorConnectionEvents(t *testing.T) {
 }
 
 func TestEmulatorApiAndTimer(t *testing.T) {
-	h := funchost.Start(t, funchost.Options{Env: memoryEnv(), FunctionTimeout: time.Minute})
+	h := emulator.Start(t, emulator.Options{Env: memoryEnv(), FunctionTimeout: time.Minute})
 	ctx := context.Background()
 	if r := h.Invoke(ctx, h.Timer(FnEvaluate), 0, nil); r.Failed() {
 		t.Fatalf("Evaluate: %v %s", r.Err, r.Body)
@@ -129,7 +130,7 @@ func closedPort(t *testing.T) int {
 // answer), because readiness touches no dependency.
 func TestEmulatorReadinessWithStorageDown(t *testing.T) {
 	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;TableEndpoint=http://127.0.0.1:%d/devstoreaccount1;", accountKey, closedPort(t))
-	h := funchost.Start(t, funchost.Options{Env: map[string]string{"STATE_STORAGE": conn}})
+	h := emulator.Start(t, emulator.Options{Env: map[string]string{"STATE_STORAGE": conn}})
 	resp, err := http.Get(h.URL() + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -161,12 +162,12 @@ func TestEmulatorStorageFailure(t *testing.T) {
 	}))
 	t.Cleanup(table.Close)
 	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;TableEndpoint=%s/devstoreaccount1;", accountKey, table.URL)
-	h := funchost.Start(t, funchost.Options{
+	h := emulator.Start(t, emulator.Options{
 		Env:             map[string]string{"STATE_STORAGE": conn, "WATERMARK": "eventtime"},
 		FunctionTimeout: time.Minute,
 		MaxAttempts:     3,
 	})
-	out := h.DeliverPartition(context.Background(), FnDiagnosticLogs, "0", []funchost.Batch{{Bodies: diagBatch(2)}})
+	out := h.DeliverPartition(context.Background(), FnDiagnosticLogs, "0", []emulator.Batch{{Bodies: diagBatch(2)}})
 	b := out[0]
 	if b.Succeeded() || len(b.Results) != 3 || !b.Bounded {
 		t.Fatalf("succeeded=%v attempts=%d bounded=%v last=%v %s", b.Succeeded(), len(b.Results), b.Bounded, b.Last().Err, b.Last().Body)

@@ -1,13 +1,15 @@
-// Package funchost is a test emulator of the Azure Functions host for
-// custom handlers (reference/functions-host.md), because the real host (`func`)
-// cannot run here. It reads the app's host.json and functions/*/function.json,
-// builds invocation requests exactly as the host does (double-encoded values,
-// Metadata keys, headers), starts the real handler binary with the host's
-// environment, parses responses with the host's rules, and simulates retry
-// policies, Event Hubs checkpoints and function timeouts.
+// Package funchost is the process-free half of an emulator of the Azure
+// Functions host for custom handlers (reference/functions-host.md), because
+// the real host (`func`) cannot run here. It reads the app's host.json and
+// functions/*/function.json, builds invocation requests exactly as the host
+// does (double-encoded values, Metadata keys, headers), and judges responses
+// with the host's rules. (*App).Call drives an http.Handler in process, which
+// is how `handler run` (`make run`) and in-process tests use it.
 //
-// It is test-only: Start takes a testing.TB and registers cleanups. The
-// builders (App) need no process and are pinned by golden files.
+// It does not import testing and is safe to link into the production binary.
+// The half that needs a handler process or a testing.TB (Start, Host, retry
+// policies, checkpoints, timeouts, restarts) is package
+// internal/funchost/emulator. The builders are pinned by golden files.
 package funchost
 
 import (
@@ -186,7 +188,7 @@ type partitionState struct{ seq, offset int64 }
 
 // DefaultSettings are the app settings a local.settings.json of this app
 // would hold for the %…% references of function.json, so that every function
-// loads; Options.Env and LoadApp's settings override them.
+// loads; LoadApp's settings (the emulator's Options.Env) override them.
 func DefaultSettings() map[string]string {
 	return map[string]string{
 		"FUNCTIONS_WORKER_RUNTIME":        "custom",
@@ -208,7 +210,7 @@ func LoadApp(hostDir, fnDir string, settings map[string]string) (*App, error) {
 		FunctionJSON: map[string][]byte{},
 		Settings:     DefaultSettings(),
 		Clock:        time.Now,
-		NewGUID:      newGUID,
+		NewGUID:      RandomGUID,
 		HostVersion:  "4.1041.200.1",
 		seq:          map[string]*partitionState{},
 	}
@@ -288,8 +290,10 @@ func (a *App) namespace(conn string) string {
 	return "emulator.servicebus.windows.net"
 }
 
-// newGUID returns a random version-4 GUID.
-func newGUID() string {
+// RandomGUID returns a random version-4 GUID: App.NewGUID's default, and the
+// invocation and worker ids of the process emulator (which must differ per
+// attempt even when a test pins App.NewGUID).
+func RandomGUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40

@@ -65,6 +65,11 @@ func (inv *Invocation) Payload(retryCount int, prevErr error) []byte {
 	return marshal(obj{{"Data", inv.data}, {"Metadata", md}})
 }
 
+// Retry returns the retry policy the host applies to inv (the function's,
+// else host.json's; nil = none): the emulator re-sends a failed invocation
+// under it.
+func (inv *Invocation) Retry() *RetryPolicy { return inv.retry }
+
 // EventOption adjusts an Event Hubs batch (sequence numbers, offsets, times,
 // partition keys).
 type EventOption func(*ehOptions)

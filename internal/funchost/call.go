@@ -12,9 +12,9 @@ import (
 // through h in process, with the headers the host sends, and judges the
 // answer with the host's rules. It is the emulator without a process: `make
 // run` and in-process tests drive the real handlers this way. Restarts and
-// timeouts need a process (Host.Invoke).
+// timeouts need a process (emulator.Host.Invoke).
 func (a *App) Call(ctx context.Context, h http.Handler, inv *Invocation, retryCount int) *Result {
-	r := &Result{Function: inv.Function, InvocationID: a.NewGUID(), RetryCount: retryCount, fn: a.Function(inv.Function)}
+	r := a.NewResult(inv, a.NewGUID(), retryCount)
 	if inv.BindErr != nil {
 		r.Err = fmt.Errorf("%w: %v", ErrBinding, inv.BindErr)
 		return r
@@ -24,16 +24,27 @@ func (a *App) Call(ctx context.Context, h http.Handler, inv *Invocation, retryCo
 		r.Err = fmt.Errorf("%w: %v", ErrTransport, err)
 		return r
 	}
-	a.setHeaders(req, r.InvocationID)
+	a.SetHeaders(req, r.InvocationID)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	r.Status, r.Header, r.Body = rec.Code, rec.Header(), rec.Body.Bytes()
-	parseResponse(r)
+	ParseResponse(r)
 	return r
 }
 
-// setHeaders sets the request headers of reference §2.
-func (a *App) setHeaders(req *http.Request, invocationID string) {
+// NewResult starts the Result of one attempt of inv, tied to inv's function
+// so that ParseResponse, Output and HTTPResponse apply its bindings (output
+// names, $return, dataType). Both the in-process Call and the process
+// emulator build their results with it.
+func (a *App) NewResult(inv *Invocation, invocationID string, retryCount int) *Result {
+	return &Result{Function: inv.Function, InvocationID: invocationID, RetryCount: retryCount, fn: a.Function(inv.Function)}
+}
+
+// SetHeaders sets the request headers the host sends with every invocation
+// (reference §2): a chunked JSON body, the host's User-Agent and version,
+// and the invocation id. Shared by Call and the process emulator so that
+// both send exactly what the host sends.
+func (a *App) SetHeaders(req *http.Request, invocationID string) {
 	req.ContentLength = -1 // the host's ObjectContent is sent chunked
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "Azure-Functions-Host/"+a.HostVersion)

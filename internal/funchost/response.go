@@ -47,8 +47,11 @@ type Result struct {
 // Failed reports whether the host would count the invocation as failed.
 func (r *Result) Failed() bool { return r.Err != nil }
 
-// parseResponse applies the host's rules to an HTTP answer.
-func parseResponse(r *Result) {
+// ParseResponse judges an HTTP answer already stored in r (Status, Header,
+// Body) with the host's rules (reference §3) and fills Outputs, Logs,
+// ReturnValue, or Err wrapping one of the Err* reasons. r should come from
+// App.NewResult so that the function's bindings apply.
+func ParseResponse(r *Result) {
 	if r.Status < 200 || r.Status > 299 {
 		r.Err = fmt.Errorf("%w: %d", ErrStatus, r.Status)
 		return

@@ -1,4 +1,13 @@
-package funchost
+// Package emulator is the process half of the Azure Functions host emulator
+// (reference/functions-host.md): it assembles an app folder, starts the real
+// handler binary with the host's environment, sends it the invocations that
+// package funchost builds, and simulates retry policies, Event Hubs
+// checkpoints, function timeouts and worker restarts.
+//
+// It is test-only: Start takes a testing.TB and registers cleanups. It lives
+// apart from funchost so that the production binary, which uses funchost's
+// builders in process (`handler run`), never links the testing package.
+package emulator
 
 import (
 	"bufio"
@@ -19,12 +28,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 )
 
 // Options configures an emulated host.
 type Options struct {
 	// Env are app settings (environment variables of the handler), layered
-	// over DefaultSettings and the test process's environment.
+	// over funchost.DefaultSettings and the test process's environment.
 	Env map[string]string
 	// Root is the repository root; "" finds it from the working directory.
 	Root string
@@ -44,7 +55,7 @@ type Options struct {
 
 // Host is a running emulated Functions host with its handler process.
 type Host struct {
-	*App
+	*funchost.App
 	t    testing.TB
 	opts Options
 	root string
@@ -85,22 +96,22 @@ func Start(t testing.TB, opts Options) *Host {
 	if root == "" {
 		var err error
 		if root, err = FindRoot(); err != nil {
-			t.Fatalf("funchost: %v", err)
+			t.Fatalf("emulator: %v", err)
 		}
 	}
 	fnDir := filepath.Join(root, "functions")
 	if !fileExists(fnDir) {
 		fnDir = root // a packaged app: function folders at the root
 	}
-	app, err := LoadApp(root, fnDir, opts.Env)
+	app, err := funchost.LoadApp(root, fnDir, opts.Env)
 	if err != nil {
-		t.Fatalf("funchost: %v", err)
+		t.Fatalf("emulator: %v", err)
 	}
 	bin := opts.Binary
 	if bin == "" {
 		buildOnce.Do(func() { buildBin, buildErr = build(root) })
 		if buildErr != nil {
-			t.Fatalf("funchost: %v", buildErr)
+			t.Fatalf("emulator: %v", buildErr)
 		}
 		bin = buildBin
 	}
@@ -112,7 +123,7 @@ func Start(t testing.TB, opts Options) *Host {
 	}
 	h := &Host{App: app, t: t, opts: opts, root: root, bin: bin, dir: t.TempDir(), ckpt: map[string]int64{}}
 	if err := h.assemble(); err != nil {
-		t.Fatalf("funchost: %v", err)
+		t.Fatalf("emulator: %v", err)
 	}
 	timeout := opts.FunctionTimeout
 	if timeout <= 0 {
@@ -128,12 +139,12 @@ func Start(t testing.TB, opts Options) *Host {
 		if t.Failed() {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			t.Logf("funchost: handler stdout (last lines):\n%s", tail(h.stdout, 40))
-			t.Logf("funchost: handler stderr (last lines):\n%s", tail(h.stderr, 40))
+			t.Logf("emulator: handler stdout (last lines):\n%s", tail(h.stdout, 40))
+			t.Logf("emulator: handler stderr (last lines):\n%s", tail(h.stderr, 40))
 		}
 	})
 	if err := h.start(); err != nil {
-		t.Fatalf("funchost: %v", err)
+		t.Fatalf("emulator: %v", err)
 	}
 	return h
 }
@@ -228,7 +239,7 @@ func (h *Host) start() error {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = filepath.Join(h.dir, d.WorkingDirectory)
-	workerID := newGUID()
+	workerID := funchost.RandomGUID()
 	env := os.Environ()
 	for k, v := range h.Settings {
 		env = append(env, k+"="+v)
@@ -348,7 +359,7 @@ func (h *Host) Kill() {
 func (h *Host) Restart() {
 	h.t.Helper()
 	if err := h.restart(); err != nil {
-		h.t.Fatalf("funchost: restart: %v", err)
+		h.t.Fatalf("emulator: restart: %v", err)
 	}
 }
 
@@ -389,7 +400,7 @@ func (h *Host) Stderr() []string {
 	return append([]string(nil), h.stderr...)
 }
 
-// exitedProcess reports whether the current process has exited.
+// current returns the running (or last started) handler process.
 func (h *Host) current() *process {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -399,17 +410,17 @@ func (h *Host) current() *process {
 // Invoke sends one attempt (RetryContext.RetryCount = retryCount) of inv
 // and returns the result as the host judges it. A handler that exited is
 // restarted first; a timeout or an empty/null answer restarts it after.
-func (h *Host) Invoke(ctx context.Context, inv *Invocation, retryCount int, prevErr error) *Result {
-	r := &Result{Function: inv.Function, InvocationID: newGUID(), RetryCount: retryCount, fn: h.Function(inv.Function)}
+func (h *Host) Invoke(ctx context.Context, inv *funchost.Invocation, retryCount int, prevErr error) *funchost.Result {
+	r := h.NewResult(inv, funchost.RandomGUID(), retryCount)
 	if inv.BindErr != nil {
-		r.Err = fmt.Errorf("%w: %v", ErrBinding, inv.BindErr)
+		r.Err = fmt.Errorf("%w: %v", funchost.ErrBinding, inv.BindErr)
 		return r
 	}
 	p := h.current()
 	select {
 	case <-p.exited:
 		if err := h.restart(); err != nil {
-			r.Err = fmt.Errorf("%w: restart: %v", ErrTransport, err)
+			r.Err = fmt.Errorf("%w: restart: %v", funchost.ErrTransport, err)
 			return r
 		}
 		p = h.current()
@@ -418,35 +429,35 @@ func (h *Host) Invoke(ctx context.Context, inv *Invocation, retryCount int, prev
 	body := inv.Payload(retryCount, prevErr)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/%s", p.port, inv.Function), bytes.NewReader(body))
 	if err != nil {
-		r.Err = fmt.Errorf("%w: %v", ErrTransport, err)
+		r.Err = fmt.Errorf("%w: %v", funchost.ErrTransport, err)
 		return r
 	}
-	h.setHeaders(req, r.InvocationID)
+	h.SetHeaders(req, r.InvocationID)
 	resp, err := h.client.Do(req)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			r.Err = fmt.Errorf("%w: %v", ErrTimeout, err)
+			r.Err = fmt.Errorf("%w: %v", funchost.ErrTimeout, err)
 			if rerr := h.restart(); rerr != nil {
-				h.t.Errorf("funchost: restart after timeout: %v", rerr)
+				h.t.Errorf("emulator: restart after timeout: %v", rerr)
 			}
 			return r
 		}
-		r.Err = fmt.Errorf("%w: %v", ErrTransport, err)
+		r.Err = fmt.Errorf("%w: %v", funchost.ErrTransport, err)
 		return r
 	}
 	defer resp.Body.Close()
 	r.Status, r.Header = resp.StatusCode, resp.Header
 	r.Body, err = io.ReadAll(resp.Body)
 	if err != nil {
-		r.Err = fmt.Errorf("%w: read: %v", ErrTransport, err)
+		r.Err = fmt.Errorf("%w: read: %v", funchost.ErrTransport, err)
 		return r
 	}
-	parseResponse(r)
-	if errors.Is(r.Err, ErrEmptyResult) {
+	funchost.ParseResponse(r)
+	if errors.Is(r.Err, funchost.ErrEmptyResult) {
 		// The real host hangs until functionTimeout, then restarts the worker.
 		if rerr := h.restart(); rerr != nil {
-			h.t.Errorf("funchost: restart after empty result: %v", rerr)
+			h.t.Errorf("emulator: restart after empty result: %v", rerr)
 		}
 	}
 	return r
@@ -454,7 +465,7 @@ func (h *Host) Invoke(ctx context.Context, inv *Invocation, retryCount int, prev
 
 // Attempts is the outcome of running one invocation under its retry policy.
 type Attempts struct {
-	Results []*Result
+	Results []*funchost.Result
 	// Delays[i] is the policy's wait before attempt i+1 (retry i+1).
 	Delays []time.Duration
 	// Bounded is true when Options.MaxAttempts cut the policy short.
@@ -467,29 +478,30 @@ func (a *Attempts) Succeeded() bool {
 }
 
 // Last returns the last attempt.
-func (a *Attempts) Last() *Result { return a.Results[len(a.Results)-1] }
+func (a *Attempts) Last() *funchost.Result { return a.Results[len(a.Results)-1] }
 
 // InvokeWithRetries runs inv and, while it fails, re-sends the same
 // invocation per the function's retry policy (reference §4.2): RetryCount
 // counts up, each attempt has a new invocation id, maxRetryCount -1 retries
 // forever (bounded here by Options.MaxAttempts).
-func (h *Host) InvokeWithRetries(ctx context.Context, inv *Invocation) *Attempts {
+func (h *Host) InvokeWithRetries(ctx context.Context, inv *funchost.Invocation) *Attempts {
 	a := &Attempts{}
+	policy := inv.Retry()
 	var prev error
 	for n := 0; ; n++ {
 		r := h.Invoke(ctx, inv, n, prev)
 		a.Results = append(a.Results, r)
-		if !r.Failed() || inv.retry == nil || ctx.Err() != nil {
+		if !r.Failed() || policy == nil || ctx.Err() != nil {
 			return a
 		}
-		if m := inv.retry.MaxRetryCount; m >= 0 && n >= m {
+		if m := policy.MaxRetryCount; m >= 0 && n >= m {
 			return a
 		}
 		if n+1 >= h.opts.MaxAttempts {
 			a.Bounded = true
 			return a
 		}
-		d := inv.retry.Delay(n + 1)
+		d := policy.Delay(n + 1)
 		a.Delays = append(a.Delays, d)
 		if w := min(d, h.opts.MaxRetryDelay); w > 0 {
 			select {
@@ -506,12 +518,12 @@ func (h *Host) InvokeWithRetries(ctx context.Context, inv *Invocation) *Attempts
 type Batch struct {
 	Bodies [][]byte
 	Props  []map[string]any
-	Opts   []EventOption
+	Opts   []funchost.EventOption
 }
 
 // BatchOutcome is what happened to one delivered batch.
 type BatchOutcome struct {
-	Invocation *Invocation
+	Invocation *funchost.Invocation
 	*Attempts
 	// Checkpoint is the sequence number checkpointed after the batch.
 	Checkpoint int64
