@@ -193,7 +193,7 @@ func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
 			d.deleted = 0
 		}
 	}
-	st.touched[k] = struct{}{}
+	st.touch(d)
 	st.markDev(d)
 	return addNew
 }
@@ -306,6 +306,11 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 				out.Signals = append(out.Signals, e.incidentSignal(h, in, false))
 				st.markHub(h)
 			}
+		}
+	}
+	for k := range st.touched {
+		if d := st.devices[k]; d != nil {
+			d.inTouched = false
 		}
 	}
 	clear(st.touched)

@@ -10,7 +10,7 @@ import (
 // Bounds on the state one device or hub may hold, so that a blob stays small
 // (≤ 2 KiB per device for a normal device) whatever the device does.
 const (
-	maxEntries = 64 // timeline entries per device
+	maxEntries = 48 // timeline entries per device (a flapping device with state events stays < 2 KiB)
 	maxSamples = 8  // token-period samples per device
 	maxFlaps   = 16 // device-or-network disconnect times kept for flapping
 	maxMetric  = 16 // metric alert events kept per hub
@@ -105,6 +105,10 @@ type device struct {
 	deleted                    int64   // time of a DeviceDeleted, 0 none
 	due                        int64   // earliest watermark a Tick needs to look at it again, 0 none
 	offline, flapping, renewal sigState
+
+	// inDirty / inTouched mirror membership of State.dirtyDev / touched, so
+	// the ingest hot path skips a map write per event.
+	inDirty, inTouched bool
 }
 
 // bucket is one hub minute: devices with a 404104 in it (flag true when
@@ -230,12 +234,29 @@ func (s *State) Dirty() (devices []event.Key, hubs []string) {
 
 // ClearDirty forgets the dirty sets, after the caller persisted them.
 func (s *State) ClearDirty() {
+	for k := range s.dirtyDev {
+		if d := s.devices[k]; d != nil {
+			d.inDirty = false
+		}
+	}
 	clear(s.dirtyDev)
 	clear(s.dirtyHub)
 }
 
-func (s *State) markDev(d *device) { s.dirtyDev[d.key] = struct{}{} }
-func (s *State) markHub(h *hub)    { s.dirtyHub[h.name] = struct{}{} }
+func (s *State) markDev(d *device) {
+	if !d.inDirty {
+		d.inDirty = true
+		s.dirtyDev[d.key] = struct{}{}
+	}
+}
+
+func (s *State) touch(d *device) {
+	if !d.inTouched {
+		d.inTouched = true
+		s.touched[d.key] = struct{}{}
+	}
+}
+func (s *State) markHub(h *hub) { s.dirtyHub[h.name] = struct{}{} }
 
 func (s *State) hub(name string) *hub {
 	h := s.hubs[name]
