@@ -258,9 +258,32 @@ func (m *Manager) group(ds []due, now time.Time) []Notification {
 		}
 		return a.stale && !b.stale
 	})
+	// A firing that is fresh announces its episode; a resolved goes out only
+	// for an announced episode (also one announced earlier in this call).
+	announced := map[string]bool{}
+	for _, g := range order {
+		if g.stale {
+			continue
+		}
+		for _, d := range groups[g] {
+			if d.status == StatusFiring {
+				d.r.Announced = true
+				announced[d.r.Key] = true
+			}
+		}
+	}
 	ns := make([]Notification, 0, len(order))
 	for _, g := range order {
-		members := groups[g]
+		members := groups[g][:0:0]
+		for _, d := range groups[g] {
+			if d.status == StatusResolved && !d.r.Announced && !announced[d.r.Key] {
+				continue // its firing was never delivered (stale backlog)
+			}
+			members = append(members, d)
+		}
+		if len(members) == 0 {
+			continue
+		}
 		sort.SliceStable(members, func(i, j int) bool { return members[i].r.Key < members[j].r.Key })
 		for len(members) > 0 {
 			chunk := members[:min(len(members), MaxAlertsPerNotification)]

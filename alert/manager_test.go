@@ -172,6 +172,17 @@ func TestApply(t *testing.T) {
 			{[]classify.Signal{fire(off, "d1", 0, ""), fire(off, "d2", 90*time.Minute, "")}, 100 * time.Minute,
 				[]string{"device-offline/contoso-hub firing stale : /d1=firing#0", "device-offline/contoso-hub firing : /d2=firing#0"}},
 		}, []string{"device-offline/contoso-hub/d1", "device-offline/contoso-hub/d2"}},
+		{"the resolve of a firing never delivered (stale) is not sent either", []step{
+			{[]classify.Signal{fire(off, "d1", 0, "")}, 100 * time.Minute, []string{"device-offline/contoso-hub firing stale : /d1=firing#0"}},
+			{[]classify.Signal{clear(off, "d1", 0, 110*time.Minute)}, 110 * time.Minute, nil},
+			{nil, 125 * time.Minute, nil},
+		}, nil},
+		{"a stale episode announced by a fresh reminder resolves normally", []step{
+			{[]classify.Signal{fire(tok, "d1", 0, "")}, 100 * time.Minute, []string{"token-renewal-failed/contoso-hub firing stale : /d1=firing#0"}},
+			{nil, 4*time.Hour + time.Minute, []string{"token-renewal-failed/contoso-hub firing : /d1=firing#1"}},
+			{[]classify.Signal{clear(tok, "d1", 0, 5*time.Hour)}, 5 * time.Hour, nil},
+			{nil, 5*time.Hour + 10*time.Minute, []string{"token-renewal-failed/contoso-hub resolved : /d1=resolved#1"}},
+		}, nil},
 		{"resolve of an unknown alert says nothing", []step{
 			{[]classify.Signal{clear(off, "d9", 0, time.Minute)}, time.Minute, nil},
 		}, nil},

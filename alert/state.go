@@ -35,6 +35,11 @@ type Record struct {
 	// Notified: the episode's firing notification has gone out (or was
 	// recorded as stale).
 	Notified bool `json:"notified,omitempty"`
+	// Announced: a firing notification of the episode (the first, or a
+	// reminder) was fresh enough to be delivered. Only an announced episode
+	// gets a resolved notification: telling people an alert they never
+	// received is over is noise.
+	Announced bool `json:"announced,omitempty"`
 	// Repeat is the number of the last reminder (0: only the first firing).
 	Repeat int `json:"repeat"`
 	// LastDue is when the last firing notification fell due.
