@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -236,8 +239,8 @@ func wrap(ctx context.Context, err error, format string, args ...any) error {
 		return nil
 	}
 	var ie *inputError
-	if errors.As(err, &ie) {
-		return fmt.Errorf("store: %s: %w", what, err)
+	if errors.As(err, &ie) || errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("store: %s: %w", what, err) // classified already (create table …)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("store: %s: %w", what, ctx.Err())
@@ -268,16 +271,21 @@ func wrap(ctx context.Context, err error, format string, args ...any) error {
 		}
 		return fmt.Errorf("store: %s: %s %s: %v: %w", what, ue.Op, host, ue.Err, ErrUnavailable)
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		// a per-try timeout of the retry policy, the caller's context is fine
-		return fmt.Errorf("store: %s: timed out: %w", what, ErrUnavailable)
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded) {
+		// a per-try timeout of the retry policy (the caller's context is
+		// fine) or a broken connection
+		return fmt.Errorf("store: %s: %v: %w", what, err, ErrUnavailable)
 	}
-	// Anything else (a malformed response …) carries no URL; keep it.
+	// Anything else is a row this package cannot decode or a response the
+	// SDK could not parse: not transient, so not ErrUnavailable (the host
+	// would retry the batch forever). Such messages carry no URL; guard anyway.
 	msg := err.Error()
 	if strings.Contains(msg, "://") {
 		msg = "request failed"
 	}
-	return fmt.Errorf("store: %s: %s: %w", what, msg, ErrUnavailable)
+	return fmt.Errorf("store: %s: %s", what, msg)
 }
 
 // odataString quotes s as an OData string literal: single quotes doubled,

@@ -236,10 +236,6 @@ func (t *Table) submitAll(ctx context.Context, suffix string, ops []op) error {
 	return g.Wait()
 }
 
-func (t *Table) submitErr(ctx context.Context, err error, what string, args ...any) error {
-	return wrap(ctx, err, what, args...)
-}
-
 // ---- events ----
 
 // AppendEvents upserts the events in entity-group transactions of at most
@@ -291,9 +287,6 @@ func (t *Table) ReadEvents(ctx context.Context, from, to time.Time, fn func([]ev
 	})
 	if fnErr != nil {
 		return fnErr
-	}
-	if errors.Is(err, errBadEvent) {
-		return err
 	}
 	return wrap(ctx, err, "read events [%s, %s)", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 }
