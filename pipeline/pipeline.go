@@ -81,6 +81,9 @@ type resident struct {
 	alerts *alert.State
 	meta   meta
 	etag   string
+	// gone are devices the engine dropped (deleted identities, retention)
+	// whose blobs are still to be deleted.
+	gone []event.Key
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -317,6 +320,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	}
 	rep.Watermark = wm
 	out := p.engine.Tick(res.engine, wm)
+	res.gone = append(res.gone, out.Removed...)
 	rep.Diagnoses, rep.Incidents, rep.Signals = len(out.Diagnoses), len(out.Incidents), len(out.Signals)
 
 	// "Now" of the alert side: the wall clock in production, the newest event
@@ -453,23 +457,24 @@ func (p *Pipeline) saveAlerts(ctx context.Context) error {
 func (p *Pipeline) saveEngine(ctx context.Context) error {
 	devs, hubs := p.res.engine.Dirty()
 	var blobs []store.Blob
-	var gone []string
 	for _, k := range devs {
 		data, err := p.res.engine.MarshalDevice(k)
 		if err != nil {
 			return fmt.Errorf("pipeline: encode device %s: %w", k, err)
 		}
-		if data == nil { // forgotten or deleted
-			gone = append(gone, k.Path())
-			continue
-		}
 		blobs = append(blobs, store.Blob{Key: k.Path(), Data: data})
+	}
+	gone := make([]string, len(p.res.gone))
+	for i, k := range p.res.gone {
+		gone[i] = k.Path()
+	}
+	// Deletions first: a device deleted and created again in one tick is
+	// both gone and dirty, and its new state must survive.
+	if err := p.st.DeleteBlobs(ctx, store.DeviceBlobs, gone); err != nil {
+		return fmt.Errorf("pipeline: delete devices: %w", err)
 	}
 	if _, err := p.st.PutBlobs(ctx, store.DeviceBlobs, blobs); err != nil {
 		return fmt.Errorf("pipeline: save devices: %w", err)
-	}
-	if err := p.st.DeleteBlobs(ctx, store.DeviceBlobs, gone); err != nil {
-		return fmt.Errorf("pipeline: delete devices: %w", err)
 	}
 	blobs = blobs[:0]
 	for _, h := range hubs {
@@ -483,6 +488,7 @@ func (p *Pipeline) saveEngine(ctx context.Context) error {
 		return fmt.Errorf("pipeline: save hubs: %w", err)
 	}
 	p.res.engine.ClearDirty()
+	p.res.gone = nil
 	return nil
 }
 
@@ -516,6 +522,7 @@ func (p *Pipeline) purge(ctx context.Context, now, newest time.Time) (int, error
 	}
 	before := ref.Add(-p.cfg.Engine.Retention)
 	gone := p.engine.Forget(p.res.engine, before)
+	p.res.gone = append(p.res.gone, gone...)
 	if err := p.st.Purge(ctx, p.res.meta.Cursor.Add(-time.Hour), before); err != nil {
 		return 0, fmt.Errorf("pipeline: purge: %w", err)
 	}
