@@ -176,3 +176,47 @@ func TestStoreDownIsAnError(t *testing.T) {
 		t.Errorf("evaluate: %v", err)
 	}
 }
+
+// TestDeletedDeviceStateIsRemoved: a DeviceDeleted event ends tracking and
+// the device's stored state goes with it (no unbounded growth from
+// identities that no longer exist).
+func TestDeletedDeviceStateIsRemoved(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	p := newPipeline(t, st, c, "x")
+	mk := func(src event.Source, kind event.Kind, at time.Time, code int) event.Event {
+		e := event.Event{Source: src, Kind: kind, Hub: "hub-a", Device: "gone-1", Time: at, Code: code}
+		if src == event.ResourceLog {
+			e.Category = "Connections"
+		}
+		e.ID = event.NewID(&e, "")
+		return e
+	}
+	feed := func(evs ...event.Event) {
+		res := &ingest.Result{}
+		for _, e := range evs {
+			res.Keep(e)
+		}
+		if err := p.Ingest(ctx, "eh/0", res); err != nil {
+			t.Fatal(err)
+		}
+		c.t = c.t.Add(10 * time.Minute)
+		if _, err := p.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t1 := c.t.Add(-30 * time.Minute)
+	feed(mk(event.ResourceLog, event.Connect, t1, 0), mk(event.ResourceLog, event.Disconnect, t1.Add(5*time.Minute), event.CodeConnectionClosedRemotely))
+	key := event.Key{Hub: "hub-a", Device: "gone-1"}.Path()
+	if _, err := st.GetBlob(ctx, store.DeviceBlobs, key); err != nil {
+		t.Fatalf("device state not stored: %v", err)
+	}
+	feed(mk(event.EventGrid, event.Deleted, t1.Add(8*time.Minute), 0))
+	for range 3 {
+		feed()
+	}
+	if _, err := st.GetBlob(ctx, store.DeviceBlobs, key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted device's state still stored: %v", err)
+	}
+}
