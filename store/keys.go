@@ -179,6 +179,32 @@ func EncodeEvent(e *event.Event) []byte {
 	return b
 }
 
+// maxEventField is the longest string field a stored event keeps; longer
+// ones (a runaway errorMessage) are cut at a rune boundary so that one event
+// always fits in one binary property (blobPartSize) and never fails a batch.
+const maxEventField = 4096
+
+// encodeStored is EncodeEvent after cutting over-long fields: what both
+// stores keep.
+func encodeStored(e *event.Event) []byte {
+	b := EncodeEvent(e)
+	if len(b) <= blobPartSize {
+		return b
+	}
+	c := *e
+	for _, p := range [...]*string{&c.Hub, &c.Device, &c.Module, &c.Category, &c.Operation, &c.Description,
+		&c.Protocol, &c.SDK, &c.AuthType, &c.MaskedIP, &c.Message, &c.Seq} {
+		if len(*p) > maxEventField {
+			cut := maxEventField
+			for cut > 0 && !utf8.RuneStart((*p)[cut]) {
+				cut--
+			}
+			*p = (*p)[:cut]
+		}
+	}
+	return EncodeEvent(&c)
+}
+
 var errBadEvent = errors.New("store: malformed stored event")
 
 // DecodeEvent parses what EncodeEvent wrote; it never panics on bad input.

@@ -96,7 +96,7 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 			}
 			m.evKeys = append(m.evKeys, k)
 		}
-		m.events[k] = memEvent{stamp: stamp, data: EncodeEvent(&evs[i])}
+		m.events[k] = memEvent{stamp: stamp, data: encodeStored(&evs[i])}
 	}
 	return nil
 }

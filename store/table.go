@@ -250,7 +250,7 @@ func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.E
 		}
 		seen[evs[i].ID] = true
 		rk := eventRowKey(stamp, evs[i].ID)
-		body, err := marshalEntity(pk, rk, props{"E": EncodeEvent(&evs[i])})
+		body, err := marshalEntity(pk, rk, props{"E": encodeStored(&evs[i])})
 		if err != nil {
 			return fmt.Errorf("store: append event %s: %w", evs[i].ID, err)
 		}

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
@@ -61,6 +63,7 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"Events", testEvents},
 		{"EventsReappend", testEventsReappend},
 		{"EventsStop", testEventsStop},
+		{"EventsHugeField", testEventsHuge},
 		{"Progress", testProgress},
 		{"Blobs", testBlobs},
 		{"BlobsNastyKeys", testBlobsNasty},
@@ -233,6 +236,36 @@ func testEventsStop(t *testing.T, s store.Store) {
 	err := s.ReadEvents(t.Context(), T0, T0.Add(time.Minute), func([]event.Event) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("ReadEvents with failing fn: err %v after %d calls, want %v after 1", err, calls, stop)
+	}
+}
+
+// testEventsHuge: an event with a runaway field is stored with the field
+// cut (at 4 KiB) rather than failing the whole append.
+func testEventsHuge(t *testing.T, s store.Store) {
+	evs := []event.Event{Event(1, "h", "d", T0), Event(2, "h", "d", T0)}
+	evs[0].Message = strings.Repeat("é", 60_000)
+	if err := s.AppendEvents(t.Context(), T0, evs); err != nil {
+		t.Fatalf("AppendEvents(huge message): %v", err)
+	}
+	got, _ := readAll(t, s, T0, T0.Add(time.Second))
+	if len(got) != 2 {
+		t.Fatalf("%d events, want 2", len(got))
+	}
+	for _, g := range got {
+		if g.ID != evs[0].ID {
+			if !sameEvent(g, evs[1]) {
+				t.Errorf("the ordinary event changed: %+v", g)
+			}
+			continue
+		}
+		want := evs[0]
+		if len(g.Message) < 4000 || len(g.Message) > 4096 || !strings.HasPrefix(want.Message, g.Message) || !utf8.ValidString(g.Message) {
+			t.Errorf("huge message stored as %d bytes", len(g.Message))
+		}
+		g.Message, want.Message = "", ""
+		if !sameEvent(g, want) {
+			t.Errorf("other fields of the huge event changed: %+v", g)
+		}
 	}
 }
 
