@@ -486,6 +486,29 @@ func testBlobsPaging(t *testing.T, s store.Store) {
 	if _, err := s.PutBlobs(ctx, store.DeviceBlobs, in[:250]); err != nil {
 		t.Fatalf("conditional PutBlobs with returned ETags: %v", err)
 	}
+	// a mass write with one stale ETag: that blob is refused, the rest written
+	batch := slices.Clone(in[250:280])
+	for i := range batch {
+		batch[i].Data = []byte("second")
+	}
+	batch[7].ETag = tags[0] // blob 0 was rewritten above: its old ETag matches nothing
+	got, err := s.PutBlobs(ctx, store.DeviceBlobs, batch)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("mass write with a stale ETag: %v, want ErrConflict", err)
+	}
+	for i, b := range batch {
+		stored, gerr := s.GetBlob(ctx, store.DeviceBlobs, b.Key)
+		if gerr != nil {
+			t.Fatalf("GetBlob(%s): %v", b.Key, gerr)
+		}
+		if i == 7 {
+			if got[i] != "" || string(stored.Data) == "second" {
+				t.Errorf("stale blob %s was written (tag %q)", b.Key, got[i])
+			}
+		} else if got[i] == "" || got[i] != stored.ETag || string(stored.Data) != "second" {
+			t.Errorf("blob %s beside the stale one: tag %q, stored %q/%s", b.Key, got[i], stored.Data, stored.ETag)
+		}
+	}
 }
 
 func testBlobsConcurrent(t *testing.T, s store.Store) {
