@@ -23,6 +23,15 @@ var (
 	fakeErr  error
 )
 
+// TestMain removes the fakehandler build after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fakeBin != "" {
+		os.RemoveAll(filepath.Dir(fakeBin))
+	}
+	os.Exit(code)
+}
+
 // startFake runs the emulator against testdata/fakehandler, a real process.
 func startFake(t *testing.T, env map[string]string, opts Options) *Host {
 	t.Helper()
