@@ -17,6 +17,9 @@ import (
 const (
 	deviceBlobV1 = 1
 	hubBlobV1    = 1
+	// hubBlobV2 appends the hub's first event time; v1 blobs still decode
+	// (first unknown).
+	hubBlobV2 = 2
 )
 
 var errShort = errors.New("truncated")
@@ -313,7 +316,7 @@ func (s *State) MarshalHub(name string) ([]byte, error) {
 
 func encodeHub(h *hub) []byte {
 	w := &writer{}
-	w.byte(hubBlobV1)
+	w.byte(hubBlobV2)
 	w.i(h.frontier)
 	w.i(h.sealed)
 	w.i(h.closed)
@@ -386,12 +389,14 @@ func encodeHub(h *hub) []byte {
 		w.u64(k)
 		w.i(h.tombs[k])
 	}
+	w.i(h.first)
 	return w.b
 }
 
 func decodeHub(name string, b []byte) (*hub, error) {
 	r := &reader{b: b}
-	if v := r.byte(); r.err == nil && v != hubBlobV1 {
+	v := r.byte()
+	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 {
 		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
 	}
 	h := &hub{name: name, buckets: make(map[int64]*bucket)}
@@ -464,6 +469,9 @@ func decodeHub(name string, b []byte) (*hub, error) {
 		k := r.u64()
 		h.tombs[k] = r.i()
 	}
+	if v == hubBlobV2 {
+		h.first = r.i()
+	}
 	if r.err != nil {
 		return nil, fmt.Errorf("classify: hub %s: decode: %w", name, r.err)
 	}
@@ -520,7 +528,7 @@ func DecodeDeviceView(k event.Key, blob []byte) (DeviceView, error) {
 		return DeviceView{}, err
 	}
 	v := DeviceView{Key: k, Offline: d.offline.firing, Flapping: d.flapping.firing, RenewalFailing: d.renewal.firing}
-	if p, ok := learnedPeriod(d.samples, math.MaxInt64); ok {
+	if p, ok := learnedPeriod(d.samples, math.MaxInt64, d.sdkAt(math.MaxInt64)); ok {
 		v.TokenPeriod = time.Duration(p.dur) * time.Second
 	}
 	var connSeq string

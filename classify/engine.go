@@ -111,8 +111,13 @@ func (e *Engine) Ingest(st *State, evs []event.Event) IngestStats {
 		switch {
 		case added:
 			s.New++
-			if t := ev.Time.Unix(); t > h.frontier {
+			t := ev.Time.Unix()
+			if t > h.frontier {
 				h.frontier = t
+				st.markHub(h)
+			}
+			if h.first == 0 || t < h.first {
+				h.first = t
 				st.markHub(h)
 			}
 		case dup:
@@ -176,8 +181,13 @@ func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
 		}
 	}
 	ent := entry{id: ev.ID, t: t, code: int32(ev.Code), kind: ev.Kind, src: ev.Source}
-	if ev.IsUnauthorized() {
+	switch {
+	case ev.IsUnauthorized():
 		ent.class = classify401003(ev.Message, ev.AuthType)
+	case ent.isSuccessConnect():
+		// a successful connect keeps what its sdkVersion and protocol say
+		// about the client (sdk.go): its token behaviour
+		ent.class = msgClass(parseSDK(ev.SDK, ev.Protocol))
 	}
 	if ev.Kind == event.StateConnected || ev.Kind == event.StateDisconnected {
 		ent.seq = normSeq(ev.Seq)
@@ -462,7 +472,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 func unix(t int64) time.Time { return time.Unix(t, 0).UTC() }
 
 // recordSample keeps the token-period sample of the 404104 at entries[i]:
-// connect → disconnect, for the causes whose timing says something about
+// session start (sessionStart) → disconnect, for the causes whose timing says something about
 // the token (token verdicts and plain device-or-network ones; never a hub
 // incident or a duplicate identity, whose timing is someone else's).
 func (d *device) recordSample(i int, backed bool) {
@@ -470,14 +480,14 @@ func (d *device) recordSample(i int, backed bool) {
 	t := ent.t
 	idx := slices.IndexFunc(d.samples, func(s sample) bool { return s.disc == t })
 	keep := ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed || ent.cause == ccDeviceOrNetwork
-	c := d.lastConnectBefore(t)
-	if !keep || c < 0 {
+	start, _, ok := d.sessionStart(t)
+	if !keep || !ok {
 		if idx >= 0 {
 			d.samples = slices.Delete(d.samples, idx, idx+1)
 		}
 		return
 	}
-	s := sample{disc: t, dur: int32(t - d.entries[c].t), backed: backed}
+	s := sample{disc: t, dur: int32(t - start), backed: backed}
 	if idx >= 0 {
 		d.samples[idx] = s
 		return

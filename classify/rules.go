@@ -110,26 +110,47 @@ type period struct {
 	by  bool // backed by a 401003-confirmed expiry
 }
 
-// periodTolerance is the jitter a learned period tolerates: the hub enforces
-// expiry minutes after the token's end, and clocks drift, so ±3 minutes or
-// ±3 %, whichever is larger.
+// periodTolerance is the jitter a 401003-backed period tolerates: the hub
+// enforces expiry minutes after the token's end, and clocks drift, so ±3
+// minutes or ±3 %, whichever is larger.
 func periodTolerance(d int64) int64 {
 	return max(180, d*3/100)
 }
 
+// regularTolerance is how closely durations must agree to teach a period
+// without any 401003: ±1 minute or ±2.5 %, whichever is larger. It is small
+// relative to the period on purpose — a device whose network drops every
+// 10–15 minutes has durations that agree within ±3 minutes by chance, and
+// only real regularity says "token".
+func regularTolerance(d int64) int64 {
+	return max(60, d/40)
+}
+
+// minRegular is how many agreeing durations teach a period without any
+// 401003: two agreeing durations are a coincidence a random device produces
+// easily; three that agree tightly, with no longer session contradicting
+// them, are a schedule.
+const minRegular = 3
+
 // learnedPeriod returns the device's token period as learned from samples
-// of disconnects strictly before t: the newest sample that is backed by a
-// 401003, or that repeats (another sample within tolerance). A single
-// unbacked duration proves nothing — a network drop can happen any time.
-func learnedPeriod(samples []sample, t int64) (period, bool) {
+// of disconnects strictly before t. A period backed by a 401003 (the hub's
+// own word that the token was refused) is taken from the newest backed
+// sample and the samples agreeing with it. Without any 401003 a period needs
+// real regularity: at least minRegular durations agreeing within
+// regularTolerance, and no sample longer than the period plus twice that
+// tolerance (a token that lives P cannot keep a session open longer). SDKs that
+// renew before expiry with a clean disconnect (C, Node, Python: reference
+// §6.1, §6.4) never learn an unbacked period — their renewals log no 404104.
+func learnedPeriod(samples []sample, t int64, sdk connSDK) (period, bool) {
+	// backed first: the hub's 401003 is the documented token signature
 	for i := len(samples) - 1; i >= 0; i-- {
 		s := samples[i]
-		if s.disc >= t || s.dur <= 0 {
+		if s.disc >= t || s.dur <= 0 || !s.backed {
 			continue
 		}
 		d := int64(s.dur)
 		tol := periodTolerance(d)
-		sum, n, backed := d, 1, s.backed
+		sum, n := d, 1
 		for j := range samples {
 			o := samples[j]
 			if j == i || o.disc >= t || o.dur <= 0 {
@@ -138,14 +159,48 @@ func learnedPeriod(samples []sample, t int64) (period, bool) {
 			if abs64(int64(o.dur)-d) <= tol {
 				sum += int64(o.dur)
 				n++
-				backed = backed || o.backed
 			}
 		}
-		if !s.backed && n < 2 {
+		p := sum / int64(n)
+		return period{dur: p, tol: periodTolerance(p), n: n, by: true}, true
+	}
+	if sdk.cleanRenew() {
+		return period{}, false
+	}
+	for i := len(samples) - 1; i >= 0; i-- {
+		s := samples[i]
+		if s.disc >= t || s.dur <= 0 {
+			continue
+		}
+		d := int64(s.dur)
+		tol := regularTolerance(d)
+		sum, n := d, 1
+		for j := range samples {
+			o := samples[j]
+			if j == i || o.disc >= t || o.dur <= 0 {
+				continue
+			}
+			if abs64(int64(o.dur)-d) <= tol {
+				sum += int64(o.dur)
+				n++
+			}
+		}
+		if n < minRegular {
 			continue
 		}
 		p := sum / int64(n)
-		return period{dur: p, tol: periodTolerance(p), n: n, by: backed}, true
+		ptol := regularTolerance(p)
+		contradicted := false
+		for _, o := range samples {
+			if o.disc < t && int64(o.dur) > p+ptol+ptol {
+				contradicted = true
+				break
+			}
+		}
+		if contradicted {
+			continue
+		}
+		return period{dur: p, tol: ptol, n: n}, true
 	}
 	return period{}, false
 }
@@ -229,15 +284,42 @@ func normSeq(s string) string {
 	return s
 }
 
+// sessionStart returns when the session a 404104 at t ends began: the
+// newest successful connect before t — unless a disconnect record lies
+// between that connect and the 404104's own records (its 401003 comes up to
+// besideBefore earlier), which means the reconnect after that disconnect
+// was lost in delivery: the session then began just after that disconnect,
+// and the start is anchored on it (anchored true). ok is false when no
+// connect or earlier disconnect of the device is on record.
+func (d *device) sessionStart(t int64) (start int64, anchored, ok bool) {
+	c := d.lastConnectBefore(t)
+	lo := 0
+	if c >= 0 {
+		start, ok = d.entries[c].t, true
+		lo = c + 1
+	}
+	for i := lowerBound(d.entries, t-besideBefore) - 1; i >= lo; i-- {
+		x := &d.entries[i]
+		if x.src == event.ResourceLog && x.kind == event.Disconnect {
+			return x.t, true, true
+		}
+	}
+	return start, false, ok
+}
+
 // tokenEvidence is the device's own token evidence for a 404104 at t.
 type tokenEvidence struct {
 	beside     int // index of the 401003 beside, -1 none
 	onPeriod   bool
 	havePeriod bool
 	p          period
-	connected  int64 // seconds since the connect that presented the token, -1 unknown
+	connected  int64 // seconds since the session began, -1 unknown
+	anchored   bool  // connected runs from the previous disconnect (its reconnect record was lost)
+	sdk        connSDK
 }
 
+// ok reports whether the device's own records show the token pattern: a
+// 401003 beside the 404104, or the disconnect on its learned period.
 func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
 
 func (d *device) tokenEvidence(t int64) tokenEvidence {
@@ -251,14 +333,37 @@ func (d *device) tokenEvidence(t int64) tokenEvidence {
 			}
 		}
 	}
-	if c := d.lastConnectBefore(t); c >= 0 {
-		te.connected = t - d.entries[c].t
+	if st, anch, ok := d.sessionStart(t); ok {
+		te.connected, te.anchored = t-st, anch
 	}
-	te.p, te.havePeriod = learnedPeriod(d.samples, t)
+	te.sdk = d.sdkAt(t)
+	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
 	if te.havePeriod && te.connected >= 0 && abs64(te.connected-te.p.dur) <= te.p.tol {
 		te.onPeriod = true
 	}
 	return te
+}
+
+// sdkPrior is the token evidence of a device's SDK while no period is
+// learned for it (reference §6.1, §6.2, §8 "use sdkVersion from the last
+// deviceConnect"): a .NET or Java client over MQTT is cut off by the hub at
+// token lifespan plus up to ~10 minutes, so a session of that age ending in
+// a 404104 is its token running out. unknownAge: the session began before
+// the hub's records did (no connect on record) and those records began less
+// than the window's end before t, so its age is consistent with the window.
+// A learned period always takes precedence, and C, Node and Python clients,
+// which renew cleanly, never get this prior.
+func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
+	if te.ok() || te.havePeriod || !te.sdk.hubCut() {
+		return false, false
+	}
+	if te.connected >= 0 {
+		return te.connected >= hubCutMin && te.connected <= hubCutMax, false
+	}
+	if h.first != 0 && t-h.first <= hubCutMax {
+		return true, true
+	}
+	return false, false
 }
 
 // decide applies PRODUCT.md §5 to the 404104 at entries[i], on all evidence
@@ -321,6 +426,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		}
 	}
 	inc := h.incidentAt(t)
+	prior, unknownAge := te.sdkPrior(h, t)
 
 	switch {
 	case te.ok():
@@ -344,6 +450,10 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 	case inc != nil:
 		v.cause = ccHubTransient
 		v.incident = inc
+	case prior && v.reconnect:
+		// the SDK's documented cut-off with the reconnect that follows it
+		v.cause = ccTokenExpiry
+		v.class = mcGeneric
 	default:
 		v.cause = ccDeviceOrNetwork
 	}
@@ -362,15 +472,25 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		} else {
 			ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 		}
+		since := "connected"
+		if te.anchored {
+			since = "disconnected (its reconnect record is missing)"
+		}
 		switch {
 		case te.onPeriod:
-			ev = append(ev, fmt.Sprintf("connected %s before, matching its learned token period of %s (±%s)",
-				durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
+			ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
+				since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
 		case te.havePeriod && te.connected >= 0:
-			ev = append(ev, fmt.Sprintf("connected %s before, off its learned token period of %s (±%s)",
-				durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
+			ev = append(ev, fmt.Sprintf("%s %s before, off its learned token period of %s (±%s)",
+				since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
 		case te.connected >= 0:
-			ev = append(ev, fmt.Sprintf("connected %s before; no token period learned yet", durWords(te.connected)))
+			ev = append(ev, fmt.Sprintf("%s %s before; no token period learned yet", since, durWords(te.connected)))
+		case h.first != 0:
+			ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(h.first), durWords(t-h.first)))
+		}
+		if prior {
+			ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",
+				te.sdk.family(), durWords(hubCutMin+60), durWords(hubCutMax-120)))
 		}
 	}
 	reconnectWords := func() {
@@ -390,6 +510,12 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		conf = 0.55
 		if te.beside >= 0 {
 			conf = 0.8
+		}
+		if !te.ok() { // the SDK prior alone: the device's own timing, not the hub's word
+			conf = 0.5
+			if unknownAge {
+				conf = 0.42
+			}
 		}
 		if te.beside >= 0 && te.onPeriod {
 			conf += 0.1

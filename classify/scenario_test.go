@@ -99,14 +99,14 @@ func TestScenarios(t *testing.T) {
 		},
 		{
 			name: "repeating durations without any 401003 teach the period",
-			rule: "§5 learned periods: regular connect→404104 durations repeating within tolerance",
+			rule: "§5 learned periods (learnedPeriod): three connect→404104 durations agreeing within regularTolerance, none longer, teach a period without 401003",
 			evs: func() []event.Event {
-				return periodic("quiet-sdk", 70*time.Minute, 4, 0, 9*time.Second)
+				return periodic("quiet-sdk", 70*time.Minute, 5, 0, 9*time.Second)
 			},
 			tail: time.Hour,
 			chk: func(t *testing.T, r *run) {
 				got := r.verdicts("quiet-sdk")
-				want := []Cause{DeviceOrNetwork, DeviceOrNetwork, TokenExpiry, TokenExpiry}
+				want := []Cause{DeviceOrNetwork, DeviceOrNetwork, DeviceOrNetwork, TokenExpiry, TokenExpiry}
 				if !slices.Equal(got, want) {
 					t.Fatalf("verdicts %v, want %v", got, want)
 				}

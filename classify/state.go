@@ -168,6 +168,9 @@ type metricEv struct {
 type hub struct {
 	name     string
 	frontier int64 // newest event time ingested for the hub
+	// first is the oldest event time ingested for the hub: records began
+	// then, so a session open before it has no connect record (0 unknown).
+	first int64
 	sealed   int64 // last unix minute folded into the baseline (0 = none yet)
 	closed   int64 // minutes up to this one no longer accept records (past lateness)
 	baseU    float64

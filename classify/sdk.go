@@ -1,0 +1,109 @@
+package classify
+
+import "strings"
+
+// sdkFamily is the device SDK a successful deviceConnect's sdkVersion names
+// (reference/iothub-telemetry.md §6.5). It matters because SDKs renew SAS
+// tokens differently (§6.1): the hub cuts .NET and Java off over MQTT at
+// token lifespan plus its enforcement delay (401003 → 404104), while C, Node
+// and Python renew before expiry with a clean MQTT DISCONNECT that logs no
+// 404104 (§6.4).
+type sdkFamily uint8
+
+const (
+	sdkUnknown sdkFamily = iota
+	sdkDotNet
+	sdkJava
+	sdkC
+	sdkNode
+	sdkPython
+)
+
+// sdkAMQP marks a connect over AMQP (or AMQP over WebSockets): tokens are
+// refreshed inside the connection, so no token cut-off happens (§6.1).
+const sdkAMQP = 0x10
+
+var sdkNames = [...]string{"", ".NET", "Java", "C", "Node.js", "Python"}
+
+func (f sdkFamily) String() string {
+	if int(f) < len(sdkNames) {
+		return sdkNames[f]
+	}
+	return ""
+}
+
+// parseSDK maps a connect record's sdkVersion and protocol to the byte kept
+// in the connect's timeline entry: the family in the low nibble, sdkAMQP
+// for AMQP. Prefixes follow reference §6.5; the Python prefix is checked
+// before Node's because it extends it.
+func parseSDK(sdkVersion, protocol string) uint8 {
+	s := strings.ToLower(strings.TrimSpace(sdkVersion))
+	var f sdkFamily
+	switch {
+	case s == "":
+	case strings.HasPrefix(s, ".net"), strings.HasPrefix(s, "microsoft.azure.devices.client"):
+		f = sdkDotNet
+	case strings.HasPrefix(s, "com.microsoft.azure.sdk.iot"), strings.HasPrefix(s, "com.microsoft.azure.iothub-java-client"),
+		strings.Contains(s, "iothub-java-client"):
+		f = sdkJava
+	case strings.HasPrefix(s, "azure-iot-device-iothub-py"):
+		f = sdkPython
+	case strings.HasPrefix(s, "azure-iot-device"):
+		f = sdkNode
+	case strings.HasPrefix(s, "iothubclient"), s == "c", strings.HasPrefix(s, "c/"), strings.HasPrefix(s, "c +"),
+		strings.HasPrefix(s, "c+"), strings.HasPrefix(s, "c ("):
+		f = sdkC
+	}
+	b := uint8(f)
+	if strings.HasPrefix(strings.ToLower(protocol), "amqp") {
+		b |= sdkAMQP
+	}
+	return b
+}
+
+// connSDK is what a connect entry says about the client that made it.
+type connSDK uint8
+
+func (c connSDK) family() sdkFamily { return sdkFamily(c &^ sdkAMQP) }
+func (c connSDK) amqp() bool        { return c&sdkAMQP != 0 }
+
+// hubCut reports whether IoT Hub itself ends this client's sessions at token
+// expiry: .NET and Java over MQTT (reference §6.1, §6.2 "the SDKs that don't
+// renew proactively … are then cut by the hub (401003 → 404104)").
+func (c connSDK) hubCut() bool {
+	f := c.family()
+	return (f == sdkDotNet || f == sdkJava) && !c.amqp()
+}
+
+// cleanRenew reports whether the client renews its token before expiry with
+// a clean disconnect (C, Node, Python over MQTT), so that a renewal never
+// shows as a 404104 (reference §6.1, §6.4).
+func (c connSDK) cleanRenew() bool {
+	f := c.family()
+	return f == sdkC || f == sdkNode || f == sdkPython
+}
+
+// Hub-cut SDK window (reference §6.1/§6.2): the default token lives 60 min
+// and the hub enforces its expiry "within 5–10 minutes" after ("lifespan
+// plus a 10-minute grace period"). The window adds a minute below for clock
+// skew between the device and the hub, and two above for the
+// second-precision records and the hub's sweep.
+const (
+	hubCutMin = 59 * 60
+	hubCutMax = 72 * 60
+)
+
+// sdkAt returns what the device's connect records say about its client for
+// a disconnect at t: the connect that opened the session (the newest
+// successful connect before t) or, failing that, the reconnect after it.
+func (d *device) sdkAt(t int64) connSDK {
+	if c := d.lastConnectBefore(t); c >= 0 && d.entries[c].class != 0 {
+		return connSDK(d.entries[c].class)
+	}
+	for i := lowerBound(d.entries, t); i < len(d.entries); i++ {
+		if x := &d.entries[i]; x.isSuccessConnect() && x.class != 0 {
+			return connSDK(x.class)
+		}
+	}
+	return 0
+}
