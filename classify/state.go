@@ -170,15 +170,15 @@ type hub struct {
 	frontier int64 // newest event time ingested for the hub
 	// first is the oldest event time ingested for the hub: records began
 	// then, so a session open before it has no connect record (0 unknown).
-	first int64
-	sealed   int64 // last unix minute folded into the baseline (0 = none yet)
-	closed   int64 // minutes up to this one no longer accept records (past lateness)
-	baseU    float64
-	baseH    float64
-	buckets  map[int64]*bucket // by unix minute
-	inc      []*incident       // sorted by start
-	metrics  []metricEv
-	tombs    map[uint64]int64 // deleted devices: key hash → deletion time
+	first   int64
+	sealed  int64 // last unix minute folded into the baseline (0 = none yet)
+	closed  int64 // minutes up to this one no longer accept records (past lateness)
+	baseU   float64
+	baseH   float64
+	buckets map[int64]*bucket // by unix minute
+	inc     []*incident       // sorted by start
+	metrics []metricEv
+	tombs   map[uint64]int64 // deleted devices: key hash → deletion time
 }
 
 // State is everything the engine keeps between evaluations: one record per
