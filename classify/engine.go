@@ -393,8 +393,10 @@ func (e *Engine) syncBuckets(st *State, h *hub, d *device) {
 			flush()
 			lastM, un = m, false
 		}
+		// explained: a 401003 beside it, or closely on its own period
+		// (the reconnect is not known here; decide asks no less)
 		te := d.tokenEvidence(ent.t)
-		if !te.ok() {
+		if te.beside < 0 && !te.close {
 			un = true
 		}
 	}

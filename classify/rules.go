@@ -126,6 +126,14 @@ func regularTolerance(d int64) int64 {
 	return max(60, d/40)
 }
 
+// closeMatch is how close to its learned period a disconnect must fall to
+// count as on it when the period match is the only token evidence left: no
+// 401003 beside it and no reconnect within the grace (or a hub incident at
+// the time, which explains both the disconnect and the failed reconnects).
+// One minute covers second-precision records and reconnect jitter; the
+// device's own cut-offs repeat that closely.
+const closeMatch = 60
+
 // minRegular is how many agreeing durations teach a period without any
 // 401003: two agreeing durations are a coincidence a random device produces
 // easily; three that agree tightly, with no longer session contradicting
@@ -150,19 +158,27 @@ func learnedPeriod(samples []sample, t int64, sdk connSDK) (period, bool) {
 		}
 		d := int64(s.dur)
 		tol := periodTolerance(d)
-		sum, n := d, 1
+		sum, n, lo, hi := d, 1, d, d
 		for j := range samples {
 			o := samples[j]
 			if j == i || o.disc >= t || o.dur <= 0 {
 				continue
 			}
-			if abs64(int64(o.dur)-d) <= tol {
-				sum += int64(o.dur)
+			if od := int64(o.dur); abs64(od-d) <= tol {
+				sum += od
 				n++
+				lo, hi = min(lo, od), max(hi, od)
 			}
 		}
 		p := sum / int64(n)
-		return period{dur: p, tol: periodTolerance(p), n: n, by: true}, true
+		ptol := periodTolerance(p)
+		if n >= 2 {
+			// the device's own regularity sets the tolerance: the spread
+			// of its agreeing durations plus a minute (second-precision
+			// records, reconnect jitter), never more than periodTolerance
+			ptol = min(ptol, hi-lo+closeMatch)
+		}
+		return period{dur: p, tol: ptol, n: n, by: true}, true
 	}
 	if sdk.cleanRenew() {
 		return period{}, false
@@ -311,6 +327,8 @@ func (d *device) sessionStart(t int64) (start int64, anchored, ok bool) {
 type tokenEvidence struct {
 	beside     int // index of the 401003 beside, -1 none
 	onPeriod   bool
+	close      bool // on its period within closeMatch
+	loose      bool // on its period, but not closely enough without other token evidence
 	havePeriod bool
 	p          period
 	connected  int64 // seconds since the session began, -1 unknown
@@ -324,22 +342,26 @@ func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
 
 func (d *device) tokenEvidence(t int64) tokenEvidence {
 	te := tokenEvidence{beside: -1, connected: -1}
+	st, anch, haveStart := d.sessionStart(t)
+	if haveStart {
+		te.connected, te.anchored = t-st, anch
+	}
 	lo, hi := d.window(t-besideBefore, t+besideAfter)
 	for i := lo; i < hi; i++ {
-		if d.entries[i].isUnauthorized() {
+		// a 401003 before the session's connect refused the previous
+		// token, not the one this disconnect ends
+		if x := &d.entries[i]; x.isUnauthorized() && (!haveStart || anch || x.t >= st) {
 			// the closest one wins; ties go to the earlier record
 			if te.beside < 0 || abs64(d.entries[i].t-t) < abs64(d.entries[te.beside].t-t) {
 				te.beside = i
 			}
 		}
 	}
-	if st, anch, ok := d.sessionStart(t); ok {
-		te.connected, te.anchored = t-st, anch
-	}
 	te.sdk = d.sdkAt(t)
 	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
 	if te.havePeriod && te.connected >= 0 && abs64(te.connected-te.p.dur) <= te.p.tol {
 		te.onPeriod = true
+		te.close = abs64(te.connected-te.p.dur) <= closeMatch
 	}
 	return te
 }
@@ -427,6 +449,11 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 	}
 	inc := h.incidentAt(t)
 	prior, unknownAge := te.sdkPrior(h, t)
+	if te.beside < 0 && te.onPeriod && !te.close && (!v.reconnect || inc != nil) {
+		// the period match is all that is left of the token signature:
+		// it must be close, not merely within the enforcement jitter
+		te.onPeriod, te.loose = false, true
+	}
 
 	switch {
 	case te.ok():
