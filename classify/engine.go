@@ -562,6 +562,12 @@ func (e *Engine) prune(d *device, w int64) bool {
 		if x.is404104() && keep[i] && lc >= 0 {
 			must[lc] = true
 		}
+		if x.is404104() && keep[i] {
+			// and the disconnect its session start is anchored on
+			if a, anch := d.sessionStartIdx(x.t); anch {
+				must[a] = true
+			}
+		}
 		if x.is404104() && x.flags&fFinal == 0 {
 			must[i] = true
 		}

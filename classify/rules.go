@@ -308,19 +308,24 @@ func normSeq(s string) string {
 // and the start is anchored on it (anchored true). ok is false when no
 // connect or earlier disconnect of the device is on record.
 func (d *device) sessionStart(t int64) (start int64, anchored, ok bool) {
-	c := d.lastConnectBefore(t)
-	lo := 0
-	if c >= 0 {
-		start, ok = d.entries[c].t, true
-		lo = c + 1
+	i, anch := d.sessionStartIdx(t)
+	if i < 0 {
+		return 0, false, false
 	}
-	for i := lowerBound(d.entries, t-besideBefore) - 1; i >= lo; i-- {
+	return d.entries[i].t, anch, true
+}
+
+// sessionStartIdx is sessionStart's entry index (-1 none); prune keeps that
+// entry for every 404104 it keeps.
+func (d *device) sessionStartIdx(t int64) (int, bool) {
+	c := d.lastConnectBefore(t)
+	for i := lowerBound(d.entries, t-besideBefore) - 1; i > c; i-- {
 		x := &d.entries[i]
 		if x.src == event.ResourceLog && x.kind == event.Disconnect {
-			return x.t, true, true
+			return i, true
 		}
 	}
-	return start, false, ok
+	return c, false
 }
 
 // tokenEvidence is the device's own token evidence for a 404104 at t.
