@@ -406,6 +406,178 @@ func TestScenarios(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "hub-cut SDK prior: .NET first expiry without 401003",
+			rule: "sdkPrior (reference §6.1/§6.2/§6.5): a .NET client over MQTT, no period learned, session of 67m12s ending in a 404104 with a quick reconnect → token-expiry at lower confidence",
+			evs: func() []event.Event {
+				return []event.Event{sdkConnect("dotnet-1", at(0), sdkDotNetV, "Mqtt"), d404("dotnet-1", at(hms(1, 7, 12))),
+					sdkConnect("dotnet-1", at(hms(1, 7, 25)), sdkDotNetV, "Mqtt")}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("dotnet-1", at(hms(1, 7, 12)))
+				if d.Cause != TokenExpiry || d.Confidence > 0.7 {
+					t.Fatalf("verdict %s confidence %.2f, want low-confidence token-expiry", d.Cause, d.Confidence)
+				}
+				if !containsLine(d.Evidence, "a .NET client over MQTT") || !containsLine(d.Evidence, "connected 67m12s before; no token period learned yet") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
+			name: "no SDK prior for Node, AMQP, off-window ages or without a reconnect",
+			rule: "sdkPrior: C/Node/Python renew cleanly, AMQP refreshes in-connection, 40 min is outside the hub-cut window, and the prior needs the quick reconnect",
+			evs: func() []event.Event {
+				return []event.Event{
+					sdkConnect("node-1", at(0), "azure-iot-device/1.18.3 (node v18.19.0; Linux 5.15.0; x64)", "Mqtt"),
+					d404("node-1", at(hms(1, 7, 12))), sdkConnect("node-1", at(hms(1, 7, 20)), "azure-iot-device/1.18.3 (node v18.19.0; Linux 5.15.0; x64)", "Mqtt"),
+					sdkConnect("amqp-1", at(0), sdkDotNetV, "Amqp"), d404("amqp-1", at(hms(1, 7, 12))), sdkConnect("amqp-1", at(hms(1, 7, 20)), sdkDotNetV, "Amqp"),
+					sdkConnect("early-1", at(0), sdkDotNetV, "Mqtt"), d404("early-1", at(hms(0, 40, 0))), sdkConnect("early-1", at(hms(0, 40, 9)), sdkDotNetV, "Mqtt"),
+					sdkConnect("away-1", at(0), sdkJavaV, "Mqtt"), d404("away-1", at(hms(1, 7, 12))), sdkConnect("away-1", at(hms(1, 30, 0)), sdkJavaV, "Mqtt"),
+				}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for _, dev := range []string{"node-1", "amqp-1", "early-1", "away-1"} {
+					if got := r.verdicts(dev); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
+						t.Errorf("%s verdicts %v, want device-or-network", dev, got)
+					}
+				}
+			},
+		},
+		{
+			name: "hub-cut SDK prior: session older than the records",
+			rule: "sdkPrior unknownAge: a Java client's first 404104 24 min after the hub's records began, no connect on record, quick reconnect → token-expiry; the same 3 h after the records began → device-or-network",
+			evs: func() []event.Event {
+				return []event.Event{connect("other", at(0), 0, ""),
+					d404("java-1", at(hms(0, 24, 0))), sdkConnect("java-1", at(hms(0, 24, 20)), sdkJavaV, "Mqtt"),
+					d404("java-2", at(hms(3, 0, 0))), sdkConnect("java-2", at(hms(3, 0, 20)), sdkJavaV, "Mqtt")}
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("java-1", at(hms(0, 24, 0)))
+				if d.Cause != TokenExpiry || !containsLine(d.Evidence, "its connect is not on record (records began at 10:00:00, 24m before)") {
+					t.Fatalf("java-1 verdict %s evidence %q", d.Cause, d.Evidence)
+				}
+				if got := r.verdicts("java-2"); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
+					t.Errorf("java-2 verdicts %v, want device-or-network", got)
+				}
+			},
+		},
+		{
+			name: "session anchored on the previous disconnect when its reconnect record is lost",
+			rule: "sessionStart: a lost reconnect record makes connect→404104 span two sessions; the age runs from the previous disconnect → on the learned 30-min period",
+			evs: func() []event.Event {
+				evs := periodic("lossy", 30*time.Minute, 3, 3, 10*time.Second)
+				next := periodTime(30*time.Minute, 10*time.Second, 3)
+				// the 4th expiry's reconnect record is lost; the 5th has no 401003
+				evs = append(evs, u401("lossy", next.Add(30*time.Minute)), d404("lossy", next.Add(30*time.Minute)),
+					d404("lossy", next.Add(60*time.Minute+10*time.Second)), connect("lossy", next.Add(60*time.Minute+20*time.Second), 0, ""))
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if got := r.verdicts("lossy"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry}) {
+					t.Fatalf("verdicts %v", got)
+				}
+				d := r.diag("lossy", periodTime(30*time.Minute, 10*time.Second, 3).Add(60*time.Minute+10*time.Second))
+				if !containsLine(d.Evidence, "disconnected (its reconnect record is missing) 30m10s before, matching its learned token period") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
+			name: "irregular keep-alive drops teach no period",
+			rule: "learnedPeriod: without 401003, durations of 9m50s/12m20s/10m40s/14m10s/10m05s agree within ±3 min but not within regularTolerance, and longer sessions contradict a ~10 min period → device-or-network",
+			evs: func() []event.Event {
+				evs := []event.Event{connect("flaky", at(0), 0, "")}
+				c := at(0)
+				for _, gap := range []time.Duration{9*time.Minute + 50*time.Second, 12*time.Minute + 20*time.Second, 10*time.Minute + 40*time.Second,
+					14*time.Minute + 10*time.Second, 10*time.Minute + 5*time.Second, 10*time.Minute + 30*time.Second} {
+					x := c.Add(gap)
+					c = x.Add(20 * time.Second)
+					evs = append(evs, d404("flaky", x), connect("flaky", c, 0, ""))
+				}
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for _, c := range r.verdicts("flaky") {
+					if c != DeviceOrNetwork {
+						t.Fatalf("verdicts %v, want all device-or-network", r.verdicts("flaky"))
+					}
+				}
+			},
+		},
+		{
+			name: "clean-renewing SDK learns no period without 401003",
+			rule: "learnedPeriod: a Python client (renews before expiry with a clean disconnect, reference §6.1/§6.4) with perfectly regular 404104s every 30 min learns no unbacked period",
+			evs: func() []event.Event {
+				py := "azure-iot-device-iothub-py/2.12.0 (Python 3.10.12; Linux 5.15.0; x86_64)"
+				evs := []event.Event{sdkConnect("py-1", at(0), py, "Mqtt")}
+				for i := 1; i <= 5; i++ {
+					x := at(time.Duration(i) * (30*time.Minute + 10*time.Second)).Add(-10 * time.Second)
+					evs = append(evs, d404("py-1", x), sdkConnect("py-1", x.Add(10*time.Second), py, "Mqtt"))
+				}
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for _, c := range r.verdicts("py-1") {
+					if c != DeviceOrNetwork {
+						t.Fatalf("verdicts %v, want all device-or-network", r.verdicts("py-1"))
+					}
+				}
+			},
+		},
+		{
+			name: "period match alone does not outrank a hub incident unless close",
+			rule: "decide closeMatch: during an incident, no 401003 and no reconnect, 2m10s off the learned 65-min period (within its ±3 min) → hub-transient; 20s off → token-expiry",
+			evs: func() []event.Event {
+				evs := burst(30, true, at(hms(3, 22, 0)), "pump")
+				// two 401003-backed sessions of 63m50s and 66m10s teach a
+				// 65-min period with ±3 min tolerance (their spread + 1 min)
+				for _, d := range []struct {
+					dev string
+					off time.Duration
+				}{{"near", 20 * time.Second}, {"far", -130 * time.Second}} {
+					hit := at(hms(3, 22, 30))
+					c2 := hit.Add(-65*time.Minute - d.off)
+					c1 := c2.Add(-66*time.Minute - 10*time.Second - 10*time.Second)
+					c0 := c1.Add(-63*time.Minute - 50*time.Second - 10*time.Second)
+					evs = append(evs, connect(d.dev, c0, 0, ""))
+					evs = append(evs, expiry(d.dev, c1.Add(-10*time.Second), 10*time.Second)...)
+					evs = append(evs, expiry(d.dev, c2.Add(-10*time.Second), 10*time.Second)...)
+					evs = append(evs, d404(d.dev, hit), connect(d.dev, hit.Add(5*time.Minute), 0, ""))
+				}
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if got := r.verdicts("near"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry, TokenExpiry}) {
+					t.Errorf("near verdicts %v", got)
+				}
+				if got := r.verdicts("far"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry, HubTransient}) {
+					t.Errorf("far verdicts %v", got)
+				}
+			},
+		},
+		{
+			name: "401003 before the session's connect is not beside its 404104",
+			rule: "tokenEvidence: a 401003 that precedes the session's connect refused the previous token; a hub incident 7 s after the reconnect is hub-transient",
+			evs: func() []event.Event {
+				evs := burst(30, true, at(hms(3, 22, 0)), "pump")
+				return append(evs, connect("chiller", at(hms(2, 13, 0)), 0, ""),
+					u401("chiller", at(hms(3, 21, 40))), d404("chiller", at(hms(3, 21, 42))), connect("chiller", at(hms(3, 22, 3)), 0, ""),
+					d404("chiller", at(hms(3, 22, 10))), connect("chiller", at(hms(3, 26, 0)), 0, ""))
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if got := r.verdicts("chiller"); !slices.Equal(got, []Cause{TokenExpiry, HubTransient}) {
+					t.Fatalf("verdicts %v, want token-expiry then hub-transient", got)
+				}
+			},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -422,6 +594,19 @@ func TestScenarios(t *testing.T) {
 			c.chk(t, r)
 		})
 	}
+}
+
+const (
+	sdkDotNetV = ".NET/1.42.3 (.NET 6.0.25; Linux 5.15.0-1051-azure #59-Ubuntu; X64)"
+	sdkJavaV   = "com.microsoft.azure.sdk.iot.iot-device-client/2.4.1 (Java 17.0.9; Linux 5.15.0; amd64)"
+)
+
+// sdkConnect is a successful deviceConnect carrying sdkVersion and protocol
+// (reference §1.3, §6.5).
+func sdkConnect(dev string, t time.Time, sdk, protocol string) event.Event {
+	e := event.Event{Source: event.ResourceLog, Kind: event.Connect, Hub: testHub, Device: dev, Time: t,
+		Category: "Connections", Operation: "deviceConnect", Protocol: protocol, SDK: sdk}
+	return withID(e)
 }
 
 // periodTime is the time of the i-th expiry of periodic().
