@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/jsonstr"
 )
 
 // writer names the ingest stream of an Event Hubs invocation:
@@ -85,7 +87,7 @@ func forEachStringBody(t []byte, fn func(i int, b []byte)) (n int, ok, done bool
 			return n, false, true
 		}
 		var used int
-		buf, used, ok = scanString(buf[:0], t[i:])
+		buf, used, ok = jsonstr.Scan(buf[:0], t[i:])
 		if !ok {
 			return n, false, true
 		}

@@ -11,57 +11,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// FuzzAppendUnquote checks the string-layer decoder against encoding/json on
-// every valid JSON string literal.
-func FuzzAppendUnquote(f *testing.F) {
-	for _, s := range []string{`""`, `"abc"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\u4e16"`, `"\ud83d\ude00"`,
-		`"\ud83d"`, `"\ude00x"`, `"\ud83d\u0041"`, "\"\xff\xfe\"", `"héllo"`, `"{\"records\":[]}"`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, q []byte) {
-		var want string
-		if json.Unmarshal(q, &want) != nil {
-			return // only string literals reach appendUnquote (the decoder validates first)
-		}
-		q = bytes.TrimSpace(q)
-		if got := appendUnquote(nil, q); string(got) != want {
-			t.Fatalf("appendUnquote(%q) = %q, want %q", q, got, want)
-		}
-	})
-}
-
-// FuzzScanString checks the one-pass scanner of the inner batch array
-// against encoding/json on arbitrary input: it accepts exactly the valid
-// JSON string literals at the start of the input and decodes them alike.
-func FuzzScanString(f *testing.F) {
-	for _, s := range []string{`""`, `"abc",`, `"a\"b"]`, `"\u00e9"x`, `"\ud83d\ude00"`, `"\ud83d"`, "\"\x01\"", `"\x"`,
-		`"unterminated`, `"\u12"`, "\"\xff\"", `"a"  "b"`, `x"a"`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, s []byte) {
-		got, n, ok := scanString(nil, s)
-		if !ok {
-			// No prefix of s up to a closing quote may be a valid literal.
-			for i := 1; i <= len(s); i++ {
-				if s[i-1] == '"' && i > 1 && json.Valid(s[:i]) && s[0] == '"' {
-					var w string
-					if json.Unmarshal(s[:i], &w) == nil && i == len(s) {
-						t.Fatalf("scanString(%q) rejected a valid literal", s)
-					}
-				}
-			}
-			return
-		}
-		var want string
-		if err := json.Unmarshal(s[:n], &want); err != nil {
-			t.Fatalf("scanString(%q) accepted %q, which encoding/json rejects: %v", s, s[:n], err)
-		}
-		if string(got) != want {
-			t.Fatalf("scanString(%q) = %q, want %q", s, got, want)
-		}
-	})
-}
-
 // FuzzInvocation sends arbitrary request bodies to every function: the
 // answer is always 200 with a parseable JSON envelope (bad input never fails
 // an invocation; the Backend here never errors) whose Logs are strings.

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,23 +123,5 @@ func FuzzMetricAlert(f *testing.F) {
 		res := &Result{}
 		MetricAlert(b, res)
 		checkInvariants(t, res)
-	})
-}
-
-// FuzzUnquote checks the properties-string decoder against encoding/json.
-func FuzzUnquote(f *testing.F) {
-	for _, s := range []string{`"a\"b"`, `"\ud83d\ude00"`, `"\ud83d"`, "\"\xff\"", `"\u00"`, `"é\n"`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var want string
-		werr := json.Unmarshal(b, &want)
-		got, ok := appendUnquoted(nil, b)
-		if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && werr == nil != ok {
-			t.Fatalf("%q: ok %v, encoding/json error %v", b, ok, werr)
-		}
-		if ok && werr == nil && string(got) != want {
-			t.Fatalf("%q: got %q, encoding/json %q", b, got, want)
-		}
 	})
 }

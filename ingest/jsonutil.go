@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/jsonstr"
 )
 
 // MaxEventSize is the largest input (one Event Hubs event body, one archived
@@ -56,116 +56,11 @@ func (r rawJSON) str() (s string, ok bool) {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner), true
 	}
-	buf, ok := appendUnquoted(nil, r)
+	buf, ok := jsonstr.AppendUnquoted(nil, r)
 	if !ok {
 		return "", false
 	}
 	return string(buf), true
-}
-
-// appendUnquoted appends the decoded contents of the JSON string literal q
-// (with its quotes) to dst, the way encoding/json decodes a string: escapes
-// resolved, lone surrogates and invalid UTF-8 replaced by U+FFFD. ok is false
-// when q is not a well-formed JSON string literal. It exists so that the
-// properties string of a resource-log record (JSON inside a JSON string) can
-// be decoded into a reused buffer rather than a fresh string per record.
-func appendUnquoted(dst, q []byte) ([]byte, bool) {
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return dst, false
-	}
-	s := q[1 : len(q)-1]
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(s) {
-				return dst, false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/':
-				dst = append(dst, s[i+1])
-				i += 2
-			case 'b':
-				dst = append(dst, '\b')
-				i += 2
-			case 'f':
-				dst = append(dst, '\f')
-				i += 2
-			case 'n':
-				dst = append(dst, '\n')
-				i += 2
-			case 'r':
-				dst = append(dst, '\r')
-				i += 2
-			case 't':
-				dst = append(dst, '\t')
-				i += 2
-			case 'u':
-				r, ok := hex4(s[i+2:])
-				if !ok {
-					return dst, false
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					if r2, ok := hex4After(s[i:]); ok {
-						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							i += 6
-							dst = utf8.AppendRune(dst, dec)
-							break
-						}
-					}
-					r = utf8.RuneError
-				}
-				dst = utf8.AppendRune(dst, r)
-			default:
-				return dst, false
-			}
-		case c == '"' || c < 0x20:
-			return dst, false
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = utf8.AppendRune(dst, utf8.RuneError)
-			} else {
-				dst = append(dst, s[i:i+size]...)
-			}
-			i += size
-		}
-	}
-	return dst, true
-}
-
-// hex4After parses a `\uXXXX` escape at the start of s.
-func hex4After(s []byte) (rune, bool) {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return 0, false
-	}
-	return hex4(s[2:])
-}
-
-// hex4 parses four hex digits at the start of s.
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // maxPeel bounds how many layers of JSON string encoding peel removes. The

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/jsonstr"
 )
 
 // logRecord is one resource-log record as it appears on the wire. Every field
@@ -367,7 +368,7 @@ func (p *logParser) decodeProps(raw rawJSON, props *logProps) bool {
 		return json.Unmarshal(raw, props) == nil
 	case raw.isString():
 		var ok bool
-		p.props, ok = appendUnquoted(p.props[:0], raw)
+		p.props, ok = jsonstr.AppendUnquoted(p.props[:0], raw)
 		if !ok {
 			return false
 		}
@@ -396,7 +397,7 @@ func (p *logParser) authType(raw rawJSON) string {
 		obj = raw
 	case raw.isString():
 		var ok bool
-		p.auth, ok = appendUnquoted(p.auth[:0], raw)
+		p.auth, ok = jsonstr.AppendUnquoted(p.auth[:0], raw)
 		if !ok {
 			return ""
 		}

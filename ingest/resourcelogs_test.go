@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/jsonstr"
 )
 
 const testRID = "/SUBSCRIPTIONS/9F3C2B1A-4D5E-4F60-8A7B-1C2D3E4F5A6B/RESOURCEGROUPS/RG-IOT-PROD/PROVIDERS/MICROSOFT.DEVICES/IOTHUBS/CONTOSO-PROD-HUB"
@@ -325,7 +326,7 @@ func TestAppendUnquoted(t *testing.T) {
 		`"\ud83d"`, `"\ude00x"`, `"\ud83d\u0041"`, "\"\xff\"", `"é"`, `"\x"`, `"\u12"`, `"a"b"`, "\"\n\"", `"abc`, `"\"`} {
 		var want string
 		werr := json.Unmarshal([]byte(in), &want)
-		got, ok := appendUnquoted(nil, []byte(in))
+		got, ok := jsonstr.AppendUnquoted(nil, []byte(in))
 		if ok != (werr == nil) || (ok && string(got) != want) {
 			t.Errorf("%q: got %q %v, encoding/json %q %v", in, got, ok, want, werr)
 		}
