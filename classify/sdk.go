@@ -37,28 +37,60 @@ func (f sdkFamily) String() string {
 // for AMQP. Prefixes follow reference §6.5; the Python prefix is checked
 // before Node's because it extends it.
 func parseSDK(sdkVersion, protocol string) uint8 {
-	s := strings.ToLower(strings.TrimSpace(sdkVersion))
+	s := strings.TrimSpace(sdkVersion)
 	var f sdkFamily
 	switch {
 	case s == "":
-	case strings.HasPrefix(s, ".net"), strings.HasPrefix(s, "microsoft.azure.devices.client"):
+	case hasPrefixFold(s, ".net"), hasPrefixFold(s, "microsoft.azure.devices.client"):
 		f = sdkDotNet
-	case strings.HasPrefix(s, "com.microsoft.azure.sdk.iot"), strings.HasPrefix(s, "com.microsoft.azure.iothub-java-client"),
-		strings.Contains(s, "iothub-java-client"):
+	case hasPrefixFold(s, "com.microsoft.azure.sdk.iot"), hasPrefixFold(s, "com.microsoft.azure.iothub-java-client"),
+		containsFold(s, "iothub-java-client"):
 		f = sdkJava
-	case strings.HasPrefix(s, "azure-iot-device-iothub-py"):
+	case hasPrefixFold(s, "azure-iot-device-iothub-py"):
 		f = sdkPython
-	case strings.HasPrefix(s, "azure-iot-device"):
+	case hasPrefixFold(s, "azure-iot-device"):
 		f = sdkNode
-	case strings.HasPrefix(s, "iothubclient"), s == "c", strings.HasPrefix(s, "c/"), strings.HasPrefix(s, "c +"),
-		strings.HasPrefix(s, "c+"), strings.HasPrefix(s, "c ("):
+	case hasPrefixFold(s, "iothubclient"), len(s) == 1 && hasPrefixFold(s, "c"), hasPrefixFold(s, "c/"), hasPrefixFold(s, "c +"),
+		hasPrefixFold(s, "c+"), hasPrefixFold(s, "c ("):
 		f = sdkC
 	}
 	b := uint8(f)
-	if strings.HasPrefix(strings.ToLower(protocol), "amqp") {
+	if hasPrefixFold(protocol, "amqp") {
 		b |= sdkAMQP
 	}
 	return b
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case, without
+// allocating: parseSDK runs on every successful connect on the ingest hot
+// path, and lower-casing the whole sdkVersion cost an allocation per event.
+// The documented sdkVersion names (reference §6.5) are ASCII; prefix must be
+// lower-case ASCII.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold is strings.Contains ignoring ASCII case, without
+// allocating; sub must be lower-case ASCII.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if hasPrefixFold(s[i:], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // connSDK is what a connect entry says about the client that made it.
