@@ -16,10 +16,25 @@ import (
 // versioned so a future layout can still read today's blobs.
 const (
 	deviceBlobV1 = 1
+	// deviceBlobV2 extends each sample with its verdict (cause, and for
+	// device-or-network or retro-revised ones the 404104's ID, revisions,
+	// reconnect delay and what revised it) and appends the flapping
+	// verdicts revised by a later-learned period; v1 blobs still decode
+	// (their samples are not revisable).
+	deviceBlobV2 = 2
 	hubBlobV1    = 1
 	// hubBlobV2 appends the hub's first event time; v1 blobs still decode
 	// (first unknown).
 	hubBlobV2 = 2
+)
+
+// Sample flag bits (device blob v2).
+const (
+	smBacked  = 1 << iota // a 401003 stood beside the 404104
+	smAnch                // the session start is anchored on a disconnect
+	smPBy                 // retro: the period was 401003-backed
+	smVerdict             // ID, revisions and reconnect delay follow
+	smRetro               // retro fields follow
 )
 
 var errShort = errors.New("truncated")
@@ -180,7 +195,7 @@ func (s *State) MarshalDevice(k event.Key) ([]byte, error) {
 
 func encodeDevice(d *device) []byte {
 	w := &writer{b: make([]byte, 0, 64+len(d.entries)*28)}
-	w.byte(deviceBlobV1)
+	w.byte(deviceBlobV2)
 	w.u(uint64(len(d.entries)))
 	var prev int64
 	for i := range d.entries {
@@ -204,16 +219,53 @@ func encodeDevice(d *device) []byte {
 		}
 	}
 	w.u(uint64(len(d.samples)))
-	for _, s := range d.samples {
+	for i := range d.samples {
+		s := &d.samples[i]
 		w.i(s.disc)
 		w.i(int64(s.dur))
-		w.bool(s.backed)
+		var fl byte
+		if s.backed {
+			fl |= smBacked
+		}
+		if s.anch {
+			fl |= smAnch
+		}
+		if s.pby {
+			fl |= smPBy
+		}
+		verd := s.cause == ccDeviceOrNetwork || s.retroAt != 0
+		if verd {
+			fl |= smVerdict
+		}
+		if s.retroAt != 0 {
+			fl |= smRetro
+		}
+		w.byte(fl)
+		w.byte(byte(s.cause))
+		if verd {
+			w.raw(s.id[:])
+			w.byte(s.rev)
+			w.i(int64(s.back))
+		}
+		if s.retroAt != 0 {
+			w.i(s.retroAt - s.disc)
+			w.i(int64(s.pdur))
+			w.i(int64(s.ptol))
+			w.byte(s.pn)
+		}
 	}
 	w.u(uint64(len(d.flaps)))
 	prev = 0
 	for _, t := range d.flaps {
 		w.i(t - prev)
 		prev = t
+	}
+	w.u(uint64(len(d.flapRevs)))
+	prev = 0
+	for _, r := range d.flapRevs {
+		w.i(r.t - prev)
+		w.i(r.by - r.t)
+		prev = r.t
 	}
 	w.i(d.floor)
 	w.i(d.deleted)
@@ -229,7 +281,8 @@ func encodeDevice(d *device) []byte {
 
 func decodeDevice(k event.Key, b []byte) (*device, error) {
 	r := &reader{b: b}
-	if v := r.byte(); r.err == nil && v != deviceBlobV1 {
+	v := r.byte()
+	if r.err == nil && v != deviceBlobV1 && v != deviceBlobV2 {
 		return nil, fmt.Errorf("classify: device %s: unknown blob version %d", k, v)
 	}
 	d := &device{key: k, hash: keyHash(k)}
@@ -264,13 +317,46 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 	}
 	d.samples = make([]sample, r.n(3))
 	for i := range d.samples {
-		d.samples[i] = sample{disc: r.i(), dur: int32(r.i()), backed: r.bool()}
+		s := &d.samples[i]
+		s.disc, s.dur, s.back = r.i(), int32(r.i()), -1
+		if v == deviceBlobV1 {
+			s.backed = r.bool()
+			continue
+		}
+		fl := r.byte()
+		s.backed, s.anch, s.pby = fl&smBacked != 0, fl&smAnch != 0, fl&smPBy != 0
+		s.cause = causeCode(r.byte())
+		if fl&smVerdict != 0 {
+			r.raw(s.id[:])
+			s.rev = r.byte()
+			s.back = int32(r.i())
+		}
+		if fl&smRetro != 0 {
+			s.retroAt = s.disc + r.i()
+			s.pdur, s.ptol = int32(r.i()), int32(r.i())
+			s.pn = r.byte()
+			if s.retroAt == 0 {
+				s.retroAt = 1 // never "not revised" for a revised sample
+			}
+		}
+		if r.err != nil {
+			break
+		}
 	}
 	d.flaps = make([]int64, r.n(1))
 	prev = 0
 	for i := range d.flaps {
 		d.flaps[i] = prev + r.i()
 		prev = d.flaps[i]
+	}
+	if v != deviceBlobV1 {
+		d.flapRevs = make([]flapRev, r.n(2))
+		prev = 0
+		for i := range d.flapRevs {
+			t := prev + r.i()
+			d.flapRevs[i] = flapRev{t: t, by: t + r.i()}
+			prev = t
+		}
 	}
 	d.floor = r.i()
 	d.deleted = r.i()

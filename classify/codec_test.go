@@ -22,6 +22,18 @@ func fixtureState(t testing.TB) (*State, *run) {
 	evs = append(evs, connect("blip", at(0), 0, ""), d404("blip", at(hms(0, 23, 10))), stateEv("blip", at(hms(0, 23, 40)), false, 1),
 		connect("blip", at(hms(0, 26, 0)), 0, ""), stateEv("blip", at(hms(0, 26, 30)), true, 2))
 	evs = append(evs, burst(12, true, at(hms(3, 22, 0)), "pump")...)
+	// a custom 25-min token whose first two expiries lost their 401003: revised
+	// once the third shows the period (reviseEarlier; sample v2 fields)
+	c := at(0)
+	evs = append(evs, connect("custom-ttl", c, 0, ""))
+	for i, age := range []time.Duration{25*time.Minute + 41*time.Second, 25*time.Minute + 32*time.Second, 25*time.Minute + 37*time.Second} {
+		x := c.Add(age)
+		if i == 2 {
+			evs = append(evs, u401("custom-ttl", x))
+		}
+		c = x.Add(7 * time.Second)
+		evs = append(evs, d404("custom-ttl", x), connect("custom-ttl", c, 0, ""))
+	}
 	r := feed(t, testConfig(), sortByTime(evs), 5, 30*time.Minute)
 	return r.st, r
 }
@@ -54,7 +66,7 @@ func TestBlobRoundTrip(t *testing.T) {
 // with a learned period and a revision-free history (testdata/*.golden.json).
 func TestDeviceViewGolden(t *testing.T) {
 	st, r := fixtureState(t)
-	for _, dev := range []string{"c-sdk-7", "blip"} {
+	for _, dev := range []string{"c-sdk-7", "blip", "custom-ttl"} {
 		k := event.Key{Hub: testHub, Device: dev}
 		blob, err := st.MarshalDevice(k)
 		if err != nil {

@@ -13,6 +13,7 @@ package classify
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -425,7 +426,17 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			continue // frozen: its evidence may have been pruned
 		}
 		v := e.decide(d, h, i)
+		if final && ent.flags&fRetro != 0 {
+			if v.cause != ccDeviceOrNetwork {
+				ent.flags &^= fRetro // new evidence of its own decides now
+			} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 {
+				v = retroVerdict(&d.samples[si], e.grace)
+			} else {
+				continue // revised by a period learned later; its sample is gone
+			}
+		}
 		fp := v.fingerprint()
+		causeChanged := final && v.cause != ent.cause
 		switch {
 		case !final:
 			ent.flags |= fFinal | fAnnounced
@@ -448,8 +459,11 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			diag.Incident = incidentID(h.name, v.incident.idStart)
 		}
 		out.Diagnoses = append(out.Diagnoses, diag)
-		d.recordSample(i, v.backed)
-		d.recordFlap(ent.t, ent.cause)
+		d.recordSample(i, &v)
+		d.recordFlap(ent.t, ent.cause, ent.flags&fRetro != 0)
+		if (!final || causeChanged) && (v.cause == ccTokenExpiry || v.cause == ccRenewalFailed) && (v.backed || v.onPeriod) {
+			e.reviseEarlier(d, i, out)
+		}
 	}
 	if e.evalSignals(h, d, w, out) {
 		changed = true
@@ -477,20 +491,28 @@ func unix(t int64) time.Time { return time.Unix(t, 0).UTC() }
 // session start (sessionStart) → disconnect, for the causes whose timing says something about
 // the token (token verdicts and plain device-or-network ones; never a hub
 // incident or a duplicate identity, whose timing is someone else's).
-func (d *device) recordSample(i int, backed bool) {
+func (d *device) recordSample(i int, v *verdict) {
 	ent := &d.entries[i]
 	t := ent.t
-	idx := slices.IndexFunc(d.samples, func(s sample) bool { return s.disc == t })
+	idx := d.sampleAt(t)
 	keep := ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed || ent.cause == ccDeviceOrNetwork
-	start, _, ok := d.sessionStart(t)
+	start, anch, ok := d.sessionStart(t)
 	if !keep || !ok {
 		if idx >= 0 {
 			d.samples = slices.Delete(d.samples, idx, idx+1)
 		}
 		return
 	}
-	s := sample{disc: t, dur: int32(t - start), backed: backed}
+	s := sample{disc: t, dur: int32(t - start), backed: v.backed, anch: anch, cause: ent.cause, id: ent.id, rev: ent.rev, back: -1}
+	if v.reconnect {
+		s.back = int32(v.reconnectT - t)
+	}
 	if idx >= 0 {
+		if o := d.samples[idx]; ent.flags&fRetro != 0 && o.retroAt != 0 {
+			// a retro-revised verdict keeps what revised it
+			s.back, s.anch, s.dur = o.back, o.anch, o.dur
+			s.retroAt, s.pdur, s.ptol, s.pn, s.pby = o.retroAt, o.pdur, o.ptol, o.pn, o.pby
+		}
 		d.samples[idx] = s
 		return
 	}
@@ -501,9 +523,119 @@ func (d *device) recordSample(i int, backed bool) {
 	}
 }
 
+// sampleAt returns the index of the sample of the 404104 at t, or -1.
+func (d *device) sampleAt(t int64) int {
+	i, ok := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmpInt(s.disc, t) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// reviseEarlier is the retroactive half of "learned, not hard-coded,
+// periods" (PRODUCT.md §5 "later evidence may revise a verdict"): the 404104
+// at entries[i] was just judged a token expiry on the device's own token
+// evidence (a 401003 beside it, or its learned period), so the device's
+// token period is now known — from the samples up to and including this
+// one. Earlier device-or-network verdicts of the device that were made
+// before that period was known, and whose session age falls on it, were
+// token expiries too: a device with a custom token lifetime (20 min, 3 h) has
+// no SDK prior, and its first expiries look random until a 401003 or
+// regularity shows its period. They are revised to token-expiry. A
+// verdict whose session the period does not explain stays; one without a
+// reconnect within the grace must fall within closeMatch of the period (as
+// decide asks of a period match that is the only token evidence left).
+//
+// It works from the samples, which outlive the bounded timeline, and runs
+// only when the confirming verdict is first made (or changes), in time order,
+// so the outcome does not depend on how records were batched.
+func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
+	t := d.entries[i].t
+	si := d.sampleAt(t)
+	if si < 0 {
+		return
+	}
+	sdk := d.sdkAt(t)
+	if p, ok := learnedPeriod(d.samples, t+1, sdk); !ok || abs64(int64(d.samples[si].dur)-p.dur) > p.tol {
+		return
+	}
+	others := make([]sample, 0, len(d.samples))
+	for j := range d.samples[:si] {
+		s := &d.samples[j]
+		if s.cause != ccDeviceOrNetwork || s.retroAt != 0 || s.dur <= 0 {
+			continue
+		}
+		// the period the other sessions show: a candidate never votes for
+		// itself (as decide learns a period only from earlier disconnects)
+		others = append(append(others[:0], d.samples[:j]...), d.samples[j+1:]...)
+		p, ok := learnedPeriod(others, t+1, sdk)
+		if !ok {
+			continue
+		}
+		off := abs64(int64(s.dur) - p.dur)
+		if off > p.tol || (s.back < 0 && off > closeMatch) {
+			continue
+		}
+		s.cause, s.retroAt = ccTokenExpiry, t
+		s.pdur, s.ptol, s.pn, s.pby = int32(p.dur), int32(p.tol), uint8(min(p.n, 255)), p.by
+		if s.rev < 255 {
+			s.rev++
+		}
+		v := retroVerdict(s, e.grace)
+		if k := d.find(s.disc); k >= 0 && d.entries[k].id == s.id {
+			x := &d.entries[k]
+			x.cause, x.rev, x.flags = ccTokenExpiry, s.rev, x.flags|fRetro
+			x.fp, x.conf = v.fingerprint(), uint8(v.confidence*100+0.5)
+		}
+		d.reviseFlap(s.disc, t)
+		out.Diagnoses = append(out.Diagnoses, Diagnosis{
+			Key: d.key, Time: unix(s.disc), EventID: s.id, Cause: TokenExpiry, Final: true,
+			Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(s.rev),
+		})
+	}
+}
+
+// retroVerdict renders a verdict revised by reviseEarlier from its sample
+// alone, so that it reads the same whether or not the timeline entry is
+// still kept.
+func retroVerdict(s *sample, grace int64) verdict {
+	v := verdict{cause: ccTokenExpiry, class: mcGeneric, incLine: -1, reconnect: s.back >= 0}
+	since := "connected"
+	if s.anch {
+		since = "disconnected (its reconnect record is missing)"
+	}
+	ev := []string{
+		fmt.Sprintf("no 401003 within %ds", besideBefore),
+		fmt.Sprintf("%s %s before, matching its token period of %s (±%s)", since, durWords(int64(s.dur)), durWords(int64(s.pdur)), durWords(int64(s.ptol))),
+	}
+	if s.pby {
+		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt), durWords(int64(s.pdur))))
+	} else {
+		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt), durWords(int64(s.pdur)), s.pn))
+	}
+	conf := 0.55
+	if s.pby {
+		conf += 0.05
+	}
+	if s.back >= 0 {
+		ev = append(ev, fmt.Sprintf("reconnected %s later", durWords(int64(s.back))))
+		v.reconnectT = s.disc + int64(s.back)
+		conf += 0.08
+	} else {
+		ev = append(ev, fmt.Sprintf("no successful connect within %s", durWords(grace)))
+		conf -= 0.1
+	}
+	v.evidence = ev
+	v.confidence = math.Round(clamp01(conf)*100) / 100
+	v.rec = recommendation(ccTokenExpiry, mcGeneric, v.reconnect)
+	return v
+}
+
 // recordFlap keeps the times of final seed-2 verdicts (flapping counts
-// device-or-network disconnects; a hub-transient one never counts).
-func (d *device) recordFlap(t int64, c causeCode) {
+// device-or-network disconnects; a hub-transient one never counts). A
+// verdict revised by a later-learned period (retro) leaves flaps through
+// reviseFlap instead and keeps its flapRev.
+func (d *device) recordFlap(t int64, c causeCode, retro bool) {
 	idx, found := slices.BinarySearch(d.flaps, t)
 	seed2 := c == ccDeviceOrNetwork || c == ccDuplicateIdentity
 	switch {
@@ -514,6 +646,26 @@ func (d *device) recordFlap(t int64, c causeCode) {
 		}
 	case !seed2 && found:
 		d.flaps = slices.Delete(d.flaps, idx, idx+1)
+	}
+	if !retro {
+		if k := slices.IndexFunc(d.flapRevs, func(r flapRev) bool { return r.t == t }); k >= 0 {
+			d.flapRevs = slices.Delete(d.flapRevs, k, k+1)
+		}
+	}
+}
+
+// reviseFlap moves the seed-2 verdict at t from flaps to flapRevs: it was
+// revised by the disconnect at by.
+func (d *device) reviseFlap(t, by int64) {
+	idx, found := slices.BinarySearch(d.flaps, t)
+	if !found {
+		return
+	}
+	d.flaps = slices.Delete(d.flaps, idx, idx+1)
+	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmpInt(r.t, t) })
+	d.flapRevs = slices.Insert(d.flapRevs, pos, flapRev{t: t, by: by})
+	if len(d.flapRevs) > maxFlaps {
+		d.flapRevs = slices.Delete(d.flapRevs, 0, len(d.flapRevs)-maxFlaps)
 	}
 }
 
@@ -871,21 +1023,39 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 	n := e.cfg.FlapCount
 	for range len(d.flaps) + 1 {
 		if !d.flapping.firing {
-			var fl []int64
+			var fl []flapRev // by = maxT: still seed-2
 			for _, t := range d.flaps {
 				if t > d.flapping.ref && t <= w {
-					fl = append(fl, t)
+					fl = append(fl, flapRev{t: t, by: maxT})
 				}
 			}
+			for _, r := range d.flapRevs {
+				if r.t > d.flapping.ref && r.t <= w {
+					fl = append(fl, r)
+				}
+			}
+			slices.SortFunc(fl, func(a, b flapRev) int { return cmpInt(a.t, b.t) })
 			fired := false
-			for j := n - 1; j < len(fl); j++ {
-				at := fl[j]
-				if at-fl[j-n+1] >= e.flapWin || !alive(at) {
+			for j := range fl {
+				at := fl[j].t
+				if fl[j].by <= at || !alive(at) {
 					continue
 				}
+				// the window ending at at counts the verdicts that were
+				// still seed-2 then (a later-learned period revised some)
+				win := make([]int64, 0, n)
+				for k := j; k >= 0 && len(win) < n; k-- {
+					if fl[k].by > at {
+						win = append(win, fl[k].t)
+					}
+				}
+				if len(win) < n || at-win[n-1] >= e.flapWin {
+					continue
+				}
+				slices.Reverse(win)
 				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: incAt(at)}
 				ev := make([]string, 0, n)
-				for _, t := range fl[j-n+1 : j+1] {
+				for _, t := range win {
 					ev = append(ev, "device-or-network 404104 at "+clock(t))
 				}
 				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),

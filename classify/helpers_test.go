@@ -98,6 +98,7 @@ type run struct {
 	incs    map[string]Incident
 	st      *State
 	stats   IngestStats
+	input   []event.Event // the events fed, in arrival order
 }
 
 // verdicts returns the final causes of dev's 404104s in time order.
@@ -152,7 +153,7 @@ func (r *run) absorb(o Output) {
 func feed(t testing.TB, cfg Config, evs []event.Event, step int, tail time.Duration) *run {
 	t.Helper()
 	e := New(cfg)
-	r := &run{final: map[event.ID]Diagnosis{}, incs: map[string]Incident{}, st: NewState()}
+	r := &run{final: map[event.ID]Diagnosis{}, incs: map[string]Incident{}, st: NewState(), input: evs}
 	var newest time.Time
 	var wm time.Time
 	for i := 0; i < len(evs); i += step {

@@ -77,6 +77,7 @@ type verdict struct {
 	reconnect  bool  // a successful connect within the grace
 	reconnectT int64 // its time
 	backed     bool  // a 401003 stood beside the 404104
+	onPeriod   bool  // the disconnect fell on the device's learned period
 	incLine    int   // index of the live incident line in evidence, -1 none
 }
 
@@ -460,6 +461,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		te.onPeriod, te.loose = false, true
 	}
 
+	v.onPeriod = te.onPeriod
 	switch {
 	case te.ok():
 		v.class = mcGeneric

@@ -99,16 +99,29 @@ func TestScenarios(t *testing.T) {
 		},
 		{
 			name: "repeating durations without any 401003 teach the period",
-			rule: "§5 learned periods (learnedPeriod): three connect→404104 durations agreeing within regularTolerance, none longer, teach a period without 401003",
+			rule: "§5 learned periods (learnedPeriod): three connect→404104 durations agreeing within regularTolerance, none longer, teach a period without 401003; reviseEarlier: once the 4th falls on it, the first three are revised to token-expiry",
 			evs: func() []event.Event {
 				return periodic("quiet-sdk", 70*time.Minute, 5, 0, 9*time.Second)
 			},
 			tail: time.Hour,
 			chk: func(t *testing.T, r *run) {
 				got := r.verdicts("quiet-sdk")
-				want := []Cause{DeviceOrNetwork, DeviceOrNetwork, DeviceOrNetwork, TokenExpiry, TokenExpiry}
+				want := []Cause{TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry}
 				if !slices.Equal(got, want) {
 					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+				for i := 1; i <= 5; i++ {
+					d := r.diag("quiet-sdk", periodTime(70*time.Minute, 9*time.Second, i).Add(-9*time.Second))
+					wantRev := 0
+					if i <= 3 {
+						wantRev = 1
+					}
+					if d.Revisions != wantRev {
+						t.Errorf("expiry %d: revisions %d, want %d", i, d.Revisions, wantRev)
+					}
+					if i <= 3 && !containsLine(d.Evidence, "fell on a 70m token period repeated by 3 sessions") {
+						t.Errorf("expiry %d evidence %q", i, d.Evidence)
+					}
 				}
 			},
 		},
@@ -575,6 +588,131 @@ func TestScenarios(t *testing.T) {
 			chk: func(t *testing.T, r *run) {
 				if got := r.verdicts("chiller"); !slices.Equal(got, []Cause{TokenExpiry, HubTransient}) {
 					t.Fatalf("verdicts %v, want token-expiry then hub-transient", got)
+				}
+			},
+		},
+		{
+			name: "custom 25-minute token: the first 401003 revises the earlier verdicts its period explains",
+			rule: "reviseEarlier (§5 later evidence may revise a verdict; learned periods): two 401003-less 404104s at 25m41s and 25m32s were device-or-network; the 401003-backed expiry at 25m37s teaches the period and revises both; a 13m21s drop and a 25m-old session without reconnect 75 s off the period stay device-or-network",
+			evs: func() []event.Event {
+				c := at(0)
+				var evs []event.Event
+				evs = append(evs, connect("custom-ttl", c, 0, ""))
+				step := func(age, back time.Duration, with401 bool) {
+					x := c.Add(age)
+					if with401 {
+						evs = append(evs, u401("custom-ttl", x))
+					}
+					evs = append(evs, d404("custom-ttl", x))
+					c = x.Add(back)
+					evs = append(evs, connect("custom-ttl", c, 0, ""))
+				}
+				step(25*time.Minute+41*time.Second, 5*time.Second, false)
+				step(25*time.Minute+32*time.Second, 33*time.Second, false)
+				step(13*time.Minute+21*time.Second, 20*time.Second, false)
+				step(24*time.Minute+20*time.Second, 4*time.Minute, false)
+				step(25*time.Minute+37*time.Second, 19*time.Second, true)
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				want := []Cause{TokenExpiry, TokenExpiry, DeviceOrNetwork, DeviceOrNetwork, TokenExpiry}
+				if got := r.verdicts("custom-ttl"); !slices.Equal(got, want) {
+					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+				first := r.diag("custom-ttl", at(25*time.Minute+41*time.Second))
+				if first.Revisions != 1 || !first.Final {
+					t.Errorf("first: revisions %d final %v, want a final verdict revised once", first.Revisions, first.Final)
+				}
+				for _, w := range []string{"connected 25m41s before, matching its token period of 25m", "the period was learned later: its expiry at 11:59:29 (401003) showed a 25m", "reconnected 5s later"} {
+					if !containsLine(first.Evidence, w) {
+						t.Errorf("evidence %q lacks %q", first.Evidence, w)
+					}
+				}
+				var hist []Cause
+				for _, x := range r.all {
+					if x.EventID == first.EventID && x.Final {
+						hist = append(hist, x.Cause)
+					}
+				}
+				if !slices.Equal(hist, []Cause{DeviceOrNetwork, TokenExpiry}) {
+					t.Errorf("final history %v, want device-or-network, then token-expiry", hist)
+				}
+			},
+		},
+		{
+			name: "3-hour token: revised hours later, after its timeline entry was pruned",
+			rule: "reviseEarlier works from the samples, which outlive the bounded timeline: a 3h06m19s session ending in a 401003-less 404104 is revised when the next expiry (401003, 3h06m15s) shows the period 3 h later; the revision names the original 404104",
+			evs: func() []event.Event {
+				c := at(0)
+				x1 := c.Add(3*time.Hour + 6*time.Minute + 19*time.Second)
+				c1 := x1.Add(3 * time.Second)
+				x2 := c1.Add(3*time.Hour + 6*time.Minute + 15*time.Second)
+				evs := []event.Event{connect("long-ttl-3h", c, 0, ""), d404("long-ttl-3h", x1), connect("long-ttl-3h", c1, 0, "")}
+				evs = append(evs, expiry("long-ttl-3h", x2, 22*time.Second)...)
+				// other devices keep the watermark moving in between
+				for m := 10; m < 7*60; m += 10 {
+					evs = append(evs, connect("ticker", at(time.Duration(m)*time.Minute), 0, ""))
+				}
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if got := r.verdicts("long-ttl-3h"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry}) {
+					t.Fatalf("verdicts %v, want two token-expiry", got)
+				}
+				x1 := at(3*time.Hour + 6*time.Minute + 19*time.Second)
+				d := r.diag("long-ttl-3h", x1)
+				if d.Revisions != 1 || d.EventID != d404("long-ttl-3h", x1).ID {
+					t.Errorf("revision %+v", d)
+				}
+				if !containsLine(d.Evidence, "connected 3h06m19s before, matching its token period of 3h06m") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+				dev := r.st.devices[event.Key{Hub: testHub, Device: "long-ttl-3h"}]
+				if dev.find(x1.Unix()) >= 0 {
+					t.Errorf("the first 404104 is still on the timeline: the fixture does not exercise pruning")
+				}
+			},
+		},
+		{
+			name: "flapping judged with what was known when its window closed",
+			rule: "reviseEarlier + flapping: three device-or-network verdicts within an hour fire device-flapping; a 401003 expiry 40 min later revises two of them, which does not withdraw the alert, and the same happens whether the records come one by one or all at once",
+			evs: func() []event.Event {
+				c := at(0)
+				var evs []event.Event
+				evs = append(evs, connect("flap-ttl", c, 0, ""))
+				for _, st := range []struct {
+					age time.Duration
+					tok bool
+				}{{25*time.Minute + 40*time.Second, false}, {25*time.Minute + 30*time.Second, false}, {6 * time.Minute, false}, {25*time.Minute + 35*time.Second, true}} {
+					x := c.Add(st.age)
+					if st.tok {
+						evs = append(evs, u401("flap-ttl", x))
+					}
+					evs = append(evs, d404("flap-ttl", x))
+					c = x.Add(10 * time.Second)
+					evs = append(evs, connect("flap-ttl", c, 0, ""))
+				}
+				return evs
+			},
+			tail: 3 * time.Hour,
+			chk: func(t *testing.T, r *run) {
+				want := []Cause{TokenExpiry, TokenExpiry, DeviceOrNetwork, TokenExpiry}
+				if got := r.verdicts("flap-ttl"); !slices.Equal(got, want) {
+					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+				s := r.signalsOf(DeviceFlapping, "flap-ttl")
+				if len(s) != 2 || !s[0].Firing || s[1].Firing {
+					t.Fatalf("flapping signals %+v, want one firing and its reset", s)
+				}
+				all := sortByTime(r.input)
+				big := feed(t, testConfig(), all, len(all), 3*time.Hour)
+				if got, want := signalSet(big.signals), signalSet(r.signals); !slices.Equal(got, want) {
+					t.Errorf("one batch gives signals %v, one by one %v", got, want)
+				}
+				if got := big.verdicts("flap-ttl"); !slices.Equal(got, want) {
+					t.Errorf("one batch gives verdicts %v", got)
 				}
 			},
 		},

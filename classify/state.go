@@ -42,6 +42,11 @@ func (c causeCode) cause() Cause {
 const (
 	fAnnounced uint8 = 1 << iota // a Pending diagnosis was emitted
 	fFinal                       // the verdict is final
+	// fRetro: a device-or-network verdict revised to token-expiry because
+	// the device's token period, learned from later disconnects, explains
+	// its session (see Engine.reviseEarlier); the revised verdict is
+	// rendered from its sample, not re-derived by decide.
+	fRetro
 )
 
 // entry is one connection-relevant record on a device's timeline. 404104
@@ -79,11 +84,37 @@ func (e *entry) isDupIdentity() bool {
 }
 
 // sample is one observed token period: the time from the successful connect
-// that presented a token to the 404104 that ended that connection.
+// that presented a token to the 404104 that ended that connection. It also
+// keeps what a later revision of that 404104's verdict needs once the
+// timeline entry itself is pruned (a 3-hour token period is learned hours
+// after the first disconnect it explains).
 type sample struct {
 	disc   int64 // time of the 404104
 	dur    int32 // seconds
 	backed bool  // a 401003 stood beside the 404104
+	anch   bool  // dur runs from the previous disconnect (its reconnect record was lost)
+	cause  causeCode
+	// For device-or-network (and retro-revised) samples: the 404104's ID,
+	// its revision count, and seconds to its reconnect within the grace
+	// (-1 none).
+	id   event.ID
+	rev  uint8
+	back int32
+	// retro: the verdict was revised to token-expiry when the disconnect at
+	// retroAt taught the period pdur ± ptol (pby: 401003-backed, from pn
+	// agreeing sessions); 0 when not revised.
+	retroAt    int64
+	pdur, ptol int32
+	pn         uint8
+	pby        bool
+}
+
+// flapRev is a device-or-network verdict that counted towards flapping until
+// the disconnect at by revised it (retroactive token period): flapping
+// windows ending before by still count it, so that the flapping alert does
+// not depend on whether the revision was known when the window was judged.
+type flapRev struct {
+	t, by int64
 }
 
 // sigState is one device alert condition's current state.
@@ -100,10 +131,11 @@ type device struct {
 	hash                       uint64
 	entries                    []entry // sorted by (t, id)
 	samples                    []sample
-	flaps                      []int64 // times of final seed-2 verdicts, ascending
-	floor                      int64   // events before this were pruned: arrivals older are stale
-	deleted                    int64   // time of a DeviceDeleted, 0 none
-	due                        int64   // earliest watermark a Tick needs to look at it again, 0 none
+	flaps                      []int64   // times of final seed-2 verdicts, ascending
+	flapRevs                   []flapRev // seed-2 verdicts revised by a later-learned period, by t
+	floor                      int64     // events before this were pruned: arrivals older are stale
+	deleted                    int64     // time of a DeviceDeleted, 0 none
+	due                        int64     // earliest watermark a Tick needs to look at it again, 0 none
 	offline, flapping, renewal sigState
 
 	// inDirty / inTouched mirror membership of State.dirtyDev / touched, so
