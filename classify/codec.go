@@ -428,7 +428,7 @@ func encodeHub(h *hub) []byte {
 		w.u(uint64(len(hs)))
 		for _, k := range hs {
 			w.u64(k)
-			w.bool(b.devs[k])
+			w.byte(b.devs[k])
 		}
 		ids := make([]event.ID, 0, len(b.errIDs))
 		for id := range b.errIDs {
@@ -500,11 +500,11 @@ func decodeHub(name string, b []byte) (*hub, error) {
 		}
 		nd := r.n(9)
 		if !bk.compact {
-			bk.devs = make(map[uint64]bool, nd)
+			bk.devs = make(map[uint64]uint8, nd)
 		}
 		for range nd {
 			k := r.u64()
-			u := r.bool()
+			u := r.byte()
 			if bk.devs != nil {
 				bk.devs[k] = u
 			}

@@ -369,7 +369,7 @@ func (d *device) hasPending() bool {
 // 404104s are not explained by its own token evidence.
 func (e *Engine) syncBuckets(st *State, h *hub, d *device) {
 	var lastM int64 = -1 << 62
-	un := false
+	var un uint8 // 0 explained, else 1 + second of the first unexplained one
 	flush := func() {
 		if lastM == -1<<62 {
 			return
@@ -392,13 +392,13 @@ func (e *Engine) syncBuckets(st *State, h *hub, d *device) {
 		}
 		if m != lastM {
 			flush()
-			lastM, un = m, false
+			lastM, un = m, 0
 		}
 		// explained: a 401003 beside it, or closely on its own period
 		// (the reconnect is not known here; decide asks no less)
 		te := d.tokenEvidence(ent.t)
-		if te.beside < 0 && !te.close {
-			un = true
+		if te.beside < 0 && !te.close && un == 0 {
+			un = uint8(ent.t-m*60) + 1
 		}
 	}
 	flush()
@@ -923,6 +923,14 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		return incidentID(h.name, start)
 	}
 	incAt := func(t int64) int64 {
+		// the incident the device was caught in: its 404104 at t was part
+		// of the burst (caughtIn), not merely inside the incident's span
+		if k := d.find(t); k >= 0 {
+			if in := e.caughtIn(h, d, k); in != nil {
+				return in.idStart
+			}
+			return 0
+		}
 		if in := h.incidentAt(t); in != nil {
 			return in.idStart
 		}

@@ -33,6 +33,76 @@ func incidentID(hub string, start int64) string {
 	return hub + "-" + time.Unix(start, 0).UTC().Format("20060102T1504Z")
 }
 
+// burstSpan is how close (seconds, either side) other devices' unexplained
+// 404104s must be for a 404104 to be part of a burst.
+const burstSpan = 30
+
+// burstPeers is how many other devices must have an unexplained 404104
+// within ±burstSpan of a 404104 for it to be part of a burst: the
+// per-minute share of the smallest burst that can open an incident
+// (IncidentMinDevices over burstWindow minutes), less the device itself.
+func (e *Engine) burstPeers() int {
+	return max(1, (e.cfg.IncidentMinDevices+burstWindow-1)/burstWindow-1)
+}
+
+// burstAt reports whether the 404104 at entries[i] is part of a burst of
+// devices disconnecting at once (PRODUCT.md §1 cause 3: "many devices
+// disconnect at once"): at least burstPeers other devices have an
+// unexplained 404104 within ±burstSpan. A hub incident lasts as long as the
+// hub-side errors stay above baseline — minutes after the burst, when the
+// disconnect rate is back at its usual level; a disconnect then, or just
+// before the burst began, is no more likely the hub's doing than any other
+// minute's, so it is judged on the device's own evidence. The answer is
+// cached on the entry for when its minute buckets are compacted (their
+// seconds are gone); the verdict is first made (t + grace) while they are
+// fresh, with every record up to t + burstSpan in.
+func (e *Engine) burstAt(h *hub, d *device, i int) bool {
+	ent := &d.entries[i]
+	t := ent.t
+	n := 0
+	for m := floorDiv(t-burstSpan, 60); m <= floorDiv(t+burstSpan, 60); m++ {
+		b := h.buckets[m]
+		if b == nil {
+			continue
+		}
+		if b.compact {
+			if ent.flags&fBurstKnown != 0 {
+				return ent.flags&fBurst != 0
+			}
+			return true // nothing cached (an older state): the incident's span decides
+		}
+		for k, v := range b.devs {
+			if v == 0 || k == d.hash {
+				continue
+			}
+			if s := m*60 + int64(v-1); s >= t-burstSpan && s <= t+burstSpan {
+				n++
+			}
+		}
+	}
+	in := n >= e.burstPeers()
+	ent.flags = ent.flags&^fBurst | fBurstKnown
+	if in {
+		ent.flags |= fBurst
+	}
+	return in
+}
+
+// caughtIn returns the hub incident the 404104 at entries[i] was caught in:
+// the incident covering its time (or beginning within burstSpan after it),
+// when the disconnect was part of its burst (burstAt); nil otherwise.
+func (e *Engine) caughtIn(h *hub, d *device, i int) *incident {
+	t := d.entries[i].t
+	in := h.incidentAt(t)
+	if in == nil {
+		in = h.incidentAt(t + burstSpan) // a burst member seconds before its first elevated minute
+	}
+	if in == nil || !e.burstAt(h, d, i) {
+		return nil
+	}
+	return in
+}
+
 // incidentAt returns the incident covering event time t, or nil.
 func (h *hub) incidentAt(t int64) *incident {
 	for _, in := range h.inc {
@@ -83,7 +153,7 @@ func (h *hub) bucketFor(m int64) *bucket {
 	if h.closed != 0 && m <= h.closed {
 		return nil
 	}
-	b = &bucket{devs: make(map[uint64]bool)}
+	b = &bucket{devs: make(map[uint64]uint8)}
 	h.buckets[m] = b
 	if h.sealed == 0 || m <= h.sealed {
 		if h.sealed == 0 {
@@ -167,7 +237,7 @@ func (h *hub) windowStats(from, to int64, scratch map[uint64]struct{}) (u, errs 
 			n = b.nDev
 		} else {
 			for k, un := range b.devs {
-				if un {
+				if un != 0 {
 					scratch[k] = struct{}{}
 					n++
 				}
@@ -204,6 +274,16 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 		u, errs, first := h.windowStats(from, m, scratch)
 		if u < thrU || errs < thrH || first < 0 {
 			continue
+		}
+		// the incident starts with its burst: the first minute holding the
+		// per-minute share of a burst, not a quiet minute's stray
+		// disconnect that happens to share the window (those are judged on
+		// their own; caughtIn still takes burst members just before it)
+		for q := first; q <= m; q++ {
+			if b := h.buckets[q]; b != nil && b.unexplained() > e.burstPeers() {
+				first = q
+				break
+			}
 		}
 		// Records that arrived late (within lateness) can complete an earlier
 		// window than the one that opened an incident: that window belongs to

@@ -453,7 +453,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 			}
 		}
 	}
-	inc := h.incidentAt(t)
+	inc := e.caughtIn(h, d, i)
 	prior, unknownAge := te.sdkPrior(h, t)
 	if te.beside < 0 && te.onPeriod && !te.close && (!v.reconnect || inc != nil) {
 		// the period match is all that is left of the token signature:
@@ -607,7 +607,10 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		}
 	case ccDeviceOrNetwork:
 		tokenWords()
-		if inc == nil {
+		if in := h.incidentAt(t); inc == nil && in != nil {
+			ev = append(ev, fmt.Sprintf("during hub incident %s, but not part of its burst: fewer than %d other devices disconnected unexplained within %ds",
+				incidentID(h.name, in.idStart), e.burstPeers(), burstSpan))
+		} else if inc == nil {
 			ev = append(ev, "no hub incident at the time")
 		}
 		reconnectWords()

@@ -47,6 +47,10 @@ const (
 	// its session (see Engine.reviseEarlier); the revised verdict is
 	// rendered from its sample, not re-derived by decide.
 	fRetro
+	// fBurstKnown / fBurst cache burstAt for the 404104 once its minute
+	// buckets are compacted (the seconds are gone then).
+	fBurstKnown
+	fBurst
 )
 
 // entry is one connection-relevant record on a device's timeline. 404104
@@ -146,7 +150,10 @@ type device struct {
 // bucket is one hub minute: devices with a 404104 in it (flag true when
 // not explained by their own token evidence) and hub-side error records.
 type bucket struct {
-	devs    map[uint64]bool
+	// devs: per device, 0 when its 404104 in the minute is explained by its
+	// own token evidence, else 1 + the second within the minute of its
+	// first unexplained one (blobs of older versions hold 1: second 0).
+	devs    map[uint64]uint8
 	compact bool // devs and errIDs dropped; nDev holds the unexplained count
 	nDev    int
 	errs    int
@@ -160,7 +167,7 @@ func (b *bucket) unexplained() int {
 	}
 	n := 0
 	for _, u := range b.devs {
-		if u {
+		if u != 0 {
 			n++
 		}
 	}
