@@ -65,13 +65,13 @@ type minute struct {
 	deliveries []delivery
 }
 
-// fleetConfig is the simulated fleet of the handler tests: 150 devices over
+// fleetConfig is the simulated fleet of the handler tests: 100 devices over
 // 2 hours with one hub incident. It is kept this small for the package's
 // wall time: under the emulator every Evaluate re-reads the events of the
 // last two real minutes (pipeline ReadSafety), i.e. the whole run so far.
 func fleetConfig() sim.Config {
 	cfg := sim.DefaultConfig(4)
-	cfg.Devices = 150
+	cfg.Devices = 100
 	cfg.Duration = 2 * time.Hour
 	return cfg
 }
