@@ -471,7 +471,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 	if e.prune(d, w) {
 		changed = true
 	}
-	if due := e.nextDue(d); due != d.due {
+	if due := e.nextDue(d, w); due != d.due {
 		d.due = due
 		changed = true
 	}
@@ -769,7 +769,7 @@ const maxT = int64(1) << 62
 // nextDue is the earliest watermark at which the device needs a Tick
 // without new evidence: a pending 404104's grace end, the offline deadline,
 // the flapping reset. 0 when nothing is scheduled.
-func (e *Engine) nextDue(d *device) int64 {
+func (e *Engine) nextDue(d *device, w int64) int64 {
 	var due int64
 	take := func(t int64) {
 		if due == 0 || t < due {
@@ -793,6 +793,19 @@ func (e *Engine) nextDue(d *device) int64 {
 					take(x.t + e.offline)
 					break
 				}
+			}
+		}
+	}
+	if !d.flapping.firing {
+		// a flapping condition is judged flapHold after its last disconnect
+		for _, t := range d.flaps {
+			if t > d.flapping.ref && t+e.flapHold() > w {
+				take(t + e.flapHold())
+			}
+		}
+		for _, r := range d.flapRevs {
+			if r.t > d.flapping.ref && r.t+e.flapHold() > w {
+				take(r.t + e.flapHold())
 			}
 		}
 	}
@@ -1046,6 +1059,9 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			fired := false
 			for j := range fl {
 				at := fl[j].t
+				if at+e.flapHold() > w {
+					break // not yet: whether an incident catches it is still open
+				}
 				if fl[j].by <= at || !alive(at) {
 					continue
 				}
@@ -1061,7 +1077,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 					continue
 				}
 				slices.Reverse(win)
-				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: incAt(at)}
+				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: e.flapIncident(h, d, at)}
 				ev := make([]string, 0, n)
 				for _, t := range win {
 					ev = append(ev, "device-or-network 404104 at "+clock(t))
@@ -1095,6 +1111,32 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		break
 	}
 	return changed
+}
+
+// flapHold is how long after its last disconnect a flapping condition waits
+// before it is judged (seconds): a hub incident notifies from ingested data
+// while device alerts follow the watermark, which trails ingest by
+// ALLOWED_LATENESS, so a device caught in an incident that began up to that
+// long after its flapping started would otherwise get its flapping alert
+// while the incident it is caught in is open (§7 inhibition). The wait lets
+// the disconnects of that span be decided (grace) with their burst
+// neighbours in (burstSpan).
+func (e *Engine) flapHold() int64 { return e.lateness + e.grace + burstSpan }
+
+// flapIncident returns the start of the incident a device whose flapping
+// condition began at at is caught in: the one its 404104 at at was part of,
+// or one that caught one of its 404104s within ALLOWED_LATENESS after;
+// 0 none.
+func (e *Engine) flapIncident(h *hub, d *device, at int64) int64 {
+	lo, hi := d.window(at, at+e.lateness)
+	for k := lo; k < hi; k++ {
+		if d.entries[k].is404104() && d.entries[k].flags&fFinal != 0 {
+			if in := e.caughtIn(h, d, k); in != nil {
+				return in.idStart
+			}
+		}
+	}
+	return 0
 }
 
 // find returns the index of the 404104 at time t, or -1.
