@@ -716,6 +716,91 @@ func TestScenarios(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "only the burst is hub-transient: a crash just before it and a token expiry in its error tail are judged on their own",
+			rule: "burstAt/caughtIn (§1 cause 3 'many devices disconnect at once'; §5 per-device evidence first): a 404104 is hub-transient only with ≥ ceil(INCIDENT_MIN_DEVICES/3)-1 other unexplained devices within ±30 s; 40 s before the burst → device-or-network and its device-offline is not held; a .NET expiry at 65m10s 11 min into the incident, while only hub errors stay high → token-expiry (SDK prior); a crash inside the burst → hub-transient, its device-offline tied to the incident",
+			evs: func() []event.Event {
+				start := at(hms(3, 22, 0))
+				evs := burst(30, true, start, "pump")
+				// the hub keeps failing operations for 18 minutes after the burst
+				for x := start.Add(3 * time.Minute); x.Before(start.Add(18 * time.Minute)); x = x.Add(10 * time.Second) {
+					evs = append(evs, opErr(fmt.Sprintf("pump-%03d", x.Second()), x, "D2CTwinOperations", 500001))
+				}
+				evs = append(evs, connect("crash-early", at(hms(2, 0, 0)), 0, ""), d404("crash-early", start.Add(-40*time.Second)),
+					connect("crash-early", start.Add(40*time.Minute), 0, ""))
+				evs = append(evs, connect("crash-burst", at(hms(2, 0, 0)), 0, ""), d404("crash-burst", start.Add(40*time.Second)),
+					connect("crash-burst", start.Add(40*time.Minute), 0, ""))
+				evs = append(evs, connect("crash-tail", at(hms(2, 0, 0)), 0, ""), d404("crash-tail", start.Add(12*time.Minute)),
+					connect("crash-tail", start.Add(50*time.Minute), 0, ""))
+				tok := start.Add(11*time.Minute + 10*time.Second)
+				evs = append(evs, sdkConnect("tail-dotnet", tok.Add(-65*time.Minute-10*time.Second), sdkDotNetV, "Mqtt"), d404("tail-dotnet", tok),
+					sdkConnect("tail-dotnet", tok.Add(15*time.Second), sdkDotNetV, "Mqtt"))
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if len(r.incs) != 1 {
+					t.Fatalf("incidents %+v, want 1", r.incs)
+				}
+				var inc Incident
+				for _, in := range r.incs {
+					inc = in
+				}
+				if !inc.Start.Equal(at(hms(3, 22, 0))) || inc.Open || !inc.End.After(at(hms(3, 38, 0))) {
+					t.Errorf("incident %s–%s open=%v, want from 13:22 to after 13:38", inc.Start, inc.End, inc.Open)
+				}
+				early := r.diag("crash-early", at(hms(3, 21, 20)))
+				if early.Cause != DeviceOrNetwork || early.Incident != "" {
+					t.Errorf("crash-early %s incident %q", early.Cause, early.Incident)
+				}
+				late := r.diag("crash-tail", at(hms(3, 34, 0)))
+				if late.Cause != DeviceOrNetwork || late.Incident != "" || !containsLine(late.Evidence, "not part of its burst: fewer than 3 other devices") {
+					t.Errorf("crash-tail %s incident %q evidence %q", late.Cause, late.Incident, late.Evidence)
+				}
+				if got := r.verdicts("tail-dotnet"); !slices.Equal(got, []Cause{TokenExpiry}) {
+					t.Errorf("tail-dotnet verdicts %v, want token-expiry", got)
+				}
+				if got := r.verdicts("crash-burst"); !slices.Equal(got, []Cause{HubTransient}) {
+					t.Errorf("crash-burst verdicts %v, want hub-transient", got)
+				}
+				for _, c := range []struct {
+					dev, inc string
+				}{{"crash-early", ""}, {"crash-tail", ""}, {"crash-burst", inc.ID}} {
+					s := r.signalsOf(DeviceOffline, c.dev)
+					if len(s) != 2 || !s[0].Firing || s[0].Incident != c.inc {
+						t.Errorf("%s offline signals %+v, want firing then resolved, incident %q", c.dev, s, c.inc)
+					}
+				}
+			},
+		},
+		{
+			name: "a device flapping just before an incident that catches it is held with the incident",
+			rule: "flapHold/flapIncident (§7 inhibition): three device-or-network 404104s within an hour, the third 1m30s before a burst that catches the device → device-flapping tied to the incident (the incident notifies from ingested data, device alerts trail by ALLOWED_LATENESS); the same device without the incident → not tied",
+			evs: func() []event.Event {
+				start := at(hms(3, 22, 0))
+				evs := burst(30, true, start, "pump")
+				for _, dev := range []string{"flappy-caught", "flappy-alone"} {
+					evs = append(evs, connect(dev, at(hms(2, 40, 0)), 0, ""))
+					for _, m := range []time.Duration{hms(2, 55, 0), hms(3, 5, 0), hms(3, 20, 30)} {
+						evs = append(evs, d404(dev, at(m)), connect(dev, at(m).Add(20*time.Second), 0, ""))
+					}
+				}
+				return append(evs, d404("flappy-caught", start.Add(30*time.Second)), connect("flappy-caught", start.Add(4*time.Minute), 0, ""))
+			},
+			tail: 3 * time.Hour,
+			chk: func(t *testing.T, r *run) {
+				var id string
+				for _, in := range r.incs {
+					id = in.ID
+				}
+				for _, c := range []struct{ dev, inc string }{{"flappy-caught", id}, {"flappy-alone", ""}} {
+					s := r.signalsOf(DeviceFlapping, c.dev)
+					if len(s) == 0 || !s[0].Firing || !s[0].At.Equal(at(hms(3, 20, 30))) || s[0].Incident != c.inc {
+						t.Errorf("%s flapping %+v, want firing at 13:20:30 with incident %q", c.dev, s, c.inc)
+					}
+				}
+			},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
