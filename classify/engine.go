@@ -559,7 +559,7 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 	if p, ok := learnedPeriod(d.samples, t+1, sdk); !ok || abs64(int64(d.samples[si].dur)-p.dur) > p.tol {
 		return
 	}
-	others := make([]sample, 0, len(d.samples))
+	var others []sample // allocated only when there is a candidate
 	for j := range d.samples[:si] {
 		s := &d.samples[j]
 		if s.cause != ccDeviceOrNetwork || s.retroAt != 0 || s.dur <= 0 {
