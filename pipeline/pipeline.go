@@ -49,8 +49,10 @@ type Options struct {
 	// means 2 minutes; a negative value means none, for drivers that know no
 	// append can be in flight (make run, replay).
 	ReadSafety time.Duration
-	// Holder names this process for the Evaluate lease; random by default.
-	Holder string
+	// Instance names this process: it holds the Evaluate lease under this
+	// name and writes its own ingest progress rows. Random by default; it
+	// must differ between processes sharing a store.
+	Instance string
 }
 
 // Pipeline is the app. It is safe for concurrent use.
@@ -60,7 +62,7 @@ type Pipeline struct {
 	now    func() time.Time
 	log    zerolog.Logger
 	safety time.Duration
-	holder string
+	instance string
 	engine *classify.Engine
 	alerts *alert.Manager
 	outbox *alert.Dispatcher
@@ -70,6 +72,15 @@ type Pipeline struct {
 
 	evalMu sync.Mutex // one Evaluate at a time in this process
 	res    *resident  // state held between ticks; nil until loaded
+	// leaseUntil is when the Evaluate lease this process last took runs
+	// out. While it holds the lease no other instance can evaluate, so the
+	// resident state needs no re-check against the store.
+	leaseUntil time.Time
+	// outboxBusy: the outbox may hold items due now or soon (something was
+	// enqueued, or the last delivery left retries); lastDeliver is when it
+	// was last looked at.
+	outboxBusy  bool
+	lastDeliver time.Time
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -101,6 +112,9 @@ const (
 	leaseName = "evaluate"
 	leaseTTL  = 5 * time.Minute
 	purgeEach = time.Hour
+	// deliverEvery is how often an idle outbox is looked at anyway, should
+	// items have been left by a process that died.
+	deliverEvery = 10 * time.Minute
 )
 
 // New builds a Pipeline.
@@ -120,7 +134,7 @@ func New(opts Options) (*Pipeline, error) {
 		now:      func() time.Time { return opts.Now().UTC() },
 		log:      opts.Log,
 		safety:   opts.ReadSafety,
-		holder:   opts.Holder,
+		instance: opts.Instance,
 		engine:   classify.New(opts.Config.Engine),
 		progress: make(map[string]store.Progress),
 	}
@@ -130,10 +144,10 @@ func New(opts Options) (*Pipeline, error) {
 	case p.safety < 0:
 		p.safety = 0
 	}
-	if p.holder == "" {
-		var b [8]byte
+	if p.instance == "" {
+		var b [6]byte
 		_, _ = rand.Read(b[:])
-		p.holder = "evaluate-" + hex.EncodeToString(b[:])
+		p.instance = hex.EncodeToString(b[:])
 	}
 	p.alerts = alert.New(alert.Config{
 		RepeatInterval: opts.Config.RepeatInterval,
@@ -145,11 +159,18 @@ func New(opts Options) (*Pipeline, error) {
 }
 
 // Ingest appends a parsed batch and records the writer's progress. writer
-// names the input partition ("<event hub>/<partition>", "eventgrid",
+// names the input stream ("<event hub>/<partition>", "eventgrid",
 // "metric"). An error means the store is down: the function answers non-2xx
 // and the host retries the same batch, which is harmless (appends are
 // deduplicated by event ID).
+//
+// Progress is written to a row of this process's own (writer@instance):
+// Event Grid and metric alerts reach every instance, and Event Hubs
+// partitions move between instances, so a row shared by processes would
+// lose updates. Readers sum the counters and take each row's newest time; a
+// row whose instance moved on goes idle and stops holding the watermark.
 func (p *Pipeline) Ingest(ctx context.Context, writer string, res *ingest.Result) error {
+	writer += "@" + p.instance
 	now := p.now()
 	if len(res.Events) > 0 {
 		if err := p.st.AppendEvents(ctx, now, res.Events); err != nil {
@@ -272,16 +293,26 @@ func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error)
 func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error) {
 	var rep Report
 	now := p.now()
-	ok, err := p.st.AcquireLease(ctx, leaseName, p.holder, now, now.Add(leaseTTL))
-	if err != nil {
-		return rep, fmt.Errorf("pipeline: lease: %w", err)
+	// The lease is renewed when half of it is left, not on every tick; a
+	// lease held without a gap means nobody else evaluated since this
+	// process last saved, so the resident state is current without a read.
+	continuous := p.res != nil && now.Before(p.leaseUntil)
+	if !continuous || now.After(p.leaseUntil.Add(-leaseTTL/2)) {
+		ok, err := p.st.AcquireLease(ctx, leaseName, p.instance, now, now.Add(leaseTTL))
+		if err != nil {
+			return rep, fmt.Errorf("pipeline: lease: %w", err)
+		}
+		if !ok {
+			p.leaseUntil = time.Time{}
+			rep.Skipped = "another instance holds the evaluate lease"
+			return rep, nil
+		}
+		p.leaseUntil = now.Add(leaseTTL)
 	}
-	if !ok {
-		rep.Skipped = "another instance holds the evaluate lease"
-		return rep, nil
-	}
-	if err := p.load(ctx); err != nil {
-		return rep, err
+	if !continuous {
+		if err := p.load(ctx); err != nil {
+			return rep, err
+		}
 	}
 	res := p.res
 
@@ -289,7 +320,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	// it, for appends that were in flight when it last read).
 	from := res.meta.Cursor.Add(-p.safety)
 	to := now.Add(time.Nanosecond)
-	err = p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
+	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
@@ -338,7 +369,8 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err := p.outbox.Enqueue(ctx, notes, now); err != nil {
 		return rep, fmt.Errorf("pipeline: outbox: %w", err)
 	}
-	if err := p.saveAlerts(ctx); err != nil {
+	alertsSaved, err := p.saveAlerts(ctx)
+	if err != nil {
 		return rep, err
 	}
 	if err := p.st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
@@ -347,6 +379,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err := p.st.PutIncidents(ctx, out.Incidents); err != nil {
 		return rep, fmt.Errorf("pipeline: incidents: %w", err)
 	}
+	purged := false
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
 		n, err := p.purge(ctx, now, newest)
 		if err != nil {
@@ -354,22 +387,33 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		}
 		rep.Forgotten = n
 		res.meta.LastPurge = now
+		purged = true
 	}
-	if err := p.saveEngine(ctx); err != nil {
+	engineSaved, err := p.saveEngine(ctx)
+	if err != nil {
 		return rep, err
 	}
 	res.meta.Cursor = now
 	res.meta.Watermark = wm
-	if err := p.saveMeta(ctx); err != nil {
-		return rep, err
+	// A tick that changed nothing need not commit: the older stored cursor
+	// only makes a successor re-read a range that holds no new event.
+	if rep.New > 0 || engineSaved || alertsSaved || purged || len(notes) > 0 ||
+		len(out.Diagnoses) > 0 || len(out.Incidents) > 0 {
+		if err := p.saveMeta(ctx); err != nil {
+			return rep, err
+		}
 	}
 
 	// Deliver after everything is recorded. A channel failure is the
 	// outbox's business (retries, dead letters), not the tick's.
-	d, err := p.outbox.Deliver(ctx, now)
-	rep.Delivery = d
-	if err != nil {
-		return rep, fmt.Errorf("pipeline: deliver: %w", err)
+	if len(notes) > 0 || p.outboxBusy || !continuous || now.Sub(p.lastDeliver) >= deliverEvery {
+		d, err := p.outbox.Deliver(ctx, now)
+		rep.Delivery = d
+		if err != nil {
+			return rep, fmt.Errorf("pipeline: deliver: %w", err)
+		}
+		p.lastDeliver = now
+		p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= p.outbox.Limit && p.outbox.Limit > 0
 	}
 	return rep, nil
 }
@@ -426,17 +470,18 @@ func (p *Pipeline) load(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pipeline) saveAlerts(ctx context.Context) error {
+// saveAlerts writes the changed alert records; it reports whether any were.
+func (p *Pipeline) saveAlerts(ctx context.Context) (bool, error) {
 	keys := p.res.alerts.Dirty()
 	if len(keys) == 0 {
-		return nil
+		return false, nil
 	}
 	blobs := make([]store.Blob, 0, len(keys))
 	var gone []string
 	for _, k := range keys {
 		data, ok, err := p.res.alerts.Marshal(k)
 		if err != nil {
-			return fmt.Errorf("pipeline: encode alert %s: %w", k, err)
+			return false, fmt.Errorf("pipeline: encode alert %s: %w", k, err)
 		}
 		if !ok {
 			gone = append(gone, k)
@@ -445,22 +490,24 @@ func (p *Pipeline) saveAlerts(ctx context.Context) error {
 		blobs = append(blobs, store.Blob{Key: k, Data: data})
 	}
 	if _, err := p.st.PutBlobs(ctx, store.AlertBlobs, blobs); err != nil {
-		return fmt.Errorf("pipeline: save alerts: %w", err)
+		return false, fmt.Errorf("pipeline: save alerts: %w", err)
 	}
 	if err := p.st.DeleteBlobs(ctx, store.AlertBlobs, gone); err != nil {
-		return fmt.Errorf("pipeline: delete alerts: %w", err)
+		return false, fmt.Errorf("pipeline: delete alerts: %w", err)
 	}
 	p.res.alerts.ClearDirty()
-	return nil
+	return true, nil
 }
 
-func (p *Pipeline) saveEngine(ctx context.Context) error {
+// saveEngine writes the engine's changed state and deletes what it
+// dropped; it reports whether anything was written.
+func (p *Pipeline) saveEngine(ctx context.Context) (bool, error) {
 	devs, hubs := p.res.engine.Dirty()
 	var blobs []store.Blob
 	for _, k := range devs {
 		data, err := p.res.engine.MarshalDevice(k)
 		if err != nil {
-			return fmt.Errorf("pipeline: encode device %s: %w", k, err)
+			return false, fmt.Errorf("pipeline: encode device %s: %w", k, err)
 		}
 		blobs = append(blobs, store.Blob{Key: k.Path(), Data: data})
 	}
@@ -471,25 +518,26 @@ func (p *Pipeline) saveEngine(ctx context.Context) error {
 	// Deletions first: a device deleted and created again in one tick is
 	// both gone and dirty, and its new state must survive.
 	if err := p.st.DeleteBlobs(ctx, store.DeviceBlobs, gone); err != nil {
-		return fmt.Errorf("pipeline: delete devices: %w", err)
+		return false, fmt.Errorf("pipeline: delete devices: %w", err)
 	}
 	if _, err := p.st.PutBlobs(ctx, store.DeviceBlobs, blobs); err != nil {
-		return fmt.Errorf("pipeline: save devices: %w", err)
+		return false, fmt.Errorf("pipeline: save devices: %w", err)
 	}
 	blobs = blobs[:0]
 	for _, h := range hubs {
 		data, err := p.res.engine.MarshalHub(h)
 		if err != nil {
-			return fmt.Errorf("pipeline: encode hub %s: %w", h, err)
+			return false, fmt.Errorf("pipeline: encode hub %s: %w", h, err)
 		}
 		blobs = append(blobs, store.Blob{Key: h, Data: data})
 	}
 	if _, err := p.st.PutBlobs(ctx, store.HubBlobs, blobs); err != nil {
-		return fmt.Errorf("pipeline: save hubs: %w", err)
+		return false, fmt.Errorf("pipeline: save hubs: %w", err)
 	}
+	wrote := len(devs)+len(gone)+len(hubs) > 0
 	p.res.engine.ClearDirty()
 	p.res.gone = nil
-	return nil
+	return wrote, nil
 }
 
 // saveMeta commits the tick. It is conditional on the ETag read at load: if

@@ -33,7 +33,7 @@ func testConfig(t *testing.T) config.Config {
 
 func newPipeline(t *testing.T, st store.Store, c *clock, holder string) *Pipeline {
 	t.Helper()
-	p, err := New(Options{Config: testConfig(t), Store: st, Now: c.Now, Holder: holder, Log: zerolog.Nop(), ReadSafety: -1})
+	p, err := New(Options{Config: testConfig(t), Store: st, Now: c.Now, Instance: holder, Log: zerolog.Nop(), ReadSafety: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 					b.Fatal(err)
 				}
 				now := sc.s.start
-				p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Now: func() time.Time { return now }, Log: zerolog.Nop(), Holder: "bench"})
+				p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Now: func() time.Time { return now }, Log: zerolog.Nop(), Instance: "bench"})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -518,9 +518,12 @@ func expectedByWriter(h *emulator.Host, ms []minute) map[string]int64 {
 func checkCounters(ctx context.Context, t *testing.T, h *emulator.Host, ms []minute, o outcome) {
 	t.Helper()
 	want := expectedByWriter(h, ms)
+	// Each process keeps its own row per writer ("<writer>@<instance>"):
+	// a writer's count is the sum of its rows.
 	got := map[string]int64{}
 	for _, p := range o.progress {
-		got[p.Writer] = p.Read
+		w, _, _ := strings.Cut(p.Writer, "@")
+		got[w] += p.Read
 	}
 	for w, n := range want {
 		if got[w] != n {

@@ -151,13 +151,10 @@ func TestTableStorageUnderHandler(t *testing.T) {
 	t.Run("multi-instance: verdicts and incidents equal one process", func(t *testing.T) {
 		compareOutcomes(t, "three processes", gotMulti, want)
 	})
-	// FAILS at the time of writing — a product bug, not a test bug: the
-	// pushed writers "eventgrid" and "metric" are fed by every process, and
-	// pipeline.Ingest keeps each writer's counters in the process (loaded
-	// once) and writes them with PutProgress, last write wins: each process
-	// overwrites the others' counts (measured: eventgrid 99 of 293 records,
-	// about one process's share). Partition writers, owned by one process
-	// each, add up exactly.
+	// This caught a real bug: Event Grid and metric alerts reach every
+	// process, and each process wrote its in-memory counters to one shared
+	// row, last write wins (eventgrid showed 99 of 293 records). Progress rows
+	// are now per writer and instance, summed on read.
 	t.Run("multi-instance: ingest counters add up", func(t *testing.T) {
 		checkCounters(ctx, t, multi[1], ms, gotMulti)
 	})
