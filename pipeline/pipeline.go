@@ -57,15 +57,15 @@ type Options struct {
 
 // Pipeline is the app. It is safe for concurrent use.
 type Pipeline struct {
-	cfg    config.Config
-	st     store.Store
-	now    func() time.Time
-	log    zerolog.Logger
-	safety time.Duration
+	cfg      config.Config
+	st       store.Store
+	now      func() time.Time
+	log      zerolog.Logger
+	safety   time.Duration
 	instance string
-	engine *classify.Engine
-	alerts *alert.Manager
-	outbox *alert.Dispatcher
+	engine   *classify.Engine
+	alerts   *alert.Manager
+	outbox   *alert.Dispatcher
 
 	progMu   sync.Mutex
 	progress map[string]store.Progress // this process's view of the writers it fed
