@@ -95,6 +95,11 @@ type resident struct {
 	// gone are devices the engine dropped (deleted identities, retention)
 	// whose blobs are still to be deleted.
 	gone []event.Key
+	// readTo is how far appended events have been read into the resident
+	// engine; meta.Cursor is how far the last commit covers.
+	readTo time.Time
+	// pendingCommit: the engine changed since the last commit.
+	pendingCommit bool
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -105,6 +110,8 @@ type meta struct {
 	Watermark time.Time `json:"watermark"`
 	// LastPurge is the wall clock of the last retention run.
 	LastPurge time.Time `json:"lastPurge"`
+	// Committed is the wall clock of this commit.
+	Committed time.Time `json:"committed"`
 }
 
 const (
@@ -115,6 +122,12 @@ const (
 	// deliverEvery is how often an idle outbox is looked at anyway, should
 	// items have been left by a process that died.
 	deliverEvery = 10 * time.Minute
+	// commitEvery is how often the engine's state and the cursor are
+	// committed together. Between commits they live in this process only:
+	// after a crash the next instance reloads the last commit and re-reads
+	// the events since its cursor (deduplicated), while diagnoses, alert
+	// state and the outbox, written every tick, are idempotent upserts.
+	commitEvery = 5 * time.Minute
 )
 
 // New builds a Pipeline.
@@ -318,7 +331,10 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 
 	// Read what was appended since the cursor (and a safety margin before
 	// it, for appends that were in flight when it last read).
-	from := res.meta.Cursor.Add(-p.safety)
+	if res.readTo.IsZero() {
+		res.readTo = res.meta.Cursor
+	}
+	from := res.readTo.Add(-p.safety)
 	to := now.Add(time.Nanosecond)
 	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
@@ -329,6 +345,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err != nil {
 		return rep, fmt.Errorf("pipeline: read events: %w", err)
 	}
+	res.readTo = now
 
 	prog, err := p.st.ListProgress(ctx)
 	if err != nil {
@@ -369,8 +386,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err := p.outbox.Enqueue(ctx, notes, now); err != nil {
 		return rep, fmt.Errorf("pipeline: outbox: %w", err)
 	}
-	alertsSaved, err := p.saveAlerts(ctx)
-	if err != nil {
+	if err := p.saveAlerts(ctx); err != nil {
 		return rep, err
 	}
 	if err := p.st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
@@ -389,19 +405,27 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		res.meta.LastPurge = now
 		purged = true
 	}
-	engineSaved, err := p.saveEngine(ctx)
-	if err != nil {
-		return rep, err
-	}
-	res.meta.Cursor = now
+	// Commit the engine's state with the cursor every commitEvery (or when
+	// the input is drained, or after a retention run), not every minute: it
+	// is most of a tick's Table requests.
 	res.meta.Watermark = wm
-	// A tick that changed nothing need not commit: the older stored cursor
-	// only makes a successor re-read a range that holds no new event.
-	if rep.New > 0 || engineSaved || alertsSaved || purged || len(notes) > 0 ||
-		len(out.Diagnoses) > 0 || len(out.Incidents) > 0 {
-		if err := p.saveMeta(ctx); err != nil {
+	if drain > 0 || purged || now.Sub(res.meta.Committed) >= commitEvery {
+		engineSaved, err := p.saveEngine(ctx)
+		if err != nil {
 			return rep, err
 		}
+		// A tick that changed nothing need not commit: the older stored
+		// cursor only makes a successor re-read a range with no new event.
+		if engineSaved || purged || res.pendingCommit || rep.New > 0 {
+			res.meta.Cursor = res.readTo
+			res.meta.Committed = now
+			if err := p.saveMeta(ctx); err != nil {
+				return rep, err
+			}
+			res.pendingCommit = false
+		}
+	} else if rep.New > 0 || len(out.Diagnoses)+len(out.Incidents) > 0 {
+		res.pendingCommit = true
 	}
 
 	// Deliver after everything is recorded. A channel failure is the
@@ -470,18 +494,18 @@ func (p *Pipeline) load(ctx context.Context) error {
 	return nil
 }
 
-// saveAlerts writes the changed alert records; it reports whether any were.
-func (p *Pipeline) saveAlerts(ctx context.Context) (bool, error) {
+// saveAlerts writes the changed alert records.
+func (p *Pipeline) saveAlerts(ctx context.Context) error {
 	keys := p.res.alerts.Dirty()
 	if len(keys) == 0 {
-		return false, nil
+		return nil
 	}
 	blobs := make([]store.Blob, 0, len(keys))
 	var gone []string
 	for _, k := range keys {
 		data, ok, err := p.res.alerts.Marshal(k)
 		if err != nil {
-			return false, fmt.Errorf("pipeline: encode alert %s: %w", k, err)
+			return fmt.Errorf("pipeline: encode alert %s: %w", k, err)
 		}
 		if !ok {
 			gone = append(gone, k)
@@ -490,13 +514,13 @@ func (p *Pipeline) saveAlerts(ctx context.Context) (bool, error) {
 		blobs = append(blobs, store.Blob{Key: k, Data: data})
 	}
 	if _, err := p.st.PutBlobs(ctx, store.AlertBlobs, blobs); err != nil {
-		return false, fmt.Errorf("pipeline: save alerts: %w", err)
+		return fmt.Errorf("pipeline: save alerts: %w", err)
 	}
 	if err := p.st.DeleteBlobs(ctx, store.AlertBlobs, gone); err != nil {
-		return false, fmt.Errorf("pipeline: delete alerts: %w", err)
+		return fmt.Errorf("pipeline: delete alerts: %w", err)
 	}
 	p.res.alerts.ClearDirty()
-	return true, nil
+	return nil
 }
 
 // saveEngine writes the engine's changed state and deletes what it
