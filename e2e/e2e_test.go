@@ -36,8 +36,10 @@ const (
 	fleetHours      = 8
 	allowedLateness = 5 * time.Minute
 	reconnectGrace  = 60 * time.Second
-	// settleEvaluations are the Evaluate runs after the last arrival.
-	settleEvaluations = 3
+	// settleEvaluations are the Evaluate runs after the last arrival: more
+	// than the pipeline's commit cadence (it commits the engine's state every
+	// 5 ticks), so the API reads the final state.
+	settleEvaluations = 6
 )
 
 // Secrets the handler is given; none may reach its stdout or stderr.
