@@ -524,7 +524,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		}
 		if prior {
 			ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",
-				te.sdk.family(), durWords(hubCutMin+60), durWords(hubCutMax-120)))
+				te.sdk.family(), durWords(hubCutLifespan+hubCutDelayMin), durWords(hubCutLifespan+hubCutDelayMax)))
 		}
 	}
 	reconnectWords := func() {

@@ -459,6 +459,34 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
+			name: "hub-cut SDK prior window follows the hub's enforcement delay",
+			rule: "sdkPrior window (reference §6.1/§6.2: 60 min token + the hub's 5–10 min enforcement delay, 2 min for device clock skew below and 2 min for record precision above → 63–72 min): a .NET drop at 61m30s with a quick reconnect → device-or-network; 63m10s and 71m40s → token-expiry; 72m30s → device-or-network",
+			evs: func() []event.Event {
+				var evs []event.Event
+				for _, c := range []struct {
+					dev string
+					age time.Duration
+				}{{"win-61", 61*time.Minute + 30*time.Second}, {"win-63", 63*time.Minute + 10*time.Second},
+					{"win-71", 71*time.Minute + 40*time.Second}, {"win-72", 72*time.Minute + 30*time.Second}} {
+					evs = append(evs, sdkConnect(c.dev, at(0), sdkDotNetV, "Mqtt"), d404(c.dev, at(c.age)),
+						sdkConnect(c.dev, at(c.age+12*time.Second), sdkDotNetV, "Mqtt"))
+				}
+				return evs
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				for dev, want := range map[string]Cause{"win-61": DeviceOrNetwork, "win-63": TokenExpiry, "win-71": TokenExpiry, "win-72": DeviceOrNetwork} {
+					if got := r.verdicts(dev); !slices.Equal(got, []Cause{want}) {
+						t.Errorf("%s verdicts %v, want %s", dev, got, want)
+					}
+				}
+				d := r.diag("win-63", at(63*time.Minute+10*time.Second))
+				if !containsLine(d.Evidence, "cuts off at token expiry, 65m–70m after connecting") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
 			name: "hub-cut SDK prior: session older than the records",
 			rule: "sdkPrior unknownAge: a Java client's first 404104 24 min after the hub's records began, no connect on record, quick reconnect → token-expiry; the same 3 h after the records began → device-or-network",
 			evs: func() []event.Event {

@@ -115,14 +115,32 @@ func (c connSDK) cleanRenew() bool {
 	return f == sdkC || f == sdkNode || f == sdkPython
 }
 
-// Hub-cut SDK window (reference §6.1/§6.2): the default token lives 60 min
-// and the hub enforces its expiry "within 5–10 minutes" after ("lifespan
-// plus a 10-minute grace period"). The window adds a minute below for clock
-// skew between the device and the hub, and two above for the
-// second-precision records and the hub's sweep.
+// Hub-cut SDK window (reference/iothub-telemetry.md §6.1, §6.2, §9): a
+// default .NET or Java token lives 60 minutes, and the hub enforces its
+// expiry on an open MQTT connection "within 5–10 minutes after the sas
+// token actually expires" (a Java SDK maintainer; the docs say "lifespan
+// plus a 10-minute grace period", and a user log shows 65 min). That delay
+// is the hub's own tolerance of clock skew (a .NET SDK maintainer), so a
+// healthy device is cut 65–70 min after its connect, as the hub's clock
+// counts. The window widens that by hubCutSkew below, for a device clock a
+// little behind the hub's (its token's expiry is written on its clock), and
+// by hubCutSlack above, for second-precision records and the hub's sweep.
+//
+// It used to start at 59 min — the token's lifespan with no enforcement
+// delay at all, which the reference contradicts — and so claimed as token
+// expiries network drops 59–63 min into a session. A device whose clock is
+// further off shows its own period with its first 401003, and reviseEarlier
+// then revises the earlier verdicts that period explains; the prior is only
+// the typical case while nothing better is known.
 const (
-	hubCutMin = 59 * 60
-	hubCutMax = 72 * 60
+	hubCutLifespan = 60 * 60 // default SAS token TTL of .NET and Java (§6.1)
+	hubCutDelayMin = 5 * 60  // the hub's enforcement delay after expiry (§6.2)
+	hubCutDelayMax = 10 * 60
+	hubCutSkew     = 2 * 60 // device clock behind the hub's
+	hubCutSlack    = 2 * 60 // second-precision records, the hub's sweep
+
+	hubCutMin = hubCutLifespan + hubCutDelayMin - hubCutSkew  // 63 min
+	hubCutMax = hubCutLifespan + hubCutDelayMax + hubCutSlack // 72 min
 )
 
 // sdkAt returns what the device's connect records say about its client for
