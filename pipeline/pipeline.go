@@ -81,6 +81,8 @@ type Pipeline struct {
 	// was last looked at.
 	outboxBusy  bool
 	lastDeliver time.Time
+	// ticked: the current tick has advanced the engine (see run).
+	ticked bool
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -285,8 +287,8 @@ func (p *Pipeline) Evaluate(ctx context.Context) (string, error) {
 }
 
 // Tick runs one evaluation: read new events, advance the engine, persist,
-// alert, deliver. On any error the resident state is dropped, so the next
-// tick starts again from what the store holds.
+// alert, deliver. An error after the engine advanced drops the resident
+// state, so the next tick starts again from the last commit.
 func (p *Pipeline) Tick(ctx context.Context) (Report, error) {
 	return p.run(ctx, 0)
 }
@@ -302,8 +304,13 @@ func (p *Pipeline) Drain(ctx context.Context, extra time.Duration) (Report, erro
 func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error) {
 	p.evalMu.Lock()
 	defer p.evalMu.Unlock()
+	p.ticked = false
 	r, err := p.tick(ctx, drain)
-	if err != nil {
+	if err != nil && p.ticked {
+		// The engine's outputs of this tick may not all be stored, and it
+		// will not emit them again: start over from the last commit.
+		// A failure before Tick (the store down while reading) keeps the
+		// state: ingesting events is idempotent and emits nothing.
 		p.res = nil
 	}
 	return r, err
@@ -373,6 +380,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		wm = res.meta.Watermark // never move backwards (a writer that came back)
 	}
 	rep.Watermark = wm
+	p.ticked = true
 	out := p.engine.Tick(res.engine, wm)
 	res.gone = append(res.gone, out.Removed...)
 	rep.Diagnoses, rep.Incidents, rep.Signals = len(out.Diagnoses), len(out.Incidents), len(out.Signals)
