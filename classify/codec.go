@@ -35,6 +35,11 @@ const (
 	smPBy                 // retro: the period was 401003-backed
 	smVerdict             // ID, revisions and reconnect delay follow
 	smRetro               // retro fields follow
+	// smPrior: a token verdict on the hub-cut SDK prior alone (revisable to
+	// device-or-network; with smRetro, so revised). Older blobs never set
+	// it; readers that predate it skip it, since the layout follows
+	// smVerdict and smRetro.
+	smPrior
 )
 
 var errShort = errors.New("truncated")
@@ -233,7 +238,10 @@ func encodeDevice(d *device) []byte {
 		if s.pby {
 			fl |= smPBy
 		}
-		verd := s.cause == ccDeviceOrNetwork || s.retroAt != 0
+		if s.prior {
+			fl |= smPrior
+		}
+		verd := s.cause == ccDeviceOrNetwork || s.retroAt != 0 || s.prior
 		if verd {
 			fl |= smVerdict
 		}
@@ -264,7 +272,12 @@ func encodeDevice(d *device) []byte {
 	prev = 0
 	for _, r := range d.flapRevs {
 		w.i(r.t - prev)
-		w.i(r.by - r.t)
+		// by ≥ t always; a late one (unprior) is written as -(by-t)-1
+		if r.late {
+			w.i(-(r.by - r.t) - 1)
+		} else {
+			w.i(r.by - r.t)
+		}
 		prev = r.t
 	}
 	w.i(d.floor)
@@ -324,7 +337,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 			continue
 		}
 		fl := r.byte()
-		s.backed, s.anch, s.pby = fl&smBacked != 0, fl&smAnch != 0, fl&smPBy != 0
+		s.backed, s.anch, s.pby, s.prior = fl&smBacked != 0, fl&smAnch != 0, fl&smPBy != 0, fl&smPrior != 0
 		s.cause = causeCode(r.byte())
 		if fl&smVerdict != 0 {
 			r.raw(s.id[:])
@@ -354,7 +367,11 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 		prev = 0
 		for i := range d.flapRevs {
 			t := prev + r.i()
-			d.flapRevs[i] = flapRev{t: t, by: t + r.i()}
+			if dt := r.i(); dt < 0 {
+				d.flapRevs[i] = flapRev{t: t, by: t - dt - 1, late: true}
+			} else {
+				d.flapRevs[i] = flapRev{t: t, by: t + dt}
+			}
 			prev = t
 		}
 	}

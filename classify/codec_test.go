@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,6 +60,40 @@ func TestBlobRoundTrip(t *testing.T) {
 	}
 	if _, err := st.MarshalDevice(event.Key{Hub: "nope", Device: "x"}); err == nil {
 		t.Error("marshal of an untracked device succeeded")
+	}
+}
+
+// TestBlobRoundTripUnprior: a .NET prior verdict revised to
+// device-or-network keeps, across a round trip, its sample's prior bit and
+// what revised it, and its late flapping entry (counted from the revision).
+func TestBlobRoundTripUnprior(t *testing.T) {
+	evs := netSessions("flap-prior", sdkDotNetV, []netSession{{64 * time.Minute, 10 * time.Second, false},
+		{20 * time.Minute, 10 * time.Second, true}, {6 * time.Minute, 10 * time.Second, false}})
+	r := feed(t, testConfig(), evs, 2, 30*time.Minute)
+	k := event.Key{Hub: testHub, Device: "flap-prior"}
+	a, err := r.st.MarshalDevice(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decodeDevice(k, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := encodeDevice(d); !bytes.Equal(a, b) {
+		t.Errorf("blob changed across a round trip")
+	}
+	first := at(64 * time.Minute).Unix()
+	si := d.sampleAt(first)
+	if si < 0 {
+		t.Fatalf("no sample for the revised verdict: %+v", d.samples)
+	}
+	s := d.samples[si]
+	if !s.prior || s.cause != ccDeviceOrNetwork || s.retroAt == 0 || s.pdur != 20*60 || !s.pby || s.rev != 1 || s.back != 10 {
+		t.Errorf("decoded sample %+v", s)
+	}
+	want := flapRev{t: first, by: s.retroAt, late: true}
+	if !slices.Contains(d.flapRevs, want) {
+		t.Errorf("flapRevs %+v lack %+v", d.flapRevs, want)
 	}
 }
 

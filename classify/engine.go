@@ -435,6 +435,15 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 				continue // revised by a period learned later; its sample is gone
 			}
 		}
+		if final && ent.flags&fUnprior != 0 {
+			if !v.prior {
+				ent.flags &^= fUnprior // new evidence of its own decides now
+			} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 && d.samples[si].prior {
+				v = unpriorVerdict(&d.samples[si], e.grace)
+			} else {
+				continue // revised by a period learned later; its sample is gone
+			}
+		}
 		fp := v.fingerprint()
 		causeChanged := final && v.cause != ent.cause
 		switch {
@@ -460,7 +469,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 		}
 		out.Diagnoses = append(out.Diagnoses, diag)
 		d.recordSample(i, &v)
-		d.recordFlap(ent.t, ent.cause, ent.flags&fRetro != 0)
+		d.recordFlap(ent.t, ent.cause, ent.flags&(fRetro|fUnprior) != 0)
 		if (!final || causeChanged) && (v.cause == ccTokenExpiry || v.cause == ccRenewalFailed) && (v.backed || v.onPeriod) {
 			e.reviseEarlier(d, i, out)
 		}
@@ -503,14 +512,16 @@ func (d *device) recordSample(i int, v *verdict) {
 		}
 		return
 	}
-	s := sample{disc: t, dur: int32(t - start), backed: v.backed, anch: anch, cause: ent.cause, id: ent.id, rev: ent.rev, back: -1}
+	s := sample{disc: t, dur: int32(t - start), backed: v.backed, anch: anch, cause: ent.cause, prior: v.prior,
+		id: ent.id, rev: ent.rev, back: -1}
 	if v.reconnect {
 		s.back = int32(v.reconnectT - t)
 	}
 	if idx >= 0 {
-		if o := d.samples[idx]; ent.flags&fRetro != 0 && o.retroAt != 0 {
-			// a retro-revised verdict keeps what revised it
-			s.back, s.anch, s.dur = o.back, o.anch, o.dur
+		if o := d.samples[idx]; ent.flags&(fRetro|fUnprior) != 0 && o.retroAt != 0 {
+			// a verdict revised by a later-learned period keeps what
+			// revised it
+			s.back, s.anch, s.dur, s.prior = o.back, o.anch, o.dur, o.prior
 			s.retroAt, s.pdur, s.ptol, s.pn, s.pby = o.retroAt, o.pdur, o.ptol, o.pn, o.pby
 		}
 		d.samples[idx] = s
@@ -546,6 +557,14 @@ func (d *device) sampleAt(t int64) int {
 // reconnect within the grace must fall within closeMatch of the period (as
 // decide asks of a period match that is the only token evidence left).
 //
+// Symmetrically, earlier token-expiry verdicts that rested on the hub-cut
+// SDK prior alone (a .NET or Java session of the SDK's usual age, before
+// any period was known: the weakest token evidence) are revised to
+// device-or-network when the device's own period does not fit their
+// session: the device is evidently not on the default schedule the prior
+// assumed, and its drop was not its token running out. A prior verdict the
+// period does fit stays.
+//
 // It works from the samples, which outlive the bounded timeline, and runs
 // only when the confirming verdict is first made (or changes), in time order,
 // so the outcome does not depend on how records were batched.
@@ -562,7 +581,8 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 	var others []sample // allocated only when there is a candidate
 	for j := range d.samples[:si] {
 		s := &d.samples[j]
-		if s.cause != ccDeviceOrNetwork || s.retroAt != 0 || s.dur <= 0 {
+		unprior := s.cause == ccTokenExpiry && s.prior
+		if (s.cause != ccDeviceOrNetwork && !unprior) || s.retroAt != 0 || s.dur <= 0 {
 			continue
 		}
 		// the period the other sessions show: a candidate never votes for
@@ -573,6 +593,12 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 			continue
 		}
 		off := abs64(int64(s.dur) - p.dur)
+		if unprior {
+			if off > p.tol {
+				e.unprior(d, s, t, p, out)
+			}
+			continue
+		}
 		if off > p.tol || (s.back < 0 && off > closeMatch) {
 			continue
 		}
@@ -593,6 +619,64 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 			Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(s.rev),
 		})
 	}
+}
+
+// unprior revises the prior-based token verdict of sample s to
+// device-or-network: the disconnect at by taught the device's period p,
+// which its session does not fit (reviseEarlier).
+func (e *Engine) unprior(d *device, s *sample, by int64, p period, out *Output) {
+	s.cause, s.retroAt = ccDeviceOrNetwork, by
+	s.pdur, s.ptol, s.pn, s.pby = int32(p.dur), int32(p.tol), uint8(min(p.n, 255)), p.by
+	if s.rev < 255 {
+		s.rev++
+	}
+	v := unpriorVerdict(s, e.grace)
+	if k := d.find(s.disc); k >= 0 && d.entries[k].id == s.id {
+		x := &d.entries[k]
+		x.cause, x.rev, x.flags = ccDeviceOrNetwork, s.rev, x.flags|fUnprior
+		x.fp, x.conf = v.fingerprint(), uint8(v.confidence*100+0.5)
+	}
+	d.unpriorFlap(s.disc, by)
+	out.Diagnoses = append(out.Diagnoses, Diagnosis{
+		Key: d.key, Time: unix(s.disc), EventID: s.id, Cause: DeviceOrNetwork, Final: true,
+		Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(s.rev),
+	})
+}
+
+// unpriorVerdict renders a verdict unprior revised from its sample alone,
+// so that it reads the same whether or not the timeline entry is still kept.
+func unpriorVerdict(s *sample, grace int64) verdict {
+	v := verdict{cause: ccDeviceOrNetwork, incLine: -1, reconnect: s.back >= 0}
+	since := "connected"
+	if s.anch {
+		since = "disconnected (its reconnect record is missing)"
+	}
+	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt))
+	if s.pby {
+		from = "from the 401003 at " + clock(s.retroAt)
+	}
+	ev := []string{
+		fmt.Sprintf("no 401003 within %ds", besideBefore),
+		fmt.Sprintf("%s %s before; first judged a token expiry on its SDK's usual cut-off alone (no period learned yet)", since, durWords(int64(s.dur))),
+		fmt.Sprintf("its token period, learned later %s, is %s (±%s); this session ended at %s, off that period",
+			from, durWords(int64(s.pdur)), durWords(int64(s.ptol)), durWords(int64(s.dur))),
+		"not part of a hub incident's burst",
+	}
+	conf := 0.65
+	if s.pby {
+		conf += 0.05
+	}
+	if s.back >= 0 {
+		ev = append(ev, fmt.Sprintf("reconnected %s later", durWords(int64(s.back))))
+		v.reconnectT = s.disc + int64(s.back)
+	} else {
+		ev = append(ev, fmt.Sprintf("no successful connect within %s", durWords(grace)))
+		conf += 0.1
+	}
+	v.evidence = ev
+	v.confidence = math.Round(clamp01(conf)*100) / 100
+	v.rec = recommendation(ccDeviceOrNetwork, mcNone, v.reconnect)
+	return v
 }
 
 // retroVerdict renders a verdict revised by reviseEarlier from its sample
@@ -664,6 +748,22 @@ func (d *device) reviseFlap(t, by int64) {
 	d.flaps = slices.Delete(d.flaps, idx, idx+1)
 	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmpInt(r.t, t) })
 	d.flapRevs = slices.Insert(d.flapRevs, pos, flapRev{t: t, by: by})
+	if len(d.flapRevs) > maxFlaps {
+		d.flapRevs = slices.Delete(d.flapRevs, 0, len(d.flapRevs)-maxFlaps)
+	}
+}
+
+// unpriorFlap records the verdict at t, revised to seed-2 by the disconnect
+// at by, as counting for flapping windows ending at or after by only.
+func (d *device) unpriorFlap(t, by int64) {
+	if idx, found := slices.BinarySearch(d.flaps, t); found {
+		d.flaps = slices.Delete(d.flaps, idx, idx+1)
+	}
+	if k := slices.IndexFunc(d.flapRevs, func(r flapRev) bool { return r.t == t }); k >= 0 {
+		d.flapRevs = slices.Delete(d.flapRevs, k, k+1)
+	}
+	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmpInt(r.t, t) })
+	d.flapRevs = slices.Insert(d.flapRevs, pos, flapRev{t: t, by: by, late: true})
 	if len(d.flapRevs) > maxFlaps {
 		d.flapRevs = slices.Delete(d.flapRevs, 0, len(d.flapRevs)-maxFlaps)
 	}
@@ -1062,14 +1162,15 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				if at+e.flapHold() > w {
 					break // not yet: whether an incident catches it is still open
 				}
-				if fl[j].by <= at || !alive(at) {
+				if !fl[j].seed2At(at) || !alive(at) {
 					continue
 				}
 				// the window ending at at counts the verdicts that were
-				// still seed-2 then (a later-learned period revised some)
+				// seed-2 then (a later-learned period revised some to
+				// token-expiry, and some prior-based ones to seed-2)
 				win := make([]int64, 0, n)
 				for k := j; k >= 0 && len(win) < n; k-- {
-					if fl[k].by > at {
+					if fl[k].seed2At(at) {
 						win = append(win, fl[k].t)
 					}
 				}

@@ -58,6 +58,36 @@ func fleet(seed uint64) []event.Event {
 			c = x.Add(back)
 		}
 	}
+	// .NET/Java clients over MQTT: hub-cut at their own period (66–70 min,
+	// 401003 logged half the time), with network drops 60–72 min into a
+	// session that the SDK prior first takes for token expiries and the
+	// device's own period later revises (reviseEarlier/unprior)
+	for i := range 6 {
+		dev := fmt.Sprintf("dn-%02d", i)
+		sdk := sdkDotNetV
+		if i%2 == 1 {
+			sdk = sdkJavaV
+		}
+		p := time.Duration(66*60+rng.IntN(240)) * time.Second
+		c := at(time.Duration(rng.IntN(600)) * time.Second)
+		evs = append(evs, sdkConnect(dev, c, sdk, "Mqtt"))
+		for {
+			drop := rng.IntN(3) == 0
+			x := c.Add(p + time.Duration(rng.IntN(40)-20)*time.Second)
+			if drop {
+				x = c.Add(time.Duration(60*60+rng.IntN(12*60)) * time.Second)
+			}
+			if x.After(end) {
+				break
+			}
+			back := time.Duration(3+rng.IntN(40)) * time.Second
+			if !drop && rng.IntN(2) == 0 {
+				evs = append(evs, u401(dev, x))
+			}
+			c = x.Add(back)
+			evs = append(evs, d404(dev, x), sdkConnect(dev, c, sdk, "Mqtt"))
+		}
+	}
 	// renewal failing
 	evs = append(evs, connect("bad-clock", at(0), 0, ""), u401("bad-clock", at(hms(1, 5, 0))), d404("bad-clock", at(hms(1, 5, 0))))
 	for i := range 8 {

@@ -78,6 +78,7 @@ type verdict struct {
 	reconnectT int64 // its time
 	backed     bool  // a 401003 stood beside the 404104
 	onPeriod   bool  // the disconnect fell on the device's learned period
+	prior      bool  // a token expiry on the hub-cut SDK prior alone (sdkPrior)
 	incLine    int   // index of the live incident line in evidence, -1 none
 }
 
@@ -488,6 +489,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		// the SDK's documented cut-off with the reconnect that follows it
 		v.cause = ccTokenExpiry
 		v.class = mcGeneric
+		v.prior = !unknownAge // only a known session age can be found off a period learned later
 	default:
 		v.cause = ccDeviceOrNetwork
 	}

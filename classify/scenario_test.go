@@ -487,6 +487,101 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
+			name: "SDK prior revised when the device's own 401003 shows a period its session does not fit",
+			rule: "reviseEarlier/unprior (§5 later evidence may revise a verdict; the prior is the weakest token evidence): a .NET drop at 64m10s with a quick reconnect is token-expiry on the SDK prior; the device's first 401003, on a 68m session, shows its period is 68m ±3m, which 64m10s is off → revised to device-or-network (Revisions 1); a second .NET device's prior verdict at 66m30s fits that period and stays token-expiry",
+			evs: func() []event.Event {
+				return append(netSessions("dotnet-off", sdkDotNetV, []netSession{{64*time.Minute + 10*time.Second, 14 * time.Second, false}, {68 * time.Minute, 9 * time.Second, true}}),
+					netSessions("dotnet-fit", sdkDotNetV, []netSession{{66*time.Minute + 30*time.Second, 14 * time.Second, false}, {68 * time.Minute, 9 * time.Second, true}})...)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				first := at(64*time.Minute + 10*time.Second)
+				if got := r.verdicts("dotnet-off"); !slices.Equal(got, []Cause{DeviceOrNetwork, TokenExpiry}) {
+					t.Fatalf("dotnet-off verdicts %v, want device-or-network (revised), token-expiry", got)
+				}
+				d := r.diag("dotnet-off", first)
+				if d.Revisions != 1 || !d.Final || d.EventID != d404("dotnet-off", first).ID {
+					t.Errorf("revised verdict %+v", d)
+				}
+				confirm := first.Add(14*time.Second + 68*time.Minute)
+				for _, w := range []string{
+					"its token period, learned later from the 401003 at " + clock(confirm.Unix()) + ", is 68m (±3m); this session ended at 64m10s, off that period",
+					"first judged a token expiry on its SDK's usual cut-off alone", "reconnected 14s later"} {
+					if !containsLine(d.Evidence, w) {
+						t.Errorf("evidence %q lacks %q", d.Evidence, w)
+					}
+				}
+				if !strings.Contains(d.Recommendation, "Device or network side") {
+					t.Errorf("recommendation %q", d.Recommendation)
+				}
+				var hist []Cause
+				for _, x := range r.all {
+					if x.EventID == d.EventID && x.Final {
+						hist = append(hist, x.Cause)
+					}
+				}
+				if !slices.Equal(hist, []Cause{TokenExpiry, DeviceOrNetwork}) {
+					t.Errorf("final history %v, want token-expiry, then device-or-network", hist)
+				}
+				if got := r.verdicts("dotnet-fit"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry}) {
+					t.Errorf("dotnet-fit verdicts %v, want token-expiry twice", got)
+				}
+				if d := r.diag("dotnet-fit", at(66*time.Minute+30*time.Second)); d.Revisions != 0 {
+					t.Errorf("dotnet-fit revised: %+v", d)
+				}
+			},
+		},
+		{
+			name: "SDK prior revised when regularity shows a period its session does not fit",
+			rule: "reviseEarlier/unprior with the regularity rule: a Java drop at 63m30s (SDK prior → token-expiry), then three 70m sessions (still the prior: fewer than minRegular agree) and a fourth 70m one on the period they teach (70m ±1m45s) → the 63m30s verdict is revised to device-or-network; the three 70m verdicts stay token-expiry",
+			evs: func() []event.Event {
+				ss := []netSession{{63*time.Minute + 30*time.Second, 11 * time.Second, false}}
+				for range 4 {
+					ss = append(ss, netSession{70 * time.Minute, 11 * time.Second, false})
+				}
+				return netSessions("java-reg", sdkJavaV, ss)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				want := []Cause{DeviceOrNetwork, TokenExpiry, TokenExpiry, TokenExpiry, TokenExpiry}
+				if got := r.verdicts("java-reg"); !slices.Equal(got, want) {
+					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+				d := r.diag("java-reg", at(63*time.Minute+30*time.Second))
+				if d.Revisions != 1 || !containsLine(d.Evidence, "learned later from 4 sessions repeating it") ||
+					!containsLine(d.Evidence, "is 70m (±1m45s); this session ended at 63m30s, off that period") {
+					t.Errorf("revised verdict %+v", d)
+				}
+			},
+		},
+		{
+			name: "a prior verdict revised to device-or-network counts for flapping only from its revision",
+			rule: "unprior + flapping (batch independence): a .NET drop at 64m (prior token-expiry), a 401003 expiry after a 20m session revises it, then drops after 6m and 5m: the window ending at the last drop holds three device-or-network verdicts within an hour → device-flapping; windows judged before the revision never count it; the same signals whether the records come one by one or all at once",
+			evs: func() []event.Event {
+				return netSessions("flap-prior", sdkDotNetV, []netSession{{64 * time.Minute, 10 * time.Second, false}, {20 * time.Minute, 10 * time.Second, true},
+					{6 * time.Minute, 10 * time.Second, false}, {5 * time.Minute, 10 * time.Second, false}})
+			},
+			tail: 3 * time.Hour,
+			chk: func(t *testing.T, r *run) {
+				want := []Cause{DeviceOrNetwork, TokenExpiry, DeviceOrNetwork, DeviceOrNetwork}
+				if got := r.verdicts("flap-prior"); !slices.Equal(got, want) {
+					t.Fatalf("verdicts %v, want %v", got, want)
+				}
+				s := r.signalsOf(DeviceFlapping, "flap-prior")
+				if len(s) != 2 || !s[0].Firing || s[1].Firing || !containsLine(s[0].Evidence, "device-or-network 404104 at "+clock(at(64*time.Minute).Unix())) {
+					t.Fatalf("flapping signals %+v, want one firing that counts the revised verdict, and its reset", s)
+				}
+				all := sortByTime(r.input)
+				big := feed(t, testConfig(), all, len(all), 3*time.Hour)
+				if got, want := signalSet(big.signals), signalSet(r.signals); !slices.Equal(got, want) {
+					t.Errorf("one batch gives signals %v, one by one %v", got, want)
+				}
+				if got := big.verdicts("flap-prior"); !slices.Equal(got, want) {
+					t.Errorf("one batch gives verdicts %v", got)
+				}
+			},
+		},
+		{
 			name: "hub-cut SDK prior: session older than the records",
 			rule: "sdkPrior unknownAge: a Java client's first 404104 24 min after the hub's records began, no connect on record, quick reconnect → token-expiry; the same 3 h after the records began → device-or-network",
 			evs: func() []event.Event {
@@ -858,6 +953,30 @@ func sdkConnect(dev string, t time.Time, sdk, protocol string) event.Event {
 	e := event.Event{Source: event.ResourceLog, Kind: event.Connect, Hub: testHub, Device: dev, Time: t,
 		Category: "Connections", Operation: "deviceConnect", Protocol: protocol, SDK: sdk}
 	return withID(e)
+}
+
+// netSession is one session of netSessions: it lasts age from its connect
+// and ends in a 404104 (with its 401003 when tok), the device back after
+// back.
+type netSession struct {
+	age, back time.Duration
+	tok       bool
+}
+
+// netSessions: a device whose client (sdk over MQTT) connects at 10:00 and
+// then runs the sessions ss one after another.
+func netSessions(dev, sdk string, ss []netSession) []event.Event {
+	c := at(0)
+	evs := []event.Event{sdkConnect(dev, c, sdk, "Mqtt")}
+	for _, s := range ss {
+		x := c.Add(s.age)
+		if s.tok {
+			evs = append(evs, u401(dev, x))
+		}
+		c = x.Add(s.back)
+		evs = append(evs, d404(dev, x), sdkConnect(dev, c, sdk, "Mqtt"))
+	}
+	return evs
 }
 
 // periodTime is the time of the i-th expiry of periodic().

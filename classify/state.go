@@ -51,6 +51,11 @@ const (
 	// buckets are compacted (the seconds are gone then).
 	fBurstKnown
 	fBurst
+	// fUnprior: a token-expiry verdict resting on the hub-cut SDK prior
+	// alone, revised to device-or-network because the device's own token
+	// period, learned later, does not fit its session (see
+	// Engine.reviseEarlier); rendered from its sample, like fRetro.
+	fUnprior
 )
 
 // entry is one connection-relevant record on a device's timeline. 404104
@@ -98,7 +103,11 @@ type sample struct {
 	backed bool  // a 401003 stood beside the 404104
 	anch   bool  // dur runs from the previous disconnect (its reconnect record was lost)
 	cause  causeCode
-	// For device-or-network (and retro-revised) samples: the 404104's ID,
+	// prior: the verdict was a token expiry on the hub-cut SDK prior alone
+	// (no 401003, no learned period); such a verdict is revisable the other
+	// way, to device-or-network, once the device's own period is known.
+	prior bool
+	// For device-or-network, prior-based (and retro-revised) samples: the 404104's ID,
 	// its revision count, and seconds to its reconnect within the grace
 	// (-1 none).
 	id   event.ID
@@ -106,7 +115,9 @@ type sample struct {
 	back int32
 	// retro: the verdict was revised to token-expiry when the disconnect at
 	// retroAt taught the period pdur ± ptol (pby: 401003-backed, from pn
-	// agreeing sessions); 0 when not revised.
+	// agreeing sessions); 0 when not revised. For a prior sample it was
+	// revised the other way, to device-or-network, because dur is off that
+	// period.
 	retroAt    int64
 	pdur, ptol int32
 	pn         uint8
@@ -117,8 +128,23 @@ type sample struct {
 // the disconnect at by revised it (retroactive token period): flapping
 // windows ending before by still count it, so that the flapping alert does
 // not depend on whether the revision was known when the window was judged.
+//
+// late marks the opposite: a token verdict on the SDK prior alone that the
+// disconnect at by revised to device-or-network (its period, learned then,
+// does not fit the session); it counts only for windows ending at or after
+// by, for the same reason.
 type flapRev struct {
 	t, by int64
+	late  bool
+}
+
+// seed2At reports whether the verdict counted as seed-2 for a flapping
+// window ending at at.
+func (r flapRev) seed2At(at int64) bool {
+	if r.late {
+		return r.by <= at
+	}
+	return r.by > at
 }
 
 // sigState is one device alert condition's current state.
