@@ -578,10 +578,24 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 	if p, ok := learnedPeriod(d.samples, t+1, sdk); !ok || abs64(int64(d.samples[si].dur)-p.dur) > p.tol {
 		return
 	}
+	// Revising a prior verdict away from its token cause needs a period the
+	// device has shown consistently: the confirming session's duration must
+	// be exact (not anchored on a disconnect whose reconnect record was
+	// lost: it then only bounds the session from above) and agree with the
+	// period known before it, if any (a 401003 ending a session that does
+	// not fit the known period confirms a token expiry, not a new period).
+	cs := &d.samples[si]
+	confirmed := !cs.anch
+	if prev, had := learnedPeriod(d.samples, t, sdk); had && abs64(int64(cs.dur)-prev.dur) > prev.tol {
+		confirmed = false
+	}
 	var others []sample // allocated only when there is a candidate
 	for j := range d.samples[:si] {
 		s := &d.samples[j]
 		unprior := s.cause == ccTokenExpiry && s.prior
+		if unprior && !confirmed {
+			continue
+		}
 		if (s.cause != ccDeviceOrNetwork && !unprior) || s.retroAt != 0 || s.dur <= 0 {
 			continue
 		}

@@ -555,6 +555,33 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
+			name: "SDK prior kept when the later period is not one the device has shown consistently",
+			rule: "reviseEarlier/unprior guard: a Java prior verdict at 67m22s is not revised by a 401003 expiry whose session is anchored on a disconnect with a lost reconnect record (83m18s only bounds that session from above), nor by a 401003 expiry at 83m18s that is off the 67m period the device already showed with an earlier 401003",
+			evs: func() []event.Event {
+				evs := netSessions("java-anch", sdkJavaV, []netSession{{67*time.Minute + 22*time.Second, 29 * time.Second, false}})
+				c := at(67*time.Minute + 51*time.Second)
+				lost := c.Add(40 * time.Minute) // its reconnect record is lost
+				x := lost.Add(83*time.Minute + 18*time.Second)
+				evs = append(evs, d404("java-anch", lost), u401("java-anch", x), d404("java-anch", x), sdkConnect("java-anch", x.Add(3*time.Second), sdkJavaV, "Mqtt"))
+				return append(evs, netSessions("java-odd", sdkJavaV, []netSession{{67*time.Minute + 22*time.Second, 29 * time.Second, false},
+					{66*time.Minute + 49*time.Second, 19 * time.Second, true}, {83*time.Minute + 18*time.Second, 3 * time.Second, true}})...)
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if got := r.verdicts("java-anch"); !slices.Equal(got, []Cause{TokenExpiry, DeviceOrNetwork, TokenExpiry}) {
+					t.Errorf("java-anch verdicts %v, want token-expiry (prior kept), device-or-network, token-expiry", got)
+				}
+				if got := r.verdicts("java-odd"); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry, TokenExpiry}) {
+					t.Errorf("java-odd verdicts %v, want token-expiry ×3", got)
+				}
+				for _, dev := range []string{"java-anch", "java-odd"} {
+					if d := r.diag(dev, at(67*time.Minute+22*time.Second)); d.Revisions != 0 {
+						t.Errorf("%s: prior verdict revised: %+v", dev, d)
+					}
+				}
+			},
+		},
+		{
 			name: "a prior verdict revised to device-or-network counts for flapping only from its revision",
 			rule: "unprior + flapping (batch independence): a .NET drop at 64m (prior token-expiry), a 401003 expiry after a 20m session revises it, then drops after 6m and 5m: the window ending at the last drop holds three device-or-network verdicts within an hour → device-flapping; windows judged before the revision never count it; the same signals whether the records come one by one or all at once",
 			evs: func() []event.Event {
