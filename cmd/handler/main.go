@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,9 @@ func main() {
 		return
 	default:
 		err = fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // the flag package printed the usage
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "handler:", err)
