@@ -100,8 +100,6 @@ type resident struct {
 	// readTo is how far appended events have been read into the resident
 	// engine; meta.Cursor is how far the last commit covers.
 	readTo time.Time
-	// pendingCommit: the engine changed since the last commit.
-	pendingCommit bool
 	// ticks counts ticks since the last commit.
 	ticks int
 }
@@ -136,6 +134,8 @@ const (
 	// says: Evaluate runs every minute in production, but a replay or a
 	// test may drive hours of event time through it in seconds.
 	commitTicks = 5
+	// deliverLimit is the most outbox items one tick delivers.
+	deliverLimit = 200
 )
 
 // New builds a Pipeline.
@@ -175,7 +175,7 @@ func New(opts Options) (*Pipeline, error) {
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})
-	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log}
+	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log, Limit: deliverLimit}
 	return p, nil
 }
 
@@ -430,18 +430,16 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		if err != nil {
 			return rep, err
 		}
-		// A tick that changed nothing need not commit: the older stored
-		// cursor only makes a successor re-read a range with no new event.
-		if engineSaved || purged || res.pendingCommit || rep.New > 0 {
+		// Nothing changed since the last commit (every change leaves the
+		// engine dirty): the older stored cursor only makes a successor
+		// re-read a range with no new event.
+		if engineSaved || purged {
 			res.meta.Cursor = res.readTo
 			res.meta.Committed = now
 			if err := p.saveMeta(ctx); err != nil {
 				return rep, err
 			}
-			res.pendingCommit = false
 		}
-	} else if rep.New > 0 || len(out.Diagnoses)+len(out.Incidents) > 0 {
-		res.pendingCommit = true
 	}
 
 	// Deliver after everything is recorded. A channel failure is the
@@ -453,7 +451,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 			return rep, fmt.Errorf("pipeline: deliver: %w", err)
 		}
 		p.lastDeliver = now
-		p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= p.outbox.Limit && p.outbox.Limit > 0
+		p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
 	}
 	return rep, nil
 }
