@@ -609,50 +609,44 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 		off := abs64(int64(s.dur) - p.dur)
 		if unprior {
 			if off > p.tol {
-				e.unprior(d, s, t, p, out)
+				e.revise(d, s, t, p, ccDeviceOrNetwork, out)
 			}
 			continue
 		}
 		if off > p.tol || (s.back < 0 && off > closeMatch) {
 			continue
 		}
-		s.cause, s.retroAt = ccTokenExpiry, t
-		s.pdur, s.ptol, s.pn, s.pby = int32(p.dur), int32(p.tol), uint8(min(p.n, 255)), p.by
-		if s.rev < 255 {
-			s.rev++
-		}
-		v := retroVerdict(s, e.grace)
-		if k := d.find(s.disc); k >= 0 && d.entries[k].id == s.id {
-			x := &d.entries[k]
-			x.cause, x.rev, x.flags = ccTokenExpiry, s.rev, x.flags|fRetro
-			x.fp, x.conf = v.fingerprint(), uint8(v.confidence*100+0.5)
-		}
-		d.reviseFlap(s.disc, t)
-		out.Diagnoses = append(out.Diagnoses, Diagnosis{
-			Key: d.key, Time: unix(s.disc), EventID: s.id, Cause: TokenExpiry, Final: true,
-			Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(s.rev),
-		})
+		e.revise(d, s, t, p, ccTokenExpiry, out)
 	}
 }
 
-// unprior revises the prior-based token verdict of sample s to
-// device-or-network: the disconnect at by taught the device's period p,
-// which its session does not fit (reviseEarlier).
-func (e *Engine) unprior(d *device, s *sample, by int64, p period, out *Output) {
-	s.cause, s.retroAt = ccDeviceOrNetwork, by
+// revise records the revision of sample s, decided when the disconnect at
+// by made the device's period p known: to token-expiry (an earlier
+// device-or-network verdict the period explains; fRetro), or to
+// device-or-network (a token verdict that rested on the SDK prior alone and
+// that the period does not fit; fUnprior). See reviseEarlier.
+func (e *Engine) revise(d *device, s *sample, by int64, p period, to causeCode, out *Output) {
+	s.cause, s.retroAt = to, by
 	s.pdur, s.ptol, s.pn, s.pby = int32(p.dur), int32(p.tol), uint8(min(p.n, 255)), p.by
 	if s.rev < 255 {
 		s.rev++
 	}
-	v := unpriorVerdict(s, e.grace)
+	var v verdict
+	flag := fRetro
+	if to == ccDeviceOrNetwork {
+		v, flag = unpriorVerdict(s, e.grace), fUnprior
+		d.unpriorFlap(s.disc, by)
+	} else {
+		v = retroVerdict(s, e.grace)
+		d.reviseFlap(s.disc, by)
+	}
 	if k := d.find(s.disc); k >= 0 && d.entries[k].id == s.id {
 		x := &d.entries[k]
-		x.cause, x.rev, x.flags = ccDeviceOrNetwork, s.rev, x.flags|fUnprior
+		x.cause, x.rev, x.flags = to, s.rev, x.flags|flag
 		x.fp, x.conf = v.fingerprint(), uint8(v.confidence*100+0.5)
 	}
-	d.unpriorFlap(s.disc, by)
 	out.Diagnoses = append(out.Diagnoses, Diagnosis{
-		Key: d.key, Time: unix(s.disc), EventID: s.id, Cause: DeviceOrNetwork, Final: true,
+		Key: d.key, Time: unix(s.disc), EventID: s.id, Cause: to.cause(), Final: true,
 		Confidence: v.confidence, Evidence: v.evidence, Recommendation: v.rec, Revisions: int(s.rev),
 	})
 }
