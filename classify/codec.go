@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -325,7 +326,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 			break
 		}
 	}
-	if r.err == nil && !slices.IsSortedFunc(d.entries, func(a, b entry) int { return cmpInt(a.t, b.t) }) {
+	if r.err == nil && !slices.IsSortedFunc(d.entries, func(a, b entry) int { return cmp.Compare(a.t, b.t) }) {
 		return nil, fmt.Errorf("classify: device %s: timeline out of order", k)
 	}
 	d.samples = make([]sample, r.n(3))

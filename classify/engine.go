@@ -12,6 +12,7 @@
 package classify
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -527,7 +528,7 @@ func (d *device) recordSample(i int, v *verdict) {
 		d.samples[idx] = s
 		return
 	}
-	pos, _ := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmpInt(s.disc, t) })
+	pos, _ := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmp.Compare(s.disc, t) })
 	d.samples = slices.Insert(d.samples, pos, s)
 	if len(d.samples) > maxSamples {
 		d.samples = slices.Delete(d.samples, 0, len(d.samples)-maxSamples)
@@ -536,7 +537,7 @@ func (d *device) recordSample(i int, v *verdict) {
 
 // sampleAt returns the index of the sample of the 404104 at t, or -1.
 func (d *device) sampleAt(t int64) int {
-	i, ok := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmpInt(s.disc, t) })
+	i, ok := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmp.Compare(s.disc, t) })
 	if !ok {
 		return -1
 	}
@@ -754,7 +755,7 @@ func (d *device) reviseFlap(t, by int64) {
 		return
 	}
 	d.flaps = slices.Delete(d.flaps, idx, idx+1)
-	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmpInt(r.t, t) })
+	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmp.Compare(r.t, t) })
 	d.flapRevs = slices.Insert(d.flapRevs, pos, flapRev{t: t, by: by})
 	if len(d.flapRevs) > maxFlaps {
 		d.flapRevs = slices.Delete(d.flapRevs, 0, len(d.flapRevs)-maxFlaps)
@@ -770,7 +771,7 @@ func (d *device) unpriorFlap(t, by int64) {
 	if k := slices.IndexFunc(d.flapRevs, func(r flapRev) bool { return r.t == t }); k >= 0 {
 		d.flapRevs = slices.Delete(d.flapRevs, k, k+1)
 	}
-	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmpInt(r.t, t) })
+	pos, _ := slices.BinarySearchFunc(d.flapRevs, t, func(r flapRev, t int64) int { return cmp.Compare(r.t, t) })
 	d.flapRevs = slices.Insert(d.flapRevs, pos, flapRev{t: t, by: by, late: true})
 	if len(d.flapRevs) > maxFlaps {
 		d.flapRevs = slices.Delete(d.flapRevs, 0, len(d.flapRevs)-maxFlaps)
@@ -1163,7 +1164,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 					fl = append(fl, r)
 				}
 			}
-			slices.SortFunc(fl, func(a, b flapRev) int { return cmpInt(a.t, b.t) })
+			slices.SortFunc(fl, func(a, b flapRev) int { return cmp.Compare(a.t, b.t) })
 			fired := false
 			for j := range fl {
 				at := fl[j].t

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -193,21 +194,11 @@ func (h *hub) addMetric(e *event.Event) bool {
 		}
 	}
 	h.metrics = append(h.metrics, metricEv{id: e.ID, t: e.Time.Unix(), fired: e.Kind == event.MetricFired})
-	slices.SortFunc(h.metrics, func(a, b metricEv) int { return cmpInt(a.t, b.t) })
+	slices.SortFunc(h.metrics, func(a, b metricEv) int { return cmp.Compare(a.t, b.t) })
 	if len(h.metrics) > maxMetric {
 		h.metrics = h.metrics[len(h.metrics)-maxMetric:]
 	}
 	return true
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (h *hub) sortedMinutes() []int64 {
@@ -301,7 +292,7 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 		}
 		in := &incident{start: first * 60, idStart: first * 60, open: true}
 		h.inc = append(h.inc, in)
-		slices.SortFunc(h.inc, func(a, b *incident) int { return cmpInt(a.start, b.start) })
+		slices.SortFunc(h.inc, func(a, b *incident) int { return cmp.Compare(a.start, b.start) })
 		affected = h.hashesFrom(first, fm, affected)
 	}
 	quietU := max(2, int(math.Ceil(quietFactor*h.baseU)))

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -215,24 +216,14 @@ func signalSet(ss []Signal) []sigKey {
 			return c
 		}
 		if a.kind != b.kind {
-			return cmpStr(string(a.kind), string(b.kind))
+			return cmp.Compare(string(a.kind), string(b.kind))
 		}
-		if c := cmpStr(a.key.String(), b.key.String()); c != 0 {
+		if c := cmp.Compare(a.key.String(), b.key.String()); c != 0 {
 			return c
 		}
 		return int(boolInt(a.firing)) - int(boolInt(b.firing))
 	})
 	return out
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // compare asserts that two runs reached the same final verdicts (every

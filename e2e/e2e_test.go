@@ -388,7 +388,7 @@ func deliver(ctx context.Context, t *testing.T, h *emulator.Host, fleet *sim.Out
 				}
 				batches[a.msg.Partition] = append(batches[a.msg.Partition], a.msg)
 			case arriveGrid:
-				for _, ev := range splitArray(a.msg.Body) {
+				for _, ev := range funchost.SplitEventGrid(a.msg.Body) {
 					mustInvoke(ctx, t, h, h.EventGrid("ConnectionEvents", ev, funchost.EventGridText))
 					calls++
 				}
@@ -446,20 +446,6 @@ func mustInvoke(ctx context.Context, t *testing.T, h *emulator.Host, inv *funcho
 	return r
 }
 
-// splitArray splits an Event Grid delivery into its events (the host
-// invokes the function once per event); a single object stays whole.
-func splitArray(b []byte) [][]byte {
-	var arr []json.RawMessage
-	if err := json.Unmarshal(b, &arr); err != nil {
-		return [][]byte{b}
-	}
-	out := make([][]byte, len(arr))
-	for i, e := range arr {
-		out[i] = e
-	}
-	return out
-}
-
 // deliveries summarises what the fleet delivers: the newest event time of
 // any record or Event Grid event, the newest of the connection evidence
 // alone (Connections records and Event Grid events: successful twin or
@@ -503,7 +489,7 @@ func summarise(t *testing.T, fleet *sim.Output) deliveries {
 		}
 	}
 	for _, m := range fleet.EventGrid {
-		for _, ev := range splitArray(m.Body) {
+		for _, ev := range funchost.SplitEventGrid(m.Body) {
 			var e struct {
 				EventTime string `json:"eventTime"`
 				Time      string `json:"time"`

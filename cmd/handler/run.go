@@ -241,7 +241,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 				}
 				batches[a.partition] = append(batches[a.partition], a)
 			case arriveGrid:
-				for _, ev := range splitArray(a.body) {
+				for _, ev := range funchost.SplitEventGrid(a.body) {
 					if err := invoke(app.EventGrid("ConnectionEvents", ev, funchost.EventGridText)); err != nil {
 						log.Error().Err(err).Msg("run: invocation failed")
 					}
@@ -340,20 +340,6 @@ func logFile(out string) (io.WriteCloser, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-// splitArray returns the elements of a JSON array, or the value itself: the
-// host invokes an Event Grid function once per event.
-func splitArray(b []byte) [][]byte {
-	var arr []json.RawMessage
-	if err := json.Unmarshal(b, &arr); err != nil {
-		return [][]byte{b}
-	}
-	out := make([][]byte, len(arr))
-	for i, e := range arr {
-		out[i] = e
-	}
-	return out
-}
 
 // printRun writes the human report of a run.
 func printRun(w io.Writer, r *RunResult) {

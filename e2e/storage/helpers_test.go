@@ -119,7 +119,7 @@ func schedule(t testing.TB, fleet *sim.Output, start time.Time, batchSize int) [
 				ingest.ResourceLogs(a.m.Body, &res)
 				d.records += res.Read
 			case fnEventGrid:
-				for _, ev := range splitArray(t, a.m.Body) {
+				for _, ev := range funchost.SplitEventGrid(a.m.Body) {
 					var res ingest.Result
 					ingest.EventGridEvents(ev, &res)
 					mn.deliveries = append(mn.deliveries, delivery{fn: fnEventGrid, bodies: [][]byte{ev},
@@ -133,24 +133,6 @@ func schedule(t testing.TB, fleet *sim.Output, start time.Time, batchSize int) [
 			}
 		}
 		out = append(out, mn)
-	}
-	return out
-}
-
-// splitArray returns the events of an Event Grid delivery: the host invokes
-// the function once per event of an array.
-func splitArray(t testing.TB, b []byte) [][]byte {
-	t.Helper()
-	if !strings.HasPrefix(strings.TrimSpace(string(b)), "[") {
-		return [][]byte{b}
-	}
-	var arr []json.RawMessage
-	if err := json.Unmarshal(b, &arr); err != nil {
-		t.Fatalf("event grid delivery is not a JSON array: %v", err)
-	}
-	out := make([][]byte, len(arr))
-	for i, e := range arr {
-		out[i] = e
 	}
 	return out
 }
