@@ -12,14 +12,22 @@ import (
 // events are stored under the partition's writer.
 func (h *handler) diagnosticLogs(ctx context.Context, inv *invocation) response {
 	writer := inv.writer(FnDiagnosticLogs)
-	var res ingest.Result
-	n, ok := forEachBody(inv.events, func(_ int, b []byte) {
-		ingest.ResourceLogs(b, &res)
-	})
+	var res *ingest.Result
+	var n int
+	var ok bool
+	if s := inv.sink; s != nil && s.done {
+		// Parsed while the request was read (decodeInvocationFor).
+		res, n, ok = &s.res, s.n, s.ok
+	} else {
+		res = new(ingest.Result)
+		n, ok = forEachBody(inv.events, func(_ int, b []byte) {
+			ingest.ResourceLogs(b, res)
+		})
+	}
 	if !ok {
 		res.Skip("bad batch json")
 	}
-	return h.ingest(ctx, FnDiagnosticLogs, writer, n, &res, inv.retryCount)
+	return h.ingest(ctx, FnDiagnosticLogs, writer, n, res, inv.retryCount)
 }
 
 // ingest hands a parsed batch to the Backend and renders the invocation's

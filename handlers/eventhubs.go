@@ -1,10 +1,16 @@
 package handlers
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
+	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/jsonstr"
 )
 
@@ -116,4 +122,420 @@ func skipSpace(t []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// eventSinks names the functions whose Event Hubs bodies are parsed while
+// the request is read: those that need nothing from Metadata to parse a body
+// (the writer name is only needed once the batch is parsed).
+// ConnectionStateRoute is not one: each body is parsed with its
+// PropertiesArray entry, which the host sends after Data.
+var eventSinks = map[string]func() *eventSink{
+	FnDiagnosticLogs: func() *eventSink {
+		return &eventSink{parse: ingest.ResourceLogs}
+	},
+}
+
+// eventSink receives an Event Hubs batch body by body during the request
+// decode (issue 2: a batch of 100 bodies of up to 1 MB each must not be
+// held in several copies). Only the parsed Result outlives a body.
+type eventSink struct {
+	// parse turns one body into events; it must not retain b.
+	parse func(b []byte, res *ingest.Result)
+	// res, n and ok are what forEachBody would have produced over the
+	// batch; they are final when done is set.
+	res  ingest.Result
+	n    int
+	ok   bool
+	done bool
+}
+
+// begin starts a batch: a repeated Data.events key replaces the earlier
+// batch, as the non-streaming decode does.
+func (s *eventSink) begin() {
+	*s = eventSink{parse: s.parse}
+}
+
+// streamBufSize is the read buffer of the streaming decode, outer (request)
+// and inner (batch text) alike.
+const streamBufSize = 64 << 10
+
+// streamEvents decodes the value of Data.events with the request positioned
+// right after the key. A JSON string (the host's shape) is decoded
+// incrementally: its contents, the JSON text of the batch, are unescaped on
+// the fly (strReader) and walked element by element (eventSink.stream),
+// each body parsed and dropped. d.dec is then replaced by a decoder that
+// continues the walk at the same place. Any other value is decoded as the
+// non-streaming path does.
+func (inv *invocation) streamEvents(d *decoder) error {
+	s := inv.sink
+	s.begin()
+	inv.events = nil
+	br := bufio.NewReaderSize(io.MultiReader(d.dec.Buffered(), d.src), streamBufSize)
+	skipSpaceReader(br, nil)
+	colon := false
+	if c, err := br.Peek(1); err == nil && c[0] == ':' {
+		_, _ = br.Discard(1)
+		colon = true
+		skipSpaceReader(br, nil)
+	}
+	if c, err := br.Peek(1); colon && err == nil && c[0] == '"' {
+		_, _ = br.Discard(1)
+		sr := &strReader{br: br}
+		events, err := s.stream(bufio.NewReaderSize(sr, streamBufSize))
+		if err != nil {
+			return err
+		}
+		// The string must have been read to its closing quote.
+		if sr.err != io.EOF {
+			if _, err := io.Copy(io.Discard, sr); err != nil {
+				return err
+			}
+		}
+		inv.events = events
+		// Resume the walk inside Data, after a value.
+		return resume(d, `{"d":{"events":null`, br, 5)
+	}
+	prefix := `{"d":{"events"`
+	if colon {
+		prefix += ":"
+	}
+	if err := resume(d, prefix, br, 4); err != nil {
+		return err
+	}
+	var t peeledText
+	if err := d.dec.Decode(&t); err != nil {
+		return err
+	}
+	inv.events = t
+	return nil
+}
+
+// resume replaces d.dec by a decoder reading prefix and then rest, and
+// consumes the prefix's tokens tokens: the new decoder's state is that of
+// the old one, which the streaming decode bypassed.
+func resume(d *decoder, prefix string, rest io.Reader, tokens int) error {
+	src := io.MultiReader(strings.NewReader(prefix), rest)
+	d.dec, d.src = json.NewDecoder(src), src
+	for range tokens {
+		if _, err := d.dec.Token(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stream walks the batch text read from r (the unescaped contents of
+// Data.events) as forEachStringBody does, handing each body to s.parse. For
+// a batch that is not an array of strings (a lone object or string,
+// dataType unset) it parses nothing and returns the whole text, for
+// forEachBody. An error is a read error of r (a malformed outer string, the
+// request limit); a malformed batch text is not an error (s.ok false).
+func (s *eventSink) stream(r *bufio.Reader) (fallback []byte, err error) {
+	var head []byte
+	rest := func() ([]byte, error) {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return append(head, b...), nil
+	}
+	c, err := skipSpaceReader(r, &head)
+	if err == io.EOF {
+		s.n, s.ok, s.done = 0, true, true
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c != '[' {
+		return rest()
+	}
+	_, _ = r.Discard(1)
+	head = append(head, '[')
+	c, err = skipSpaceReader(r, &head)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if err == nil && c == ']' {
+		_, _ = r.Discard(1)
+		s.ok, err = onlySpace(r)
+		s.done = true
+		return nil, err
+	}
+	if err != nil || c != '"' {
+		return rest()
+	}
+	s.done = true
+	var raw, buf []byte
+	for {
+		// One element: its literal as it stands in the batch text, then
+		// unescaped exactly as forEachStringBody does.
+		raw, err = readLiteral(r, raw[:0])
+		if err == io.EOF {
+			return nil, drain(r)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var used int
+		var ok bool
+		buf, used, ok = jsonstr.Scan(buf[:0], raw)
+		if !ok || used != len(raw) {
+			return nil, drain(r)
+		}
+		s.parse(maybeBase64(buf), &s.res)
+		s.n++
+		c, err = skipSpaceReader(r, nil)
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		_, _ = r.Discard(1)
+		switch c {
+		case ',':
+			c, err = skipSpaceReader(r, nil)
+			if err == io.EOF {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			if c != '"' {
+				return nil, drain(r)
+			}
+		case ']':
+			s.ok, err = onlySpace(r)
+			return nil, err
+		default:
+			return nil, drain(r)
+		}
+	}
+}
+
+// readLiteral appends the JSON string literal at r (from its opening quote
+// to the first unescaped quote, both included) to dst. io.EOF means r ended
+// inside the literal.
+func readLiteral(r *bufio.Reader, dst []byte) ([]byte, error) {
+	if _, err := r.Discard(1); err != nil { // the opening quote, peeked
+		return dst, err
+	}
+	dst = append(dst, '"')
+	for {
+		chunk, err := r.ReadSlice('"')
+		dst = append(dst, chunk...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			return dst, err
+		}
+		// The quote ends the literal unless an odd run of backslashes
+		// escapes it.
+		bs := 0
+		for i := len(dst) - 2; i > 0 && dst[i] == '\\'; i-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return dst, nil
+		}
+	}
+}
+
+// skipSpaceReader discards JSON whitespace from r (appending it to consumed
+// when non-nil) and peeks at the next byte.
+func skipSpaceReader(r *bufio.Reader, consumed *[]byte) (byte, error) {
+	for {
+		b, err := r.Peek(1)
+		if err != nil {
+			return 0, err
+		}
+		switch b[0] {
+		case ' ', '\t', '\n', '\r':
+			if consumed != nil {
+				*consumed = append(*consumed, b[0])
+			}
+			_, _ = r.Discard(1)
+		default:
+			return b[0], nil
+		}
+	}
+}
+
+// onlySpace reads r to its end and reports whether it held only whitespace.
+func onlySpace(r *bufio.Reader) (bool, error) {
+	if _, err := skipSpaceReader(r, nil); err != io.EOF {
+		if err != nil {
+			return false, err
+		}
+		return false, drain(r)
+	}
+	return true, nil
+}
+
+// drain reads r to its end; only a read error is returned.
+func drain(r *bufio.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// errBadString reports a Data.events string that is not valid JSON.
+var errBadString = errors.New("malformed JSON string")
+
+// strReader reads the contents of a JSON string literal from br, whose
+// opening quote has been consumed, with the escapes resolved exactly as
+// jsonstr.Scan (and encoding/json) resolve them: surrogate pairs joined,
+// lone surrogates and invalid UTF-8 replaced by U+FFFD. It stops after the
+// closing quote (then io.EOF); a malformed literal or a read error of br is
+// returned, also at every later Read. bufio.Reader.Peek keeps an escape or a
+// multi-byte character whole however the request arrives.
+type strReader struct {
+	br  *bufio.Reader
+	err error
+	// pend holds decoded bytes that did not fit the caller's buffer.
+	pend []byte
+	tmp  [utf8.UTFMax]byte
+}
+
+// Read implements io.Reader.
+func (s *strReader) Read(p []byte) (int, error) {
+	n := copy(p, s.pend)
+	s.pend = s.pend[n:]
+	for n < len(p) && s.err == nil {
+		if _, err := s.br.Peek(1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			s.err = err
+			break
+		}
+		buf, _ := s.br.Peek(s.br.Buffered())
+		// Copy the longest run needing no work.
+		j := 0
+		for j < len(buf) && n+j < len(p) {
+			c := buf[j]
+			if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+				break
+			}
+			j++
+		}
+		n += copy(p[n:], buf[:j])
+		_, _ = s.br.Discard(j)
+		if j == len(buf) || n == len(p) {
+			continue
+		}
+		out, err := s.special(s.tmp[:0])
+		if err != nil {
+			s.err = err
+			break
+		}
+		c := copy(p[n:], out)
+		n += c
+		s.pend = out[c:]
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, s.err
+}
+
+// special decodes the byte at the head of br that needs work (a quote, an
+// escape, a control character or a non-ASCII byte), appending its contents
+// to dst (at most utf8.UTFMax bytes). The closing quote gives io.EOF.
+func (s *strReader) special(dst []byte) ([]byte, error) {
+	b, _ := s.br.Peek(1)
+	c := b[0]
+	switch {
+	case c == '"':
+		_, _ = s.br.Discard(1)
+		return dst, io.EOF
+	case c < 0x20:
+		return dst, errBadString
+	case c >= utf8.RuneSelf:
+		b, _ = s.br.Peek(utf8.UTFMax) // fewer at the end of the input
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, b[:size]...)
+		}
+		_, _ = s.br.Discard(size)
+		return dst, nil
+	}
+	// c == '\\'
+	b, _ = s.br.Peek(12) // the longest escape: a surrogate pair
+	if len(b) < 2 {
+		return dst, s.short()
+	}
+	switch b[1] {
+	case '"', '\\', '/':
+		dst = append(dst, b[1])
+	case 'b':
+		dst = append(dst, '\b')
+	case 'f':
+		dst = append(dst, '\f')
+	case 'n':
+		dst = append(dst, '\n')
+	case 'r':
+		dst = append(dst, '\r')
+	case 't':
+		dst = append(dst, '\t')
+	case 'u':
+		r, ok := hex4(b[2:])
+		if !ok {
+			if len(b) < 6 {
+				return dst, s.short()
+			}
+			return dst, errBadString
+		}
+		if utf16.IsSurrogate(r) {
+			if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+				if r2, ok := hex4(b[8:]); ok {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						_, _ = s.br.Discard(12)
+						return utf8.AppendRune(dst, dec), nil
+					}
+				}
+			}
+			r = utf8.RuneError
+		}
+		_, _ = s.br.Discard(6)
+		return utf8.AppendRune(dst, r), nil
+	default:
+		return dst, errBadString
+	}
+	_, _ = s.br.Discard(2)
+	return dst, nil
+}
+
+// short is the error for an escape cut off by the end of the input: the
+// read error that cut it, or io.ErrUnexpectedEOF.
+func (s *strReader) short() error {
+	if _, err := s.br.Peek(s.br.Buffered() + 1); err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// hex4 parses the four hex digits of a \u escape.
+func hex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }

@@ -138,7 +138,7 @@ type envelope struct {
 func (h *handler) invoke(name string, fn func(context.Context, *invocation) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
-		inv, err := decodeInvocation(body)
+		inv, err := decodeInvocationFor(name, body)
 		var resp response
 		if err != nil {
 			// Bad input never fails an invocation: say why in Logs and on stderr

@@ -31,6 +31,11 @@ type invocation struct {
 	properties, enqueued []byte
 	// retryCount is Metadata.RetryContext.RetryCount (0 on a first attempt).
 	retryCount int
+	// sink, when set (by decodeInvocationFor, for a function that parses its
+	// bodies without Metadata), receives the bodies of Data.events while the
+	// request is read; events then stays nil unless the batch had a shape
+	// the stream does not take (sink.done false).
+	sink *eventSink
 }
 
 // partitionContext is the Event Hubs trigger's TriggerPartitionContext.
@@ -44,31 +49,67 @@ type partitionContext struct {
 // keeping only the values the functions read. Top-level keys and binding
 // names are matched case-insensitively, as the host's own parser does.
 func decodeInvocation(r io.Reader) (*invocation, error) {
-	dec := json.NewDecoder(r)
-	inv := &invocation{}
-	err := walkObject(dec, func(key string) error {
+	return decodeInvocationFor("", r)
+}
+
+// decodeInvocationFor is decodeInvocation for function fn: when fn parses
+// its Event Hubs bodies without Metadata (DiagnosticLogs), Data.events is
+// not kept but streamed through the function's eventSink while the request
+// is read (see eventSink.stream), so a batch of large bodies is never held
+// whole in memory.
+func decodeInvocationFor(fn string, r io.Reader) (*invocation, error) {
+	var sink *eventSink
+	if newSink := eventSinks[fn]; newSink != nil {
+		sink = newSink()
+	}
+	return decodeWithSink(r, sink)
+}
+
+// decodeWithSink is decodeInvocation streaming Data.events through sink
+// (nil: keep it as text in invocation.events).
+func decodeWithSink(r io.Reader, sink *eventSink) (*invocation, error) {
+	inv := &invocation{sink: sink}
+	d := &decoder{dec: json.NewDecoder(r), src: r}
+	err := walkObject(d, func(key string) error {
 		switch strings.ToLower(key) {
 		case "data":
-			return walkObject(dec, func(k string) error { return inv.dataValue(dec, k) })
+			return walkObject(d, func(k string) error { return inv.dataValue(d, k) })
 		case "metadata":
-			return walkObject(dec, func(k string) error { return inv.metadataValue(dec, k) })
+			return walkObject(d, func(k string) error { return inv.metadataValue(d, k) })
 		}
-		return dec.Decode(new(skipValue))
+		return d.dec.Decode(new(skipValue))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("handlers: decode invocation: %w", err)
 	}
 	// Anything after the envelope but whitespace is malformed.
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := d.dec.Token(); err != io.EOF {
 		return nil, errors.New("handlers: decode invocation: data after the top-level object")
 	}
 	return inv, nil
 }
 
+// decoder is the walk's json.Decoder. The streaming decode of Data.events
+// reads the request past the decoder and then replaces dec with one
+// positioned at the same place (see invocation.streamEvents), so the walk
+// always goes through d.dec and never keeps its own copy.
+type decoder struct {
+	dec *json.Decoder
+	// src is the request body dec reads from.
+	src io.Reader
+}
+
 // dataValue decodes one Data entry; unknown bindings are skipped unread.
-func (inv *invocation) dataValue(dec *json.Decoder, key string) error {
+func (inv *invocation) dataValue(d *decoder, key string) error {
+	dec := d.dec
 	switch strings.ToLower(key) {
 	case "events":
+		if inv.sink != nil {
+			if err := inv.streamEvents(d); err != nil {
+				return fmt.Errorf("Data.%s: %w", key, err)
+			}
+			return nil
+		}
 		var t peeledText
 		if err := dec.Decode(&t); err != nil {
 			return fmt.Errorf("Data.%s: %w", key, err)
@@ -89,7 +130,8 @@ func (inv *invocation) dataValue(dec *json.Decoder, key string) error {
 // metadataValue decodes one Metadata entry; unknown keys are skipped unread.
 // Values are tolerated in either shape (object, or the host's string layer
 // around it), since versions of the extension differ.
-func (inv *invocation) metadataValue(dec *json.Decoder, key string) error {
+func (inv *invocation) metadataValue(d *decoder, key string) error {
+	dec := d.dec
 	switch strings.ToLower(key) {
 	case "triggerpartitioncontext", "partitioncontext":
 		var t peeledText
@@ -128,23 +170,23 @@ func (inv *invocation) metadataValue(dec *json.Decoder, key string) error {
 	return nil
 }
 
-// walkObject reads one value from dec. If it is an object, fn is called with
+// walkObject reads one value from d. If it is an object, fn is called with
 // each key and must consume exactly that key's value; any other value (null,
-// a scalar, an array) is consumed and ignored.
-func walkObject(dec *json.Decoder, fn func(key string) error) error {
-	tok, err := dec.Token()
+// a scalar, an array) is consumed and ignored. fn may replace d.dec.
+func walkObject(d *decoder, fn func(key string) error) error {
+	tok, err := d.dec.Token()
 	if err != nil {
 		return err
 	}
-	d, ok := tok.(json.Delim)
+	delim, ok := tok.(json.Delim)
 	if !ok {
 		return nil // scalar or null: nothing to walk
 	}
-	if d == '[' {
-		return skipRest(dec, 1)
+	if delim == '[' {
+		return skipRest(d.dec, 1)
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	for d.dec.More() {
+		tok, err := d.dec.Token()
 		if err != nil {
 			return err
 		}
@@ -156,7 +198,7 @@ func walkObject(dec *json.Decoder, fn func(key string) error) error {
 			return err
 		}
 	}
-	_, err = dec.Token() // the closing '}'
+	_, err = d.dec.Token() // the closing '}'
 	return err
 }
 
