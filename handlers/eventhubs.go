@@ -411,18 +411,33 @@ func (s *strReader) Read(p []byte) (int, error) {
 			break
 		}
 		buf, _ := s.br.Peek(s.br.Buffered())
-		// Copy the longest run needing no work.
-		j := 0
-		for j < len(buf) && n+j < len(p) {
-			c := buf[j]
-			if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-				break
+		i := 0
+		for i < len(buf) && n < len(p) {
+			// Copy the longest run needing no work.
+			j := i
+			for j < len(buf) && n+j-i < len(p) {
+				c := buf[j]
+				if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+					break
+				}
+				j++
 			}
-			j++
+			n += copy(p[n:], buf[i:j])
+			i = j
+			// A one-character escape, whole in buf, is resolved here (the
+			// host's escaped quotes make these most of a batch's escapes).
+			if i+1 < len(buf) && n < len(p) && buf[i] == '\\' {
+				if v := simpleEscapes[buf[i+1]]; v != 0 {
+					p[n] = v
+					n++
+					i += 2
+					continue
+				}
+			}
+			break
 		}
-		n += copy(p[n:], buf[:j])
-		_, _ = s.br.Discard(j)
-		if j == len(buf) || n == len(p) {
+		_, _ = s.br.Discard(i)
+		if i == len(buf) || n == len(p) {
 			continue
 		}
 		out, err := s.special(s.tmp[:0])
@@ -517,6 +532,10 @@ func (s *strReader) short() error {
 	}
 	return io.ErrUnexpectedEOF
 }
+
+// simpleEscapes maps the character after a backslash to what the escape
+// stands for; 0 for \u (handled by strReader.special) and invalid escapes.
+var simpleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // hex4 parses the four hex digits of a \u escape.
 func hex4(s []byte) (rune, bool) {
