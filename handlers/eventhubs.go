@@ -211,7 +211,7 @@ func (inv *invocation) streamEvents(d *decoder) error {
 }
 
 // resume replaces d.dec by a decoder reading prefix and then rest, and
-// consumes the prefix's tokens tokens: the new decoder's state is that of
+// consumes the first `tokens` tokens of prefix: the new decoder's state is that of
 // the old one, which the streaming decode bypassed.
 func resume(d *decoder, prefix string, rest io.Reader, tokens int) error {
 	src := io.MultiReader(strings.NewReader(prefix), rest)

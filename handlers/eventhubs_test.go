@@ -362,3 +362,35 @@ func BenchmarkDiagnosticLogsLarge(b *testing.B) {
 		report(b, before, op)
 	})
 }
+
+// TestStreamBodyLimit checks that a request over the body limit is still
+// reported as too large when the limit is hit inside the streamed
+// Data.events string (the read error keeps its identity through the
+// streaming decode), at any point of it.
+func TestStreamBodyLimit(t *testing.T) {
+	a := app(t)
+	payload := a.EventHubBatch(FnDiagnosticLogs, "0", diagBatch(3), nil).Payload(0, nil)
+	start := bytes.Index(payload, []byte(`"events":"`))
+	if start < 0 {
+		t.Fatal("no Data.events in the payload")
+	}
+	for _, limit := range []int{start + 10, start + 11, start + 2000, len(payload) / 2, len(payload) - 200} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			rec := &recorder{}
+			h := New(rec, zerolog.Nop(), Options{MaxBodyBytes: int64(limit)})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("POST", "/DiagnosticLogs", bytes.NewReader(payload)))
+			var env struct{ Logs []string }
+			if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil || w.Code != 200 {
+				t.Fatalf("status %d body %s: %v", w.Code, w.Body, err)
+			}
+			want := fmt.Sprintf("DiagnosticLogs: invocation skipped: request larger than %d bytes", limit)
+			if len(env.Logs) != 1 || env.Logs[0] != want {
+				t.Fatalf("Logs %q, want %q", env.Logs, want)
+			}
+			if rec.calls() != 0 {
+				t.Fatalf("a truncated batch reached the Backend")
+			}
+		})
+	}
+}
