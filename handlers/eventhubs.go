@@ -497,7 +497,7 @@ func (s *strReader) special(dst []byte) ([]byte, error) {
 	case 't':
 		dst = append(dst, '\t')
 	case 'u':
-		r, ok := hex4(b[2:])
+		r, ok := jsonstr.Hex4(b[2:])
 		if !ok {
 			if len(b) < 6 {
 				return dst, s.short()
@@ -506,7 +506,7 @@ func (s *strReader) special(dst []byte) ([]byte, error) {
 		}
 		if utf16.IsSurrogate(r) {
 			if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
-				if r2, ok := hex4(b[8:]); ok {
+				if r2, ok := jsonstr.Hex4(b[8:]); ok {
 					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 						_, _ = s.br.Discard(12)
 						return utf8.AppendRune(dst, dec), nil
@@ -536,25 +536,3 @@ func (s *strReader) short() error {
 // simpleEscapes maps the character after a backslash to what the escape
 // stands for; 0 for \u (handled by strReader.special) and invalid escapes.
 var simpleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
-
-// hex4 parses the four hex digits of a \u escape.
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}

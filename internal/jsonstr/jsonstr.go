@@ -81,14 +81,14 @@ func Scan(dst, s []byte) (out []byte, n int, ok bool) {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
-			r, ok := hex4(s[i+2:])
+			r, ok := Hex4(s[i+2:])
 			if !ok {
 				return dst, i, false
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
 				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if r2, ok := hex4(s[i+2:]); ok {
+					if r2, ok := Hex4(s[i+2:]); ok {
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 							dst = utf8.AppendRune(dst, dec)
 							i += 6
@@ -108,8 +108,9 @@ func Scan(dst, s []byte) (out []byte, n int, ok bool) {
 	return dst, i, false
 }
 
-// hex4 parses the four hex digits of a \u escape.
-func hex4(s []byte) (rune, bool) {
+// Hex4 parses the four hex digits of a \u escape at the start of s; ok is
+// false when there are fewer than four or one is not a hex digit.
+func Hex4(s []byte) (rune, bool) {
 	if len(s) < 4 {
 		return 0, false
 	}
