@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
@@ -480,48 +479,15 @@ func (s *strReader) special(dst []byte) ([]byte, error) {
 	}
 	// c == '\\'
 	b, _ = s.br.Peek(12) // the longest escape: a surrogate pair
-	if len(b) < 2 {
-		return dst, s.short()
-	}
-	switch b[1] {
-	case '"', '\\', '/':
-		dst = append(dst, b[1])
-	case 'b':
-		dst = append(dst, '\b')
-	case 'f':
-		dst = append(dst, '\f')
-	case 'n':
-		dst = append(dst, '\n')
-	case 'r':
-		dst = append(dst, '\r')
-	case 't':
-		dst = append(dst, '\t')
-	case 'u':
-		r, ok := jsonstr.Hex4(b[2:])
-		if !ok {
-			if len(b) < 6 {
-				return dst, s.short()
-			}
-			return dst, errBadString
+	out, n := jsonstr.AppendEscape(dst, b)
+	if n == 0 {
+		if len(b) < 2 || b[1] == 'u' && len(b) < 6 {
+			return dst, s.short() // cut off by the end of the input
 		}
-		if utf16.IsSurrogate(r) {
-			if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
-				if r2, ok := jsonstr.Hex4(b[8:]); ok {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						_, _ = s.br.Discard(12)
-						return utf8.AppendRune(dst, dec), nil
-					}
-				}
-			}
-			r = utf8.RuneError
-		}
-		_, _ = s.br.Discard(6)
-		return utf8.AppendRune(dst, r), nil
-	default:
 		return dst, errBadString
 	}
-	_, _ = s.br.Discard(2)
-	return dst, nil
+	_, _ = s.br.Discard(n)
+	return out, nil
 }
 
 // short is the error for an escape cut off by the end of the input: the

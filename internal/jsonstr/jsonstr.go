@@ -64,48 +64,55 @@ func Scan(dst, s []byte) (out []byte, n int, ok bool) {
 			continue
 		}
 		// c == '\\'
-		if i+1 >= len(s) {
+		out, n := AppendEscape(dst, s[i:])
+		if n == 0 {
 			return dst, i, false
 		}
-		switch s[i+1] {
-		case '"', '\\', '/':
-			dst = append(dst, s[i+1])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := Hex4(s[i+2:])
-			if !ok {
-				return dst, i, false
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if r2, ok := Hex4(s[i+2:]); ok {
-						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							dst = utf8.AppendRune(dst, dec)
-							i += 6
-							continue
-						}
-					}
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default:
-			return dst, i, false
-		}
-		i += 2
+		dst, i = out, i+n
 	}
 	return dst, i, false
+}
+
+// AppendEscape decodes the escape sequence at the start of b (b[0] is the
+// backslash) and appends what it stands for to dst, as encoding/json does: a
+// \u surrogate pair is joined, a lone surrogate becomes U+FFFD. n is the
+// number of bytes consumed (2, 6 or 12); 0 when b does not start with a
+// complete, valid escape. Scan and the handler's streaming reader share it.
+func AppendEscape(dst, b []byte) (out []byte, n int) {
+	if len(b) < 2 || b[0] != '\\' {
+		return dst, 0
+	}
+	switch b[1] {
+	case '"', '\\', '/':
+		return append(dst, b[1]), 2
+	case 'b':
+		return append(dst, '\b'), 2
+	case 'f':
+		return append(dst, '\f'), 2
+	case 'n':
+		return append(dst, '\n'), 2
+	case 'r':
+		return append(dst, '\r'), 2
+	case 't':
+		return append(dst, '\t'), 2
+	case 'u':
+		r, ok := Hex4(b[2:])
+		if !ok {
+			return dst, 0
+		}
+		if utf16.IsSurrogate(r) {
+			if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+				if r2, ok := Hex4(b[8:]); ok {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						return utf8.AppendRune(dst, dec), 12
+					}
+				}
+			}
+			r = utf8.RuneError
+		}
+		return utf8.AppendRune(dst, r), 6
+	}
+	return dst, 0
 }
 
 // Hex4 parses the four hex digits of a \u escape at the start of s; ok is
