@@ -78,6 +78,9 @@ type Alert struct {
 	Recommendation string   `json:"recommendation"`
 	// Devices is the number of devices involved (1 for a device alert).
 	Devices int `json:"devices"`
+	// Subject names what an alert of the pipeline's own is about (the
+	// channel of notifications-failing); empty otherwise.
+	Subject string `json:"subject,omitempty"`
 
 	// Module is the module id of a module identity, if any.
 	Module string `json:"-"`
@@ -125,11 +128,31 @@ func (a *Alert) StartsAtTime() time.Time {
 // Title is a one-line headline for people, e.g.
 // "FIRING: IoT Hub incident on contoso-hub: 120 devices disconnected".
 func (n *Notification) Title() string {
+	if n.Kind != classify.HubIncident && !n.Kind.AboutDevice() {
+		// The pipeline's own alerts: about a hub or the app, not devices.
+		where := n.Hub
+		if where == "" {
+			where = "disconnect-doctor"
+		}
+		t := strings.ToUpper(n.Status) + ": " + KindTitle(n.Kind) + " on " + where
+		if len(n.Alerts) == 1 && n.Alerts[0].Subject != "" {
+			t += " (" + n.Alerts[0].Subject + ")"
+		}
+		return t
+	}
 	return strings.ToUpper(n.Status) + ": " + KindTitle(n.Kind) + " on " + n.Hub + " (" + n.DeviceCount() + ")"
 }
 
 // DeviceCount says how many devices the notification is about, in words.
 func (n *Notification) DeviceCount() string {
+	if n.Kind != classify.HubIncident && !n.Kind.AboutDevice() {
+		// The pipeline's own alerts are about the app, not devices: name
+		// the subject instead (a channel), or the pipeline.
+		if len(n.Alerts) == 1 && n.Alerts[0].Subject != "" {
+			return n.Alerts[0].Subject
+		}
+		return "the pipeline"
+	}
 	d := 0
 	for _, a := range n.Alerts {
 		d += max(a.Devices, 1)
@@ -163,6 +186,12 @@ func KindTitle(k classify.SignalKind) string {
 		return "devices offline after a disconnect"
 	case classify.DeviceFlapping:
 		return "devices keep disconnecting (flapping)"
+	case classify.PipelineSilent:
+		return "no resource logs arriving (pipeline silent)"
+	case classify.PipelineLagging:
+		return "diagnoses running late (pipeline lagging)"
+	case classify.NotificationsFailing:
+		return "notifications failing"
 	}
 	return string(k)
 }
@@ -172,6 +201,12 @@ func KindTitle(k classify.SignalKind) string {
 func Explanation(k classify.SignalKind) string {
 	const base = "Azure IoT Hub closed device connections (error 404104, DeviceConnectionClosedRemotely). "
 	switch k {
+	case classify.PipelineSilent:
+		return "disconnect-doctor is not receiving the hub's resource logs, so it cannot diagnose disconnects or see a hub incident: silence here does not mean the hub is healthy."
+	case classify.PipelineLagging:
+		return "disconnect-doctor is behind its input: disconnects are diagnosed, and device alerts sent, later than usual."
+	case classify.NotificationsFailing:
+		return "disconnect-doctor cannot deliver its notifications on one of its channels: alerts sent there are lost."
 	case classify.HubIncident:
 		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
 	case classify.TokenRenewalFailing:
@@ -195,6 +230,8 @@ func link(base string, kind classify.SignalKind, hub string, alerts []Alert) str
 	switch {
 	case kind == classify.HubIncident:
 		return base + "/api/v1/incidents?" + q.Encode()
+	case !kind.AboutDevice():
+		return base + "/api/v1/health" // the pipeline's own alerts
 	case len(alerts) == 1 && alerts[0].DeviceID != "":
 		return base + "/api/v1/devices/" + url.PathEscape(alerts[0].DeviceID) + "?" + q.Encode()
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
 // Options configure a Pipeline.
@@ -83,6 +84,9 @@ type Pipeline struct {
 	lastDeliver time.Time
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
+	// raised are the pipeline's own alert conditions found during the
+	// current tick outside the built-in checks (see raise).
+	raised []watch.Condition
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -102,6 +106,9 @@ type resident struct {
 	readTo time.Time
 	// ticks counts ticks since the last commit.
 	ticks int
+	// watch is the state of the pipeline's own alerts (package watch),
+	// stored as the MetaBlobs blob watchKey.
+	watch *watch.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -118,6 +125,7 @@ type meta struct {
 
 const (
 	metaKey   = "evaluate"
+	watchKey  = "watch"
 	leaseName = "evaluate"
 	leaseTTL  = 5 * time.Minute
 	purgeEach = time.Hour
@@ -351,6 +359,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	to := now.Add(time.Nanosecond)
 	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
+		watch.Observe(res.watch, evs, now)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		return nil
@@ -391,7 +400,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = newest
 	}
-	notes := p.alerts.Apply(res.alerts, out.Signals, alertNow)
+	sigs := append(out.Signals, p.watchSignals(now, wm, alertNow)...)
+	rep.Signals = len(sigs)
+	notes := p.alerts.Apply(res.alerts, sigs, alertNow)
 	rep.Notifications = len(notes)
 
 	// Persist in the order that makes a crash harmless: the outbox and the
@@ -401,6 +412,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		return rep, fmt.Errorf("pipeline: outbox: %w", err)
 	}
 	if err := p.saveAlerts(ctx); err != nil {
+		return rep, err
+	}
+	if err := p.saveWatch(ctx, false); err != nil {
 		return rep, err
 	}
 	if err := p.st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
@@ -430,6 +444,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		if err != nil {
 			return rep, err
 		}
+		if err := p.saveWatch(ctx, true); err != nil {
+			return rep, err
+		}
 		// Nothing changed since the last commit (every change leaves the
 		// engine dirty): the older stored cursor only makes a successor
 		// re-read a range with no new event.
@@ -452,6 +469,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		}
 		p.lastDeliver = now
 		p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
+		if err := p.watchDeliveries(ctx, d.Outcomes, now); err != nil {
+			return rep, err
+		}
 	}
 	return rep, nil
 }
@@ -501,6 +521,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 	}
 	if err := load(store.AlertBlobs, res.alerts.Unmarshal); err != nil {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
+	}
+	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
 	}
 	res.engine.ClearDirty()
 	res.alerts.ClearDirty()
