@@ -129,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	h := emulator.Start(t, emulator.Options{
-		Env: map[string]string{
+		Env: funchost.WithLocalSettings(map[string]string{
 			"STATE_STORAGE":     "memory",
 			"WATERMARK":         "eventtime",
 			"ALLOWED_LATENESS":  allowedLateness.String(),
@@ -142,7 +142,7 @@ func TestEndToEnd(t *testing.T) {
 			"SMTP_PASSWORD":     smtpPassword,
 			"SMTP_FROM":         "doctor@contoso.example",
 			"ALERT_EMAIL_TO":    "iot-oncall@contoso.example",
-		},
+		}),
 		FunctionTimeout: time.Minute,
 		MaxAttempts:     1, // every invocation must succeed on its first attempt
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost/emulator"
 )
 
@@ -36,7 +37,7 @@ func connRecord(at time.Time, op, code, device string) map[string]any {
 func TestDeviceIDsThroughHost(t *testing.T) {
 	ctx := context.Background()
 	h := emulator.Start(t, emulator.Options{
-		Env:             map[string]string{"STATE_STORAGE": "memory", "WATERMARK": "eventtime", "ALLOWED_LATENESS": "1m"},
+		Env:             funchost.WithLocalSettings(map[string]string{"STATE_STORAGE": "memory", "WATERMARK": "eventtime", "ALLOWED_LATENESS": "1m"}),
 		FunctionTimeout: time.Minute, MaxAttempts: 1,
 	})
 	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)

@@ -195,7 +195,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		return nil, err
 	}
 	h := handlers.New(p, log, handlers.Options{})
-	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), nil)
+	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), funchost.LocalSettings())
 	if err != nil {
 		return nil, fmt.Errorf("load the app's function.json files (run from the repository root, or pass --app): %w", err)
 	}
