@@ -359,6 +359,11 @@ func batches(ds []due) []batch {
 		switch {
 		case a.hub != b.hub:
 			return a.hub < b.hub
+		case (a.kind == classify.HubIncident) != (b.kind == classify.HubIncident):
+			// A hub's incident before its device alerts: its start comes
+			// before the devices it does not hold back, its end before the
+			// devices it releases.
+			return a.kind == classify.HubIncident
 		case a.kind != b.kind:
 			return a.kind < b.kind
 		case a.stale != b.stale:

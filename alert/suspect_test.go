@@ -1,12 +1,14 @@
 package alert_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
 func suspected(when time.Duration) classify.Signal {
@@ -99,5 +101,32 @@ func TestConfirmationCarriesTheEngineDetails(t *testing.T) {
 	}
 	if r, ok := st.Get("device-offline/" + hub + "/d1"); !ok || !r.Held {
 		t.Fatalf("device alert of the confirmed incident not held back: %+v", r)
+	}
+}
+
+// orderNotifier records the notification IDs it is sent.
+type orderNotifier struct{ ids []string }
+
+func (o *orderNotifier) Notify(_ context.Context, n *alert.Notification) (bool, error) {
+	o.ids = append(o.ids, n.NotificationID)
+	return false, nil
+}
+
+// TestDeliveryKeepsApplyOrder: a channel receives the notifications of one
+// Apply in the order Apply produced them (an incident's resolved before the
+// device alerts it releases), whatever their IDs.
+func TestDeliveryKeepsApplyOrder(t *testing.T) {
+	st := store.NewMemory()
+	rec := &orderNotifier{}
+	d := &alert.Dispatcher{Store: st, Channels: map[string]alert.Notifier{"webhook": rec}}
+	ns := []alert.Notification{{NotificationID: "ffff", Status: "resolved"}, {NotificationID: "0000", Status: "firing"}, {NotificationID: "8888", Status: "firing"}}
+	if err := d.Enqueue(context.Background(), ns, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Deliver(context.Background(), t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.ids, ","); got != "ffff,0000,8888" {
+		t.Fatalf("delivered %s, want ffff,0000,8888", got)
 	}
 }

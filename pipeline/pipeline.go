@@ -30,6 +30,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
@@ -109,6 +110,9 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
+	// suspect is the early incident detector's state (package suspect),
+	// one MetaBlobs blob per hub under suspectPrefix.
+	suspect *suspect.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -396,6 +400,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
 		watch.Observe(res.watch, evs, now)
+		suspect.Observe(p.suspectConfig(), res.suspect, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		return nil
@@ -453,6 +458,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 		alertNow = d.newest
 	}
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	rep.Signals = len(sigs)
 	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
 	rep.Notifications = len(d.notes)
@@ -472,6 +478,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		return err
 	}
 	if err := p.saveWatch(ctx, false); err != nil {
+		return err
+	}
+	if err := p.saveSuspect(ctx, false); err != nil {
 		return err
 	}
 	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
@@ -511,6 +520,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 		return err
 	}
 	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
+	if err := p.saveSuspect(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -589,6 +601,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
 	}
 	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
+	}
+	if res.suspect, err = p.loadSuspect(ctx); err != nil {
 		return err
 	}
 	res.engine.ClearDirty()

@@ -131,11 +131,15 @@ type Hub struct {
 }
 
 // Device is one tracked device: its network (the /24 of its masked IP
-// address), last connect and last Event Grid disconnect (Unix seconds).
+// address), last connect and last Event Grid disconnect (Unix seconds), and
+// the age of the session that disconnect ended (seconds; 0 unknown) — kept
+// apart because a device that renews its token is back, with a newer
+// connect, before the next tick looks.
 type Device struct {
 	Net  string `json:"n,omitempty"`
 	Conn int64  `json:"c,omitempty"`
 	Disc int64  `json:"d,omitempty"`
+	Age  int64  `json:"a,omitempty"`
 }
 
 // Suspicion is a suspected incident waiting for the resource logs.
@@ -284,7 +288,10 @@ func observeState(cfg Config, st *State, e *event.Event) {
 		}
 	case event.StateDisconnected:
 		if t > d.Disc {
-			d.Disc = t
+			d.Disc, d.Age = t, 0
+			if d.Conn > 0 && d.Conn < t {
+				d.Age = t - d.Conn
+			}
 			h.count(t / 60)
 			st.touch(e.Hub, false)
 		}
@@ -537,10 +544,10 @@ func usualPerWindow(cfg Config, h *Hub, b burst) (float64, bool) {
 // spreadAcrossFleet: the burst looks like a random draw from the fleet,
 // not like a site. At least 5 burst devices with a known network, in at
 // least 3 networks and in at least half as many as a random draw of as
-// many devices from the fleet would touch; no network holding more than
-// half of the burst unless it holds nearly as much of the fleet (within 25
-// points); and a fleet of at least 3 networks (a fleet on one site cannot
-// tell a site from the hub).
+// many devices from the fleet would touch; no network holding 3 or more of
+// the burst's devices and a share of it more than 25 points above its share
+// of the fleet (a site inside a wider burst); and a fleet of at least 3
+// networks (a fleet on one site cannot tell a site from the hub).
 func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 	burstNets := map[string]int{}
 	known := 0
@@ -572,7 +579,7 @@ func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 	}
 	share := float64(topN) / float64(known)
 	fleetShare := float64(fleetNets[top]) / float64(fleet)
-	if share > max(0.5, fleetShare+0.25) {
+	if topN >= 3 && share > fleetShare+0.25 {
 		return "", false
 	}
 	// A random draw of k devices touches sum_j 1-(1-q_j)^k networks.
@@ -594,8 +601,8 @@ func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 func notARenewalWave(b burst) (string, bool) {
 	var ages []int64
 	for _, d := range b.devs {
-		if d.Conn > 0 && d.Conn < d.Disc {
-			ages = append(ages, d.Disc-d.Conn)
+		if d.Age > 0 {
+			ages = append(ages, d.Age)
 		}
 	}
 	if len(ages) < 5 {
