@@ -629,7 +629,7 @@ func raise(hub string, s *Suspicion, b burst, why []string, now time.Time) class
 	ev := append(why, "resource logs with the result codes usually arrive 3–10 minutes after Event Grid: this alert is then confirmed with its cause, or withdrawn")
 	return classify.Signal{Kind: classify.HubIncident, Key: event.Key{Hub: hub}, Firing: true, Suspected: true,
 		Since: time.Unix(s.Since, 0).UTC(), At: now, Incident: s.ID, Devices: s.Devices,
-		Summary: fmt.Sprintf("suspected IoT Hub incident on %s: %d devices disconnected at once across the fleet (cause pending)", hub, s.Devices),
+		Summary:  fmt.Sprintf("suspected IoT Hub incident on %s: %d devices disconnected at once across the fleet (cause pending)", hub, s.Devices),
 		Evidence: ev,
 		Recommendation: "Suspected from Event Grid alone, before the resource logs that name the cause: check Azure " +
 			"Resource Health and Azure Status for the hub; nothing to do on the devices yet. A confirmation or a " +
