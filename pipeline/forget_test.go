@@ -45,7 +45,6 @@ func (r *recorder) about(key string) []string {
 	return out
 }
 
-
 func eventtimePipeline(t *testing.T, st store.Store, c *clock, rec *recorder) *Pipeline {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string {
