@@ -24,7 +24,7 @@ func Channels(cfg config.Config) (map[string]alert.Notifier, error) {
 	if cfg.SMTP.Enabled() {
 		e, err := email.New(email.Config{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
-			From: cfg.SMTP.From, To: cfg.SMTP.To, NoTLS: cfg.SMTP.TLS == "none",
+			From: cfg.SMTP.From, To: cfg.SMTP.To, TLS: cfg.SMTP.TLS,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: e-mail channel: %w", err)

@@ -165,7 +165,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		defer mailSink.Close()
 		host, port, _ := net.SplitHostPort(mailSink.Addr)
 		pn, _ := strconv.Atoi(port)
-		mail, err := email.New(email.Config{Host: host, Port: pn, NoTLS: true, From: "disconnect-doctor@localhost",
+		mail, err := email.New(email.Config{Host: host, Port: pn, TLS: email.TLSNone, From: "disconnect-doctor@localhost",
 			To: []string{"oncall@localhost"}, Now: clock.Now})
 		if err != nil {
 			return nil, err
