@@ -23,9 +23,11 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 )
 
-// Subject renders "[FIRING|RESOLVED] <kind> <hub> …".
+// Subject renders "[FIRING|RESOLVED] <kind> <hub> …", with "[REMINDER n]"
+// after "[FIRING]" for the n-th reminder of alerts still firing, so that
+// receivers can filter reminders ("[FIRING][REMINDER 2] device-offline …").
 func Subject(n *alert.Notification) string {
-	return "[" + strings.ToUpper(n.Status) + "] " + string(n.Kind) + " " + n.Hub + ": " + n.DeviceCount() + ", " + alert.KindTitle(n.Kind)
+	return n.StatusTag() + " " + string(n.Kind) + " " + n.Hub + ": " + n.DeviceCount() + ", " + alert.KindTitle(n.Kind)
 }
 
 // Message renders the RFC 5322 message: headers, and a multipart/alternative
@@ -65,13 +67,17 @@ const maxListed = 50
 // when, what to do, then each alert with its evidence.
 func Text(n *alert.Notification) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\n%s\n\n", n.Title(), alert.Explanation(n.Kind))
+	fmt.Fprintf(&b, "%s\n\n", n.Title())
+	if r := n.Reminder(); r != "" {
+		fmt.Fprintf(&b, "%s\n\n", r)
+	}
+	fmt.Fprintf(&b, "%s\n\n", alert.Explanation(n.Kind))
 	if n.Status == alert.StatusResolved {
 		b.WriteString("This is over: the condition has cleared.\n\n")
 	}
 	fmt.Fprintf(&b, "Hub: %s\nDevices: %s\n", n.Hub, n.DeviceCount())
 	if s := n.Since(); !s.IsZero() {
-		fmt.Fprintf(&b, "Since: %s\n", s.UTC().Format("2006-01-02 15:04 UTC"))
+		fmt.Fprintf(&b, "Since: %s\n", n.TimeText(s))
 	}
 	if recs := recommendations(n); len(recs) > 0 {
 		fmt.Fprintf(&b, "\nWhat to do: %s\n", strings.Join(recs, " "))
@@ -81,11 +87,7 @@ func Text(n *alert.Notification) string {
 			fmt.Fprintf(&b, "\n…and %d more\n", len(n.Alerts)-maxListed)
 			break
 		}
-		who := a.Hub
-		if a.DeviceID != "" {
-			who = a.DeviceID
-		}
-		fmt.Fprintf(&b, "\n* %s (%s): %s\n", who, a.Status, a.Summary)
+		fmt.Fprintf(&b, "\n* %s (%s): %s\n", a.Identity(), a.Status, a.Summary)
 		for _, e := range a.Evidence {
 			fmt.Fprintf(&b, "  - %s\n", e)
 		}
@@ -101,13 +103,17 @@ func Text(n *alert.Notification) string {
 func HTML(n *alert.Notification) string {
 	esc := html.EscapeString
 	var b strings.Builder
-	fmt.Fprintf(&b, "<html><body><h2>%s</h2><p>%s</p>", esc(n.Title()), esc(alert.Explanation(n.Kind)))
+	fmt.Fprintf(&b, "<html><body><h2>%s</h2>", esc(n.Title()))
+	if r := n.Reminder(); r != "" {
+		fmt.Fprintf(&b, "<p><b>%s</b></p>", esc(r))
+	}
+	fmt.Fprintf(&b, "<p>%s</p>", esc(alert.Explanation(n.Kind)))
 	if n.Status == alert.StatusResolved {
 		b.WriteString("<p><b>This is over: the condition has cleared.</b></p>")
 	}
 	fmt.Fprintf(&b, "<table><tr><th align=left>Hub</th><td>%s</td></tr><tr><th align=left>Devices</th><td>%s</td></tr>", esc(n.Hub), esc(n.DeviceCount()))
 	if s := n.Since(); !s.IsZero() {
-		fmt.Fprintf(&b, "<tr><th align=left>Since</th><td>%s</td></tr>", esc(s.UTC().Format("2006-01-02 15:04 UTC")))
+		fmt.Fprintf(&b, "<tr><th align=left>Since</th><td>%s</td></tr>", esc(n.TimeText(s)))
 	}
 	b.WriteString("</table>")
 	if recs := recommendations(n); len(recs) > 0 {
@@ -119,11 +125,7 @@ func HTML(n *alert.Notification) string {
 			fmt.Fprintf(&b, "<li>…and %d more</li>", len(n.Alerts)-maxListed)
 			break
 		}
-		who := a.Hub
-		if a.DeviceID != "" {
-			who = a.DeviceID
-		}
-		fmt.Fprintf(&b, "<li><b>%s</b> (%s): %s", esc(who), esc(a.Status), esc(a.Summary))
+		fmt.Fprintf(&b, "<li><b>%s</b> (%s): %s", esc(a.Identity()), esc(a.Status), esc(a.Summary))
 		if len(a.Evidence) > 0 {
 			b.WriteString("<ul>")
 			for _, e := range a.Evidence {

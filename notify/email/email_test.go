@@ -28,7 +28,7 @@ const password = "s3cret-Pa55word"
 func sample() *alert.Notification {
 	return &alert.Notification{
 		Version: "1", NotificationID: "0123456789abcdef0123456789abcdef", GroupKey: "device-offline/contoso-hub",
-		Status: alert.StatusFiring, Kind: classify.DeviceOffline, Hub: "contoso-hub",
+		Status: alert.StatusFiring, Kind: classify.DeviceOffline, Hub: "contoso-hub", Due: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC),
 		Link: "https://dd.example.com/api/v1/disconnects?hub=contoso-hub",
 		Alerts: []alert.Alert{
 			{Key: "device-offline/contoso-hub/pump-1", Kind: "device-offline", Status: "firing", Severity: "warning",
@@ -133,7 +133,7 @@ func TestSendAuthMechanisms(t *testing.T) {
 				t.Errorf("Subject = %q (%v)", subj, err)
 			}
 			text, html := parts["text/plain"], parts["text/html"]
-			for _, want := range []string{"404104", "2 devices", "pump-1", "pump-2", "Since: 2026-03-01 10:00 UTC",
+			for _, want := range []string{"404104", "2 devices", "pump-1", "pump-2", "Since: 10:00:00 UTC",
 				"What to do:", "https://dd.example.com/api/v1/disconnects?hub=contoso-hub"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("text part lacks %q:\n%s", want, text)
@@ -160,5 +160,46 @@ func TestGoldenMessage(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("message differs from %s:\n%s", path, got)
+	}
+}
+
+// TestReminderAndModuleMessage: a reminder's subject carries the filterable
+// [REMINDER n] tag and its text leads with the reminder line; times are UTC
+// with the date when it is not the notification's; a module alert names its
+// module.
+func TestReminderAndModuleMessage(t *testing.T) {
+	n := sample()
+	n.Repeat = 2
+	n.Due = time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
+	n.Alerts[1].Module = "$edgeAgent"
+	if got, want := email.Subject(n), "[FIRING][REMINDER 2] device-offline contoso-hub: 2 devices, devices offline after a disconnect"; got != want {
+		t.Errorf("Subject = %q, want %q", got, want)
+	}
+	text := email.Text(n)
+	lines := strings.Split(text, "\n")
+	if lines[0] != "FIRING (REMINDER 2): devices offline after a disconnect on contoso-hub (2 devices)" {
+		t.Errorf("first line %q", lines[0])
+	}
+	if lines[2] != "Reminder 2 — still offline since 2026-03-01 10:00:00 UTC" {
+		t.Errorf("reminder line %q", lines[2])
+	}
+	for _, s := range []string{"Since: 2026-03-01 10:00:00 UTC", "* pump-2/$edgeAgent (firing)"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
+	}
+	html := email.HTML(n)
+	for _, s := range []string{"Reminder 2 — still offline since 2026-03-01 10:00:00 UTC", "<b>pump-2/$edgeAgent</b>", "FIRING (REMINDER 2)"} {
+		if !strings.Contains(html, s) {
+			t.Errorf("html lacks %q:\n%s", s, html)
+		}
+	}
+	first := sample()
+	first.Due = time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)
+	if got := email.Subject(first); !strings.HasPrefix(got, "[FIRING] device-offline") {
+		t.Errorf("first firing subject %q", got)
+	}
+	if text := email.Text(first); !strings.Contains(text, "Since: 10:00:00 UTC\n") || strings.Contains(text, "Reminder") {
+		t.Errorf("first firing text:\n%s", text)
 	}
 }
