@@ -93,21 +93,22 @@ type Link struct {
 }
 
 // Events renders the events for n: one per alert (trigger for a firing
-// alert, resolve for a resolved one), none for a reminder. RoutingKey is
-// left empty; Notify fills it in, so rendered events can be shown.
+// alert, resolve for a resolved one), none for a reminder — the incident is
+// open in PagerDuty, or a responder resolved it there, and either way no
+// new event is wanted. RoutingKey is left empty; Notify fills it in, so
+// rendered events can be shown.
 func Events(n *alert.Notification) []Event {
+	if n.IsReminder() {
+		return nil
+	}
 	var evs []Event
 	for i := range n.Alerts {
 		a := &n.Alerts[i]
-		switch {
-		case a.Status == alert.StatusResolved:
+		if a.Status == alert.StatusResolved {
 			evs = append(evs, Event{EventAction: "resolve", DedupKey: DedupKey(a.Key)})
-		case a.Repeat > 0:
-			// A reminder: the incident is open in PagerDuty, or a
-			// responder resolved it there; either way no new event.
-		default:
-			evs = append(evs, trigger(n, a))
+			continue
 		}
+		evs = append(evs, trigger(n, a))
 	}
 	return evs
 }
