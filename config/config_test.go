@@ -27,6 +27,9 @@ func TestDefaults(t *testing.T) {
 	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour {
 		t.Errorf("defaults %+v", c)
 	}
+	if c.Watch.SilentAfter != 15*time.Minute || c.Watch.LagAfter != 20*time.Minute {
+		t.Errorf("watch defaults %+v", c.Watch)
+	}
 	if c.UnderHost || c.SMTP.Enabled() || c.TeamsURL != "" || c.WebhookURL != "" || c.SMTP.Port != 587 || c.SMTP.TLS != "" ||
 		c.SMTP.Auth != "password" || c.Graph.Enabled() || c.PagerDuty.Enabled() || c.PagerDuty.URL != "https://events.pagerduty.com/v2/enqueue" {
 		t.Errorf("channel defaults %+v", c)
@@ -40,6 +43,7 @@ func TestValues(t *testing.T) {
 		"TEAMS_WEBHOOK_URL": "https://prod-1.westeurope.logic.azure.com/workflows/x?sig=SECRET",
 		"SMTP_HOST":         "smtp.azurecomm.net", "SMTP_FROM": "alerts@contoso.com", "SMTP_PASSWORD": "hunter2",
 		"ALERT_EMAIL_TO": "a@contoso.com; b@contoso.com", "SMTP_TLS": "none",
+		"PIPELINE_SILENT_AFTER": "25m", "LAG_ALERT_AFTER": "1h",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +51,9 @@ func TestValues(t *testing.T) {
 	if c.Engine.Mode != classify.EventTime || c.Engine.AllowedLateness != 90*time.Second ||
 		c.Engine.Retention != 72*time.Hour || c.Engine.FlapCount != 5 || c.Engine.IncidentMinDevices != 25 {
 		t.Errorf("engine %+v", c.Engine)
+	}
+	if c.Watch.SilentAfter != 25*time.Minute || c.Watch.LagAfter != time.Hour {
+		t.Errorf("watch %+v", c.Watch)
 	}
 	if !c.UnderHost || c.PublicBaseURL != "https://app.example.net" {
 		t.Errorf("host/base %v %q", c.UnderHost, c.PublicBaseURL)
@@ -84,6 +91,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{map[string]string{"GRAPH_SENDER": "alerts@contoso.com"}, []string{"GRAPH_SENDER", "ALERT_EMAIL_TO"}},
 		{map[string]string{"GRAPH_SENDER": "alerts@contoso.com/../x", "ALERT_EMAIL_TO": "a@b.c"}, []string{"GRAPH_SENDER"}},
 		{map[string]string{"PAGERDUTY_ROUTING_KEY": "SECRET", "PAGERDUTY_EVENTS_URL": "events.eu.pagerduty.com"}, []string{"PAGERDUTY_EVENTS_URL"}},
+		{map[string]string{"PIPELINE_SILENT_AFTER": "0s", "LAG_ALERT_AFTER": "soon"}, []string{"PIPELINE_SILENT_AFTER", "LAG_ALERT_AFTER"}},
 	}
 	for _, c := range cases {
 		_, err := Load(env(c.env))
