@@ -172,6 +172,9 @@ func (l *loader) channels(c *Config) {
 		if c.SMTP.Password != "" {
 			l.fail("SMTP_PASSWORD", errors.New("is not used with SMTP_AUTH=xoauth2: remove it"))
 		}
+		if c.SMTP.TLS == "none" {
+			l.fail("SMTP_TLS", errors.New("none would send SMTP_AUTH=xoauth2's bearer token in clear text"))
+		}
 	default:
 		l.fail("SMTP_AUTH", fmt.Errorf("%q is neither password nor xoauth2", c.SMTP.Auth))
 	}

@@ -86,6 +86,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{map[string]string{"ALERT_EMAIL_TO": "a@b.c, not an address", "SMTP_HOST": "h", "SMTP_FROM": "x@y.z"}, []string{"ALERT_EMAIL_TO"}},
 		{map[string]string{"SMTP_TLS": "ssl"}, []string{"SMTP_TLS"}},
 		{map[string]string{"SMTP_AUTH": "cram-md5"}, []string{"SMTP_AUTH"}},
+		{map[string]string{"SMTP_AUTH": "xoauth2", "SMTP_TLS": "none"}, []string{"SMTP_TLS"}},
 		{map[string]string{"SMTP_AUTH": "xoauth2", "SMTP_PASSWORD": "SECRET"}, []string{"SMTP_PASSWORD"}},
 		{map[string]string{"ALERT_EMAIL_TO": "a@b.c"}, []string{"ALERT_EMAIL_TO", "SMTP_HOST", "GRAPH_SENDER"}},
 		{map[string]string{"GRAPH_SENDER": "alerts@contoso.com"}, []string{"GRAPH_SENDER", "ALERT_EMAIL_TO"}},

@@ -109,6 +109,9 @@ func New(cfg Config) (*Notifier, error) {
 		if cfg.Credential == nil {
 			return nil, errors.New("email: SMTP_AUTH=xoauth2 needs a token credential")
 		}
+		if cfg.TLS == TLSNone {
+			return nil, errors.New("email: SMTP_AUTH=xoauth2 would send a bearer token in clear text: not with SMTP_TLS=none")
+		}
 	default:
 		return nil, fmt.Errorf("email: SMTP_AUTH %q is not xoauth2", cfg.Auth)
 	}

@@ -145,4 +145,8 @@ func TestXOAuth2Failures(t *testing.T) {
 	if _, err := email.New(email.Config{Host: "h", Auth: email.AuthXOAuth2, From: "a@b.c", To: []string{"d@e.f"}}); err == nil {
 		t.Error("New accepted xoauth2 without a credential")
 	}
+	if _, err := email.New(email.Config{Host: "h", Auth: email.AuthXOAuth2, Credential: &fakeCredential{}, TLS: email.TLSNone,
+		From: "a@b.c", To: []string{"d@e.f"}}); err == nil || !strings.Contains(err.Error(), "SMTP_TLS=none") {
+		t.Errorf("New accepted xoauth2 in clear text: %v", err)
+	}
 }
