@@ -74,8 +74,14 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Now stamps the Date header (time.Now when nil).
 	Now func() time.Time
-	// Dialer opens the connection (a net.Dialer with HandshakeTimeout when nil).
-	Dialer *net.Dialer
+	// Dialer opens the connection (a *net.Dialer with HandshakeTimeout when
+	// nil; tests redirect a host name to a local server).
+	Dialer Dialer
+}
+
+// Dialer opens TCP connections; *net.Dialer is one.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Notifier sends notifications as e-mail through one SMTP server.

@@ -1,8 +1,10 @@
 package email_test
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +75,46 @@ func TestTLSModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// redirect dials addr whatever address it is asked for, so a test can use
+// a real host name and port (smtp.example.com:465) against a local server.
+type redirect string
+
+func (r redirect) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, string(r))
+}
+
+// TestPort465 is issue 10 item 7 as a user meets it: SMTP_PORT=465 and no
+// SMTP_TLS. The mode follows the port (implicit TLS), so the mail goes out;
+// before, the client waited for a plain-text greeting an SMTPS server never
+// sends, until the attempt timed out, and retried for 24 h.
+func TestPort465(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{ImplicitTLS: true, Mechanisms: []string{"LOGIN"}, Username: "u", Password: password})
+	n, err := email.New(email.Config{Host: "smtp.example.com", Port: 465, Username: "u", Password: password,
+		From: "alerts@example.com", To: []string{"ops@example.com"}, Dialer: redirect(srv.Addr),
+		TLSConfig: &tls.Config{RootCAs: srv.RootCAs, ServerName: "localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if retry, err := n.Notify(ctx(t), sample()); err != nil {
+		t.Fatalf("retry=%v err=%v", retry, err)
+	}
+	if m := srv.Messages(); len(m) != 1 || !m[0].TLS || m[0].Mech != "LOGIN" {
+		t.Fatalf("messages %+v", m)
+	}
+	// Forcing STARTTLS on 465 names both ways out.
+	n, err = email.New(email.Config{Host: "smtp.example.com", Port: 465, TLS: email.TLSStartTLS, From: "alerts@example.com",
+		To: []string{"ops@example.com"}, Dialer: redirect(srv.Addr), HandshakeTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ctx(t)
+	retry, err := n.Notify(c, sample())
+	if err == nil || !retry || !notify.IsConfig(err) || c.Err() != nil ||
+		!strings.Contains(err.Error(), "port 465 expects implicit TLS: set SMTP_TLS=implicit") || !strings.Contains(err.Error(), "SMTP_PORT=587") {
+		t.Fatalf("retry=%v err=%v", retry, err)
+	}
+	t.Log(err)
 }
