@@ -33,6 +33,10 @@ type Config struct {
 	StaleAfter     time.Duration
 	RepeatInterval time.Duration
 
+	// StepEvents (EVALUATE_STEP_EVENTS) bounds the events one Evaluate step
+	// reads: a backlog is worked through in steps, each committed.
+	StepEvents int
+
 	// PublicBaseURL is where people reach the app (links in notifications).
 	PublicBaseURL string
 	// Channels.
@@ -85,6 +89,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Engine = e
 	c.StaleAfter = l.dur("STALE_AFTER", 30*time.Minute)
 	c.RepeatInterval = l.dur("REPEAT_INTERVAL", 4*time.Hour)
+	c.StepEvents = l.int("EVALUATE_STEP_EVENTS", 100_000, 100)
 	if err := e.Validate(); err != nil && len(l.errs) == 0 {
 		l.errs = append(l.errs, err)
 	}
