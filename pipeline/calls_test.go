@@ -84,7 +84,7 @@ func TestIdleTicksAreCheap(t *testing.T) {
 	}
 	want := map[string]int{
 		"AcquireLease":    20, // every tick: the lease lasts 1.5 timer periods
-		"GetBlob:meta":    1,  // the first load only
+		"GetBlob:meta":    2,  // the first load only: the evaluate and watch blobs
 		"PutBlobs:meta:1": 2,  // the claim at the first load, the first commit
 		"DueItems":        2,  // first tick and the ten-minute look
 		"ListProgress":    1,  // progress comes with the events: only at a commit

@@ -29,6 +29,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
 // Options configure a Pipeline.
@@ -90,6 +91,9 @@ type Pipeline struct {
 	lastDeliver time.Time
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
+	// raised are the pipeline's own alert conditions found during the
+	// current tick outside the built-in checks (see raise).
+	raised []watch.Condition
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -116,6 +120,9 @@ type resident struct {
 	// counted, by stamp, so re-read and retried marks count once.
 	progress map[string]store.Progress
 	seen     map[string]time.Time
+	// watch is the state of the pipeline's own alerts (package watch),
+	// stored as the MetaBlobs blob watchKey.
+	watch *watch.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -143,6 +150,7 @@ type meta struct {
 
 const (
 	metaKey   = "evaluate"
+	watchKey  = "watch"
 	leaseName = "evaluate"
 	purgeEach = time.Hour
 	// deliverEvery is how often an idle outbox is looked at anyway, should
@@ -383,6 +391,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	var lastMark time.Time
 	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
+		watch.Observe(res.watch, evs, now)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		for _, m := range marks {
@@ -460,7 +469,9 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = d.newest
 	}
-	d.notes = p.alerts.Apply(res.alerts, d.out.Signals, alertNow)
+	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	rep.Signals = len(sigs)
+	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
 	rep.Notifications = len(d.notes)
 	return d, nil
 }
@@ -478,6 +489,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		return fmt.Errorf("pipeline: outbox: %w", err)
 	}
 	if err := p.saveAlerts(ctx); err != nil {
+		return err
+	}
+	if err := p.saveWatch(ctx, false); err != nil {
 		return err
 	}
 	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
@@ -516,6 +530,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 	if err != nil {
 		return err
 	}
+	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
 	// Nothing changed since the last commit (every change leaves the
 	// engine dirty): the older stored cursor only makes a successor
 	// re-read a range with no new event.
@@ -544,7 +561,7 @@ func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous b
 	}
 	p.lastDeliver = now
 	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
-	return nil
+	return p.watchDeliveries(ctx, d.Outcomes, now)
 }
 
 // load makes the resident state current: kept if the stored meta still
@@ -596,6 +613,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 	}
 	if err := load(store.AlertBlobs, res.alerts.Unmarshal); err != nil {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
+	}
+	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
 	}
 	res.engine.ClearDirty()
 	res.alerts.ClearDirty()
