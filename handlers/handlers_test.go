@@ -589,3 +589,23 @@ func TestSplitWriter(t *testing.T) {
 		t.Errorf("stderr = %q", errw.String())
 	}
 }
+
+// TestBatchIDFromSequenceNumbers: an Event Hubs batch is identified by its
+// sequence numbers, the same on every retry, so its progress counts once.
+func TestBatchIDFromSequenceNumbers(t *testing.T) {
+	a := app(t)
+	inv := a.EventHubBatch(FnDiagnosticLogs, "2", diagBatch(3), nil)
+	var ids []string
+	for retry := range 2 {
+		rec := &recorder{}
+		h, _, _ := newTest(rec, Options{})
+		if r := a.Call(context.Background(), h, inv, retry); r.Failed() || len(rec.results) != 1 {
+			t.Fatalf("attempt %d: %v", retry, r.Err)
+		}
+		ids = append(ids, rec.results[0].Batch)
+	}
+	want := fmt.Sprintf("%d-%d/3", inv.FirstSequence, inv.LastSequence)
+	if ids[0] != want || ids[1] != want {
+		t.Errorf("batch ids %q, want %q on both attempts", ids, want)
+	}
+}

@@ -31,6 +31,10 @@ type Result struct {
 	// kept or ignored (zero if none): the writer's progress moves with every
 	// record it reads, not only with the evidence it keeps.
 	Newest time.Time
+	// Batch identifies the input batch when its trigger names it (an Event
+	// Hubs batch: its sequence numbers), "" otherwise: the retries of one
+	// batch carry the same Batch, so its progress is counted once.
+	Batch string
 	// Problems locates bad lines of archived files as "file:line: reason"
 	// (ResourceLogLines), so an operator can find them. At most 100 are kept;
 	// Skipped counts them all.

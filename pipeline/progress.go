@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -44,22 +44,19 @@ func (p *Pipeline) Ingest(ctx context.Context, writer string, res *ingest.Result
 	return nil
 }
 
-// markID identifies a batch by its content: a retry of the same batch gets
-// the same ID. Two different batches of one writer with equal counts, equal
-// newest time and the same kept events (none) would share it and count
-// once; their progress is still merged right (a maximum).
+// markID identifies an invocation's mark. A batch its trigger names
+// (res.Batch: an Event Hubs partition's sequence numbers) gets an ID of its
+// own, the same for every retry, so a retried batch counts once; any other
+// invocation gets a random ID (a mark is stored only with its events, in
+// one transaction when they fit, so a failed push stores none).
 func markID(writer string, res *ingest.Result) string {
-	h := sha256.New()
-	var b [8]byte
-	h.Write([]byte(writer))
-	for _, n := range []int64{res.Newest.UnixNano(), int64(res.Read), int64(res.Ignored), int64(res.SkippedTotal())} {
-		binary.BigEndian.PutUint64(b[:], uint64(n))
-		h.Write(b[:])
+	if res.Batch == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
 	}
-	for i := range res.Events {
-		h.Write([]byte(res.Events[i].ID.String()))
-	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	h := sha256.Sum256([]byte(writer + "\x00" + res.Batch))
+	return hex.EncodeToString(h[:12])
 }
 
 // holdsWatermark reports whether a writer's progress holds the wallclock

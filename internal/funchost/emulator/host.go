@@ -257,7 +257,14 @@ func (h *Host) start() error {
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = filepath.Join(h.dir, d.WorkingDirectory)
 	workerID := funchost.RandomGUID()
-	env := os.Environ()
+	// The machine running the tests may itself be a container with an
+	// identity (CONTAINER_NAME …): that is not the emulated instance's.
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "WEBSITE_POD_NAME" && k != "CONTAINER_NAME" && k != "WEBSITE_INSTANCE_ID" {
+			env = append(env, kv)
+		}
+	}
 	named := false
 	for k, v := range h.Settings {
 		env = append(env, k+"="+v)
