@@ -364,7 +364,7 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 
 func diagMatches(d *classify.Diagnosis, q *DiagnosisQuery) bool {
 	return (q.Hub == "" || d.Key.Hub == q.Hub) && (q.Device == "" || d.Key.Device == q.Device) &&
-		(q.Cause == "" || d.Cause == q.Cause)
+		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key)
 }
 
 // PutIncidents upserts incidents by ID.

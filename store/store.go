@@ -101,6 +101,17 @@ type DiagnosisQuery struct {
 	Cause       classify.Cause
 	Limit       int    // 1..1000
 	Cursor      string // opaque, from a previous page's Next
+	// Module filters by module id when ByModule is set: "" selects device
+	// identities only, "$edgeHub" that module (of Device, or of every
+	// device when Device is ""). Unset, a device's query covers the device
+	// and all its modules.
+	Module   string
+	ByModule bool
+}
+
+// MatchesModule reports whether identity k passes q's module filter.
+func (q *DiagnosisQuery) MatchesModule(k event.Key) bool {
+	return !q.ByModule || k.Module == q.Module
 }
 
 // OutboxItem is one notification to deliver on one channel. The outbox is

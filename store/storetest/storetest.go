@@ -75,6 +75,7 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"Diagnoses", testDiagnoses},
 		{"DiagnosesPaging", testDiagnosesPaging},
 		{"DiagnosesQuoteInjection", testDiagnosesInjection},
+		{"DiagnosesModules", testDiagnosesModules},
 		{"Incidents", testIncidents},
 		{"Outbox", testOutbox},
 		{"OutboxConcurrentUpdate", testOutboxConcurrent},
@@ -771,6 +772,63 @@ func testDiagnosesPaging(t *testing.T, s store.Store) {
 		if got[i].EventID != small[i].EventID {
 			t.Fatalf("order differs between page sizes at %d", i)
 		}
+	}
+}
+
+// testDiagnosesModules: module identities (IoT Edge $edgeHub, $edgeAgent,
+// custom modules, a quote) are kept and filtered by DiagnosisQuery.Module:
+// with a device, across devices, the device identity alone, paged.
+func testDiagnosesModules(t *testing.T, s store.Store) {
+	mods := []string{"", "$edgeHub", "$edgeAgent", "it's a module", "filter"}
+	var all []classify.Diagnosis
+	for i := range 40 {
+		d := Diagnosis(i, "edge", []string{"gw-1", "gw-2"}[i%2], T0.Add(time.Duration(i)*time.Second))
+		d.Key.Module = mods[(i/2)%len(mods)]
+		e := Event(i, "edge", d.Key.Device, d.Time)
+		e.Module = d.Key.Module
+		d.EventID = event.NewID(&e, "")
+		all = append(all, d)
+	}
+	if err := s.PutDiagnoses(t.Context(), all); err != nil {
+		t.Fatalf("PutDiagnoses: %v", err)
+	}
+	count := func(f func(k event.Key) bool) int {
+		n := 0
+		for _, d := range all {
+			if f(d.Key) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name string
+		q    store.DiagnosisQuery
+		want func(k event.Key) bool
+	}{
+		{"device and all its modules", store.DiagnosisQuery{Hub: "edge", Device: "gw-1"}, func(k event.Key) bool { return k.Device == "gw-1" }},
+		{"device identity alone", store.DiagnosisQuery{Hub: "edge", Device: "gw-1", ByModule: true},
+			func(k event.Key) bool { return k.Device == "gw-1" && k.Module == "" }},
+		{"one module of a device", store.DiagnosisQuery{Hub: "edge", Device: "gw-2", Module: "$edgeHub", ByModule: true, Limit: 1},
+			func(k event.Key) bool { return k.Device == "gw-2" && k.Module == "$edgeHub" }},
+		{"a module across devices", store.DiagnosisQuery{Hub: "edge", Module: "$edgeAgent", ByModule: true, Limit: 2},
+			func(k event.Key) bool { return k.Module == "$edgeAgent" }},
+		{"a quoted module, every hub", store.DiagnosisQuery{Module: "it's a module", ByModule: true, Limit: 3},
+			func(k event.Key) bool { return k.Module == "it's a module" }},
+		{"no such module", store.DiagnosisQuery{Hub: "edge", Device: "gw-1", Module: "nope", ByModule: true}, func(event.Key) bool { return false }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := listDiags(t, s, c.q)
+			checkNewestFirst(t, got)
+			for _, d := range got {
+				if !c.want(d.Key) {
+					t.Fatalf("%s listed", d.Key)
+				}
+			}
+			if n := count(c.want); len(got) != n || (n == 0 && c.name != "no such module") {
+				t.Fatalf("%d diagnoses, want %d", len(got), n)
+			}
+		})
 	}
 }
 
