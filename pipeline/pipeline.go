@@ -29,6 +29,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
+	"github.com/disconnect-doctor/disconnect-doctor/rollup"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
@@ -83,6 +84,8 @@ type Pipeline struct {
 	lastDeliver time.Time
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
+	// rollup counts disconnects per minute for the dashboard (rollup.go).
+	rollup *rollup.Rollup
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -353,6 +356,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		rep.Events += len(evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
+		p.noteRollup(evs)
 		return nil
 	})
 	if err != nil {
@@ -408,6 +412,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	}
 	if err := p.st.PutIncidents(ctx, out.Incidents); err != nil {
 		return rep, fmt.Errorf("pipeline: incidents: %w", err)
+	}
+	if err := p.saveRollup(ctx, out.Diagnoses, prog, wm, now); err != nil {
+		return rep, err
 	}
 	purged := false
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
