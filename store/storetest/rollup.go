@@ -107,4 +107,3 @@ func testRollup(t *testing.T, s store.Store) {
 		t.Errorf("day 0 counts after day 2 began: %v, %v", sr.Minutes, err)
 	}
 }
-
