@@ -169,6 +169,7 @@ func (v *view) incidentLink(id string) string {
 
 // frame is what the layout needs besides the page's own data.
 type frame struct {
+	Page    string // the template's name, on <body data-page>
 	Title   string
 	Home    string
 	Search  string // the search form's action
@@ -180,7 +181,7 @@ type frame struct {
 }
 
 func (v *view) render(status int, name, title, hub string, data any) (int, *Page) {
-	f := frame{Title: title, Home: v.link("ui", nil), Search: v.p.Base + "ui/search", Key: v.key, Hub: hub,
+	f := frame{Page: name, Title: title, Home: v.link("ui", nil), Search: v.p.Base + "ui/search", Key: v.key, Hub: hub,
 		Now: v.now.Format("2006-01-02 15:04 UTC"), Static: v.p.Static != nil, Content: data}
 	var b bytes.Buffer
 	if err := pages[name].Execute(&b, f); err != nil {
