@@ -87,7 +87,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	flapShow := mostOf(ds, classify.DeviceOrNetwork, evilID)
 
 	gw = &funchost.Gateway{App: h.App, Keys: []string{functionKey},
-		Invoke: func(ctx context.Context, inv *funchost.Invocation) *funchost.Result { return h.Invoke(ctx, inv, 0, nil) }}
+		Invoke: func(ctx context.Context, inv *funchost.Invocation) *funchost.Result {
+			return h.Invoke(ctx, inv, 0, nil)
+		}}
 	page := func(route string, q url.Values) string {
 		q2 := url.Values{"code": {functionKey}}
 		for k, v := range q {
@@ -498,7 +500,7 @@ func (b *browser) count(t *testing.T, sel string) int {
 	t.Helper()
 	ctx, cancel := b.within(t)
 	defer cancel()
-	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(` + jsString(sel) + `).length`))
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+jsString(sel)+`).length`))
 	if err != nil {
 		t.Fatalf("count %s: %v", sel, err)
 	}
