@@ -191,14 +191,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n := b.count(t, `svg.stack rect.band`); n != 1 {
 			t.Errorf("%d incident bands, want 1", n)
 		}
-		if n := b.count(t, `.caught tbody tr`); n < 10 {
+		if n := b.count(t, `.caught-list li`); n < 10 {
 			t.Errorf("%d devices caught listed, want at least 10", n)
 		}
 		if n := b.count(t, `table td.status-firing`); n == 0 {
 			t.Errorf("no firing notification listed")
 		}
 		b.shot(t, shots, "incident")
-		b.follow(t, `.caught tbody tr a`, "device")
+		b.follow(t, `.caught-list a`, "device")
 		b.shot(t, shots, "incident-device")
 	})
 

@@ -76,9 +76,18 @@ func buildTimeline(title string, v classify.DeviceView, ds []classify.Diagnosis,
 		return tl
 	}
 	xOf := func(t time.Time) float64 { return tl.PlotX + t.Sub(start).Seconds()/span*w }
+	var expected []time.Time
 	add := func(laneIdx int, t time.Time, class, title string) {
 		if t.Before(start) || !t.Before(end) {
 			return
+		}
+		if laneIdx == 3 { // one tick per expected expiry, however it was found
+			for _, x := range expected {
+				if absDur(x.Sub(t)) < 2*time.Minute {
+					return
+				}
+			}
+			expected = append(expected, t)
 		}
 		l := tl.Lanes[laneIdx]
 		tl.Marks = append(tl.Marks, mark{X: xOf(t) - 1, Y: l.Y, W: 2.5, H: laneH, Class: class, Title: title})
