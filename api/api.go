@@ -33,6 +33,16 @@ type API struct {
 	alertsOf func(ctx context.Context, k event.Key) ([]any, error)
 	// watermark returns the last watermark Evaluate used.
 	watermark func(ctx context.Context) (time.Time, error)
+	// pipeline returns the pipeline's own alerts for health (WithPipeline).
+	pipeline func(ctx context.Context) (any, error)
+}
+
+// WithPipeline makes health show f's answer as "pipeline": the pipeline's
+// own open alerts (pipeline-silent, pipeline-lagging,
+// notifications-failing …) and its channels' delivery records.
+func (a *API) WithPipeline(f func(ctx context.Context) (any, error)) *API {
+	a.pipeline = f
+	return a
 }
 
 // New returns an API over st. alertsOf and watermark may be nil.
@@ -116,7 +126,8 @@ func unavailable(err error) (int, any) {
 	return http.StatusServiceUnavailable, Error{Error: "state store unavailable: " + err.Error()}
 }
 
-// Query serves GET /api/v1/<path>?<q>.
+// Query serves GET /api/v1/<path>?<q>. path is the route value as the host
+// hands it over: already percent-decoded, so it is never decoded again.
 func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 	path = strings.Trim(path, "/")
 	switch {
@@ -127,9 +138,12 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 	case path == "health":
 		return a.health(ctx)
 	case strings.HasPrefix(path, "devices/"):
-		id, err := url.PathUnescape(strings.TrimPrefix(path, "devices/"))
-		if err != nil || id == "" {
-			return bad("deviceId", "device id missing or badly escaped")
+		// The host hands route values over decoded (reference
+		// functions-host.md §2.5): decoding again would turn a device id
+		// holding '%' into another id, or into an error.
+		id := strings.TrimPrefix(path, "devices/")
+		if id == "" {
+			return bad("deviceId", "device id missing")
 		}
 		return a.device(ctx, id, q)
 	}
@@ -320,6 +334,8 @@ type Health struct {
 	Ignored   int64  `json:"recordsIgnored"`
 	Skipped   int64  `json:"recordsSkipped"`
 	Writers   int    `json:"writers"`
+	// Pipeline: the pipeline's own alerts (see WithPipeline).
+	Pipeline any `json:"pipeline,omitempty"`
 }
 
 func (a *API) health(ctx context.Context) (int, any) {
@@ -347,6 +363,13 @@ func (a *API) health(ctx context.Context) (int, any) {
 		if !wm.IsZero() {
 			h.Watermark = wm.UTC().Format(time.RFC3339)
 		}
+	}
+	if a.pipeline != nil {
+		pl, err := a.pipeline(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		h.Pipeline = pl
 	}
 	return http.StatusOK, h
 }

@@ -58,8 +58,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Cleanup(srv.Close)
 	teams := startHTTPSink(t, filepath.Join(t.TempDir(), "teams"))
 	h := emulator.Start(t, emulator.Options{
-		Env: map[string]string{"STATE_STORAGE": "memory", "WATERMARK": "eventtime", "PUBLIC_BASE_URL": srv.URL,
-			"TEAMS_WEBHOOK_URL": teams.URL + "?sig=" + teamsSecret},
+		Env: funchost.WithLocalSettings(map[string]string{"STATE_STORAGE": "memory", "WATERMARK": "eventtime",
+			"PUBLIC_BASE_URL": srv.URL, "TEAMS_WEBHOOK_URL": teams.URL + "?sig=" + teamsSecret}),
 		FunctionTimeout: time.Minute,
 		MaxAttempts:     1,
 	})

@@ -31,6 +31,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/rollup"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
 // Options configure a Pipeline.
@@ -84,6 +85,9 @@ type Pipeline struct {
 	lastDeliver time.Time
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
+	// raised are the pipeline's own alert conditions found during the
+	// current tick outside the built-in checks (see raise).
+	raised []watch.Condition
 	// rollup counts disconnects per minute for the dashboard (rollup.go).
 	rollup *rollup.Rollup
 }
@@ -105,6 +109,9 @@ type resident struct {
 	readTo time.Time
 	// ticks counts ticks since the last commit.
 	ticks int
+	// watch is the state of the pipeline's own alerts (package watch),
+	// stored as the MetaBlobs blob watchKey.
+	watch *watch.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -121,6 +128,7 @@ type meta struct {
 
 const (
 	metaKey   = "evaluate"
+	watchKey  = "watch"
 	leaseName = "evaluate"
 	leaseTTL  = 5 * time.Minute
 	purgeEach = time.Hour
@@ -319,34 +327,70 @@ func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error)
 	return r, err
 }
 
+// tick runs the phases of one evaluation in order: lease → read → decide →
+// persist → deliver. Each phase returns what the next needs; the
+// crash-ordering rules sit at the boundaries (see persist).
 func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error) {
 	var rep Report
 	now := p.now()
-	// The lease is renewed when half of it is left, not on every tick; a
-	// lease held without a gap means nobody else evaluated since this
-	// process last saved, so the resident state is current without a read.
-	continuous := p.res != nil && now.Before(p.leaseUntil)
+	continuous, held, err := p.leasePhase(ctx, now)
+	if err != nil {
+		return rep, err
+	}
+	if !held {
+		rep.Skipped = "another instance holds the evaluate lease"
+		return rep, nil
+	}
+	if err := p.readPhase(ctx, now, &rep); err != nil {
+		return rep, err
+	}
+	d, err := p.decidePhase(ctx, now, drain, &rep)
+	if err != nil {
+		return rep, err
+	}
+	if err := p.persistPhase(ctx, now, drain, d, &rep); err != nil {
+		return rep, err
+	}
+	return rep, p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
+}
+
+// holding reports whether this process holds the Evaluate lease at now.
+func (p *Pipeline) holding(now time.Time) bool { return now.Before(p.leaseUntil) }
+
+// leasePhase takes or renews the Evaluate lease and makes the resident state
+// current. It reports whether the lease was held without a gap since the
+// last tick (then the resident state needs no re-check against the store),
+// and whether the lease is held at all (if not, the tick is skipped).
+//
+// The lease is renewed when half of it is left, not on every tick; a lease
+// held without a gap means nobody else evaluated since this process last
+// saved, so the resident state is current without a read.
+func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, held bool, err error) {
+	continuous = p.res != nil && p.holding(now)
 	if !continuous || now.After(p.leaseUntil.Add(-leaseTTL/2)) {
 		ok, err := p.st.AcquireLease(ctx, leaseName, p.instance, now, now.Add(leaseTTL))
 		if err != nil {
-			return rep, fmt.Errorf("pipeline: lease: %w", err)
+			return false, false, fmt.Errorf("pipeline: lease: %w", err)
 		}
 		if !ok {
 			p.leaseUntil = time.Time{}
-			rep.Skipped = "another instance holds the evaluate lease"
-			return rep, nil
+			return false, false, nil
 		}
 		p.leaseUntil = now.Add(leaseTTL)
 	}
 	if !continuous {
 		if err := p.load(ctx); err != nil {
-			return rep, err
+			return false, true, err
 		}
 	}
-	res := p.res
+	return continuous, true, nil
+}
 
-	// Read what was appended since the cursor (and a safety margin before
-	// it, for appends that were in flight when it last read).
+// readPhase feeds the engine what was appended since the cursor (and a
+// safety margin before it, for appends that were in flight when it last
+// read).
+func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) error {
+	res := p.res
 	if res.readTo.IsZero() {
 		res.readTo = res.meta.Cursor
 	}
@@ -354,113 +398,169 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	to := now.Add(time.Nanosecond)
 	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
+		watch.Observe(res.watch, evs, now)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		p.noteRollup(evs)
 		return nil
 	})
 	if err != nil {
-		return rep, fmt.Errorf("pipeline: read events: %w", err)
+		return fmt.Errorf("pipeline: read events: %w", err)
 	}
 	res.readTo = now
+	return nil
+}
 
+// decision is what the decide phase produced for persist and deliver.
+type decision struct {
+	wm     time.Time // the watermark the engine advanced to
+	newest time.Time // the newest event time any writer reported
+	out    classify.Output
+	notes  []alert.Notification
+	// purgeBefore is the retention cut when this tick runs retention (the
+	// engine has forgotten what is older; the store purges it in persist);
+	// zero otherwise.
+	purgeBefore time.Time
+	purged      bool
+	// progress are the writers' rows read this tick (the rollup samples them).
+	progress []store.Progress
+}
+
+// decidePhase computes the watermark from the writers' progress, advances
+// the engine to it and turns its signals into notifications. From here on
+// the engine has moved: a later failure drops the resident state (run).
+func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Duration, rep *Report) (decision, error) {
+	var d decision
+	res := p.res
 	prog, err := p.st.ListProgress(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("pipeline: progress: %w", err)
+		return d, fmt.Errorf("pipeline: progress: %w", err)
 	}
+	d.progress = prog
 	cp := make([]classify.Progress, len(prog))
-	var newest time.Time
 	for i, q := range prog {
 		cp[i] = classify.Progress{Writer: q.Writer, Newest: q.Newest, Updated: q.Updated}
-		if q.Newest.After(newest) {
-			newest = q.Newest
+		if q.Newest.After(d.newest) {
+			d.newest = q.Newest
 		}
 	}
 	wm := classify.Watermark(p.cfg.Engine.Mode, now, p.cfg.Engine.AllowedLateness, cp)
-	if drain > 0 && !newest.IsZero() && wm.Before(newest.Add(drain)) {
-		wm = newest.Add(drain)
+	if drain > 0 && !d.newest.IsZero() && wm.Before(d.newest.Add(drain)) {
+		wm = d.newest.Add(drain)
 	}
 	if wm.Before(res.meta.Watermark) {
 		wm = res.meta.Watermark // never move backwards (a writer that came back)
 	}
+	d.wm = wm
 	rep.Watermark = wm
 	p.ticked = true
-	out := p.engine.Tick(res.engine, wm)
-	res.gone = append(res.gone, out.Removed...)
-	rep.Diagnoses, rep.Incidents, rep.Signals = len(out.Diagnoses), len(out.Incidents), len(out.Signals)
+	d.out = p.engine.Tick(res.engine, wm)
+	res.gone = append(res.gone, d.out.Removed...)
+	rep.Diagnoses, rep.Incidents, rep.Signals = len(d.out.Diagnoses), len(d.out.Incidents), len(d.out.Signals)
 
 	// "Now" of the alert side: the wall clock in production, the newest event
 	// time when replaying (replayed data may be years old).
 	alertNow := now
 	if p.cfg.Engine.Mode == classify.EventTime {
-		alertNow = newest
+		alertNow = d.newest
 	}
-	notes := p.alerts.Apply(res.alerts, out.Signals, alertNow)
-	rep.Notifications = len(notes)
+	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	if now.Sub(res.meta.LastPurge) >= purgeEach {
+		// Retention: forgotten devices resolve their open alerts.
+		f := p.forget(now, &d)
+		rep.Forgotten = len(f.Removed)
+		sigs = append(sigs, f.Signals...)
+	}
+	// Firing device alerts whose identity the engine no longer tracks (left
+	// by a version that forgot devices without resolving) resolve too.
+	sigs = append(sigs, res.alerts.Orphans(res.engine.Tracks, alertNow)...)
+	rep.Signals = len(sigs)
+	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
+	rep.Notifications = len(d.notes)
+	return d, nil
+}
 
-	// Persist in the order that makes a crash harmless: the outbox and the
-	// alert state first (a recomputed transition then finds its alert
-	// already firing), the engine's state last.
-	if err := p.outbox.Enqueue(ctx, notes, now); err != nil {
-		return rep, fmt.Errorf("pipeline: outbox: %w", err)
+// persistPhase records the decision in the order that makes a crash
+// harmless: the outbox and the alert state first (a recomputed transition
+// then finds its alert already firing), diagnoses and incidents, the
+// engine's state last, committed with the cursor.
+func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.Duration, d decision, rep *Report) error {
+	res := p.res
+	if err := p.outbox.Enqueue(ctx, d.notes, now); err != nil {
+		return fmt.Errorf("pipeline: outbox: %w", err)
 	}
 	if err := p.saveAlerts(ctx); err != nil {
-		return rep, err
+		return err
 	}
-	if err := p.st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
-		return rep, fmt.Errorf("pipeline: diagnoses: %w", err)
+	if err := p.saveWatch(ctx, false); err != nil {
+		return err
 	}
-	if err := p.st.PutIncidents(ctx, out.Incidents); err != nil {
-		return rep, fmt.Errorf("pipeline: incidents: %w", err)
+	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
+		return fmt.Errorf("pipeline: diagnoses: %w", err)
 	}
-	if err := p.saveRollup(ctx, out.Diagnoses, prog, wm, now); err != nil {
-		return rep, err
+	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
+		return fmt.Errorf("pipeline: incidents: %w", err)
 	}
-	purged := false
-	if now.Sub(res.meta.LastPurge) >= purgeEach {
-		n, err := p.purge(ctx, now, newest)
-		if err != nil {
-			return rep, err
+	if err := p.saveRollup(ctx, d.out.Diagnoses, d.progress, d.wm, now); err != nil {
+		return err
+	}
+	purged := d.purged
+	if purged {
+		if err := p.purge(ctx, d.purgeBefore); err != nil {
+			return err
 		}
-		rep.Forgotten = n
 		res.meta.LastPurge = now
-		purged = true
 	}
 	// Commit the engine's state with the cursor every commitEvery (or when
 	// the input is drained, or after a retention run), not every minute: it
 	// is most of a tick's Table requests.
-	res.meta.Watermark = wm
+	res.meta.Watermark = d.wm
 	res.ticks++
 	if drain > 0 || purged || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery {
-		res.ticks = 0
-		engineSaved, err := p.saveEngine(ctx)
-		if err != nil {
-			return rep, err
-		}
-		// Nothing changed since the last commit (every change leaves the
-		// engine dirty): the older stored cursor only makes a successor
-		// re-read a range with no new event.
-		if engineSaved || purged {
-			res.meta.Cursor = res.readTo
-			res.meta.Committed = now
-			if err := p.saveMeta(ctx); err != nil {
-				return rep, err
-			}
-		}
+		return p.commit(ctx, now, purged)
 	}
+	return nil
+}
 
-	// Deliver after everything is recorded. A channel failure is the
-	// outbox's business (retries, dead letters), not the tick's.
-	if len(notes) > 0 || p.outboxBusy || !continuous || now.Sub(p.lastDeliver) >= deliverEvery {
-		d, err := p.outbox.Deliver(ctx, now)
-		rep.Delivery = d
-		if err != nil {
-			return rep, fmt.Errorf("pipeline: deliver: %w", err)
-		}
-		p.lastDeliver = now
-		p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
+// commit writes the engine's changed state, then the meta row with the
+// cursor (conditional on its ETag).
+func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error {
+	res := p.res
+	res.ticks = 0
+	engineSaved, err := p.saveEngine(ctx)
+	if err != nil {
+		return err
 	}
-	return rep, nil
+	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
+	// Nothing changed since the last commit (every change leaves the
+	// engine dirty): the older stored cursor only makes a successor
+	// re-read a range with no new event.
+	if engineSaved || purged {
+		res.meta.Cursor = res.readTo
+		res.meta.Committed = now
+		if err := p.saveMeta(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliverPhase sends what is due after everything is recorded. A channel
+// failure is the outbox's business (retries, dead letters), not the tick's.
+func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous bool, notes int, rep *Report) error {
+	if notes == 0 && !p.outboxBusy && continuous && now.Sub(p.lastDeliver) < deliverEvery {
+		return nil
+	}
+	d, err := p.outbox.Deliver(ctx, now)
+	rep.Delivery = d
+	if err != nil {
+		return fmt.Errorf("pipeline: deliver: %w", err)
+	}
+	p.lastDeliver = now
+	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
+	return p.watchDeliveries(ctx, d.Outcomes, now)
 }
 
 // load makes the resident state current: kept if the stored meta still
@@ -508,6 +608,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 	}
 	if err := load(store.AlertBlobs, res.alerts.Unmarshal); err != nil {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
+	}
+	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
 	}
 	res.engine.ClearDirty()
 	res.alerts.ClearDirty()
@@ -601,23 +704,34 @@ func (p *Pipeline) saveMeta(ctx context.Context) error {
 	return nil
 }
 
-// purge applies RETENTION: devices idle longer are forgotten by the engine,
-// and old rows are removed from the store. Appended events are kept an hour
-// past the cursor (they are read once; the hour covers re-reads and
-// debugging).
-func (p *Pipeline) purge(ctx context.Context, now, newest time.Time) (int, error) {
+// forget applies RETENTION to the engine: devices idle longer are
+// forgotten, and their open alert conditions resolved (the returned
+// signals). It records the cut in d for purge.
+func (p *Pipeline) forget(now time.Time, d *decision) classify.Output {
 	ref := now
 	if p.cfg.Engine.Mode == classify.EventTime {
-		ref = newest
+		ref = d.newest
 	}
+	d.purged = true
 	if ref.IsZero() {
-		return 0, nil
+		return classify.Output{}
 	}
-	before := ref.Add(-p.cfg.Engine.Retention)
-	gone := p.engine.Forget(p.res.engine, before)
-	p.res.gone = append(p.res.gone, gone...)
+	d.purgeBefore = ref.Add(-p.cfg.Engine.Retention)
+	out := p.engine.Forget(p.res.engine, d.purgeBefore)
+	p.res.gone = append(p.res.gone, out.Removed...)
+	return out
+}
+
+// purge removes old rows from the store after forget: events are kept an
+// hour past the cursor (they are read once; the hour covers re-reads and
+// debugging), diagnoses, resolved incidents and finished outbox items until
+// before.
+func (p *Pipeline) purge(ctx context.Context, before time.Time) error {
+	if before.IsZero() {
+		return nil
+	}
 	if err := p.st.Purge(ctx, p.res.meta.Cursor.Add(-time.Hour), before); err != nil {
-		return 0, fmt.Errorf("pipeline: purge: %w", err)
+		return fmt.Errorf("pipeline: purge: %w", err)
 	}
-	return len(gone), nil
+	return nil
 }

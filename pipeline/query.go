@@ -23,7 +23,7 @@ func (p *Pipeline) Query(ctx context.Context, path string, q url.Values) (int, a
 	if t := strings.Trim(path, "/"); t == "ui" || strings.HasPrefix(t, "ui/") {
 		return ui.New(p.st, p.now, p.watermark).Serve(ctx, t, q)
 	}
-	return api.New(p.st, p.deviceAlerts, p.watermark).Query(ctx, path, q)
+	return api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth).Query(ctx, path, q)
 }
 
 // deviceAlerts returns the alert records of a device, one per device alert

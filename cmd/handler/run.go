@@ -74,8 +74,10 @@ type RunResult struct {
 	Score         sim.Score
 	Notifications []alert.Notification
 	Teams, Emails int
-	Invocations   int
-	Failed        int
+	// Graph and PagerDuty count the sendMail and Events API requests.
+	Graph, PagerDuty int
+	Invocations      int
+	Failed           int
 	// App and Backend are the app and the pipeline the run drove, for the
 	// dashboard's snapshots and --serve (dashboard.go).
 	App     *funchost.App
@@ -128,7 +130,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		if err := os.WriteFile(filepath.Join(*out, "report.txt"), []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
-		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, dashboard/, diagnoses.json, mismatches.json, report.txt\n", *out)
+		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, graph/, pagerduty/, dashboard/, diagnoses.json, mismatches.json, report.txt\n", *out)
 		index, err := writeDashboard(ctx, res, filepath.Join(*out, "dashboard"))
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
@@ -157,6 +159,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	channels := map[string]alert.Notifier{}
 	var webhookSink, teamsSink *sink.HTTP
 	var mailSink *sink.SMTP
+	var reqSinks *requestSinks
 	if o.out != "" {
 		for _, d := range []string{"teams", "webhook", "email"} {
 			if err := os.RemoveAll(filepath.Join(o.out, d)); err != nil {
@@ -178,7 +181,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		defer mailSink.Close()
 		host, port, _ := net.SplitHostPort(mailSink.Addr)
 		pn, _ := strconv.Atoi(port)
-		mail, err := email.New(email.Config{Host: host, Port: pn, NoTLS: true, From: "disconnect-doctor@localhost",
+		mail, err := email.New(email.Config{Host: host, Port: pn, TLS: email.TLSNone, From: "disconnect-doctor@localhost",
 			To: []string{"oncall@localhost"}, Now: clock.Now})
 		if err != nil {
 			return nil, err
@@ -186,6 +189,10 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		channels["teams"] = teams.New(teams.Config{URL: notify.Secret(teamsSink.URL)})
 		channels["webhook"] = webhook.New(webhook.Config{URL: notify.Secret(webhookSink.URL)})
 		channels["email"] = mail
+		if reqSinks, err = startRequestSinks(o.out, channels); err != nil {
+			return nil, err
+		}
+		defer reqSinks.Close()
 	}
 
 	logf, err := logFile(o.out)
@@ -194,13 +201,21 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	defer logf.Close()
 	log := newLogger(logf, logf)
-	p, err := pipeline.New(pipeline.Options{Config: o.cfg, Store: st, Channels: channels, Now: clock.Now,
+	// The simulated fleet stops at its end while the run ticks on to let
+	// verdicts settle: that silence, and the last late records holding the
+	// watermark, are the simulation ending, not the pipeline failing. The
+	// pipeline's own wall-clock alerts wait past the tail.
+	cfg := o.cfg
+	tail := cfg.Engine.AllowedLateness + cfg.Engine.ReconnectGrace + cfg.Engine.OfflineAfter + cfg.Engine.FlapReset + 10*time.Minute
+	cfg.Watch.SilentAfter = max(cfg.Watch.SilentAfter, tail+time.Minute)
+	cfg.Watch.LagAfter = max(cfg.Watch.LagAfter, tail+time.Minute)
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Now: clock.Now,
 		Log: log, ReadSafety: -1})
 	if err != nil {
 		return nil, err
 	}
 	h := handlers.New(p, log, handlers.Options{})
-	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), nil)
+	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), funchost.LocalSettings())
 	if err != nil {
 		return nil, fmt.Errorf("load the app's function.json files (run from the repository root, or pass --app): %w", err)
 	}
@@ -230,8 +245,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	// The run goes on past the fleet's end until every verdict and alert
 	// has had time to settle (lateness, grace, offline, flapping reset).
-	end := o.sim.Start.Add(o.sim.Duration).Add(o.cfg.Engine.AllowedLateness + o.cfg.Engine.ReconnectGrace +
-		o.cfg.Engine.OfflineAfter + o.cfg.Engine.FlapReset + 10*time.Minute)
+	end := o.sim.Start.Add(o.sim.Duration).Add(tail)
 	batchSize := app.Host.Extensions.EventHubs.MaxEventBatchSize
 	if batchSize <= 0 {
 		batchSize = 100 // the extension's default
@@ -308,6 +322,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 		res.Teams = len(teamsSink.Received())
 		res.Emails = len(mailSink.Received())
+		res.Graph, res.PagerDuty = len(reqSinks.graph.Received()), len(reqSinks.pagerduty.Received())
 	}
 	if o.out != "" {
 		wire := make([]api.Diagnosis, len(res.Diagnoses))
@@ -363,9 +378,14 @@ func printRun(w io.Writer, r *RunResult) {
 	r.Score.Print(w)
 	fmt.Fprintf(w, "\n== hub incidents (injected: %d) ==\n", len(r.Fleet.Incidents))
 	printIncidents(w, r.Incidents)
-	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails) ==\n", len(r.Notifications), r.Teams, r.Emails)
+	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails, %d Graph sendMail, %d PagerDuty events) ==\n",
+		len(r.Notifications), r.Teams, r.Emails, r.Graph, r.PagerDuty)
 	for _, n := range r.Notifications {
-		fmt.Fprintf(w, "%-8s %-40s %d alert(s)", n.Status, n.GroupKey, len(n.Alerts))
+		status := n.Status
+		if n.IsReminder() {
+			status = "reminder" + strconv.Itoa(n.Repeat)
+		}
+		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, len(n.Alerts))
 		if len(n.Alerts) > 0 {
 			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
 		}
