@@ -8,7 +8,6 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/rollup"
-	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
 // rollupOf returns the dashboard's rollup, made on first use. Called under
@@ -21,18 +20,18 @@ func (p *Pipeline) rollupOf() *rollup.Rollup {
 }
 
 // noteRollup lets the rollup see a page of events Evaluate read (hub-side
-// errors and the newest record per hub).
-func (p *Pipeline) noteRollup(evs []event.Event) { p.rollupOf().Note(evs) }
+// errors, the newest record per hub) and how many were new to the engine.
+func (p *Pipeline) noteRollup(evs []event.Event, fresh int) { p.rollupOf().Note(evs, fresh) }
 
 // saveRollup counts the tick's diagnoses into the dashboard's per-minute
 // rollup and samples the ingest rate. It is idempotent, so a tick replayed
 // after a crash counts nothing twice.
-func (p *Pipeline) saveRollup(ctx context.Context, ds []classify.Diagnosis, progress []store.Progress, wm, now time.Time) error {
+func (p *Pipeline) saveRollup(ctx context.Context, ds []classify.Diagnosis, wm, now time.Time) error {
 	r := p.rollupOf()
 	if err := r.Save(ctx, ds, wm); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	if err := r.SaveSample(ctx, now, progress); err != nil {
+	if err := r.SaveSample(ctx, now); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
 	return nil

@@ -75,9 +75,11 @@ type Rollup struct {
 	errs map[minuteKey]map[memberID]uint8
 	// last is the newest event time seen per hub since the last Save.
 	last map[string]time.Time
-	// samples are the ingest-rate samples (loaded once).
+	// samples are the ingest-rate samples (loaded once); fresh counts the
+	// records new to the engine since the last one.
 	samples []Sample
 	loaded  bool
+	fresh   int64
 }
 
 // New returns a Rollup writing to st; day rows older than retention are
@@ -107,8 +109,11 @@ func (k dayKey) blobKey() string {
 }
 
 // Note records the hub-side errors and the newest record time per hub of a
-// page of events read by Evaluate. Events read twice are counted once.
-func (r *Rollup) Note(evs []event.Event) {
+// page of events read by Evaluate, and fresh, how many of them were new to
+// the engine (its deduplicated count: the ingest rate). Hub-side errors
+// read twice are counted once.
+func (r *Rollup) Note(evs []event.Event, fresh int) {
+	r.fresh += int64(fresh)
 	for i := range evs {
 		e := &evs[i]
 		if e.Hub == "" {
@@ -369,7 +374,8 @@ const ingestKey = "*ingest"
 // maxSamples bounds the ingest-rate samples kept: two hours of them.
 const maxSamples = 24
 
-// Sample is the total of records read by every ingest writer at a time.
+// Sample is the running total of records Evaluate took in (new to the
+// engine) at a time.
 type Sample struct {
 	At   time.Time `json:"at"`
 	Read int64     `json:"read"`
@@ -378,11 +384,10 @@ type Sample struct {
 // SampleEvery is the spacing of the ingest-rate samples.
 const SampleEvery = 5 * time.Minute
 
-// SaveSample records the writers' total of records read (the sum of
-// store.Progress.Read, which are totals since each writer started), so that
-// a page can tell records per minute. A sample is stored every SampleEvery;
-// the samples are read from the store once and then kept.
-func (r *Rollup) SaveSample(ctx context.Context, now time.Time, progress []store.Progress) error {
+// SaveSample records the running total of records Evaluate took in, so
+// that a page can tell records per minute. A sample is stored every
+// SampleEvery; the samples are read from the store once and then kept.
+func (r *Rollup) SaveSample(ctx context.Context, now time.Time) error {
 	if !r.loaded {
 		ss, err := ReadSamples(ctx, r.st)
 		if err != nil {
@@ -393,11 +398,13 @@ func (r *Rollup) SaveSample(ctx context.Context, now time.Time, progress []store
 	if n := len(r.samples); n > 0 && now.Sub(r.samples[n-1].At) < SampleEvery {
 		return nil
 	}
-	var total int64
-	for _, p := range progress {
-		total += p.Read
+	added := r.fresh
+	total := added
+	if n := len(r.samples); n > 0 {
+		total += r.samples[n-1].Read
 	}
 	r.samples = append(r.samples, Sample{At: now.UTC(), Read: total})
+	r.fresh = 0
 	if len(r.samples) > maxSamples {
 		r.samples = r.samples[len(r.samples)-maxSamples:]
 	}
@@ -406,7 +413,7 @@ func (r *Rollup) SaveSample(ctx context.Context, now time.Time, progress []store
 		return fmt.Errorf("rollup: samples: %w", err)
 	}
 	if _, err := r.st.PutBlobs(ctx, store.RollupBlobs, []store.Blob{{Key: ingestKey, Data: b}}); err != nil {
-		r.loaded = false // read them again next time
+		r.loaded, r.fresh = false, added // read them again, and count these next time
 		return fmt.Errorf("rollup: samples: %w", err)
 	}
 	return nil
@@ -431,7 +438,7 @@ func ReadSamples(ctx context.Context, st store.Store) ([]Sample, error) {
 
 // PerMinute is the records read per minute between the newest sample and
 // the oldest one at most window before it; ok is false with fewer than two
-// such samples. A writer restarting (its total dropping) reads as 0.
+// such samples.
 func PerMinute(ss []Sample, window time.Duration) (rate float64, ok bool) {
 	if len(ss) < 2 {
 		return 0, false

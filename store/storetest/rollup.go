@@ -39,7 +39,7 @@ func testRollup(t *testing.T, s store.Store) {
 	hubErr.Category, hubErr.Code = "Connections", 500001
 	other := Event(11, hub, "c", early.Add(30*time.Second))
 	for range 2 { // a replayed tick: the same output and events again
-		r.Note([]event.Event{hubErr, other, hubErr})
+		r.Note([]event.Event{hubErr, other, hubErr}, 2)
 		if err := r.Save(ctx, final, wm); err != nil {
 			t.Fatalf("Save final: %v", err)
 		}
