@@ -33,6 +33,8 @@ type API struct {
 	alertsOf func(ctx context.Context, k event.Key) ([]any, error)
 	// watermark returns the last watermark Evaluate used.
 	watermark func(ctx context.Context) (time.Time, error)
+	// Now is the wall clock for silences (time.Now when nil).
+	Now func() time.Time
 }
 
 // New returns an API over st. alertsOf and watermark may be nil.
@@ -126,6 +128,10 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		return a.incidents(ctx, q)
 	case path == "health":
 		return a.health(ctx)
+	case path == "silences":
+		return a.listSilences(ctx, q)
+	case strings.HasPrefix(path, "silences/"):
+		return a.getSilence(ctx, path)
 	case strings.HasPrefix(path, "devices/"):
 		id, err := url.PathUnescape(strings.TrimPrefix(path, "devices/"))
 		if err != nil || id == "" {
@@ -133,7 +139,7 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		}
 		return a.device(ctx, id, q)
 	}
-	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health)")
+	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health, silences)")
 }
 
 func parseTime(q url.Values, name string) (time.Time, bool) {

@@ -392,6 +392,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		alertNow = newest
 	}
 	notes := p.alerts.Apply(res.alerts, out.Signals, alertNow)
+	if notes, err = p.silence(ctx, res.alerts, notes, alertNow); err != nil {
+		return rep, err
+	}
 	rep.Notifications = len(notes)
 
 	// Persist in the order that makes a crash harmless: the outbox and the

@@ -17,7 +17,19 @@ import (
 // Query serves the API (handlers.Backend). It reads the store only, so any
 // instance answers, whichever runs Evaluate.
 func (p *Pipeline) Query(ctx context.Context, path string, q url.Values) (int, any) {
-	return api.New(p.st, p.deviceAlerts, p.watermark).Query(ctx, path, q)
+	return p.api().Query(ctx, path, q)
+}
+
+// Write serves the API's changes (handlers.Backend): silences. Like Query
+// it touches the store only, so any instance answers.
+func (p *Pipeline) Write(ctx context.Context, method, path string, body []byte) (int, any) {
+	return p.api().Write(ctx, method, path, body)
+}
+
+func (p *Pipeline) api() *api.API {
+	a := api.New(p.st, p.deviceAlerts, p.watermark)
+	a.Now = p.now
+	return a
 }
 
 // deviceAlerts returns the alert records of a device, one per device alert
