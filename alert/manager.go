@@ -66,18 +66,38 @@ type due struct {
 	repeat int
 	at     time.Time
 	ends   time.Time
+	// stale: fell due more than StaleAfter before now (set by markStale).
+	stale bool
 }
 
 // Apply advances the state machine by the engine's transitions sigs and the
-// passage of time up to now, and returns the notifications that fell due,
-// grouped by kind and hub (stale ones separately, marked Stale). The caller
-// enqueues them (Dispatcher.Enqueue) before saving st, so a crash in between
-// recomputes the same notifications with the same IDs.
+// passage of time up to now, and returns the notifications that fell due.
+// The caller enqueues them (Dispatcher.Enqueue) before saving st, so a crash
+// in between recomputes the same notifications with the same IDs.
 //
-// Signals are applied in event-time order; at equal times a hub incident's
-// start comes before device signals and its end after them, so a device
-// caught in an incident is held back even when both arrive in one batch.
+// Apply is a pipeline of small stages, each with its own job (and test):
+//
+//	orderSignals → transitions (fire, inhibit, hold, resolve) → timers
+//	(held resolves, reminders) → markStale → announce (drop the resolved
+//	of an episode nobody was told about) → batches (one per kind, hub,
+//	status, reminder number, staleness) → notifications
+//
+// Firing and resolved alerts never share a notification (as in
+// Alertmanager): a notification's status, title, device count and "since"
+// are those of all its alerts.
 func (m *Manager) Apply(st *State, sigs []classify.Signal, now time.Time) []Notification {
+	ds := m.transitions(st, orderSignals(sigs))
+	ds = m.timers(st, now, ds)
+	ds = m.markStale(ds, now)
+	ds = announce(ds)
+	return m.notifications(batches(ds))
+}
+
+// orderSignals returns sigs in event-time order; at equal times a hub
+// incident's start comes before device signals and its end after them, so a
+// device caught in an incident is held back even when both arrive in one
+// batch.
+func orderSignals(sigs []classify.Signal) []classify.Signal {
 	ordered := make([]classify.Signal, len(sigs))
 	copy(ordered, sigs)
 	sort.SliceStable(ordered, func(i, j int) bool {
@@ -87,16 +107,59 @@ func (m *Manager) Apply(st *State, sigs []classify.Signal, now time.Time) []Noti
 		}
 		return signalRank(a) < signalRank(b)
 	})
+	return ordered
+}
+
+// transitions applies the signals to the state, in order, and returns the
+// alerts that fell due by them.
+func (m *Manager) transitions(st *State, sigs []classify.Signal) []due {
 	var out []due
-	for i := range ordered {
-		out = m.apply(st, &ordered[i], out)
+	for i := range sigs {
+		out = m.apply(st, &sigs[i], out)
 	}
+	return out
+}
+
+// timers adds what falls due by the passage of time (tick), once per key:
+// keys already due in this Apply wait for the next one.
+func (m *Manager) timers(st *State, now time.Time, out []due) []due {
 	emitted := make(map[string]bool, len(out))
 	for _, d := range out {
 		emitted[d.r.Key] = true
 	}
-	out = m.tick(st, now, emitted, out)
-	return m.group(out, now)
+	return m.tick(st, now, emitted, out)
+}
+
+// markStale marks the alerts that fell due more than StaleAfter before now
+// (a backlog being caught up): they are recorded, not delivered.
+func (m *Manager) markStale(ds []due, now time.Time) []due {
+	for i := range ds {
+		ds[i].stale = now.Sub(ds[i].at) > m.cfg.StaleAfter
+	}
+	return ds
+}
+
+// announce records which episodes people were told about, and drops the
+// resolved of the others: a fresh firing (first or reminder) announces its
+// episode; a resolved goes out only for an announced episode (also one
+// announced earlier in the same Apply). Telling people an alert they never
+// received is over is noise.
+func announce(ds []due) []due {
+	announced := map[string]bool{}
+	for _, d := range ds {
+		if d.status == StatusFiring && !d.stale {
+			d.r.Announced = true
+			announced[d.r.Key] = true
+		}
+	}
+	kept := ds[:0]
+	for _, d := range ds {
+		if d.status == StatusResolved && !d.r.Announced && !announced[d.r.Key] {
+			continue // its firing was never delivered (stale backlog)
+		}
+		kept = append(kept, d)
+	}
+	return kept
 }
 
 func signalRank(s *classify.Signal) int {
@@ -229,80 +292,85 @@ func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, out []
 // payload stays far below Azure Table's 1 MiB entity limit.
 const MaxAlertsPerNotification = 200
 
-type groupID struct {
-	kind  classify.SignalKind
-	hub   string
-	stale bool
+// batchID is what the alerts of one notification share.
+type batchID struct {
+	kind   classify.SignalKind
+	hub    string
+	stale  bool
+	status string
+	// repeat is the reminder number of firing alerts (0: first firing);
+	// always 0 for resolved ones.
+	repeat int
 }
 
-// group turns due alerts into notifications: one per kind, hub and
-// staleness (split above MaxAlertsPerNotification), in a deterministic
-// order.
-func (m *Manager) group(ds []due, now time.Time) []Notification {
-	groups := map[groupID][]due{}
-	var order []groupID
+// batch is the alerts of one notification.
+type batch struct {
+	id     batchID
+	alerts []due
+}
+
+// batches groups due alerts into notifications: one per kind, hub,
+// staleness, status and reminder number (split above
+// MaxAlertsPerNotification), in a deterministic order: by hub and kind,
+// stale before fresh, resolved before firing (a resolved and a firing of the
+// same key in one Apply are an old episode's end and a new one's start),
+// first firings before reminders; alerts by key within a batch.
+func batches(ds []due) []batch {
+	groups := map[batchID][]due{}
+	var order []batchID
 	for _, d := range ds {
-		g := groupID{d.r.Kind, d.r.Hub, now.Sub(d.at) > m.cfg.StaleAfter}
-		if _, ok := groups[g]; !ok {
-			order = append(order, g)
+		id := batchID{kind: d.r.Kind, hub: d.r.Hub, stale: d.stale, status: d.status}
+		if d.status == StatusFiring {
+			id.repeat = d.repeat
 		}
-		groups[g] = append(groups[g], d)
+		if _, ok := groups[id]; !ok {
+			order = append(order, id)
+		}
+		groups[id] = append(groups[id], d)
 	}
 	sort.Slice(order, func(i, j int) bool {
 		a, b := order[i], order[j]
-		if a.hub != b.hub {
+		switch {
+		case a.hub != b.hub:
 			return a.hub < b.hub
-		}
-		if a.kind != b.kind {
+		case a.kind != b.kind:
 			return a.kind < b.kind
+		case a.stale != b.stale:
+			return a.stale
+		case a.status != b.status:
+			return a.status == StatusResolved
 		}
-		return a.stale && !b.stale
+		return a.repeat < b.repeat
 	})
-	// A firing that is fresh announces its episode; a resolved goes out only
-	// for an announced episode (also one announced earlier in this call).
-	announced := map[string]bool{}
-	for _, g := range order {
-		if g.stale {
-			continue
-		}
-		for _, d := range groups[g] {
-			if d.status == StatusFiring {
-				d.r.Announced = true
-				announced[d.r.Key] = true
-			}
-		}
-	}
-	ns := make([]Notification, 0, len(order))
-	for _, g := range order {
-		members := groups[g][:0:0]
-		for _, d := range groups[g] {
-			if d.status == StatusResolved && !d.r.Announced && !announced[d.r.Key] {
-				continue // its firing was never delivered (stale backlog)
-			}
-			members = append(members, d)
-		}
-		if len(members) == 0 {
-			continue
-		}
+	var out []batch
+	for _, id := range order {
+		members := groups[id]
 		sort.SliceStable(members, func(i, j int) bool { return members[i].r.Key < members[j].r.Key })
 		for len(members) > 0 {
 			chunk := members[:min(len(members), MaxAlertsPerNotification)]
 			members = members[len(chunk):]
-			n := Notification{Version: Version, GroupKey: string(g.kind) + "/" + g.hub, Status: StatusResolved,
-				Kind: g.kind, Hub: g.hub, Stale: g.stale}
-			for _, d := range chunk {
-				if d.status == StatusFiring {
-					n.Status = StatusFiring
-				}
-				if d.at.After(n.Due) {
-					n.Due = d.at
-				}
-				n.Alerts = append(n.Alerts, d.r.alert(d.status, d.repeat, d.ends))
-			}
-			n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
-			n.Link = link(m.cfg.PublicBaseURL, g.kind, g.hub, n.Alerts)
-			ns = append(ns, n)
+			out = append(out, batch{id: id, alerts: chunk})
 		}
+	}
+	return out
+}
+
+// notifications renders each batch as a Notification with its identity and
+// link.
+func (m *Manager) notifications(bs []batch) []Notification {
+	ns := make([]Notification, 0, len(bs))
+	for _, b := range bs {
+		n := Notification{Version: Version, GroupKey: string(b.id.kind) + "/" + b.id.hub, Status: b.id.status,
+			Repeat: b.id.repeat, Kind: b.id.kind, Hub: b.id.hub, Stale: b.id.stale}
+		for _, d := range b.alerts {
+			if d.at.After(n.Due) {
+				n.Due = d.at
+			}
+			n.Alerts = append(n.Alerts, d.r.alert(d.status, d.repeat, d.ends))
+		}
+		n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
+		n.Link = link(m.cfg.PublicBaseURL, b.id.kind, b.id.hub, n.Alerts)
+		ns = append(ns, n)
 	}
 	return ns
 }

@@ -144,8 +144,14 @@ func TestApply(t *testing.T) {
 			{[]classify.Signal{fire(off, "d1", 0, "")}, 0, []string{"device-offline/contoso-hub firing : /d1=firing#0"}},
 			{[]classify.Signal{clear(off, "d1", 0, 20*time.Minute)}, 20 * time.Minute, nil},
 			{[]classify.Signal{fire(off, "d1", 45*time.Minute, "")}, 45 * time.Minute,
-				[]string{"device-offline/contoso-hub firing : /d1=resolved#0,/d1=firing#0"}},
+				[]string{"device-offline/contoso-hub resolved : /d1=resolved#0", "device-offline/contoso-hub firing : /d1=firing#0"}},
 		}, []string{"device-offline/contoso-hub/d1"}},
+		{"firing and resolved alerts of one group go out separately, resolved first", []step{
+			{[]classify.Signal{fire(off, "d1", 0, "")}, 0, []string{"device-offline/contoso-hub firing : /d1=firing#0"}},
+			{[]classify.Signal{clear(off, "d1", 0, 5*time.Minute)}, 5 * time.Minute, nil},
+			{[]classify.Signal{fire(off, "d2", 15*time.Minute, ""), fire(off, "d3", 15*time.Minute, "")}, 15 * time.Minute,
+				[]string{"device-offline/contoso-hub resolved : /d1=resolved#0", "device-offline/contoso-hub firing : /d2=firing#0,/d3=firing#0"}},
+		}, []string{"device-offline/contoso-hub/d2", "device-offline/contoso-hub/d3"}},
 		{"grouping by kind and hub", []step{
 			{[]classify.Signal{fire(off, "d3", 0, ""), fire(off, "d1", 0, ""), fire(flap, "d2", 0, ""), fire(off, "d2", time.Second, "")}, time.Minute,
 				[]string{"device-flapping/contoso-hub firing : /d2=firing#0", "device-offline/contoso-hub firing : /d1=firing#0,/d2=firing#0,/d3=firing#0"}},
@@ -258,7 +264,11 @@ func TestWebhookBodyGolden(t *testing.T) {
 	m := alert.New(alert.Config{PublicBaseURL: "https://dd.example.com/"})
 	st := alert.NewState()
 	ns := m.Apply(st, []classify.Signal{fire(classify.HubIncident, "", 0, "I1")}, at(time.Minute))
-	ns = append(ns, m.Apply(st, []classify.Signal{clear(classify.HubIncident, "", 0, 40*time.Minute)}, at(41*time.Minute))...)
+	ns = append(ns, m.Apply(st, nil, at(4*time.Hour+time.Minute))...) // a reminder: "repeat": 1
+	ns = append(ns, m.Apply(st, []classify.Signal{clear(classify.HubIncident, "", 0, 4*time.Hour+40*time.Minute)}, at(4*time.Hour+41*time.Minute))...)
+	if len(ns) != 3 || ns[1].Repeat != 1 || ns[0].Repeat != 0 || ns[2].Repeat != 0 {
+		t.Fatalf("want first firing, reminder 1, resolved; got %v", render(ns))
+	}
 	got, err := json.MarshalIndent(ns, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -290,11 +300,11 @@ func TestWebhookBodyGolden(t *testing.T) {
 		slices.Sort(ks)
 		return ks
 	}
-	if k := keys(generic[0]); !slices.Equal(k, []string{"alerts", "groupKey", "notificationId", "status", "version"}) {
+	if k := keys(generic[0]); !slices.Equal(k, []string{"alerts", "groupKey", "notificationId", "repeat", "status", "version"}) {
 		t.Errorf("body keys %v", k)
 	}
 	a0 := generic[0]["alerts"].([]any)[0].(map[string]any)
-	if k := keys(a0); !slices.Equal(k, []string{"deviceId", "devices", "endsAt", "evidence", "hub", "key", "kind", "recommendation", "severity", "startsAt", "status", "summary"}) {
+	if k := keys(a0); !slices.Equal(k, []string{"deviceId", "devices", "endsAt", "evidence", "hub", "key", "kind", "moduleId", "recommendation", "severity", "startsAt", "status", "summary"}) {
 		t.Errorf("alert keys %v", k)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/timetext"
 )
 
 // Status values of a notification and of each alert in it.
@@ -42,8 +43,12 @@ type Notification struct {
 	NotificationID string `json:"notificationId"`
 	// GroupKey is "<kind>/<hub>".
 	GroupKey string `json:"groupKey"`
-	// Status is firing when any alert in the group is firing, else resolved.
-	Status string  `json:"status"`
+	// Status is the status of every alert in the notification: firing and
+	// resolved alerts of a group go out as separate notifications.
+	Status string `json:"status"`
+	// Repeat is 0 for the first firing notification of its alerts and n for
+	// the n-th reminder that they are still firing; 0 when resolved.
+	Repeat int     `json:"repeat"`
 	Alerts []Alert `json:"alerts"`
 
 	// Kind and Hub are the group's alert kind and hub.
@@ -70,6 +75,9 @@ type Alert struct {
 	Hub      string `json:"hub"`
 	// DeviceID is empty for hub-incident.
 	DeviceID string `json:"deviceId"`
+	// Module is the module id of a module identity (IoT Edge "$edgeHub",
+	// "$edgeAgent", a custom module), "" for a device identity.
+	Module string `json:"moduleId"`
 	// StartsAt and EndsAt are RFC 3339 UTC; EndsAt is "" while firing.
 	StartsAt       string   `json:"startsAt"`
 	EndsAt         string   `json:"endsAt"`
@@ -79,8 +87,6 @@ type Alert struct {
 	// Devices is the number of devices involved (1 for a device alert).
 	Devices int `json:"devices"`
 
-	// Module is the module id of a module identity, if any.
-	Module string `json:"-"`
 	// Repeat is 0 for the first firing notification of an episode and n for
 	// the n-th reminder; it is part of the notification's identity.
 	Repeat int `json:"-"`
@@ -116,6 +122,18 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// Identity names the alert's identity for people: "pump-1",
+// "gw-7/$edgeHub" for a module, the hub for a hub-wide alert.
+func (a *Alert) Identity() string {
+	switch {
+	case a.DeviceID == "":
+		return a.Hub
+	case a.Module != "":
+		return a.DeviceID + "/" + a.Module
+	}
+	return a.DeviceID
+}
+
 // StartsAtTime parses StartsAt; the zero time when empty or malformed.
 func (a *Alert) StartsAtTime() time.Time {
 	t, _ := time.Parse(time.RFC3339, a.StartsAt)
@@ -123,15 +141,85 @@ func (a *Alert) StartsAtTime() time.Time {
 }
 
 // Title is a one-line headline for people, e.g.
-// "FIRING: IoT Hub incident on contoso-hub: 120 devices disconnected".
+// "FIRING: IoT Hub incident … on contoso-hub (120 devices)" or
+// "FIRING (REMINDER 2): devices offline after a disconnect on contoso-hub (1 device)".
 func (n *Notification) Title() string {
-	return strings.ToUpper(n.Status) + ": " + KindTitle(n.Kind) + " on " + n.Hub + " (" + n.DeviceCount() + ")"
+	return n.StatusWords() + ": " + KindTitle(n.Kind) + " on " + n.Hub + " (" + n.DeviceCount() + ")"
+}
+
+// StatusWords is the status as a headline starts with it: "FIRING",
+// "FIRING (REMINDER 2)" or "RESOLVED".
+func (n *Notification) StatusWords() string {
+	s := strings.ToUpper(n.Status)
+	if n.IsReminder() {
+		s += " (REMINDER " + strconv.Itoa(n.Repeat) + ")"
+	}
+	return s
+}
+
+// StatusTag is the bracketed prefix of an e-mail subject that receivers can
+// filter on: "[FIRING]", "[FIRING][REMINDER 2]" or "[RESOLVED]".
+func (n *Notification) StatusTag() string {
+	s := "[" + strings.ToUpper(n.Status) + "]"
+	if n.IsReminder() {
+		s += "[REMINDER " + strconv.Itoa(n.Repeat) + "]"
+	}
+	return s
+}
+
+// IsReminder reports whether n repeats a firing notification already sent.
+func (n *Notification) IsReminder() bool { return n.Status == StatusFiring && n.Repeat > 0 }
+
+// Reminder is the line a reminder leads with, worded per kind, e.g.
+// "Reminder 2 — still offline since 2024-05-14 08:47:01 UTC"; "" when n is
+// not a reminder.
+func (n *Notification) Reminder() string {
+	if !n.IsReminder() {
+		return ""
+	}
+	still := "still firing"
+	switch n.Kind {
+	case classify.DeviceOffline:
+		still = "still offline"
+	case classify.DeviceFlapping:
+		still = "still flapping"
+	case classify.TokenRenewalFailing:
+		still = "still unable to renew the token"
+	case classify.HubIncident:
+		still = "the incident is still open"
+	}
+	s := "Reminder " + strconv.Itoa(n.Repeat) + " — " + still
+	if t := n.Since(); !t.IsZero() {
+		s += " since " + n.TimeText(t)
+	}
+	return s
+}
+
+// TimeText renders t for this notification's text: UTC, with the date
+// when it is not the date the notification fell due.
+func (n *Notification) TimeText(t time.Time) string { return timetext.At(t, n.Due) }
+
+// members returns the alerts whose status is the notification's own: all
+// of them for a notification built by Apply; a payload stored by an older
+// version may mix firing and resolved alerts, and only the alerts of its
+// status make its headline.
+func (n *Notification) members() []Alert {
+	out := make([]Alert, 0, len(n.Alerts))
+	for _, a := range n.Alerts {
+		if a.Status == n.Status {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return n.Alerts
+	}
+	return out
 }
 
 // DeviceCount says how many devices the notification is about, in words.
 func (n *Notification) DeviceCount() string {
 	d := 0
-	for _, a := range n.Alerts {
+	for _, a := range n.members() {
 		d += max(a.Devices, 1)
 	}
 	if d == 1 {
@@ -140,10 +228,11 @@ func (n *Notification) DeviceCount() string {
 	return strconv.Itoa(d) + " devices"
 }
 
-// Since returns the earliest StartsAt of the notification's alerts.
+// Since returns the earliest StartsAt of the alerts of the notification's
+// status.
 func (n *Notification) Since() time.Time {
 	var s time.Time
-	for _, a := range n.Alerts {
+	for _, a := range n.members() {
 		if t := a.StartsAtTime(); !t.IsZero() && (s.IsZero() || t.Before(s)) {
 			s = t
 		}

@@ -301,38 +301,23 @@ func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence,
 			active = append(active, s)
 		}
 	}
-	muted := map[string]bool{} // alert keys whose firing was muted in this call
+	// First the firings, whatever order the notifications come in (a
+	// resolved batch precedes a firing one), then the filtering.
+	muted := map[string]bool{} // episodes (alert key, start) whose firing is muted in this call
+	for _, n := range notes {
+		for _, a := range n.Alerts {
+			if a.Status == StatusFiring {
+				m.silenceFiring(st, n.Kind, &a, active, muted)
+			}
+		}
+	}
 	out := make([]Notification, 0, len(notes))
 	for _, n := range notes {
 		kept := make([]Alert, 0, len(n.Alerts))
 		for _, a := range n.Alerts {
-			if a.Status == StatusResolved {
-				if !muted[a.Key] {
-					kept = append(kept, a)
-				}
-				continue
+			if !muted[episode(a.Key, a.StartsAt)] {
+				kept = append(kept, a) // (an older episode's resolved stays)
 			}
-			r := st.recs[a.Key]
-			id := silencing(active, n.Kind, a.Hub, a.DeviceID)
-			if id == "" {
-				if r != nil && r.Muted {
-					r.Muted = false // this firing is the one people get
-					st.touch(a.Key)
-				}
-				kept = append(kept, a)
-				continue
-			}
-			muted[a.Key] = true
-			if r == nil {
-				continue
-			}
-			if a.Repeat == 0 || r.Muted {
-				// The episode's firing is not delivered: Apply must not
-				// send its resolved, nor count it as announced.
-				r.Muted, r.Announced = true, false
-			}
-			r.SilencedBy = id
-			st.touch(a.Key)
 		}
 		if len(kept) == len(n.Alerts) {
 			out = append(out, n)
@@ -351,7 +336,7 @@ func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence,
 			r.SilencedBy = id
 			st.touch(key)
 		}
-		if r.Muted && id == "" && !muted[key] {
+		if r.Muted && id == "" && !muted[episode(key, formatTime(r.Since))] {
 			// The silence ended with the alert still firing: tell people
 			// now; reminders count from here.
 			r.Muted, r.LastDue = false, now
@@ -359,19 +344,42 @@ func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence,
 			ds = append(ds, due{r: r, status: StatusFiring, repeat: r.Repeat, at: now})
 		}
 	}
-	return append(out, m.group(ds, now)...)
+	return append(out, m.notifications(batches(announce(m.markStale(ds, now))))...)
 }
 
-// regroup rebuilds notification n with only the alerts kept: its status,
-// identity and link follow its members.
+// silenceFiring decides one firing alert: muted (recorded in muted and on
+// its record) when an active silence matches it, else delivered — which
+// ends its record's muted episode.
+func (m *Manager) silenceFiring(st *State, kind classify.SignalKind, a *Alert, active []store.Silence, muted map[string]bool) {
+	r := st.recs[a.Key]
+	id := silencing(active, kind, a.Hub, a.DeviceID)
+	if id == "" {
+		if r != nil && r.Muted {
+			r.Muted = false // this firing is the one people get
+			st.touch(a.Key)
+		}
+		return
+	}
+	muted[episode(a.Key, a.StartsAt)] = true
+	if r == nil {
+		return
+	}
+	if a.Repeat == 0 || r.Muted {
+		// The episode's firing is not delivered: Apply must not send its
+		// resolved, nor count it as announced.
+		r.Muted, r.Announced = true, false
+	}
+	r.SilencedBy = id
+	st.touch(a.Key)
+}
+
+// episode identifies one episode of an alert: its key and start.
+func episode(key, startsAt string) string { return key + "\x00" + startsAt }
+
+// regroup rebuilds notification n with only the alerts kept (all of one
+// status, as n's were): its identity and link follow its members.
 func (m *Manager) regroup(n Notification, kept []Alert) Notification {
 	n.Alerts = kept
-	n.Status = StatusResolved
-	for _, a := range kept {
-		if a.Status == StatusFiring {
-			n.Status = StatusFiring
-		}
-	}
 	n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
 	n.Link = link(m.cfg.PublicBaseURL, n.Kind, n.Hub, n.Alerts)
 	return n

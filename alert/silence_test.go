@@ -80,6 +80,12 @@ func TestSilenceStage(t *testing.T) {
 			{[]classify.Signal{clear(inc, "", time.Minute, 30*time.Minute)}, nil, 30 * time.Minute,
 				[]string{"hub-incident/contoso-hub resolved : =resolved#0"}, nil},
 		}},
+		{"an older announced episode's resolved goes out beside the muted firing of the next", []silStep{
+			{[]classify.Signal{fire(off, "d1", -50*time.Minute, "")}, nil, -50 * time.Minute, []string{"device-offline/contoso-hub firing : /d1=firing#0"}, nil},
+			{[]classify.Signal{clear(off, "d1", -50*time.Minute, -30*time.Minute)}, nil, -25 * time.Minute, nil, nil},
+			{[]classify.Signal{fire(off, "d1", 5*time.Minute, "")}, []store.Silence{window}, 6 * time.Minute,
+				[]string{"device-offline/contoso-hub resolved : /d1=resolved#0"}, map[string]string{"device-offline/contoso-hub/d1": "s1"}},
+		}},
 		{"matchers: another kind, another hub, a device glob never silence a hub-wide alert", []silStep{
 			{[]classify.Signal{fire(off, "d1", time.Minute, ""), fire(inc, "", time.Minute, "I1"), fire(tok, "d2", time.Minute, "")},
 				[]store.Silence{silence("k", "", "", string(off), 0, time.Hour), silence("other", "fabrikam-*", "", "", 0, time.Hour),

@@ -118,7 +118,8 @@ func unavailable(err error) (int, any) {
 	return http.StatusServiceUnavailable, Error{Error: "state store unavailable: " + err.Error()}
 }
 
-// Query serves GET /api/v1/<path>?<q>.
+// Query serves GET /api/v1/<path>?<q>. path is the route value as the host
+// hands it over: already percent-decoded, so it is never decoded again.
 func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 	path = strings.Trim(path, "/")
 	switch {
@@ -133,9 +134,12 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 	case strings.HasPrefix(path, "silences/"):
 		return a.getSilence(ctx, path)
 	case strings.HasPrefix(path, "devices/"):
-		id, err := url.PathUnescape(strings.TrimPrefix(path, "devices/"))
-		if err != nil || id == "" {
-			return bad("deviceId", "device id missing or badly escaped")
+		// The host hands route values over decoded (reference
+		// functions-host.md §2.5): decoding again would turn a device id
+		// holding '%' into another id, or into an error.
+		id := strings.TrimPrefix(path, "devices/")
+		if id == "" {
+			return bad("deviceId", "device id missing")
 		}
 		return a.device(ctx, id, q)
 	}

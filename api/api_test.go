@@ -195,7 +195,7 @@ func TestBadParametersAndUnknowns(t *testing.T) {
 func TestDeviceTimeline(t *testing.T) {
 	a, _ := fixture(t)
 	var d Device
-	if s := get(t, a, "devices/"+url.PathEscape("pump 'x'"), "hub=hub-a", &d); s != http.StatusOK {
+	if s := get(t, a, "devices/pump 'x'", "hub=hub-a", &d); s != http.StatusOK {
 		t.Fatalf("status %d", s)
 	}
 	if d.DeviceID != "pump 'x'" || !d.Connected || len(d.Timeline) == 0 {
@@ -235,5 +235,54 @@ func TestIncidentsAndHealth(t *testing.T) {
 	}
 	if h.Store != "ok" || h.Processed != 100 || h.Skipped != 10 || h.Writers != 1 || !strings.HasPrefix(h.Watermark, "2024-05-14T11:00") {
 		t.Errorf("health %+v", h)
+	}
+}
+
+// TestDeviceIDCharacters: every character IoT Hub allows in a device id
+// round-trips through devices/{id} and disconnects?deviceId=, given the
+// path as the host hands it over (decoded once, never again here).
+func TestDeviceIDCharacters(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range "-.+%_#*?!(),:=@$'" {
+		id := "dev" + string(c) + "7" + string(c) + "25"
+		t.Run(id, func(t *testing.T) {
+			st := store.NewMemory()
+			eng := classify.New(classify.DefaultConfig())
+			state := classify.NewState()
+			k := event.Key{Hub: "hub-a", Device: id}
+			mk := func(kind event.Kind, at time.Time, code int) event.Event {
+				e := event.Event{Source: event.ResourceLog, Kind: kind, Hub: k.Hub, Device: id, Time: at, Category: "Connections", Code: code}
+				e.ID = event.NewID(&e, "")
+				return e
+			}
+			eng.Ingest(state, []event.Event{mk(event.Connect, t0, 0),
+				mk(event.Disconnect, t0.Add(time.Hour), event.CodeConnectionClosedRemotely), mk(event.Connect, t0.Add(time.Hour+time.Minute), 0)})
+			out := eng.Tick(state, t0.Add(2*time.Hour))
+			data, err := state.MarshalDevice(k)
+			if err != nil || len(out.Diagnoses) == 0 {
+				t.Fatalf("engine: %v, %d diagnoses", err, len(out.Diagnoses))
+			}
+			hub, _ := state.MarshalHub(k.Hub)
+			if _, err := st.PutBlobs(ctx, store.DeviceBlobs, []store.Blob{{Key: k.Path(), Data: data}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.PutBlobs(ctx, store.HubBlobs, []store.Blob{{Key: k.Hub, Data: hub}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
+				t.Fatal(err)
+			}
+			a := New(st, nil, func(context.Context) (time.Time, error) { return t0.Add(2 * time.Hour), nil })
+			var d Device
+			if s := get(t, a, "devices/"+id, "hub=hub-a", &d); s != http.StatusOK || d.DeviceID != id {
+				t.Errorf("devices/%s: %d %q", id, s, d.DeviceID)
+			}
+			var ds struct {
+				Items []Diagnosis `json:"items"`
+			}
+			if s := get(t, a, "disconnects", url.Values{"hub": {"hub-a"}, "deviceId": {id}}.Encode(), &ds); s != http.StatusOK || len(ds.Items) == 0 || ds.Items[0].DeviceID != id {
+				t.Errorf("disconnects?deviceId=%s: %d %+v", id, s, ds.Items)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -85,6 +86,7 @@ type webhookBody struct {
 	NotificationID string `json:"notificationId"`
 	GroupKey       string `json:"groupKey"`
 	Status         string `json:"status"`
+	Repeat         int    `json:"repeat"`
 	Alerts         []struct {
 		Key    string `json:"key"`
 		Kind   string `json:"kind"`
@@ -127,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	h := emulator.Start(t, emulator.Options{
-		Env: map[string]string{
+		Env: funchost.WithLocalSettings(map[string]string{
 			"STATE_STORAGE":     "memory",
 			"WATERMARK":         "eventtime",
 			"ALLOWED_LATENESS":  allowedLateness.String(),
@@ -140,7 +142,7 @@ func TestEndToEnd(t *testing.T) {
 			"SMTP_PASSWORD":     smtpPassword,
 			"SMTP_FROM":         "doctor@contoso.example",
 			"ALERT_EMAIL_TO":    "iot-oncall@contoso.example",
-		},
+		}),
 		FunctionTimeout: time.Minute,
 		MaxAttempts:     1, // every invocation must succeed on its first attempt
 	})
@@ -634,7 +636,16 @@ func checkNotifications(t *testing.T, hooks, cards, mails []sink.Saved) {
 		}
 		hookIDs = append(hookIDs, n.NotificationID)
 		kind, hub, _ := strings.Cut(n.GroupKey, "/")
-		hookTitles = append(hookTitles, strings.ToUpper(n.Status)+": "+kind+" on "+hub)
+		title := strings.ToUpper(n.Status)
+		if n.Repeat > 0 {
+			title += fmt.Sprintf(" (REMINDER %d)", n.Repeat)
+		}
+		hookTitles = append(hookTitles, title+": "+kind+" on "+hub)
+		for _, a := range n.Alerts {
+			if a.Status != n.Status {
+				t.Errorf("webhook %d: a %s notification carries a %s alert (%s)", i, n.Status, a.Status, a.Key)
+			}
+		}
 		if kind == string(classify.HubIncident) {
 			switch n.Status {
 			case "firing":

@@ -21,9 +21,10 @@ import (
 // emulator: host-shaped requests over a real socket, the real pipeline on
 // the in-memory store.
 
-// memoryEnv is the app settings of a handler with in-process state.
+// memoryEnv is the app settings of a handler with in-process state (and the
+// settings function.json references, which have no default).
 func memoryEnv() map[string]string {
-	return map[string]string{"STATE_STORAGE": "memory", "WATERMARK": "eventtime"}
+	return funchost.WithLocalSettings(map[string]string{"STATE_STORAGE": "memory", "WATERMARK": "eventtime"})
 }
 
 func TestEmulatorDiagnosticLogs(t *testing.T) {
@@ -130,7 +131,7 @@ func closedPort(t *testing.T) int {
 // answer), because readiness touches no dependency.
 func TestEmulatorReadinessWithStorageDown(t *testing.T) {
 	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;TableEndpoint=http://127.0.0.1:%d/devstoreaccount1;", accountKey, closedPort(t))
-	h := emulator.Start(t, emulator.Options{Env: map[string]string{"STATE_STORAGE": conn}})
+	h := emulator.Start(t, emulator.Options{Env: funchost.WithLocalSettings(map[string]string{"STATE_STORAGE": conn})})
 	resp, err := http.Get(h.URL() + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func TestEmulatorStorageFailure(t *testing.T) {
 	t.Cleanup(table.Close)
 	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;TableEndpoint=%s/devstoreaccount1;", accountKey, table.URL)
 	h := emulator.Start(t, emulator.Options{
-		Env:             map[string]string{"STATE_STORAGE": conn, "WATERMARK": "eventtime"},
+		Env:             funchost.WithLocalSettings(map[string]string{"STATE_STORAGE": conn, "WATERMARK": "eventtime"}),
 		FunctionTimeout: time.Minute,
 		MaxAttempts:     3,
 	})
@@ -190,5 +191,29 @@ func TestEmulatorStorageFailure(t *testing.T) {
 	all := stderr + strings.Join(h.Stdout(), "\n")
 	if strings.Contains(all, accountKey) || strings.Contains(all, "AccountKey") {
 		t.Error("the storage account key reached a log line")
+	}
+}
+
+// TestEmulatorUnsetSettingDoesNotLoad (issue 10 item 8): without
+// DIAGNOSTICS_EVENTHUB_NAME the host does not load DiagnosticLogs (its
+// function.json references %DIAGNOSTICS_EVENTHUB_NAME% and the host has no
+// default), so no batch reaches the handler; the other functions work.
+func TestEmulatorUnsetSettingDoesNotLoad(t *testing.T) {
+	env := funchost.WithLocalSettings(map[string]string{"STATE_STORAGE": "memory"})
+	delete(env, "DIAGNOSTICS_EVENTHUB_NAME")
+	h := emulator.Start(t, emulator.Options{Env: env, FunctionTimeout: time.Minute})
+	ctx := context.Background()
+	out := h.DeliverPartition(ctx, FnDiagnosticLogs, "0", []emulator.Batch{{Bodies: diagBatch(1)}})
+	if r := out[0].Last(); !errors.Is(r.Err, funchost.ErrNotLoaded) || !strings.Contains(r.Err.Error(), "'%DIAGNOSTICS_EVENTHUB_NAME%' does not resolve to a value") {
+		t.Errorf("DiagnosticLogs: %v", r.Err)
+	}
+	for _, line := range h.Stdout() {
+		if strings.Contains(line, "DiagnosticLogs") {
+			t.Errorf("the handler saw a DiagnosticLogs invocation: %s", line)
+		}
+	}
+	r := h.Invoke(ctx, h.HTTP(FnApi, "GET", "api/v1/health", nil, nil, nil), 0, nil)
+	if r.Failed() {
+		t.Fatalf("Api: %v", r.Err)
 	}
 }

@@ -157,7 +157,7 @@ func (r *recorder) calls() int {
 // that in-process requests are built from the same bindings the host uses.
 func app(tb testing.TB) *funchost.App {
 	tb.Helper()
-	a, err := funchost.LoadApp("..", filepath.Join("..", "functions"), nil)
+	a, err := funchost.LoadApp("..", filepath.Join("..", "functions"), funchost.LocalSettings())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,11 +65,37 @@ const (
 // batch refused for its size would be lost, not retried.
 const DefaultMaxBodyBytes = 512 << 20
 
+// Request-body limits of the HTTP functions (issue 10 item 6). The 512 MiB
+// cap is for Event Hubs batches; an HTTP function's caller is whoever holds
+// its URL and key (the MetricAlert key sits in an action-group URL), so its
+// body is bounded to what the function can legitimately receive: a common
+// alert schema document is a few KB, an Api request (a silence) a small JSON
+// document. A larger body is answered 413 with a JSON error, decided from the
+// Content-Length header the host copies into Data.req.Headers before Body,
+// so the body itself is never read.
+const (
+	MetricAlertBodyLimit = 1 << 20
+	APIBodyLimit         = 64 << 10
+)
+
+// bodyLimits maps an HTTP function to its request-body limit.
+var bodyLimits = map[string]int64{FnMetricAlert: MetricAlertBodyLimit, FnApi: APIBodyLimit}
+
+// invocationCap bounds the whole invocation request of an HTTP function
+// whose body limit is limit: the host sends the body once as a JSON string
+// in Data.req.Body (escaping grows JSON text by its quotes and backslashes)
+// and its top-level properties again in Metadata (reference §2.5), next to
+// the headers and query. Four times the limit holds any JSON body within the
+// limit; the cap catches a request whose Content-Length was missing or false.
+func invocationCap(limit int64) int64 { return 4*limit + 64<<10 }
+
 // Options tunes the handler. The zero value is the production configuration.
 type Options struct {
-	// MaxBodyBytes bounds one invocation request; 0 means
-	// DefaultMaxBodyBytes. A larger request is skipped (answered 200 with
-	// the reason in Logs and an error on stderr), never retried.
+	// MaxBodyBytes bounds one invocation request of the Event Hubs, Event
+	// Grid and timer functions; 0 means DefaultMaxBodyBytes. A larger request
+	// is skipped (answered 200 with the reason in Logs and an error on
+	// stderr), never retried. The HTTP functions have their own, much
+	// smaller limits (bodyLimits).
 	MaxBodyBytes int64
 	// Prefix is prepended to every function route ("" in production: the
 	// host POSTs to /<FunctionName>); tests may mount the handler elsewhere.
@@ -141,10 +168,25 @@ type envelope struct {
 // writes the envelope (200) or a 500 when fn reports a Backend error.
 func (h *handler) invoke(name string, fn func(context.Context, *invocation) response) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+		limit, bodyLimit := h.opts.MaxBodyBytes, bodyLimits[name]
+		if bodyLimit > 0 {
+			limit = invocationCap(bodyLimit)
+		}
+		body := http.MaxBytesReader(w, r.Body, limit)
 		inv, err := decodeInvocationFor(name, body)
 		var resp response
-		if err != nil {
+		if bodyLimit > 0 && tooLarge(inv, err, bodyLimit) {
+			// Drain without keeping a byte, so that the host reads our answer
+			// on a healthy connection instead of a reset one.
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.opts.MaxBodyBytes))
+			h.log.Warn().Str("function", name).Int64("limit", bodyLimit).Msg("request body too large: answered 413")
+			resp = response{
+				Outputs: httpOutput(http.StatusRequestEntityTooLarge, map[string]any{
+					"error": fmt.Sprintf("request body larger than %d bytes", bodyLimit), "limit": bodyLimit,
+				}),
+				Logs: []string{fmt.Sprintf("%s: request body larger than %d bytes: answered 413", name, bodyLimit)},
+			}
+		} else if err != nil {
 			// Bad input never fails an invocation: say why in Logs and on stderr
 			// (a skipped batch is evidence lost, an operator should know).
 			reason := "bad request json"
@@ -176,6 +218,21 @@ func (h *handler) invoke(name string, fn func(context.Context, *invocation) resp
 		}
 		writeJSON(w, http.StatusOK, envelope{Outputs: resp.Outputs, Logs: resp.Logs})
 	})
+}
+
+// tooLarge reports whether an HTTP function's request is over its body
+// limit: the decode stopped at a Content-Length over it or at the invocation
+// cap, or the body, once read, is longer than limit.
+func tooLarge(inv *invocation, err error, limit int64) bool {
+	var mbe *http.MaxBytesError
+	if errors.Is(err, errBodyTooLarge) || errors.As(err, &mbe) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	req := decodeHTTPRequest(inv.req)
+	return int64(len(req.body())) > limit
 }
 
 // writeJSON writes v as the whole response with the mandatory content type.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -410,7 +411,9 @@ func TestApi(t *testing.T) {
 		status     int
 	}{
 		{"disconnects", "api/v1/disconnects", url.Values{"hub": {"contoso-prod-hub"}, "code": {"s3cret-key"}}, "disconnects", 200},
-		{"device", "api/v1/devices/pump%230042", url.Values{"hub": {"h"}}, "devices/pump%230042", 200},
+		{"device", "api/v1/devices/pump%230042", url.Values{"hub": {"h"}}, "devices/pump#0042", 200},
+		{"escaped percent", "api/v1/devices/cell%3A07%2520", url.Values{"hub": {"h"}}, "devices/cell:07%20", 200},
+		{"lone percent", "api/v1/devices/100%25", url.Values{"hub": {"h"}}, "devices/100%", 200},
 		{"unknown", "api/v1/missing", nil, "missing", 404},
 	}
 	for _, tt := range tests {
@@ -438,6 +441,56 @@ func TestApi(t *testing.T) {
 				t.Error("the function key reached a log")
 			}
 		})
+	}
+}
+
+// idChars are the characters IoT Hub allows in a device or module id
+// besides letters and digits.
+const idChars = "-.+%_#*?!(),:=@$'"
+
+// escapeAll percent-encodes every byte that is not a letter or digit, the
+// most a client may escape.
+func escapeAll(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// TestApiDeviceIDs: every character legal in a device id reaches the
+// backend as it is, in devices/{id} (escaped minimally or fully by the
+// client) and in disconnects?deviceId=: the host decodes once, the handler
+// never again.
+func TestApiDeviceIDs(t *testing.T) {
+	a := app(t)
+	for _, c := range idChars {
+		id := "dev" + string(c) + "7" + string(c) + "25"
+		for _, enc := range []string{url.PathEscape(id), escapeAll(id)} {
+			rec := &recorder{}
+			h, _, _ := newTest(rec, Options{})
+			r := a.Call(context.Background(), h, a.HTTP(FnApi, "GET", "api/v1/devices/"+enc, url.Values{"hub": {"h"}}, nil, nil), 0)
+			if r.Failed() || len(rec.queries) != 1 {
+				t.Fatalf("%q: %v", id, r.Err)
+			}
+			if want := "devices/" + id; rec.queries[0] != want {
+				t.Errorf("devices/%s: path %q, want %q", enc, rec.queries[0], want)
+			}
+		}
+		rec := &recorder{}
+		h, _, _ := newTest(rec, Options{})
+		r := a.Call(context.Background(), h, a.HTTP(FnApi, "GET", "api/v1/disconnects", url.Values{"deviceId": {id}}, nil, nil), 0)
+		if r.Failed() || len(rec.queryQ) != 1 {
+			t.Fatalf("%q: %v", id, r.Err)
+		}
+		if got := rec.queryQ[0].Get("deviceId"); got != id {
+			t.Errorf("disconnects?deviceId: got %q, want %q", got, id)
+		}
 	}
 }
 

@@ -3,9 +3,11 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -111,4 +113,74 @@ func httpOutput(status int, v any) map[string]any {
 		"body":       string(b),
 		"headers":    map[string]string{"Content-Type": "application/json"},
 	}}
+}
+
+// errBodyTooLarge stops the decode of an HTTP invocation whose request
+// declares a body over the function's limit.
+var errBodyTooLarge = errors.New("request body over the function's limit")
+
+// readHTTPRequest reads Data.req one field at a time, so that a
+// Content-Length header over inv.bodyLimit (the host copies the headers
+// before Body, and sends Body only with a Content-Length) stops the read
+// before the body is buffered. The fields read are kept as inv.req, the
+// JSON the functions decode with decodeHTTPRequest.
+func (inv *invocation) readHTTPRequest(d *decoder) error {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return err
+	}
+	if s, ok := tok.(string); ok { // a string layer around the object
+		inv.req, err = json.Marshal(s)
+		return err
+	}
+	if delim, ok := tok.(json.Delim); !ok || delim != '{' {
+		if ok {
+			return skipRest(d.dec, 1)
+		}
+		return nil
+	}
+	fields := map[string]json.RawMessage{}
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("Data.req key is %T", tok)
+		}
+		if strings.EqualFold(key, "Body") && inv.declaredTooLarge(fields) {
+			return errBodyTooLarge
+		}
+		var raw json.RawMessage
+		if err := d.dec.Decode(&raw); err != nil {
+			return fmt.Errorf("Data.req.%s: %w", key, err)
+		}
+		fields[key] = raw
+	}
+	if _, err := d.dec.Token(); err != nil { // the closing '}'
+		return err
+	}
+	inv.req, err = json.Marshal(fields)
+	return err
+}
+
+// declaredTooLarge reports whether the headers read so far declare a
+// Content-Length over inv.bodyLimit.
+func (inv *invocation) declaredTooLarge(fields map[string]json.RawMessage) bool {
+	for k, raw := range fields {
+		if !strings.EqualFold(k, "Headers") {
+			continue
+		}
+		for name, vs := range stringMap(raw) {
+			if !strings.EqualFold(name, "Content-Length") || len(vs) == 0 {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(vs[0]), 10, 64)
+			if err == nil && n > inv.bodyLimit {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -31,6 +31,10 @@ type invocation struct {
 	properties, enqueued []byte
 	// retryCount is Metadata.RetryContext.RetryCount (0 on a first attempt).
 	retryCount int
+	// bodyLimit, when positive, is the HTTP function's request-body limit:
+	// Data.req is then read field by field and the read stops with
+	// errBodyTooLarge at a Content-Length header over it, before Body.
+	bodyLimit int64
 	// sink, when set (by decodeInvocationFor, for a function that parses its
 	// bodies without Metadata), receives the bodies of Data.events while the
 	// request is read; events then stays nil unless the batch had a shape
@@ -62,13 +66,19 @@ func decodeInvocationFor(fn string, r io.Reader) (*invocation, error) {
 	if newSink := eventSinks[fn]; newSink != nil {
 		sink = newSink()
 	}
-	return decodeWithSink(r, sink)
+	return decodeWith(r, sink, bodyLimits[fn])
 }
 
 // decodeWithSink is decodeInvocation streaming Data.events through sink
 // (nil: keep it as text in invocation.events).
 func decodeWithSink(r io.Reader, sink *eventSink) (*invocation, error) {
-	inv := &invocation{sink: sink}
+	return decodeWith(r, sink, 0)
+}
+
+// decodeWith is decodeWithSink for an HTTP function with a body limit
+// (0: none).
+func decodeWith(r io.Reader, sink *eventSink, bodyLimit int64) (*invocation, error) {
+	inv := &invocation{sink: sink, bodyLimit: bodyLimit}
 	d := &decoder{dec: json.NewDecoder(r), src: r}
 	err := walkObject(d, func(key string) error {
 		switch strings.ToLower(key) {
@@ -120,6 +130,9 @@ func (inv *invocation) dataValue(d *decoder, key string) error {
 	case "timer":
 		return decodeRaw(dec, &inv.timer)
 	case "req":
+		if inv.bodyLimit > 0 {
+			return inv.readHTTPRequest(d)
+		}
 		return decodeRaw(dec, &inv.req)
 	default:
 		return dec.Decode(new(skipValue))

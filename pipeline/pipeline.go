@@ -316,34 +316,70 @@ func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error)
 	return r, err
 }
 
+// tick runs the phases of one evaluation in order: lease → read → decide →
+// persist → deliver. Each phase returns what the next needs; the
+// crash-ordering rules sit at the boundaries (see persist).
 func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error) {
 	var rep Report
 	now := p.now()
-	// The lease is renewed when half of it is left, not on every tick; a
-	// lease held without a gap means nobody else evaluated since this
-	// process last saved, so the resident state is current without a read.
-	continuous := p.res != nil && now.Before(p.leaseUntil)
+	continuous, held, err := p.leasePhase(ctx, now)
+	if err != nil {
+		return rep, err
+	}
+	if !held {
+		rep.Skipped = "another instance holds the evaluate lease"
+		return rep, nil
+	}
+	if err := p.readPhase(ctx, now, &rep); err != nil {
+		return rep, err
+	}
+	d, err := p.decidePhase(ctx, now, drain, &rep)
+	if err != nil {
+		return rep, err
+	}
+	if err := p.persistPhase(ctx, now, drain, d, &rep); err != nil {
+		return rep, err
+	}
+	return rep, p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
+}
+
+// holding reports whether this process holds the Evaluate lease at now.
+func (p *Pipeline) holding(now time.Time) bool { return now.Before(p.leaseUntil) }
+
+// leasePhase takes or renews the Evaluate lease and makes the resident state
+// current. It reports whether the lease was held without a gap since the
+// last tick (then the resident state needs no re-check against the store),
+// and whether the lease is held at all (if not, the tick is skipped).
+//
+// The lease is renewed when half of it is left, not on every tick; a lease
+// held without a gap means nobody else evaluated since this process last
+// saved, so the resident state is current without a read.
+func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, held bool, err error) {
+	continuous = p.res != nil && p.holding(now)
 	if !continuous || now.After(p.leaseUntil.Add(-leaseTTL/2)) {
 		ok, err := p.st.AcquireLease(ctx, leaseName, p.instance, now, now.Add(leaseTTL))
 		if err != nil {
-			return rep, fmt.Errorf("pipeline: lease: %w", err)
+			return false, false, fmt.Errorf("pipeline: lease: %w", err)
 		}
 		if !ok {
 			p.leaseUntil = time.Time{}
-			rep.Skipped = "another instance holds the evaluate lease"
-			return rep, nil
+			return false, false, nil
 		}
 		p.leaseUntil = now.Add(leaseTTL)
 	}
 	if !continuous {
 		if err := p.load(ctx); err != nil {
-			return rep, err
+			return false, true, err
 		}
 	}
-	res := p.res
+	return continuous, true, nil
+}
 
-	// Read what was appended since the cursor (and a safety margin before
-	// it, for appends that were in flight when it last read).
+// readPhase feeds the engine what was appended since the cursor (and a
+// safety margin before it, for appends that were in flight when it last
+// read).
+func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) error {
+	res := p.res
 	if res.readTo.IsZero() {
 		res.readTo = res.meta.Cursor
 	}
@@ -356,67 +392,88 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		return nil
 	})
 	if err != nil {
-		return rep, fmt.Errorf("pipeline: read events: %w", err)
+		return fmt.Errorf("pipeline: read events: %w", err)
 	}
 	res.readTo = now
+	return nil
+}
 
+// decision is what the decide phase produced for persist and deliver.
+type decision struct {
+	wm     time.Time // the watermark the engine advanced to
+	newest time.Time // the newest event time any writer reported
+	out    classify.Output
+	notes  []alert.Notification
+}
+
+// decidePhase computes the watermark from the writers' progress, advances
+// the engine to it and turns its signals into notifications. From here on
+// the engine has moved: a later failure drops the resident state (run).
+func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Duration, rep *Report) (decision, error) {
+	var d decision
+	res := p.res
 	prog, err := p.st.ListProgress(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("pipeline: progress: %w", err)
+		return d, fmt.Errorf("pipeline: progress: %w", err)
 	}
 	cp := make([]classify.Progress, len(prog))
-	var newest time.Time
 	for i, q := range prog {
 		cp[i] = classify.Progress{Writer: q.Writer, Newest: q.Newest, Updated: q.Updated}
-		if q.Newest.After(newest) {
-			newest = q.Newest
+		if q.Newest.After(d.newest) {
+			d.newest = q.Newest
 		}
 	}
 	wm := classify.Watermark(p.cfg.Engine.Mode, now, p.cfg.Engine.AllowedLateness, cp)
-	if drain > 0 && !newest.IsZero() && wm.Before(newest.Add(drain)) {
-		wm = newest.Add(drain)
+	if drain > 0 && !d.newest.IsZero() && wm.Before(d.newest.Add(drain)) {
+		wm = d.newest.Add(drain)
 	}
 	if wm.Before(res.meta.Watermark) {
 		wm = res.meta.Watermark // never move backwards (a writer that came back)
 	}
+	d.wm = wm
 	rep.Watermark = wm
 	p.ticked = true
-	out := p.engine.Tick(res.engine, wm)
-	res.gone = append(res.gone, out.Removed...)
-	rep.Diagnoses, rep.Incidents, rep.Signals = len(out.Diagnoses), len(out.Incidents), len(out.Signals)
+	d.out = p.engine.Tick(res.engine, wm)
+	res.gone = append(res.gone, d.out.Removed...)
+	rep.Diagnoses, rep.Incidents, rep.Signals = len(d.out.Diagnoses), len(d.out.Incidents), len(d.out.Signals)
 
 	// "Now" of the alert side: the wall clock in production, the newest event
 	// time when replaying (replayed data may be years old).
 	alertNow := now
 	if p.cfg.Engine.Mode == classify.EventTime {
-		alertNow = newest
+		alertNow = d.newest
 	}
-	notes := p.alerts.Apply(res.alerts, out.Signals, alertNow)
-	if notes, err = p.silence(ctx, res.alerts, notes, alertNow); err != nil {
-		return rep, err
+	d.notes = p.alerts.Apply(res.alerts, d.out.Signals, alertNow)
+	if d.notes, err = p.silence(ctx, res.alerts, d.notes, alertNow); err != nil {
+		return d, err
 	}
-	rep.Notifications = len(notes)
+	rep.Notifications = len(d.notes)
+	return d, nil
+}
 
-	// Persist in the order that makes a crash harmless: the outbox and the
-	// alert state first (a recomputed transition then finds its alert
-	// already firing), the engine's state last.
-	if err := p.outbox.Enqueue(ctx, notes, now); err != nil {
-		return rep, fmt.Errorf("pipeline: outbox: %w", err)
+// persistPhase records the decision in the order that makes a crash
+// harmless: the outbox and the alert state first (a recomputed transition
+// then finds its alert already firing), diagnoses and incidents, the
+// engine's state last, committed with the cursor.
+func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.Duration, d decision, rep *Report) error {
+	res := p.res
+	if err := p.outbox.Enqueue(ctx, d.notes, now); err != nil {
+		return fmt.Errorf("pipeline: outbox: %w", err)
 	}
 	if err := p.saveAlerts(ctx); err != nil {
-		return rep, err
+		return err
 	}
-	if err := p.st.PutDiagnoses(ctx, out.Diagnoses); err != nil {
-		return rep, fmt.Errorf("pipeline: diagnoses: %w", err)
+	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
+		return fmt.Errorf("pipeline: diagnoses: %w", err)
 	}
-	if err := p.st.PutIncidents(ctx, out.Incidents); err != nil {
-		return rep, fmt.Errorf("pipeline: incidents: %w", err)
+	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
+		return fmt.Errorf("pipeline: incidents: %w", err)
 	}
 	purged := false
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
-		n, err := p.purge(ctx, now, newest)
+		n, err := p.purge(ctx, now, d.newest)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		rep.Forgotten = n
 		res.meta.LastPurge = now
@@ -425,38 +482,50 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	// Commit the engine's state with the cursor every commitEvery (or when
 	// the input is drained, or after a retention run), not every minute: it
 	// is most of a tick's Table requests.
-	res.meta.Watermark = wm
+	res.meta.Watermark = d.wm
 	res.ticks++
 	if drain > 0 || purged || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery {
-		res.ticks = 0
-		engineSaved, err := p.saveEngine(ctx)
-		if err != nil {
-			return rep, err
-		}
-		// Nothing changed since the last commit (every change leaves the
-		// engine dirty): the older stored cursor only makes a successor
-		// re-read a range with no new event.
-		if engineSaved || purged {
-			res.meta.Cursor = res.readTo
-			res.meta.Committed = now
-			if err := p.saveMeta(ctx); err != nil {
-				return rep, err
-			}
-		}
+		return p.commit(ctx, now, purged)
 	}
+	return nil
+}
 
-	// Deliver after everything is recorded. A channel failure is the
-	// outbox's business (retries, dead letters), not the tick's.
-	if len(notes) > 0 || p.outboxBusy || !continuous || now.Sub(p.lastDeliver) >= deliverEvery {
-		d, err := p.outbox.Deliver(ctx, now)
-		rep.Delivery = d
-		if err != nil {
-			return rep, fmt.Errorf("pipeline: deliver: %w", err)
-		}
-		p.lastDeliver = now
-		p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
+// commit writes the engine's changed state, then the meta row with the
+// cursor (conditional on its ETag).
+func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error {
+	res := p.res
+	res.ticks = 0
+	engineSaved, err := p.saveEngine(ctx)
+	if err != nil {
+		return err
 	}
-	return rep, nil
+	// Nothing changed since the last commit (every change leaves the
+	// engine dirty): the older stored cursor only makes a successor
+	// re-read a range with no new event.
+	if engineSaved || purged {
+		res.meta.Cursor = res.readTo
+		res.meta.Committed = now
+		if err := p.saveMeta(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliverPhase sends what is due after everything is recorded. A channel
+// failure is the outbox's business (retries, dead letters), not the tick's.
+func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous bool, notes int, rep *Report) error {
+	if notes == 0 && !p.outboxBusy && continuous && now.Sub(p.lastDeliver) < deliverEvery {
+		return nil
+	}
+	d, err := p.outbox.Deliver(ctx, now)
+	rep.Delivery = d
+	if err != nil {
+		return fmt.Errorf("pipeline: deliver: %w", err)
+	}
+	p.lastDeliver = now
+	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
+	return nil
 }
 
 // load makes the resident state current: kept if the stored meta still

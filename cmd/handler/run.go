@@ -187,7 +187,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		return nil, err
 	}
 	h := handlers.New(p, log, handlers.Options{})
-	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), nil)
+	app, err := funchost.LoadApp(o.appDir, filepath.Join(o.appDir, "functions"), funchost.LocalSettings())
 	if err != nil {
 		return nil, fmt.Errorf("load the app's function.json files (run from the repository root, or pass --app): %w", err)
 	}
@@ -351,7 +351,11 @@ func printRun(w io.Writer, r *RunResult) {
 	printIncidents(w, r.Incidents)
 	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails) ==\n", len(r.Notifications), r.Teams, r.Emails)
 	for _, n := range r.Notifications {
-		fmt.Fprintf(w, "%-8s %-40s %d alert(s)", n.Status, n.GroupKey, len(n.Alerts))
+		status := n.Status
+		if n.IsReminder() {
+			status = "reminder" + strconv.Itoa(n.Repeat)
+		}
+		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, len(n.Alerts))
 		if len(n.Alerts) > 0 {
 			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
 		}

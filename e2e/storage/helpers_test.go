@@ -282,11 +282,11 @@ func startHosts(t *testing.T, n int, conn, prefix string, maxAttempts int) []*em
 	hosts := make([]*emulator.Host, n)
 	for i := range hosts {
 		hosts[i] = emulator.Start(t, emulator.Options{
-			Env: map[string]string{
+			Env: funchost.WithLocalSettings(map[string]string{
 				"STATE_STORAGE":      conn,
 				"STATE_TABLE_PREFIX": prefix,
 				"WATERMARK":          "eventtime",
-			},
+			}),
 			FunctionTimeout: 2 * time.Minute,
 			MaxAttempts:     maxAttempts,
 		})

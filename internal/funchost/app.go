@@ -113,6 +113,11 @@ type Function struct {
 	Bindings []Binding    `json:"bindings"`
 	Retry    *RetryPolicy `json:"retry"`
 	Disabled bool         `json:"disabled"`
+	// LoadErr is set when the host would not load the function: a %NAME%
+	// reference in its bindings names an app setting that is not set (the
+	// host's "The 'X' function is in error: '%NAME%' does not resolve to a
+	// value."). The other functions load; this one is never invoked.
+	LoadErr error `json:"-"`
 }
 
 // Trigger returns the function's trigger binding (the one whose type ends
@@ -186,12 +191,15 @@ type App struct {
 // partitionState numbers the events of one Event Hub partition.
 type partitionState struct{ seq, offset int64 }
 
-// DefaultSettings are the app settings a local.settings.json of this app
-// would hold for the %…% references of function.json, so that every function
-// loads; LoadApp's settings (the emulator's Options.Env) override them.
-func DefaultSettings() map[string]string {
+// LocalSettings are the app settings a local.settings.json of this app
+// holds for the host and the bindings, with the usual values (README,
+// local.settings.sample.json): the storage the host needs for non-HTTP
+// triggers, and the settings function.json's %…% references name. The host
+// gives them no default, so an app that loads every function must set them;
+// tests that want every function pass these to LoadApp (emulator Options.Env)
+// explicitly, on top of which they may drop one to see its function not load.
+func LocalSettings() map[string]string {
 	return map[string]string{
-		"FUNCTIONS_WORKER_RUNTIME":        "custom",
 		"AzureWebJobsStorage":             "UseDevelopmentStorage=true",
 		"DIAGNOSTICS_EVENTHUB":            "Endpoint=sb://emulator.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=emulator;EntityPath=insights-logs-connections",
 		"DIAGNOSTICS_EVENTHUB_NAME":       "insights-logs-connections",
@@ -202,13 +210,24 @@ func DefaultSettings() map[string]string {
 	}
 }
 
+// WithLocalSettings returns LocalSettings overlaid with extra (extra wins).
+func WithLocalSettings(extra map[string]string) map[string]string {
+	m := LocalSettings()
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
 // LoadApp reads host.json from hostDir and every <fnDir>/<Name>/function.json,
-// with settings layered over DefaultSettings.
+// with settings as the app settings and nothing added: like the host, it
+// loads a function whose %…% references do not resolve in error (LoadErr)
+// and the others normally.
 func LoadApp(hostDir, fnDir string, settings map[string]string) (*App, error) {
 	a := &App{
 		Functions:    map[string]*Function{},
 		FunctionJSON: map[string][]byte{},
-		Settings:     DefaultSettings(),
+		Settings:     map[string]string{},
 		Clock:        time.Now,
 		NewGUID:      RandomGUID,
 		HostVersion:  "4.1041.200.1",
@@ -243,6 +262,7 @@ func LoadApp(hostDir, fnDir string, settings map[string]string) (*App, error) {
 		if f.Retry == nil {
 			f.Retry = a.Host.Retry
 		}
+		f.LoadErr = a.unresolved(name, b)
 		a.Functions[name] = f
 		a.FunctionJSON[name] = b
 	}
@@ -262,9 +282,26 @@ func (a *App) Function(name string) *Function {
 	return f
 }
 
+// settingRef is a %NAME% app-setting reference in a binding value.
+var settingRef = regexp.MustCompile(`%([^%\s]+)%`)
+
+// unresolved returns the host's indexing error for function name when a
+// binding value references an app setting that is not set, or nil. The host
+// resolves %NAME% in binding properties when it indexes the function, has no
+// default for an unset one, and names the first it fails on (here: the
+// first in the file; function.json holds nothing but bindings and policy).
+func (a *App) unresolved(name string, functionJSON []byte) error {
+	for _, m := range settingRef.FindAllSubmatch(functionJSON, -1) {
+		if _, set := a.Settings[string(m[1])]; !set {
+			return fmt.Errorf("%w: The '%s' function is in error: '%s' does not resolve to a value", ErrNotLoaded, name, m[0])
+		}
+	}
+	return nil
+}
+
 // resolve expands %SETTING% references as the host does when it loads a
-// binding; an unset setting is left as its name (the real host would refuse
-// to load the function).
+// binding; an unset setting is left as its name (only in a function that
+// did not load, LoadErr, which is never invoked).
 func (a *App) resolve(s string) string {
 	if len(s) > 2 && strings.HasPrefix(s, "%") && strings.HasSuffix(s, "%") {
 		if v, ok := a.Settings[s[1:len(s)-1]]; ok {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Invocation is one request the host would POST to /<Function>. The body is
@@ -427,7 +428,9 @@ func (a *App) HTTP(fn, method, path string, query url.Values, headers http.Heade
 	if route == "" {
 		route = fn
 	}
-	params, ok := matchRoute(route, strings.TrimPrefix(strings.TrimPrefix(path, "/"), prefix+"/"))
+	// Routing sees the path as the server decoded it (every escape but %2F);
+	// Url keeps the encoded form (reference §2.5).
+	params, ok := matchRoute(route, decodeRequestPath(strings.TrimPrefix(strings.TrimPrefix(path, "/"), prefix+"/")))
 	if !ok && inv.BindErr == nil {
 		inv.BindErr = fmt.Errorf("funchost: %s does not match route %q", path, route)
 	}
@@ -520,6 +523,70 @@ func matchRoute(route, path string) (map[string][]string, bool) {
 		return nil, false
 	}
 	return vals, true
+}
+
+// decodeRequestPath decodes a request path as ASP.NET Core's server does
+// before routing (IHttpRequestFeature.Path, "fully decoded by the server
+// except for '%2F'"): every %HH escape becomes its byte, except %2F (and
+// %2f), which stays as written so that route segments are not split; the
+// escapes of bytes that are not valid UTF-8, and a '%' not followed by two
+// hex digits, stay as written. '+' is not a space in a path.
+func decodeRequestPath(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		if p[i] != '%' {
+			b.WriteByte(p[i])
+			i++
+			continue
+		}
+		// A run of escapes (one UTF-8 sequence may take several).
+		start, run := i, []byte(nil)
+		for i+2 < len(p) && p[i] == '%' && isHex(p[i+1]) && isHex(p[i+2]) {
+			c := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if c == '/' {
+				break
+			}
+			run = append(run, c)
+			i += 3
+		}
+		switch {
+		case len(run) == 0 && i == start && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]):
+			b.WriteString(p[i : i+3]) // %2F kept
+			i += 3
+		case len(run) == 0:
+			b.WriteByte('%') // a lone '%'
+			i++
+		default:
+			// Valid UTF-8 sequences are decoded; each byte of an invalid one
+			// stays as its escape (byte j of run is p[start+3j:start+3j+3]).
+			for j := 0; j < len(run); {
+				r, n := utf8.DecodeRune(run[j:])
+				if r == utf8.RuneError && n <= 1 {
+					b.WriteString(p[start+3*j : start+3*j+3])
+					j++
+					continue
+				}
+				b.Write(run[j : j+n])
+				j += n
+			}
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
 }
 
 // leakProperties adds the top-level properties of a JSON-object text to

@@ -15,6 +15,9 @@ import (
 // timeouts need a process (emulator.Host.Invoke).
 func (a *App) Call(ctx context.Context, h http.Handler, inv *Invocation, retryCount int) *Result {
 	r := a.NewResult(inv, a.NewGUID(), retryCount)
+	if r.Err != nil {
+		return r
+	}
 	if inv.BindErr != nil {
 		r.Err = fmt.Errorf("%w: %v", ErrBinding, inv.BindErr)
 		return r
@@ -35,9 +38,12 @@ func (a *App) Call(ctx context.Context, h http.Handler, inv *Invocation, retryCo
 // NewResult starts the Result of one attempt of inv, tied to inv's function
 // so that ParseResponse, Output and HTTPResponse apply its bindings (output
 // names, $return, dataType). Both the in-process Call and the process
-// emulator build their results with it.
+// emulator build their results with it. For a function the host did not
+// load (Function.LoadErr) the Result already carries that error: the host
+// never invokes it, so nothing is to be sent.
 func (a *App) NewResult(inv *Invocation, invocationID string, retryCount int) *Result {
-	return &Result{Function: inv.Function, InvocationID: invocationID, RetryCount: retryCount, fn: a.Function(inv.Function)}
+	f := a.Function(inv.Function)
+	return &Result{Function: inv.Function, InvocationID: invocationID, RetryCount: retryCount, fn: f, Err: f.LoadErr}
 }
 
 // SetHeaders sets the request headers the host sends with every invocation

@@ -22,6 +22,7 @@ var (
 	ErrTransport   = errors.New("request to the custom handler failed")
 	ErrTimeout     = errors.New("function timeout")
 	ErrBinding     = errors.New("binding failed before the handler was called")
+	ErrNotLoaded   = errors.New("function not loaded")
 )
 
 // Result is the outcome of one invocation attempt as the host sees it.

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/notify/email"
@@ -30,7 +28,7 @@ const password = "s3cret-Pa55word"
 func sample() *alert.Notification {
 	return &alert.Notification{
 		Version: "1", NotificationID: "0123456789abcdef0123456789abcdef", GroupKey: "device-offline/contoso-hub",
-		Status: alert.StatusFiring, Kind: classify.DeviceOffline, Hub: "contoso-hub",
+		Status: alert.StatusFiring, Kind: classify.DeviceOffline, Hub: "contoso-hub", Due: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC),
 		Link: "https://dd.example.com/api/v1/disconnects?hub=contoso-hub",
 		Alerts: []alert.Alert{
 			{Key: "device-offline/contoso-hub/pump-1", Kind: "device-offline", Status: "firing", Severity: "warning",
@@ -135,7 +133,7 @@ func TestSendAuthMechanisms(t *testing.T) {
 				t.Errorf("Subject = %q (%v)", subj, err)
 			}
 			text, html := parts["text/plain"], parts["text/html"]
-			for _, want := range []string{"404104", "2 devices", "pump-1", "pump-2", "Since: 2026-03-01 10:00 UTC",
+			for _, want := range []string{"404104", "2 devices", "pump-1", "pump-2", "Since: 10:00:00 UTC",
 				"What to do:", "https://dd.example.com/api/v1/disconnects?hub=contoso-hub"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("text part lacks %q:\n%s", want, text)
@@ -165,107 +163,43 @@ func TestGoldenMessage(t *testing.T) {
 	}
 }
 
-func TestFailures(t *testing.T) {
-	reject := map[string]*smtp.SMTPError{
-		"gone@example.com": {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"},
-		"full@example.com": {Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"},
+// TestReminderAndModuleMessage: a reminder's subject carries the filterable
+// [REMINDER n] tag and its text leads with the reminder line; times are UTC
+// with the date when it is not the notification's; a module alert names its
+// module.
+func TestReminderAndModuleMessage(t *testing.T) {
+	n := sample()
+	n.Repeat = 2
+	n.Due = time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
+	n.Alerts[1].Module = "$edgeAgent"
+	if got, want := email.Subject(n), "[FIRING][REMINDER 2] device-offline contoso-hub: 2 devices, devices offline after a disconnect"; got != want {
+		t.Errorf("Subject = %q, want %q", got, want)
 	}
-	cases := []struct {
-		name      string
-		opts      smtptest.Options
-		to        []string
-		wantRetry bool
-		wantMsgs  int
-		wantErr   string
-	}{
-		{"550 recipient is permanent", smtptest.Options{Mechanisms: []string{"LOGIN"}, Refuse: reject}, []string{"gone@example.com"}, false, 0, "550"},
-		{"452 recipient retries", smtptest.Options{Mechanisms: []string{"LOGIN"}, Refuse: reject}, []string{"full@example.com"}, true, 0, "452"},
-		{"one refused, rest delivered, no retry", smtptest.Options{Mechanisms: []string{"LOGIN"}, Refuse: reject}, []string{"ops@example.com", "gone@example.com"}, false, 1, "sent to 1 of 2"},
-		{"wrong password is permanent", smtptest.Options{Mechanisms: []string{"PLAIN"}, Password: "other"}, nil, false, 0, "535"},
-		{"no STARTTLS offered is permanent", smtptest.Options{Mechanisms: []string{"PLAIN"}, NoTLS: true}, nil, false, 0, "STARTTLS"},
-		{"no common mechanism", smtptest.Options{Mechanisms: []string{"CRAM-MD5"}}, nil, false, 0, "supported: PLAIN, LOGIN"},
+	text := email.Text(n)
+	lines := strings.Split(text, "\n")
+	if lines[0] != "FIRING (REMINDER 2): devices offline after a disconnect on contoso-hub (2 devices)" {
+		t.Errorf("first line %q", lines[0])
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Username = "acs-resource|app|tenant"
-			if tc.opts.Password == "" {
-				tc.opts.Password = password
-			}
-			srv := smtptest.Start(t, tc.opts)
-			n := newNotifier(t, srv, tc.to...)
-			retry, err := n.Notify(ctx(t), sample())
-			if err == nil {
-				t.Fatal("Notify succeeded, want an error")
-			}
-			if retry != tc.wantRetry || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("retry=%v err=%v; want retry=%v and %q", retry, err, tc.wantRetry, tc.wantErr)
-			}
-			if strings.Contains(err.Error(), password) {
-				t.Errorf("error leaks the password: %v", err)
-			}
-			if got := len(srv.Messages()); got != tc.wantMsgs {
-				t.Errorf("server accepted %d messages, want %d", got, tc.wantMsgs)
-			}
-		})
+	if lines[2] != "Reminder 2 — still offline since 2026-03-01 10:00:00 UTC" {
+		t.Errorf("reminder line %q", lines[2])
 	}
-}
-
-func TestUntrustedCertificateIsPermanent(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{Mechanisms: []string{"LOGIN"}, Username: "u", Password: password})
-	n, err := email.New(email.Config{Host: srv.Host, Port: srv.Port, Username: "u", Password: password,
-		From: "alerts@example.com", To: []string{"ops@example.com"}}) // system roots: self-signed is untrusted
-	if err != nil {
-		t.Fatal(err)
+	for _, s := range []string{"Since: 2026-03-01 10:00:00 UTC", "* pump-2/$edgeAgent (firing)"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
 	}
-	retry, err := n.Notify(ctx(t), sample())
-	if err == nil || retry {
-		t.Fatalf("retry=%v err=%v; want a permanent certificate error", retry, err)
+	html := email.HTML(n)
+	for _, s := range []string{"Reminder 2 — still offline since 2026-03-01 10:00:00 UTC", "<b>pump-2/$edgeAgent</b>", "FIRING (REMINDER 2)"} {
+		if !strings.Contains(html, s) {
+			t.Errorf("html lacks %q:\n%s", s, html)
+		}
 	}
-}
-
-func TestNetworkFailureRetries(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{NoTLS: true})
-	n, err := email.New(email.Config{Host: srv.Host, Port: 1, NoTLS: true, From: "a@example.com", To: []string{"b@example.com"}})
-	if err != nil {
-		t.Fatal(err)
+	first := sample()
+	first.Due = time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)
+	if got := email.Subject(first); !strings.HasPrefix(got, "[FIRING] device-offline") {
+		t.Errorf("first firing subject %q", got)
 	}
-	retry, err := n.Notify(ctx(t), sample())
-	if err == nil || !retry {
-		t.Fatalf("retry=%v err=%v; want a retryable dial error", retry, err)
-	}
-}
-
-func TestLocalSinkWithoutTLS(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{NoTLS: true})
-	n, err := email.New(email.Config{Host: srv.Host, Port: srv.Port, NoTLS: true, From: "a@example.com", To: []string{"b@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Notify(ctx(t), sample()); err != nil {
-		t.Fatal(err)
-	}
-	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].TLS {
-		t.Fatalf("messages %+v, want one without TLS", msgs)
-	}
-}
-
-func TestNewRejectsBadConfig(t *testing.T) {
-	cases := []struct {
-		name string
-		cfg  email.Config
-		want string
-	}{
-		{"no host", email.Config{From: "a@b.c", To: []string{"d@e.f"}}, "SMTP_HOST"},
-		{"bad from", email.Config{Host: "h", From: "not an address", To: []string{"d@e.f"}}, "SMTP_FROM"},
-		{"no recipients", email.Config{Host: "h", From: "a@b.c"}, "ALERT_EMAIL_TO"},
-		{"bad recipient", email.Config{Host: "h", From: "a@b.c", To: []string{"x"}}, "ALERT_EMAIL_TO"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := email.New(tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want one naming %s", err, tc.want)
-			}
-		})
+	if text := email.Text(first); !strings.Contains(text, "Since: 10:00:00 UTC\n") || strings.Contains(text, "Reminder") {
+		t.Errorf("first firing text:\n%s", text)
 	}
 }

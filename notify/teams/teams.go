@@ -98,7 +98,9 @@ func text(s string, extra element) element {
 
 func fact(title, value string) element { return element{"title": title, "value": value} }
 
-// card builds the Adaptive Card: a title with status, kind and hub; what
+// card builds the Adaptive Card: a title with status (and reminder
+// number), kind and hub; for a reminder, the line saying what is still
+// firing since when; what
 // happened in plain words; a FactSet (cause, hub, devices, since,
 // evidence); the recommendation; a link when the notification has one.
 func card(n *alert.Notification, lim limits) element {
@@ -108,13 +110,13 @@ func card(n *alert.Notification, lim limits) element {
 	}
 	since := "unknown"
 	if s := n.Since(); !s.IsZero() {
-		since = s.UTC().Format("2006-01-02 15:04 UTC")
+		since = n.TimeText(s)
 	}
 	var devices, evidence, recs []string
 	seenRec := map[string]bool{}
 	for _, a := range n.Alerts {
 		if a.DeviceID != "" {
-			devices = append(devices, a.DeviceID+" ("+a.Status+")")
+			devices = append(devices, a.Identity()+" ("+a.Status+")")
 		}
 		for _, e := range a.Evidence {
 			evidence = append(evidence, clip(e, lim.chars))
@@ -133,9 +135,12 @@ func card(n *alert.Notification, lim limits) element {
 		evidenceFact = strings.Join(more(evidence, lim.evidence), "\n\n")
 	}
 	body := []element{
-		text(strings.ToUpper(n.Status)+": "+string(n.Kind)+" on "+n.Hub, element{"size": "Large", "weight": "Bolder", "color": color}),
-		text(alert.Explanation(n.Kind), nil),
+		text(n.StatusWords()+": "+string(n.Kind)+" on "+n.Hub, element{"size": "Large", "weight": "Bolder", "color": color}),
 	}
+	if r := n.Reminder(); r != "" {
+		body = append(body, text(r, element{"weight": "Bolder"}))
+	}
+	body = append(body, text(alert.Explanation(n.Kind), nil))
 	if n.Status == alert.StatusResolved {
 		body = append(body, text("This is over: the condition has cleared.", element{"color": "Good"}))
 	}

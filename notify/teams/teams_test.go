@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
@@ -24,7 +25,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func notification(devices int, evidence int) *alert.Notification {
 	n := &alert.Notification{Version: "1", NotificationID: "0123456789abcdef0123456789abcdef", GroupKey: "device-offline/contoso-hub",
-		Status: alert.StatusFiring, Kind: classify.DeviceOffline, Hub: "contoso-hub", Link: "https://dd.example.com/api/v1/disconnects?hub=contoso-hub"}
+		Status: alert.StatusFiring, Kind: classify.DeviceOffline, Hub: "contoso-hub", Link: "https://dd.example.com/api/v1/disconnects?hub=contoso-hub",
+		Due: time.Date(2026, 3, 1, 10, 15, 0, 0, time.UTC)}
 	for i := range devices {
 		a := alert.Alert{Key: fmt.Sprintf("device-offline/contoso-hub/sensor-%04d", i), Kind: "device-offline", Status: "firing",
 			Severity: "warning", Hub: "contoso-hub", DeviceID: fmt.Sprintf("sensor-%04d", i), StartsAt: "2026-03-01T10:00:00Z",
@@ -127,7 +129,7 @@ func TestNotifyCard(t *testing.T) {
 		wantNoURL bool
 	}{
 		{"two devices", 2, 2, []string{"FIRING: device-offline on contoso-hub", "404104", "2 devices: sensor-0000 (firing), sensor-0001 (firing)",
-			"2026-03-01 10:00 UTC", "What to do:", "Cause", "Since", "Evidence", "https://dd.example.com/api/v1/disconnects?hub=contoso-hub"}, false},
+			"10:00:00 UTC", "What to do:", "Cause", "Since", "Evidence", "https://dd.example.com/api/v1/disconnects?hub=contoso-hub"}, false},
 		{"five thousand devices are cut", 5000, 3, []string{"5000 devices", "…and 4960 more", "…and 4997 more alerts"}, false},
 		{"huge evidence is cut", 3, 400, []string{"…and"}, false},
 		{"no link without a public URL", 1, 1, []string{"1 device"}, true},
@@ -229,6 +231,42 @@ func BenchmarkEnvelope5000Devices(b *testing.B) {
 	for b.Loop() {
 		if _, err := teams.Envelope(n); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestReminderAndModuleCard: a reminder says so in its title and first
+// line, with a dated UTC "since" when the episode began on another day; a
+// module alert names the device and its module.
+func TestReminderAndModuleCard(t *testing.T) {
+	n := notification(2, 1)
+	n.Repeat = 3
+	n.Due = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	n.Alerts[1].Module = "$edgeHub"
+	b, err := teams.Envelope(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Attachments []struct {
+			Content map[string]any `json:"content"`
+		} `json:"attachments"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	body := env.Attachments[0].Content["body"].([]any)
+	first := func(i int) string { return body[i].(map[string]any)["text"].(string) }
+	if got := first(0); got != "FIRING (REMINDER 3): device-offline on contoso-hub" {
+		t.Errorf("title = %q", got)
+	}
+	if got := first(1); got != "Reminder 3 — still offline since 2026-03-01 10:00:00 UTC" {
+		t.Errorf("first line = %q", got)
+	}
+	all := texts(env.Attachments[0].Content)
+	for _, s := range []string{"sensor-0001/$edgeHub (firing)", "Since", "2026-03-01 10:00:00 UTC"} {
+		if !strings.Contains(all, s) {
+			t.Errorf("card lacks %q:\n%s", s, all)
 		}
 	}
 }

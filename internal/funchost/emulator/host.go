@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,8 +35,10 @@ import (
 
 // Options configures an emulated host.
 type Options struct {
-	// Env are app settings (environment variables of the handler), layered
-	// over funchost.DefaultSettings and the test process's environment.
+	// Env are the app settings (environment variables of the handler, on
+	// top of the test process's environment), and nothing else: as under
+	// the real host, a function whose %…% references are not set here does
+	// not load (funchost.LocalSettings has the usual values).
 	Env map[string]string
 	// Root is the repository root; "" finds it from the working directory.
 	Root string
@@ -106,6 +109,11 @@ func Start(t testing.TB, opts Options) *Host {
 	app, err := funchost.LoadApp(root, fnDir, opts.Env)
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
+	}
+	for _, name := range sortedNames(app.Functions) {
+		if err := app.Functions[name].LoadErr; err != nil {
+			t.Logf("emulator: %v", err) // the host logs this at start-up and goes on
+		}
 	}
 	bin := opts.Binary
 	if bin == "" {
@@ -412,6 +420,9 @@ func (h *Host) current() *process {
 // restarted first; a timeout or an empty/null answer restarts it after.
 func (h *Host) Invoke(ctx context.Context, inv *funchost.Invocation, retryCount int, prevErr error) *funchost.Result {
 	r := h.NewResult(inv, funchost.RandomGUID(), retryCount)
+	if r.Err != nil { // a function the host did not load
+		return r
+	}
 	if inv.BindErr != nil {
 		r.Err = fmt.Errorf("%w: %v", funchost.ErrBinding, inv.BindErr)
 		return r
@@ -556,4 +567,14 @@ func (h *Host) Checkpoint(eventHub, partition string) (int64, bool) {
 	defer h.mu.Unlock()
 	s, ok := h.ckpt[eventHub+"/"+partition]
 	return s, ok
+}
+
+// sortedNames returns the function names in order, for stable logs.
+func sortedNames(fns map[string]*funchost.Function) []string {
+	names := make([]string, 0, len(fns))
+	for n := range fns {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
