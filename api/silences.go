@@ -66,7 +66,7 @@ func (a *API) Write(ctx context.Context, method, path string, body []byte) (int,
 	case strings.HasPrefix(path, "silences/") && method == http.MethodDelete:
 		id, ok := silenceID(path)
 		if !ok {
-			return bad("id", "silence id missing or badly escaped")
+			return bad("id", "silence id missing")
 		}
 		return a.expireSilence(ctx, id)
 	case path == "silences" || strings.HasPrefix(path, "silences/"):
@@ -76,9 +76,11 @@ func (a *API) Write(ctx context.Context, method, path string, body []byte) (int,
 	return http.StatusMethodNotAllowed, Error{Error: method + " is not allowed on v1/" + path + " (only v1/silences takes changes)"}
 }
 
+// silenceID takes the id from the path as the host gives it (already
+// decoded: never decode it again).
 func silenceID(path string) (string, bool) {
-	id, err := url.PathUnescape(strings.TrimPrefix(path, "silences/"))
-	return id, err == nil && id != "" && !strings.Contains(id, "/")
+	id := strings.TrimPrefix(path, "silences/")
+	return id, id != "" && !strings.Contains(id, "/")
 }
 
 // listSilences serves GET silences?status=active|pending|expired.
@@ -108,7 +110,7 @@ func (a *API) listSilences(ctx context.Context, q url.Values) (int, any) {
 func (a *API) getSilence(ctx context.Context, path string) (int, any) {
 	id, ok := silenceID(path)
 	if !ok {
-		return bad("id", "silence id missing or badly escaped")
+		return bad("id", "silence id missing")
 	}
 	s, err := a.st.GetSilence(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost/emulator"
 )
 
@@ -75,10 +76,10 @@ func connBody(recs ...map[string]any) []byte {
 // the next Evaluate.
 func TestEmulatorSilences(t *testing.T) {
 	hook, hookURL := startWebhook(t)
-	h := emulator.Start(t, emulator.Options{Env: map[string]string{
+	h := emulator.Start(t, emulator.Options{Env: funchost.WithLocalSettings(map[string]string{
 		"STATE_STORAGE": "memory", "WATERMARK": "eventtime", "ALLOWED_LATENESS": "1m", "RECONNECT_GRACE": "30s",
 		"OFFLINE_AFTER": "5m", "ALERT_WEBHOOK_URL": hookURL + "/hook?sig=silence-test-secret",
-	}, FunctionTimeout: time.Minute, MaxAttempts: 1})
+	}), FunctionTimeout: time.Minute, MaxAttempts: 1})
 	ctx := context.Background()
 	key := url.Values{"code": {"function-key"}}
 	jsonHdr := http.Header{"Content-Type": {"application/json"}}
