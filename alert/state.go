@@ -95,6 +95,9 @@ func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
 		DeviceID: r.Device, Module: r.Module, StartsAt: formatTime(r.Since), Summary: r.Summary,
 		Evidence: append([]string{}, r.Evidence...), Recommendation: r.Recommendation, Devices: max(r.Devices, 1),
 		Repeat: repeat}
+	if !r.Kind.AboutDevice() {
+		a.DeviceID, a.Subject = "", r.Device
+	}
 	if status == StatusResolved {
 		a.EndsAt = formatTime(ends)
 	}

@@ -305,7 +305,7 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 		for _, in := range h.inc {
 			if fp := in.fingerprint(); fp != in.emitted {
 				in.emitted = fp
-				out.Incidents = append(out.Incidents, in.toIncident(n))
+				out.Incidents = append(out.Incidents, in.toIncident(n, in.start))
 				st.markHub(h)
 			}
 			if !in.sigFired {
@@ -426,7 +426,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 		if final && (ent.t-besideBefore-e.grace < d.floor || ent.t < w-e.revHorizon) {
 			continue // frozen: its evidence may have been pruned
 		}
-		v := e.decide(d, h, i)
+		v := e.decide(d, h, i, ent.t)
 		if final && ent.flags&fRetro != 0 {
 			if v.cause != ccDeviceOrNetwork {
 				ent.flags &^= fRetro // new evidence of its own decides now
@@ -660,9 +660,9 @@ func unpriorVerdict(s *sample, grace int64) verdict {
 	if s.anch {
 		since = "disconnected (its reconnect record is missing)"
 	}
-	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt))
+	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt, s.disc))
 	if s.pby {
-		from = "from the 401003 at " + clock(s.retroAt)
+		from = "from the 401003 at " + clock(s.retroAt, s.disc)
 	}
 	ev := []string{
 		fmt.Sprintf("no 401003 within %ds", besideBefore),
@@ -702,9 +702,9 @@ func retroVerdict(s *sample, grace int64) verdict {
 		fmt.Sprintf("%s %s before, matching its token period of %s (±%s)", since, durWords(int64(s.dur)), durWords(int64(s.pdur)), durWords(int64(s.ptol))),
 	}
 	if s.pby {
-		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt), durWords(int64(s.pdur))))
+		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt, s.disc), durWords(int64(s.pdur))))
 	} else {
-		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt), durWords(int64(s.pdur)), s.pn))
+		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt, s.disc), durWords(int64(s.pdur)), s.pn))
 	}
 	conf := 0.55
 	if s.pby {
@@ -1059,7 +1059,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		return 0
 	}
 	alive := func(t int64) bool { return d.deleted == 0 || t < d.deleted }
-	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted)}
+	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted, 0)}
 
 	// token renewal failing: fires with each final token-renewal-failed
 	// verdict, resolves on a successful connect (or the device's deletion).
@@ -1077,10 +1077,10 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				break
 			}
 			x := &d.entries[l]
-			v := e.decide(d, h, l)
+			v := e.decide(d, h, l, 0)
 			d.renewal = sigState{firing: true, since: x.t, ref: x.t, inc: incAt(x.t)}
 			emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
-				Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t)),
+				Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t, 0)),
 				Evidence:       v.evidence,
 				Recommendation: v.rec})
 		}
@@ -1088,8 +1088,8 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if c, back := d.connectIn(rs.ref, w); back {
 			d.renewal.firing = false
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(c), Incident: incName(rs.inc),
-				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c))}})
+				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c, 0)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c, 0))}})
 			continue
 		}
 		if d.deleted != 0 && d.deleted <= w {
@@ -1120,14 +1120,14 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			at := x.t + e.offline
 			d.offline = sigState{firing: true, since: at, ref: x.t, inc: incAt(x.t)}
 			ev := []string{
-				fmt.Sprintf("404104 at %s, judged %s", clock(x.t), x.cause.cause()),
+				fmt.Sprintf("404104 at %s, judged %s", clock(x.t, 0), x.cause.cause()),
 				fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
 			}
 			if d.offline.inc != 0 {
 				ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
 			}
 			emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.offline.inc),
-				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t), x.cause.cause()),
+				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t, 0), x.cause.cause()),
 				Evidence:       ev,
 				Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
 		}
@@ -1135,8 +1135,8 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if c, back := d.connectIn(os.ref, w); back {
 			d.offline.firing = false
 			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(c, os.since)), Incident: incName(os.inc),
-				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c), durWords(c-os.ref))}})
+				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c, 0)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c, 0), durWords(c-os.ref))}})
 			continue
 		}
 		if d.deleted != 0 && d.deleted <= w {
@@ -1190,7 +1190,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: e.flapIncident(h, d, at)}
 				ev := make([]string, 0, n)
 				for _, t := range win {
-					ev = append(ev, "device-or-network 404104 at "+clock(t))
+					ev = append(ev, "device-or-network 404104 at "+clock(t, 0))
 				}
 				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),
 					Summary:        fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n, durWords(e.flapWin)),
@@ -1208,8 +1208,8 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			d.flapping.firing = false
 			d.flapping.ref = at
 			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(at), Incident: incName(fs.inc),
-				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c), durWords(e.flapReset))}})
+				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c, 0)),
+				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c, 0), durWords(e.flapReset))}})
 			continue
 		}
 		if d.deleted != 0 && d.deleted <= w {
@@ -1273,7 +1273,7 @@ func (e *Engine) remove(st *State, h *hub, d *device, out *Output) {
 }
 
 func (e *Engine) incidentSignal(h *hub, in *incident, firing bool) Signal {
-	api := in.toIncident(h.name)
+	api := in.toIncident(h.name, 0)
 	s := Signal{Kind: HubIncident, Key: event.Key{Hub: h.name}, Firing: firing, Incident: api.ID,
 		Evidence: api.Evidence, Devices: in.devices, Since: unix(in.start)}
 	if firing {
@@ -1282,7 +1282,7 @@ func (e *Engine) incidentSignal(h *hub, in *incident, firing bool) Signal {
 		s.Recommendation = recommendation(ccHubTransient, mcNone, true)
 	} else {
 		s.At = unix(in.end)
-		s.Summary = fmt.Sprintf("IoT Hub %s is back to its usual rate since %s (%d devices were affected)", h.name, hhmm(in.end), in.devices)
+		s.Summary = fmt.Sprintf("IoT Hub %s is back to its usual rate since %s (%d devices were affected)", h.name, clock(in.end, 0), in.devices)
 	}
 	return s
 }

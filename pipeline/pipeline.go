@@ -30,6 +30,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
 // Options configure a Pipeline.
@@ -83,6 +84,9 @@ type Pipeline struct {
 	lastDeliver time.Time
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
+	// raised are the pipeline's own alert conditions found during the
+	// current tick outside the built-in checks (see raise).
+	raised []watch.Condition
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -102,6 +106,9 @@ type resident struct {
 	readTo time.Time
 	// ticks counts ticks since the last commit.
 	ticks int
+	// watch is the state of the pipeline's own alerts (package watch),
+	// stored as the MetaBlobs blob watchKey.
+	watch *watch.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -118,6 +125,7 @@ type meta struct {
 
 const (
 	metaKey   = "evaluate"
+	watchKey  = "watch"
 	leaseName = "evaluate"
 	leaseTTL  = 5 * time.Minute
 	purgeEach = time.Hour
@@ -387,6 +395,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	to := now.Add(time.Nanosecond)
 	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
+		watch.Observe(res.watch, evs, now)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		return nil
@@ -443,7 +452,9 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = d.newest
 	}
-	d.notes = p.alerts.Apply(res.alerts, d.out.Signals, alertNow)
+	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	rep.Signals = len(sigs)
+	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
 	if d.notes, err = p.silence(ctx, res.alerts, d.notes, alertNow); err != nil {
 		return d, err
 	}
@@ -461,6 +472,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		return fmt.Errorf("pipeline: outbox: %w", err)
 	}
 	if err := p.saveAlerts(ctx); err != nil {
+		return err
+	}
+	if err := p.saveWatch(ctx, false); err != nil {
 		return err
 	}
 	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
@@ -499,6 +513,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 	if err != nil {
 		return err
 	}
+	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
 	// Nothing changed since the last commit (every change leaves the
 	// engine dirty): the older stored cursor only makes a successor
 	// re-read a range with no new event.
@@ -525,7 +542,7 @@ func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous b
 	}
 	p.lastDeliver = now
 	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
-	return nil
+	return p.watchDeliveries(ctx, d.Outcomes, now)
 }
 
 // load makes the resident state current: kept if the stored meta still
@@ -573,6 +590,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 	}
 	if err := load(store.AlertBlobs, res.alerts.Unmarshal); err != nil {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
+	}
+	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
 	}
 	res.engine.ClearDirty()
 	res.alerts.ClearDirty()

@@ -27,7 +27,7 @@ func (p *Pipeline) Write(ctx context.Context, method, path string, body []byte) 
 }
 
 func (p *Pipeline) api() *api.API {
-	a := api.New(p.st, p.deviceAlerts, p.watermark)
+	a := api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth)
 	a.Now = p.now
 	return a
 }
