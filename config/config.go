@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/notify"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
@@ -44,6 +45,9 @@ type Config struct {
 	WebhookURL notify.Secret
 	TeamsURL   notify.Secret
 	SMTP       SMTP
+	// Routes choose each notification's channels (ALERT_ROUTES); nil
+	// means every configured channel.
+	Routes *alert.Routes
 }
 
 // SMTP is the e-mail channel; it is enabled when Host and To are set.
@@ -137,6 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 			l.fail("SMTP_FROM", fmt.Errorf("%q is not an address", c.SMTP.From))
 		}
 	}
+	l.routes(&c)
 	if len(l.errs) > 0 {
 		return Config{}, errors.Join(l.errs...)
 	}

@@ -183,7 +183,7 @@ func New(opts Options) (*Pipeline, error) {
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})
-	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log, Limit: deliverLimit}
+	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Routes: opts.Config.Routes, Log: opts.Log, Limit: deliverLimit}
 	return p, nil
 }
 
