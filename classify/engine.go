@@ -207,7 +207,32 @@ func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
 	}
 	st.touch(d)
 	st.markDev(d)
+	if k.Module == "" && (ev.Kind == event.Deleted || ev.Kind == event.Created) {
+		lifecycleModules(st, k, ev.Kind, t)
+	}
 	return addNew
+}
+
+// lifecycleModules applies a device identity's deletion (or re-creation)
+// at t to its tracked modules: IoT Hub deletes a device's modules with it,
+// and sends no event of their own. It scans the tracked identities, which
+// is fine for an event as rare as a deletion.
+func lifecycleModules(st *State, k event.Key, kind event.Kind, t int64) {
+	for mk, md := range st.devices {
+		if mk.Module == "" || mk.Hub != k.Hub || mk.Device != k.Device {
+			continue
+		}
+		switch {
+		case kind == event.Deleted && t > md.deleted:
+			md.deleted = t
+		case kind == event.Created && t > md.deleted:
+			md.deleted = 0
+		default:
+			continue
+		}
+		st.touch(md)
+		st.markDev(md)
+	}
 }
 
 func idCompare(a, b event.ID) int {
@@ -892,6 +917,9 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 		}
 	}
 	if d.deleted != 0 {
+		if d.deleted > w {
+			take(d.deleted) // resolve its alerts and stop tracking it then
+		}
 		return due
 	}
 	if !d.offline.firing {
@@ -1060,6 +1088,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 	}
 	alive := func(t int64) bool { return d.deleted == 0 || t < d.deleted }
 	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted, 0)}
+	deletedSummary := fmt.Sprintf("%s is no longer tracked: device deleted", d.key)
 
 	// token renewal failing: fires with each final token-renewal-failed
 	// verdict, resolves on a successful connect (or the device's deletion).
@@ -1096,7 +1125,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			d.renewal.firing = false
 			d.renewal.ref = max(d.renewal.ref, d.deleted)
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(max(d.deleted, rs.since)), Incident: incName(rs.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+				Summary: deletedSummary, Evidence: deletedWords})
 			break
 		}
 		if r := d.find(rs.ref); r >= 0 && d.entries[r].cause != ccRenewalFailed {
@@ -1143,7 +1172,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			d.offline.firing = false
 			d.offline.ref = max(d.offline.ref, d.deleted)
 			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+				Summary: deletedSummary, Evidence: deletedWords})
 		}
 		break
 	}
@@ -1216,7 +1245,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			d.flapping.firing = false
 			d.flapping.ref = max(d.deleted, fs.since)
 			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(max(d.deleted, fs.since)), Incident: incName(fs.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+				Summary: deletedSummary, Evidence: deletedWords})
 		}
 		break
 	}
@@ -1288,11 +1317,14 @@ func (e *Engine) incidentSignal(h *hub, in *incident, firing bool) Signal {
 }
 
 // Forget implements retention: it drops devices with no record since before
-// (and nothing pending), and hub history older than before. It returns the
-// dropped devices so that the caller deletes their blobs.
-func (e *Engine) Forget(st *State, before time.Time) []event.Key {
+// (and nothing pending), and hub history older than before. A dropped
+// device's open alert conditions (offline, flapping, failing renewal) are
+// resolved in Output.Signals with the reason — otherwise their alerts would
+// keep firing, and reminding, for good; Output.Removed lists the dropped
+// devices so that the caller deletes their blobs.
+func (e *Engine) Forget(st *State, before time.Time) Output {
 	b := before.Unix()
-	var gone []event.Key
+	var out Output
 	for k, d := range st.devices {
 		if d.hasPending() {
 			continue
@@ -1300,10 +1332,11 @@ func (e *Engine) Forget(st *State, before time.Time) []event.Key {
 		if n := len(d.entries); n > 0 && d.entries[n-1].t >= b {
 			continue
 		}
-		gone = append(gone, k)
+		out.Removed = append(out.Removed, k)
 	}
-	sortKeys(gone)
-	for _, k := range gone {
+	sortKeys(out.Removed)
+	for _, k := range out.Removed {
+		out.Signals = append(out.Signals, e.forgetSignals(st, st.devices[k], b)...)
 		st.dropDevice(k)
 	}
 	for _, h := range st.hubs {
@@ -1337,5 +1370,48 @@ func (e *Engine) Forget(st *State, before time.Time) []event.Key {
 			st.markHub(h)
 		}
 	}
-	return gone
+	return out
+}
+
+// forgetSignals resolves the open alert conditions of a device retention
+// drops at b: "no longer tracked: no record for 7 days".
+func (e *Engine) forgetSignals(st *State, d *device, b int64) []Signal {
+	at := b + int64(e.cfg.Retention/time.Second)
+	summary := fmt.Sprintf("%s is no longer tracked: no record for %s", d.key, longDurWords(e.cfg.Retention))
+	var ev []string
+	if n := len(d.entries); n > 0 {
+		ev = append(ev, "last record at "+clock(d.entries[n-1].t, 0))
+	}
+	ev = append(ev, "state older than RETENTION ("+longDurWords(e.cfg.Retention)+") is removed; a record from the device starts tracking it again")
+	var out []Signal
+	h := st.hub(d.key.Hub)
+	for _, c := range []struct {
+		kind SignalKind
+		s    *sigState
+	}{{TokenRenewalFailing, &d.renewal}, {DeviceOffline, &d.offline}, {DeviceFlapping, &d.flapping}} {
+		if !c.s.firing {
+			continue
+		}
+		c.s.firing = false
+		inc := ""
+		if c.s.inc != 0 {
+			inc = incidentID(h.name, c.s.inc)
+		}
+		out = append(out, Signal{Kind: c.kind, Key: d.key, Since: unix(c.s.since), At: unix(max(at, c.s.since)),
+			Incident: inc, Summary: summary, Evidence: ev, Devices: 1})
+	}
+	return out
+}
+
+// longDurWords says a retention-sized duration in days when it is whole
+// days ("7 days"), else as durWords does.
+func longDurWords(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > day && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return durWords(int64(d / time.Second))
 }

@@ -20,6 +20,12 @@ func (c Config) ChannelNames() []string {
 	if c.SMTP.Enabled() {
 		names = append(names, "email")
 	}
+	if c.Graph.Enabled() {
+		names = append(names, "graph")
+	}
+	if c.PagerDuty.Enabled() {
+		names = append(names, "pagerduty")
+	}
 	return names
 }
 

@@ -413,6 +413,11 @@ type decision struct {
 	newest time.Time // the newest event time any writer reported
 	out    classify.Output
 	notes  []alert.Notification
+	// purgeBefore is the retention cut when this tick runs retention (the
+	// engine has forgotten what is older; the store purges it in persist);
+	// zero otherwise.
+	purgeBefore time.Time
+	purged      bool
 }
 
 // decidePhase computes the watermark from the writers' progress, advances
@@ -453,6 +458,15 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 		alertNow = d.newest
 	}
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	if now.Sub(res.meta.LastPurge) >= purgeEach {
+		// Retention: forgotten devices resolve their open alerts.
+		f := p.forget(now, &d)
+		rep.Forgotten = len(f.Removed)
+		sigs = append(sigs, f.Signals...)
+	}
+	// Firing device alerts whose identity the engine no longer tracks (left
+	// by a version that forgot devices without resolving) resolve too.
+	sigs = append(sigs, res.alerts.Orphans(res.engine.Tracks, alertNow)...)
 	rep.Signals = len(sigs)
 	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
 	if d.notes, err = p.silence(ctx, res.alerts, d.notes, alertNow); err != nil {
@@ -483,15 +497,12 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
 		return fmt.Errorf("pipeline: incidents: %w", err)
 	}
-	purged := false
-	if now.Sub(res.meta.LastPurge) >= purgeEach {
-		n, err := p.purge(ctx, now, d.newest)
-		if err != nil {
+	purged := d.purged
+	if purged {
+		if err := p.purge(ctx, d.purgeBefore); err != nil {
 			return err
 		}
-		rep.Forgotten = n
 		res.meta.LastPurge = now
-		purged = true
 	}
 	// Commit the engine's state with the cursor every commitEvery (or when
 	// the input is drained, or after a retention run), not every minute: it
@@ -686,23 +697,34 @@ func (p *Pipeline) saveMeta(ctx context.Context) error {
 	return nil
 }
 
-// purge applies RETENTION: devices idle longer are forgotten by the engine,
-// and old rows are removed from the store. Appended events are kept an hour
-// past the cursor (they are read once; the hour covers re-reads and
-// debugging).
-func (p *Pipeline) purge(ctx context.Context, now, newest time.Time) (int, error) {
+// forget applies RETENTION to the engine: devices idle longer are
+// forgotten, and their open alert conditions resolved (the returned
+// signals). It records the cut in d for purge.
+func (p *Pipeline) forget(now time.Time, d *decision) classify.Output {
 	ref := now
 	if p.cfg.Engine.Mode == classify.EventTime {
-		ref = newest
+		ref = d.newest
 	}
+	d.purged = true
 	if ref.IsZero() {
-		return 0, nil
+		return classify.Output{}
 	}
-	before := ref.Add(-p.cfg.Engine.Retention)
-	gone := p.engine.Forget(p.res.engine, before)
-	p.res.gone = append(p.res.gone, gone...)
+	d.purgeBefore = ref.Add(-p.cfg.Engine.Retention)
+	out := p.engine.Forget(p.res.engine, d.purgeBefore)
+	p.res.gone = append(p.res.gone, out.Removed...)
+	return out
+}
+
+// purge removes old rows from the store after forget: events are kept an
+// hour past the cursor (they are read once; the hour covers re-reads and
+// debugging), diagnoses, resolved incidents and finished outbox items until
+// before.
+func (p *Pipeline) purge(ctx context.Context, before time.Time) error {
+	if before.IsZero() {
+		return nil
+	}
 	if err := p.st.Purge(ctx, p.res.meta.Cursor.Add(-time.Hour), before); err != nil {
-		return 0, fmt.Errorf("pipeline: purge: %w", err)
+		return fmt.Errorf("pipeline: purge: %w", err)
 	}
-	return len(gone), nil
+	return nil
 }
