@@ -35,6 +35,9 @@ type Config struct {
 	StaleAfter     time.Duration
 	RepeatInterval time.Duration
 
+	// StepEvents (EVALUATE_STEP_EVENTS) bounds the events one Evaluate step
+	// reads: a backlog is worked through in steps, each committed.
+	StepEvents int
 	// Watch holds the thresholds of the pipeline's own alerts
 	// (PIPELINE_SILENT_AFTER, LAG_ALERT_AFTER).
 	Watch watch.Config
@@ -127,6 +130,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Engine = e
 	c.StaleAfter = l.dur("STALE_AFTER", 30*time.Minute)
 	c.RepeatInterval = l.dur("REPEAT_INTERVAL", 4*time.Hour)
+	c.StepEvents = l.int("EVALUATE_STEP_EVENTS", 100_000, 100)
 	c.Watch = watch.DefaultConfig()
 	c.Watch.SilentAfter = l.dur("PIPELINE_SILENT_AFTER", c.Watch.SilentAfter)
 	c.Watch.LagAfter = l.dur("LAG_ALERT_AFTER", c.Watch.LagAfter)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
@@ -22,9 +23,19 @@ import (
 // boundary.
 type Credential func(clientID string) (azcore.TokenCredential, string, error)
 
-// AzureCredential is the production Credential (internal/azcred).
+// AzureCredential is the production Credential (internal/azcred). Without
+// a client id it is DefaultAzureCredential, named in errors as the app's
+// managed identity (AZURE_CLIENT_ID's when that is set), whom a permission
+// is granted to.
 func AzureCredential(clientID string) (azcore.TokenCredential, string, error) {
-	return azcred.New(clientID, "")
+	cred, how, err := azcred.New(clientID, "")
+	if clientID == "" {
+		how = "the app's managed identity (" + how + ")"
+		if id := os.Getenv("AZURE_CLIENT_ID"); id != "" {
+			how = "managed identity AZURE_CLIENT_ID=" + id + " (DefaultAzureCredential)"
+		}
+	}
+	return cred, how, err
 }
 
 // Channels builds the notification channels the settings enable: "teams"

@@ -176,3 +176,19 @@ func TestMisconfiguredChannelsAreDeadLettered(t *testing.T) {
 		}
 	}
 }
+
+func TestAzureCredentialNamesTheIdentity(t *testing.T) {
+	t.Setenv("AZURE_CLIENT_ID", "")
+	for id, want := range map[string]string{
+		"":                                     "the app's managed identity (DefaultAzureCredential)",
+		"11111111-2222-3333-4444-555555555555": "user-assigned managed identity 11111111-2222-3333-4444-555555555555",
+	} {
+		if _, how, err := pipeline.AzureCredential(id); err != nil || how != want {
+			t.Errorf("client id %q: %q %v; want %q", id, how, err, want)
+		}
+	}
+	t.Setenv("AZURE_CLIENT_ID", "99999999-0000-0000-0000-000000000000")
+	if _, how, _ := pipeline.AzureCredential(""); how != "managed identity AZURE_CLIENT_ID=99999999-0000-0000-0000-000000000000 (DefaultAzureCredential)" {
+		t.Errorf("with AZURE_CLIENT_ID: %q", how)
+	}
+}

@@ -255,8 +255,8 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 				}
 				batches[a.partition] = append(batches[a.partition], a)
 			case arriveGrid:
-				for _, ev := range funchost.SplitEventGrid(a.body) {
-					if err := invoke(app.EventGrid("ConnectionEvents", ev, funchost.EventGridText)); err != nil {
+				for _, inv := range app.EventGridDelivery("ConnectionEvents", a.body, funchost.EventGridText) {
+					if err := invoke(inv); err != nil {
 						log.Error().Err(err).Msg("run: invocation failed")
 					}
 				}
