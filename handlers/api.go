@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 )
 
 // api is the Api function (/api/v1/{*path}): GET is the query API of
-// PRODUCT.md §6, answered by Backend.Query; POST and DELETE (silences) go
-// to Backend.Write with the request body. The path comes from the route
+// PRODUCT.md §6 and the dashboard's pages, answered by Backend.Query; POST
+// and DELETE (silences) go to Backend.Write with the request body. The path comes from the route
 // parameter; the function key ("code") is removed from the query first.
 func (h *handler) api(ctx context.Context, inv *invocation) response {
 	req := decodeHTTPRequest(inv.req)
@@ -25,7 +27,8 @@ func (h *handler) api(ctx context.Context, inv *invocation) response {
 	switch method {
 	case "", http.MethodGet:
 		method = http.MethodGet
-		status, body = h.b.Query(ctx, path, req.query())
+		// The key reaches the Backend only through ctx, for links of HTML pages.
+		status, body = h.b.Query(funchost.WithKey(ctx, req.functionKey()), path, req.query())
 	default:
 		// The host passes the body as one string layer, and only when the
 		// request had a Content-Length (reference §2.5).
