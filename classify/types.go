@@ -112,6 +112,11 @@ const (
 	// NotificationsFailing: a channel's notifications are being
 	// dead-lettered.
 	NotificationsFailing SignalKind = "notifications-failing"
+	// HubStateBroken: one hub's stored state cannot be read or written (a
+	// blob this version cannot decode, a row the store refuses, errors on
+	// its partition). That hub is reported and the other hubs are
+	// evaluated as usual (issue 9).
+	HubStateBroken SignalKind = "hub-state-broken"
 )
 
 // Kinds lists every alert kind, for checking the kinds users name in
@@ -134,7 +139,7 @@ func (k SignalKind) Valid() bool {
 // Severity returns the alert severity of the kind (PRODUCT.md §7).
 func (k SignalKind) Severity() string {
 	switch k {
-	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing:
+	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing, HubStateBroken:
 		return "critical"
 	}
 	return "warning"
