@@ -179,7 +179,7 @@ func (s *State) Orphans(tracked func(event.Key) bool, at time.Time) []classify.S
 	var out []classify.Signal
 	for _, key := range s.sortedKeys() {
 		r := s.recs[key]
-		if !r.Firing || r.Device == "" || !deviceKind(r.Kind) {
+		if !r.Firing || r.Device == "" || !r.Kind.AboutDevice() {
 			continue
 		}
 		k := event.Key{Hub: r.Hub, Device: r.Device, Module: r.Module}
@@ -193,13 +193,6 @@ func (s *State) Orphans(tracked func(event.Key) bool, at time.Time) []classify.S
 	return out
 }
 
-func deviceKind(k classify.SignalKind) bool {
-	switch k {
-	case classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping:
-		return true
-	}
-	return false
-}
 
 // Get returns a copy of one key's record (for the API: a device's current
 // alert states).
