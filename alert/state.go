@@ -193,7 +193,6 @@ func (s *State) Orphans(tracked func(event.Key) bool, at time.Time) []classify.S
 	return out
 }
 
-
 // Get returns a copy of one key's record (for the API: a device's current
 // alert states).
 func (s *State) Get(key string) (Record, bool) {
