@@ -28,7 +28,9 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/rollup"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
@@ -94,6 +96,8 @@ type Pipeline struct {
 	// raised are the pipeline's own alert conditions found during the
 	// current tick outside the built-in checks (see raise).
 	raised []watch.Condition
+	// rollup counts disconnects per minute for the dashboard (rollup.go).
+	rollup *rollup.Rollup
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -123,6 +127,9 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
+	// suspect is the early incident detector's state (package suspect),
+	// one MetaBlobs blob per hub under suspectPrefix.
+	suspect *suspect.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -392,8 +399,10 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
 		watch.Observe(res.watch, evs, now)
+		suspect.Observe(p.suspectConfig(), res.suspect, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
+		p.noteRollup(evs, s.New)
 		for _, m := range marks {
 			res.merge(m)
 			if m.Stamp.After(lastMark) {
@@ -475,6 +484,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 		alertNow = d.newest
 	}
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
 		// Retention: forgotten devices resolve their open alerts.
 		f := p.forget(now, &d)
@@ -508,11 +518,17 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveWatch(ctx, false); err != nil {
 		return err
 	}
+	if err := p.saveSuspect(ctx, false); err != nil {
+		return err
+	}
 	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
 		return fmt.Errorf("pipeline: diagnoses: %w", err)
 	}
 	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
 		return fmt.Errorf("pipeline: incidents: %w", err)
+	}
+	if err := p.saveRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
+		return err
 	}
 	purged := d.purged
 	if purged {
@@ -542,6 +558,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 		return err
 	}
 	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
+	if err := p.saveSuspect(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -626,6 +645,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
 	}
 	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
+	}
+	if res.suspect, err = p.loadSuspect(ctx); err != nil {
 		return err
 	}
 	res.engine.ClearDirty()
