@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
@@ -63,6 +64,19 @@ type Report struct {
 	// retryably earlier in the same Deliver: they wait as long as the
 	// failed item (do not hammer a throttled endpoint).
 	Deferred int
+	// Outcomes lists the items delivered or dead-lettered, with their
+	// channel and alert kind, so the pipeline can watch its channels
+	// (watch.Deliveries → notifications-failing).
+	Outcomes []Outcome
+}
+
+// Outcome is the final fate of one outbox item.
+type Outcome struct {
+	Channel string
+	Kind    classify.SignalKind
+	// Dead: dead-lettered (Error says why; never a secret); else delivered.
+	Dead  bool
+	Error string
 }
 
 // Enqueue writes one outbox item per notification and channel, before any
@@ -136,6 +150,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, now time.Time) (Report, error)
 			rep.Retrying += r.Retrying
 			rep.Dead += r.Dead
 			rep.Deferred += r.Deferred
+			rep.Outcomes = append(rep.Outcomes, r.Outcomes...)
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -154,11 +169,13 @@ func (d *Dispatcher) deliverChannel(ctx context.Context, ch string, items []stor
 		}
 		var retry bool
 		var sendErr error
+		var kind classify.SignalKind
 		if notifier == nil {
 			sendErr = fmt.Errorf("channel %q is not configured", ch)
 		} else if n, err := DecodePayload(it.Payload); err != nil {
 			sendErr = err
 		} else {
+			kind = n.Kind
 			retry, sendErr = d.send(ctx, notifier, n)
 		}
 		it.Attempts++
@@ -166,9 +183,11 @@ func (d *Dispatcher) deliverChannel(ctx context.Context, ch string, items []stor
 		case sendErr == nil:
 			it.State, it.LastError = store.OutboxDelivered, ""
 			rep.Delivered++
+			rep.Outcomes = append(rep.Outcomes, Outcome{Channel: ch, Kind: kind})
 		case !retry || now.Sub(it.Created) >= d.deadAfter():
 			it.State, it.LastError = store.OutboxDead, sendErr.Error()
 			rep.Dead++
+			rep.Outcomes = append(rep.Outcomes, Outcome{Channel: ch, Kind: kind, Dead: true, Error: it.LastError})
 			d.Log.Error().Str("channel", ch).Str("notificationId", it.NotificationID).Int("attempts", it.Attempts).
 				Bool("retryable", retry).Str("error", it.LastError).Msg("alert: notification dead-lettered")
 		default:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -224,7 +225,7 @@ func TestDeadLetterKeepsChannelsIndependent(t *testing.T) {
 	if n := strings.Count(logs.String(), `"level":"error"`); n != 3 || !strings.Contains(logs.String(), "dead-lettered") {
 		t.Errorf("want 3 error lines about dead-lettering, got %d:\n%s", n, logs.String())
 	}
-	if again, _ := d.Deliver(context.Background(), t0.Add(time.Hour)); again != (alert.Report{}) {
+	if again, _ := d.Deliver(context.Background(), t0.Add(time.Hour)); !reflect.DeepEqual(again, alert.Report{}) {
 		t.Errorf("dead and delivered items were sent again: %+v", again)
 	}
 	assertNoSecrets(t, logs.String(), items(t, mem))

@@ -225,7 +225,7 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 	if r.Held || !r.Notified {
 		// Held back by an incident and over before anyone was told.
 		st.remove(key)
-	} else if r.Key != "" && r.Device != "" && m.cfg.ResolveHold > 0 {
+	} else if r.Kind.AboutDevice() && r.Device != "" && m.cfg.ResolveHold > 0 {
 		r.ResolveDue = s.At.Add(m.cfg.ResolveHold)
 	} else {
 		out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: s.At, ends: s.At})

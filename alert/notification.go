@@ -86,6 +86,9 @@ type Alert struct {
 	Recommendation string   `json:"recommendation"`
 	// Devices is the number of devices involved (1 for a device alert).
 	Devices int `json:"devices"`
+	// Subject names what an alert of the pipeline's own is about (the
+	// channel of notifications-failing); empty otherwise.
+	Subject string `json:"subject,omitempty"`
 
 	// Repeat is 0 for the first firing notification of an episode and n for
 	// the n-th reminder; it is part of the notification's identity.
@@ -126,6 +129,10 @@ func formatTime(t time.Time) string {
 // "gw-7/$edgeHub" for a module, the hub for a hub-wide alert.
 func (a *Alert) Identity() string {
 	switch {
+	case a.DeviceID == "" && a.Subject != "":
+		return a.Subject // the pipeline's own alerts: the channel
+	case a.DeviceID == "" && a.Hub == "":
+		return "disconnect-doctor" // the pipeline's own, app-wide
 	case a.DeviceID == "":
 		return a.Hub
 	case a.Module != "":
@@ -144,6 +151,18 @@ func (a *Alert) StartsAtTime() time.Time {
 // "FIRING: IoT Hub incident … on contoso-hub (120 devices)" or
 // "FIRING (REMINDER 2): devices offline after a disconnect on contoso-hub (1 device)".
 func (n *Notification) Title() string {
+	if n.Kind != classify.HubIncident && !n.Kind.AboutDevice() {
+		// The pipeline's own alerts: about a hub or the app, not devices.
+		where := n.Hub
+		if where == "" {
+			where = "disconnect-doctor"
+		}
+		t := n.StatusWords() + ": " + KindTitle(n.Kind) + " on " + where
+		if len(n.Alerts) == 1 && n.Alerts[0].Subject != "" {
+			t += " (" + n.Alerts[0].Subject + ")"
+		}
+		return t
+	}
 	return n.StatusWords() + ": " + KindTitle(n.Kind) + " on " + n.Hub + " (" + n.DeviceCount() + ")"
 }
 
@@ -218,6 +237,14 @@ func (n *Notification) members() []Alert {
 
 // DeviceCount says how many devices the notification is about, in words.
 func (n *Notification) DeviceCount() string {
+	if n.Kind != classify.HubIncident && !n.Kind.AboutDevice() {
+		// The pipeline's own alerts are about the app, not devices: name
+		// the subject instead (a channel), or the pipeline.
+		if len(n.Alerts) == 1 && n.Alerts[0].Subject != "" {
+			return n.Alerts[0].Subject
+		}
+		return "the pipeline"
+	}
 	d := 0
 	for _, a := range n.members() {
 		d += max(a.Devices, 1)
@@ -252,6 +279,12 @@ func KindTitle(k classify.SignalKind) string {
 		return "devices offline after a disconnect"
 	case classify.DeviceFlapping:
 		return "devices keep disconnecting (flapping)"
+	case classify.PipelineSilent:
+		return "no resource logs arriving (pipeline silent)"
+	case classify.PipelineLagging:
+		return "diagnoses running late (pipeline lagging)"
+	case classify.NotificationsFailing:
+		return "notifications failing"
 	}
 	return string(k)
 }
@@ -261,6 +294,12 @@ func KindTitle(k classify.SignalKind) string {
 func Explanation(k classify.SignalKind) string {
 	const base = "Azure IoT Hub closed device connections (error 404104, DeviceConnectionClosedRemotely). "
 	switch k {
+	case classify.PipelineSilent:
+		return "disconnect-doctor is not receiving the hub's resource logs, so it cannot diagnose disconnects or see a hub incident: silence here does not mean the hub is healthy."
+	case classify.PipelineLagging:
+		return "disconnect-doctor is behind its input: disconnects are diagnosed, and device alerts sent, later than usual."
+	case classify.NotificationsFailing:
+		return "disconnect-doctor cannot deliver its notifications on one of its channels: alerts sent there are lost."
 	case classify.HubIncident:
 		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
 	case classify.TokenRenewalFailing:
@@ -284,6 +323,8 @@ func link(base string, kind classify.SignalKind, hub string, alerts []Alert) str
 	switch {
 	case kind == classify.HubIncident:
 		return base + "/api/v1/incidents?" + q.Encode()
+	case !kind.AboutDevice():
+		return base + "/api/v1/health" // the pipeline's own alerts
 	case len(alerts) == 1 && alerts[0].DeviceID != "":
 		return base + "/api/v1/devices/" + url.PathEscape(alerts[0].DeviceID) + "?" + q.Encode()
 	}

@@ -1,11 +1,14 @@
 package alert_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
 )
 
 // TestHeadlineFromItsOwnStatus: a payload stored by an older version may
@@ -68,5 +71,33 @@ func TestReminderWords(t *testing.T) {
 	same.Kind, same.Repeat, same.Due = classify.DeviceOffline, 1, at(4*time.Hour)
 	if got := same.Reminder(); got != "Reminder 1 — still offline since 10:00:00 UTC" {
 		t.Errorf("same-day reminder = %q (no date when it is the notification's own)", got)
+	}
+}
+
+// TestOrphans: only firing device alerts whose identity is no longer
+// tracked get a resolving signal; a hub's alert and tracked devices are left
+// alone.
+func TestOrphans(t *testing.T) {
+	m := alert.New(alert.Config{})
+	st := alert.NewState()
+	mod := fire(classify.DeviceFlapping, "edge-1", 0, "")
+	mod.Key.Module = "$edgeHub"
+	m.Apply(st, []classify.Signal{fire(classify.HubIncident, "", 0, "I1"), fire(classify.DeviceOffline, "kept", time.Minute, ""),
+		fire(classify.DeviceOffline, "gone", time.Minute, ""), mod}, at(2*time.Minute))
+	tracked := func(k event.Key) bool { return k.Device == "kept" }
+	sigs := st.Orphans(tracked, at(time.Hour))
+	var keys []string
+	for _, s := range sigs {
+		if s.Firing || !s.At.Equal(at(time.Hour)) || !strings.Contains(s.Summary, "no longer tracked") {
+			t.Errorf("signal %+v", s)
+		}
+		keys = append(keys, s.AlertKey())
+	}
+	if want := []string{"device-flapping/contoso-hub/edge-1/$edgeHub", "device-offline/contoso-hub/gone"}; !slices.Equal(keys, want) {
+		t.Errorf("orphans %v, want %v", keys, want)
+	}
+	ns := m.Apply(st, sigs, at(time.Hour+11*time.Minute))
+	if got := render(ns); !slices.Equal(got, []string{"device-flapping/contoso-hub resolved : /edge-1/$edgeHub=resolved#0", "device-offline/contoso-hub resolved : /gone=resolved#0"}) {
+		t.Errorf("after the hold: %v", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
 )
 
 // Record is the state of one alert key: the current episode of the
@@ -90,6 +91,9 @@ func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
 		DeviceID: r.Device, Module: r.Module, StartsAt: formatTime(r.Since), Summary: r.Summary,
 		Evidence: append([]string{}, r.Evidence...), Recommendation: r.Recommendation, Devices: max(r.Devices, 1),
 		Repeat: repeat}
+	if !r.Kind.AboutDevice() {
+		a.DeviceID, a.Subject = "", r.Device
+	}
 	if status == StatusResolved {
 		a.EndsAt = formatTime(ends)
 	}
@@ -163,6 +167,39 @@ func (s *State) Dirty() []string {
 
 // ClearDirty forgets the changes after the caller saved them.
 func (s *State) ClearDirty() { clear(s.dirty) }
+
+// Orphans returns a resolving signal at at for every firing device alert
+// whose identity tracked says the engine no longer holds: the engine
+// resolves the alerts of the devices it drops, but versions before it did
+// not, and their records would otherwise keep firing (and reminding) for
+// good. Pass the engine's State.Tracks after its Tick; alerts of other kinds
+// (a hub's, the product's own) are not about a tracked identity and are left
+// alone.
+func (s *State) Orphans(tracked func(event.Key) bool, at time.Time) []classify.Signal {
+	var out []classify.Signal
+	for _, key := range s.sortedKeys() {
+		r := s.recs[key]
+		if !r.Firing || r.Device == "" || !deviceKind(r.Kind) {
+			continue
+		}
+		k := event.Key{Hub: r.Hub, Device: r.Device, Module: r.Module}
+		if tracked(k) {
+			continue
+		}
+		out = append(out, classify.Signal{Kind: r.Kind, Key: k, Since: r.Since, At: maxTime(at, r.Since), Devices: 1,
+			Summary:  k.String() + " is no longer tracked: no record within RETENTION, or the device was deleted",
+			Evidence: []string{"the engine holds no state for this identity any more; a record from it starts tracking it again"}})
+	}
+	return out
+}
+
+func deviceKind(k classify.SignalKind) bool {
+	switch k {
+	case classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping:
+		return true
+	}
+	return false
+}
 
 // Get returns a copy of one key's record (for the API: a device's current
 // alert states).

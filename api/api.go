@@ -33,6 +33,16 @@ type API struct {
 	alertsOf func(ctx context.Context, k event.Key) ([]any, error)
 	// watermark returns the last watermark Evaluate used.
 	watermark func(ctx context.Context) (time.Time, error)
+	// pipeline returns the pipeline's own alerts for health (WithPipeline).
+	pipeline func(ctx context.Context) (any, error)
+}
+
+// WithPipeline makes health show f's answer as "pipeline": the pipeline's
+// own open alerts (pipeline-silent, pipeline-lagging,
+// notifications-failing …) and its channels' delivery records.
+func (a *API) WithPipeline(f func(ctx context.Context) (any, error)) *API {
+	a.pipeline = f
+	return a
 }
 
 // New returns an API over st. alertsOf and watermark may be nil.
@@ -324,6 +334,8 @@ type Health struct {
 	Ignored   int64  `json:"recordsIgnored"`
 	Skipped   int64  `json:"recordsSkipped"`
 	Writers   int    `json:"writers"`
+	// Pipeline: the pipeline's own alerts (see WithPipeline).
+	Pipeline any `json:"pipeline,omitempty"`
 }
 
 func (a *API) health(ctx context.Context) (int, any) {
@@ -351,6 +363,13 @@ func (a *API) health(ctx context.Context) (int, any) {
 		if !wm.IsZero() {
 			h.Watermark = wm.UTC().Format(time.RFC3339)
 		}
+	}
+	if a.pipeline != nil {
+		pl, err := a.pipeline(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		h.Pipeline = pl
 	}
 	return http.StatusOK, h
 }

@@ -207,7 +207,32 @@ func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
 	}
 	st.touch(d)
 	st.markDev(d)
+	if k.Module == "" && (ev.Kind == event.Deleted || ev.Kind == event.Created) {
+		lifecycleModules(st, k, ev.Kind, t)
+	}
 	return addNew
+}
+
+// lifecycleModules applies a device identity's deletion (or re-creation)
+// at t to its tracked modules: IoT Hub deletes a device's modules with it,
+// and sends no event of their own. It scans the tracked identities, which
+// is fine for an event as rare as a deletion.
+func lifecycleModules(st *State, k event.Key, kind event.Kind, t int64) {
+	for mk, md := range st.devices {
+		if mk.Module == "" || mk.Hub != k.Hub || mk.Device != k.Device {
+			continue
+		}
+		switch {
+		case kind == event.Deleted && t > md.deleted:
+			md.deleted = t
+		case kind == event.Created && t > md.deleted:
+			md.deleted = 0
+		default:
+			continue
+		}
+		st.touch(md)
+		st.markDev(md)
+	}
 }
 
 func idCompare(a, b event.ID) int {
@@ -305,7 +330,7 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 		for _, in := range h.inc {
 			if fp := in.fingerprint(); fp != in.emitted {
 				in.emitted = fp
-				out.Incidents = append(out.Incidents, in.toIncident(n))
+				out.Incidents = append(out.Incidents, in.toIncident(n, in.start))
 				st.markHub(h)
 			}
 			if !in.sigFired {
@@ -426,7 +451,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 		if final && (ent.t-besideBefore-e.grace < d.floor || ent.t < w-e.revHorizon) {
 			continue // frozen: its evidence may have been pruned
 		}
-		v := e.decide(d, h, i)
+		v := e.decide(d, h, i, ent.t)
 		if final && ent.flags&fRetro != 0 {
 			if v.cause != ccDeviceOrNetwork {
 				ent.flags &^= fRetro // new evidence of its own decides now
@@ -660,9 +685,9 @@ func unpriorVerdict(s *sample, grace int64) verdict {
 	if s.anch {
 		since = "disconnected (its reconnect record is missing)"
 	}
-	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt))
+	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt, s.disc))
 	if s.pby {
-		from = "from the 401003 at " + clock(s.retroAt)
+		from = "from the 401003 at " + clock(s.retroAt, s.disc)
 	}
 	ev := []string{
 		fmt.Sprintf("no 401003 within %ds", besideBefore),
@@ -702,9 +727,9 @@ func retroVerdict(s *sample, grace int64) verdict {
 		fmt.Sprintf("%s %s before, matching its token period of %s (±%s)", since, durWords(int64(s.dur)), durWords(int64(s.pdur)), durWords(int64(s.ptol))),
 	}
 	if s.pby {
-		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt), durWords(int64(s.pdur))))
+		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt, s.disc), durWords(int64(s.pdur))))
 	} else {
-		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt), durWords(int64(s.pdur)), s.pn))
+		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt, s.disc), durWords(int64(s.pdur)), s.pn))
 	}
 	conf := 0.55
 	if s.pby {
@@ -892,6 +917,9 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 		}
 	}
 	if d.deleted != 0 {
+		if d.deleted > w {
+			take(d.deleted) // resolve its alerts and stop tracking it then
+		}
 		return due
 	}
 	if !d.offline.firing {
@@ -1059,7 +1087,8 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		return 0
 	}
 	alive := func(t int64) bool { return d.deleted == 0 || t < d.deleted }
-	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted)}
+	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted, 0)}
+	deletedSummary := fmt.Sprintf("%s is no longer tracked: device deleted", d.key)
 
 	// token renewal failing: fires with each final token-renewal-failed
 	// verdict, resolves on a successful connect (or the device's deletion).
@@ -1077,10 +1106,10 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				break
 			}
 			x := &d.entries[l]
-			v := e.decide(d, h, l)
+			v := e.decide(d, h, l, 0)
 			d.renewal = sigState{firing: true, since: x.t, ref: x.t, inc: incAt(x.t)}
 			emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
-				Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t)),
+				Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t, 0)),
 				Evidence:       v.evidence,
 				Recommendation: v.rec})
 		}
@@ -1088,15 +1117,15 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if c, back := d.connectIn(rs.ref, w); back {
 			d.renewal.firing = false
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(c), Incident: incName(rs.inc),
-				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c))}})
+				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c, 0)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c, 0))}})
 			continue
 		}
 		if d.deleted != 0 && d.deleted <= w {
 			d.renewal.firing = false
 			d.renewal.ref = max(d.renewal.ref, d.deleted)
 			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(max(d.deleted, rs.since)), Incident: incName(rs.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+				Summary: deletedSummary, Evidence: deletedWords})
 			break
 		}
 		if r := d.find(rs.ref); r >= 0 && d.entries[r].cause != ccRenewalFailed {
@@ -1120,14 +1149,14 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			at := x.t + e.offline
 			d.offline = sigState{firing: true, since: at, ref: x.t, inc: incAt(x.t)}
 			ev := []string{
-				fmt.Sprintf("404104 at %s, judged %s", clock(x.t), x.cause.cause()),
+				fmt.Sprintf("404104 at %s, judged %s", clock(x.t, 0), x.cause.cause()),
 				fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
 			}
 			if d.offline.inc != 0 {
 				ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
 			}
 			emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.offline.inc),
-				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t), x.cause.cause()),
+				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t, 0), x.cause.cause()),
 				Evidence:       ev,
 				Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
 		}
@@ -1135,15 +1164,15 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if c, back := d.connectIn(os.ref, w); back {
 			d.offline.firing = false
 			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(c, os.since)), Incident: incName(os.inc),
-				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c), durWords(c-os.ref))}})
+				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c, 0)),
+				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c, 0), durWords(c-os.ref))}})
 			continue
 		}
 		if d.deleted != 0 && d.deleted <= w {
 			d.offline.firing = false
 			d.offline.ref = max(d.offline.ref, d.deleted)
 			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+				Summary: deletedSummary, Evidence: deletedWords})
 		}
 		break
 	}
@@ -1190,7 +1219,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				d.flapping = sigState{firing: true, since: at, ref: d.flapping.ref, inc: e.flapIncident(h, d, at)}
 				ev := make([]string, 0, n)
 				for _, t := range win {
-					ev = append(ev, "device-or-network 404104 at "+clock(t))
+					ev = append(ev, "device-or-network 404104 at "+clock(t, 0))
 				}
 				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),
 					Summary:        fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n, durWords(e.flapWin)),
@@ -1208,15 +1237,15 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			d.flapping.firing = false
 			d.flapping.ref = at
 			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(at), Incident: incName(fs.inc),
-				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c)),
-				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c), durWords(e.flapReset))}})
+				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c, 0)),
+				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c, 0), durWords(e.flapReset))}})
 			continue
 		}
 		if d.deleted != 0 && d.deleted <= w {
 			d.flapping.firing = false
 			d.flapping.ref = max(d.deleted, fs.since)
 			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(max(d.deleted, fs.since)), Incident: incName(fs.inc),
-				Summary: fmt.Sprintf("%s was deleted", d.key), Evidence: deletedWords})
+				Summary: deletedSummary, Evidence: deletedWords})
 		}
 		break
 	}
@@ -1273,7 +1302,7 @@ func (e *Engine) remove(st *State, h *hub, d *device, out *Output) {
 }
 
 func (e *Engine) incidentSignal(h *hub, in *incident, firing bool) Signal {
-	api := in.toIncident(h.name)
+	api := in.toIncident(h.name, 0)
 	s := Signal{Kind: HubIncident, Key: event.Key{Hub: h.name}, Firing: firing, Incident: api.ID,
 		Evidence: api.Evidence, Devices: in.devices, Since: unix(in.start)}
 	if firing {
@@ -1282,17 +1311,20 @@ func (e *Engine) incidentSignal(h *hub, in *incident, firing bool) Signal {
 		s.Recommendation = recommendation(ccHubTransient, mcNone, true)
 	} else {
 		s.At = unix(in.end)
-		s.Summary = fmt.Sprintf("IoT Hub %s is back to its usual rate since %s (%d devices were affected)", h.name, hhmm(in.end), in.devices)
+		s.Summary = fmt.Sprintf("IoT Hub %s is back to its usual rate since %s (%d devices were affected)", h.name, clock(in.end, 0), in.devices)
 	}
 	return s
 }
 
 // Forget implements retention: it drops devices with no record since before
-// (and nothing pending), and hub history older than before. It returns the
-// dropped devices so that the caller deletes their blobs.
-func (e *Engine) Forget(st *State, before time.Time) []event.Key {
+// (and nothing pending), and hub history older than before. A dropped
+// device's open alert conditions (offline, flapping, failing renewal) are
+// resolved in Output.Signals with the reason — otherwise their alerts would
+// keep firing, and reminding, for good; Output.Removed lists the dropped
+// devices so that the caller deletes their blobs.
+func (e *Engine) Forget(st *State, before time.Time) Output {
 	b := before.Unix()
-	var gone []event.Key
+	var out Output
 	for k, d := range st.devices {
 		if d.hasPending() {
 			continue
@@ -1300,10 +1332,11 @@ func (e *Engine) Forget(st *State, before time.Time) []event.Key {
 		if n := len(d.entries); n > 0 && d.entries[n-1].t >= b {
 			continue
 		}
-		gone = append(gone, k)
+		out.Removed = append(out.Removed, k)
 	}
-	sortKeys(gone)
-	for _, k := range gone {
+	sortKeys(out.Removed)
+	for _, k := range out.Removed {
+		out.Signals = append(out.Signals, e.forgetSignals(st, st.devices[k], b)...)
 		st.dropDevice(k)
 	}
 	for _, h := range st.hubs {
@@ -1337,5 +1370,48 @@ func (e *Engine) Forget(st *State, before time.Time) []event.Key {
 			st.markHub(h)
 		}
 	}
-	return gone
+	return out
+}
+
+// forgetSignals resolves the open alert conditions of a device retention
+// drops at b: "no longer tracked: no record for 7 days".
+func (e *Engine) forgetSignals(st *State, d *device, b int64) []Signal {
+	at := b + int64(e.cfg.Retention/time.Second)
+	summary := fmt.Sprintf("%s is no longer tracked: no record for %s", d.key, longDurWords(e.cfg.Retention))
+	var ev []string
+	if n := len(d.entries); n > 0 {
+		ev = append(ev, "last record at "+clock(d.entries[n-1].t, 0))
+	}
+	ev = append(ev, "state older than RETENTION ("+longDurWords(e.cfg.Retention)+") is removed; a record from the device starts tracking it again")
+	var out []Signal
+	h := st.hub(d.key.Hub)
+	for _, c := range []struct {
+		kind SignalKind
+		s    *sigState
+	}{{TokenRenewalFailing, &d.renewal}, {DeviceOffline, &d.offline}, {DeviceFlapping, &d.flapping}} {
+		if !c.s.firing {
+			continue
+		}
+		c.s.firing = false
+		inc := ""
+		if c.s.inc != 0 {
+			inc = incidentID(h.name, c.s.inc)
+		}
+		out = append(out, Signal{Kind: c.kind, Key: d.key, Since: unix(c.s.since), At: unix(max(at, c.s.since)),
+			Incident: inc, Summary: summary, Evidence: ev, Devices: 1})
+	}
+	return out
+}
+
+// longDurWords says a retention-sized duration in days when it is whole
+// days ("7 days"), else as durWords does.
+func longDurWords(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > day && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return durWords(int64(d / time.Second))
 }

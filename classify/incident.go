@@ -397,7 +397,7 @@ func boolInt(b bool) uint64 {
 	return 0
 }
 
-func (in *incident) summary() string {
+func (in *incident) summary(ref int64) string {
 	first, last := in.firstDisc*60, in.lastDisc*60
 	if in.firstDisc < 0 {
 		first, last = in.start, in.start
@@ -411,15 +411,16 @@ func (in *incident) summary() string {
 		cs = " (" + strings.Join(codes, "/") + ")"
 	}
 	return fmt.Sprintf("%d devices disconnected in this hub between %s and %s with %d server errors%s",
-		in.devices, hhmm(first), hhmm(last), in.hubErrors, cs)
+		in.devices, clock(first, ref), clock(last, ref), in.hubErrors, cs)
 }
 
 func (in *incident) fingerprint() uint64 {
 	return uint64(in.devices)<<40 ^ uint64(in.hubErrors)<<8 ^ uint64(in.end) ^ boolInt(in.open)<<62 ^ boolInt(in.metric)<<63
 }
 
-// toIncident renders the API form.
-func (in *incident) toIncident(hub string) Incident {
+// toIncident renders the API form, its evidence's times dated against ref
+// (the incident's start for the API, 0 for alert text).
+func (in *incident) toIncident(hub string, ref int64) Incident {
 	out := Incident{
 		ID:                 incidentID(hub, in.idStart),
 		Hub:                hub,
@@ -432,12 +433,12 @@ func (in *incident) toIncident(hub string) Incident {
 	if !in.open {
 		out.End = time.Unix(in.end, 0).UTC()
 	}
-	out.Evidence = append(out.Evidence, in.summary()+", above this hub's usual rate")
+	out.Evidence = append(out.Evidence, in.summary(ref)+", above this hub's usual rate")
 	if in.metric {
 		out.Evidence = append(out.Evidence, "a connected-devices metric alert fired during the burst")
 	}
 	if !in.open {
-		out.Evidence = append(out.Evidence, fmt.Sprintf("back to baseline from %s for %d minutes", hhmm(in.end), quietMinutes))
+		out.Evidence = append(out.Evidence, fmt.Sprintf("back to baseline from %s for %d minutes", clock(in.end, ref), quietMinutes))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/timetext"
 )
 
 // msgClass sorts 401003 records by what their errorMessage / authType say,
@@ -397,8 +398,10 @@ func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 
 // decide applies PRODUCT.md §5 to the 404104 at entries[i], on all evidence
 // ingested so far. It is a pure function of the device's timeline and
-// samples, the hub's incidents and the configuration.
-func (e *Engine) decide(d *device, h *hub, i int) verdict {
+// samples, the hub's incidents and the configuration. ref is the time the
+// evidence's times are dated against (timetext): the disconnect itself for a
+// diagnosis, 0 (always dated) for alert text a reminder may repeat days later.
+func (e *Engine) decide(d *device, h *hub, i int, ref int64) verdict {
 	ent := &d.entries[i]
 	t := ent.t
 	grace := int64(e.cfg.ReconnectGrace / time.Second)
@@ -504,7 +507,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		if te.beside >= 0 {
 			b := &d.entries[te.beside]
 			ev = append(ev, fmt.Sprintf("401003 IoTHubUnauthorized at %s, %s the disconnect%s",
-				clock(b.t), relWords(b.t-t), classWords(b.class)))
+				clock(b.t, ref), relWords(b.t-t), classWords(b.class)))
 		} else {
 			ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 		}
@@ -522,7 +525,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		case te.connected >= 0:
 			ev = append(ev, fmt.Sprintf("%s %s before; no token period learned yet", since, durWords(te.connected)))
 		case h.first != 0:
-			ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(h.first), durWords(t-h.first)))
+			ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(h.first, ref), durWords(t-h.first)))
 		}
 		if prior {
 			ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",
@@ -569,7 +572,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		reconnectWords()
 		if failed > 0 {
 			ev = append(ev, fmt.Sprintf("401003 continues: %d refused connect(s) between %s and %s%s",
-				failed, clock(firstFail), clock(lastFail), classWords(v.class)))
+				failed, clock(firstFail, ref), clock(lastFail, ref), classWords(v.class)))
 		}
 		conf = 0.7 + 0.05*float64(min(failed, 5))
 		if te.beside < 0 {
@@ -577,7 +580,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		}
 	case ccDuplicateIdentity:
 		if n400027 > 0 {
-			ev = append(ev, fmt.Sprintf("400027 ConnectionForcefullyClosedOnNewConnection ×%d around the disconnect (first at %s)", n400027, clock(dupT)))
+			ev = append(ev, fmt.Sprintf("400027 ConnectionForcefullyClosedOnNewConnection ×%d around the disconnect (first at %s)", n400027, clock(dupT, ref)))
 		}
 		if n409002 > 0 {
 			ev = append(ev, fmt.Sprintf("409002 LinkCreationConflict ×%d around the disconnect", n409002))
@@ -593,7 +596,7 @@ func (e *Engine) decide(d *device, h *hub, i int) verdict {
 		}
 	case ccHubTransient:
 		v.incLine = len(ev)
-		ev = append(ev, inc.summary())
+		ev = append(ev, inc.summary(ref))
 		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 		if te.havePeriod && te.connected >= 0 {
 			ev = append(ev, fmt.Sprintf("connected %s before, off its learned token period of %s", durWords(te.connected), durWords(te.p.dur)))
@@ -680,10 +683,10 @@ func classWords(c msgClass) string {
 	return " (" + c.String() + ")"
 }
 
-// clock renders an event time as the operator reads it: HH:MM:SS UTC.
-func clock(t int64) string { return time.Unix(t, 0).UTC().Format("15:04:05") }
-
-func hhmm(t int64) string { return time.Unix(t, 0).UTC().Format("15:04") }
+// clock renders an event time as the operator reads it: "15:04:05 UTC" on
+// ref's date, else with the date as well (ref 0: always dated), through the
+// one formatter every message uses (internal/timetext).
+func clock(t, ref int64) string { return timetext.Unix(t, ref) }
 
 // relWords says how far a record is from the disconnect: "3s before",
 // "0s before", "2s after".

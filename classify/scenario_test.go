@@ -53,7 +53,7 @@ func TestScenarios(t *testing.T) {
 				if d.Cause != TokenExpiry || !d.Final {
 					t.Fatalf("verdict %s final=%v, want final token-expiry", d.Cause, d.Final)
 				}
-				for _, want := range []string{"401003 IoTHubUnauthorized at 11:05:14, 0s before the disconnect", "reconnected 17s later"} {
+				for _, want := range []string{"401003 IoTHubUnauthorized at 11:05:14 UTC, 0s before the disconnect", "reconnected 17s later"} {
 					if !containsLine(d.Evidence, want) {
 						t.Errorf("evidence %q lacks %q", d.Evidence, want)
 					}
@@ -202,7 +202,7 @@ func TestScenarios(t *testing.T) {
 					t.Fatalf("hub signals %+v, want one firing and one resolved", hs)
 				}
 				d := r.diag("pump-000", at(hms(3, 22, 0)))
-				if !containsLine(d.Evidence, "devices disconnected in this hub between 13:22 and 13:24") || d.Incident == "" {
+				if !containsLine(d.Evidence, "devices disconnected in this hub between 13:22:00 UTC and 13:24:00 UTC") || d.Incident == "" {
 					t.Errorf("evidence %q incident %q", d.Evidence, d.Incident)
 				}
 				for _, s := range r.signals {
@@ -505,7 +505,7 @@ func TestScenarios(t *testing.T) {
 				}
 				confirm := first.Add(14*time.Second + 68*time.Minute)
 				for _, w := range []string{
-					"its token period, learned later from the 401003 at " + clock(confirm.Unix()) + ", is 68m (±3m); this session ended at 64m10s, off that period",
+					"its token period, learned later from the 401003 at " + clock(confirm.Unix(), first.Unix()) + ", is 68m (±3m); this session ended at 64m10s, off that period",
 					"first judged a token expiry on its SDK's usual cut-off alone", "reconnected 14s later"} {
 					if !containsLine(d.Evidence, w) {
 						t.Errorf("evidence %q lacks %q", d.Evidence, w)
@@ -595,7 +595,7 @@ func TestScenarios(t *testing.T) {
 					t.Fatalf("verdicts %v, want %v", got, want)
 				}
 				s := r.signalsOf(DeviceFlapping, "flap-prior")
-				if len(s) != 2 || !s[0].Firing || s[1].Firing || !containsLine(s[0].Evidence, "device-or-network 404104 at "+clock(at(64*time.Minute).Unix())) {
+				if len(s) != 2 || !s[0].Firing || s[1].Firing || !containsLine(s[0].Evidence, "device-or-network 404104 at "+clock(at(64*time.Minute).Unix(), 0)) {
 					t.Fatalf("flapping signals %+v, want one firing that counts the revised verdict, and its reset", s)
 				}
 				all := sortByTime(r.input)
@@ -619,7 +619,7 @@ func TestScenarios(t *testing.T) {
 			tail: time.Hour,
 			chk: func(t *testing.T, r *run) {
 				d := r.diag("java-1", at(hms(0, 24, 0)))
-				if d.Cause != TokenExpiry || !containsLine(d.Evidence, "its connect is not on record (records began at 10:00:00, 24m before)") {
+				if d.Cause != TokenExpiry || !containsLine(d.Evidence, "its connect is not on record (records began at 10:00:00 UTC, 24m before)") {
 					t.Fatalf("java-1 verdict %s evidence %q", d.Cause, d.Evidence)
 				}
 				if got := r.verdicts("java-2"); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
@@ -774,7 +774,7 @@ func TestScenarios(t *testing.T) {
 				if first.Revisions != 1 || !first.Final {
 					t.Errorf("first: revisions %d final %v, want a final verdict revised once", first.Revisions, first.Final)
 				}
-				for _, w := range []string{"connected 25m41s before, matching its token period of 25m", "the period was learned later: its expiry at 11:59:29 (401003) showed a 25m", "reconnected 5s later"} {
+				for _, w := range []string{"connected 25m41s before, matching its token period of 25m", "the period was learned later: its expiry at 11:59:29 UTC (401003) showed a 25m", "reconnected 5s later"} {
 					if !containsLine(first.Evidence, w) {
 						t.Errorf("evidence %q lacks %q", first.Evidence, w)
 					}

@@ -352,6 +352,14 @@ func (s *State) addDevice(d *device) {
 	s.byHash[d.hash] = d
 }
 
+// Tracks reports whether the engine holds state for identity k (a device,
+// or a module of one). The alert side uses it to resolve alerts whose
+// identity was dropped by an older version without a resolve.
+func (s *State) Tracks(k event.Key) bool {
+	_, ok := s.devices[k]
+	return ok
+}
+
 func (s *State) dropDevice(k event.Key) {
 	if d := s.devices[k]; d != nil {
 		delete(s.byHash, d.hash)

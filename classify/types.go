@@ -98,13 +98,40 @@ const (
 	DeviceFlapping      SignalKind = "device-flapping"
 )
 
+// Kinds the pipeline raises about itself (package watch), not the engine:
+// the product's own health. They reach alert.Manager as Signals like the
+// engine's, so they are grouped, repeated and resolved the same way.
+const (
+	// PipelineSilent: a hub's resource logs stopped while its Event Grid or
+	// routed events show devices connecting or disconnecting, or a hub with
+	// steady traffic stopped delivering anything (PIPELINE_SILENT_AFTER).
+	PipelineSilent SignalKind = "pipeline-silent"
+	// PipelineLagging: the watermark is behind the wall clock by more than
+	// LAG_ALERT_AFTER (the app is falling behind its input).
+	PipelineLagging SignalKind = "pipeline-lagging"
+	// NotificationsFailing: a channel's notifications are being
+	// dead-lettered.
+	NotificationsFailing SignalKind = "notifications-failing"
+)
+
 // Severity returns the alert severity of the kind (PRODUCT.md §7).
 func (k SignalKind) Severity() string {
 	switch k {
-	case HubIncident, TokenRenewalFailing:
+	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing:
 		return "critical"
 	}
 	return "warning"
+}
+
+// AboutDevice reports whether alerts of the kind are about one device (its
+// key's Device is a device id). Other kinds are about a hub or about the app
+// itself, where the key's Device, if any, names the subject (a channel).
+func (k SignalKind) AboutDevice() bool {
+	switch k {
+	case TokenRenewalFailing, DeviceOffline, DeviceFlapping:
+		return true
+	}
+	return false
 }
 
 // Signal is a transition of an alert condition: it starts (Firing) or ends.

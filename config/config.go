@@ -16,6 +16,7 @@ import (
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/notify"
+	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
 // Config is every setting the handler uses besides storage.
@@ -32,6 +33,10 @@ type Config struct {
 	// StaleAfter and RepeatInterval drive the alert side.
 	StaleAfter     time.Duration
 	RepeatInterval time.Duration
+
+	// Watch holds the thresholds of the pipeline's own alerts
+	// (PIPELINE_SILENT_AFTER, LAG_ALERT_AFTER).
+	Watch watch.Config
 
 	// PublicBaseURL is where people reach the app (links in notifications).
 	PublicBaseURL string
@@ -85,6 +90,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Engine = e
 	c.StaleAfter = l.dur("STALE_AFTER", 30*time.Minute)
 	c.RepeatInterval = l.dur("REPEAT_INTERVAL", 4*time.Hour)
+	c.Watch = watch.DefaultConfig()
+	c.Watch.SilentAfter = l.dur("PIPELINE_SILENT_AFTER", c.Watch.SilentAfter)
+	c.Watch.LagAfter = l.dur("LAG_ALERT_AFTER", c.Watch.LagAfter)
 	if err := e.Validate(); err != nil && len(l.errs) == 0 {
 		l.errs = append(l.errs, err)
 	}

@@ -27,6 +27,9 @@ func TestDefaults(t *testing.T) {
 	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour {
 		t.Errorf("defaults %+v", c)
 	}
+	if c.Watch.SilentAfter != 15*time.Minute || c.Watch.LagAfter != 20*time.Minute {
+		t.Errorf("watch defaults %+v", c.Watch)
+	}
 	if c.UnderHost || c.SMTP.Enabled() || c.TeamsURL != "" || c.WebhookURL != "" || c.SMTP.Port != 587 || c.SMTP.TLS != "starttls" {
 		t.Errorf("channel defaults %+v", c)
 	}
@@ -39,6 +42,7 @@ func TestValues(t *testing.T) {
 		"TEAMS_WEBHOOK_URL": "https://prod-1.westeurope.logic.azure.com/workflows/x?sig=SECRET",
 		"SMTP_HOST":         "smtp.azurecomm.net", "SMTP_FROM": "alerts@contoso.com", "SMTP_PASSWORD": "hunter2",
 		"ALERT_EMAIL_TO": "a@contoso.com; b@contoso.com", "SMTP_TLS": "none",
+		"PIPELINE_SILENT_AFTER": "25m", "LAG_ALERT_AFTER": "1h",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +50,9 @@ func TestValues(t *testing.T) {
 	if c.Engine.Mode != classify.EventTime || c.Engine.AllowedLateness != 90*time.Second ||
 		c.Engine.Retention != 72*time.Hour || c.Engine.FlapCount != 5 || c.Engine.IncidentMinDevices != 25 {
 		t.Errorf("engine %+v", c.Engine)
+	}
+	if c.Watch.SilentAfter != 25*time.Minute || c.Watch.LagAfter != time.Hour {
+		t.Errorf("watch %+v", c.Watch)
 	}
 	if !c.UnderHost || c.PublicBaseURL != "https://app.example.net" {
 		t.Errorf("host/base %v %q", c.UnderHost, c.PublicBaseURL)
@@ -77,6 +84,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{map[string]string{"SMTP_HOST": "h", "ALERT_EMAIL_TO": "a@b.c", "SMTP_FROM": "nope"}, []string{"SMTP_FROM"}},
 		{map[string]string{"ALERT_EMAIL_TO": "a@b.c, not an address", "SMTP_HOST": "h", "SMTP_FROM": "x@y.z"}, []string{"ALERT_EMAIL_TO"}},
 		{map[string]string{"SMTP_TLS": "ssl"}, []string{"SMTP_TLS"}},
+		{map[string]string{"PIPELINE_SILENT_AFTER": "0s", "LAG_ALERT_AFTER": "soon"}, []string{"PIPELINE_SILENT_AFTER", "LAG_ALERT_AFTER"}},
 	}
 	for _, c := range cases {
 		_, err := Load(env(c.env))

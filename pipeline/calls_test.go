@@ -84,7 +84,7 @@ func TestIdleTicksAreCheap(t *testing.T) {
 	}
 	want := map[string]int{
 		"AcquireLease":    7, // minutes 1, 4, 7 … 19: every third tick
-		"GetBlob:meta":    1, // the first load only
+		"GetBlob:meta":    2, // the first load only: the evaluate and watch blobs
 		"PutBlobs:meta:1": 1,
 		"DueItems":        2, // first tick and the ten-minute look
 		"ListProgress":    20,

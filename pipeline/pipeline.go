@@ -30,6 +30,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
 // Options configure a Pipeline.
@@ -83,6 +84,9 @@ type Pipeline struct {
 	lastDeliver time.Time
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
+	// raised are the pipeline's own alert conditions found during the
+	// current tick outside the built-in checks (see raise).
+	raised []watch.Condition
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -102,6 +106,9 @@ type resident struct {
 	readTo time.Time
 	// ticks counts ticks since the last commit.
 	ticks int
+	// watch is the state of the pipeline's own alerts (package watch),
+	// stored as the MetaBlobs blob watchKey.
+	watch *watch.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -118,6 +125,7 @@ type meta struct {
 
 const (
 	metaKey   = "evaluate"
+	watchKey  = "watch"
 	leaseName = "evaluate"
 	leaseTTL  = 5 * time.Minute
 	purgeEach = time.Hour
@@ -387,6 +395,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	to := now.Add(time.Nanosecond)
 	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
 		rep.Events += len(evs)
+		watch.Observe(res.watch, evs, now)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		return nil
@@ -404,6 +413,11 @@ type decision struct {
 	newest time.Time // the newest event time any writer reported
 	out    classify.Output
 	notes  []alert.Notification
+	// purgeBefore is the retention cut when this tick runs retention (the
+	// engine has forgotten what is older; the store purges it in persist);
+	// zero otherwise.
+	purgeBefore time.Time
+	purged      bool
 }
 
 // decidePhase computes the watermark from the writers' progress, advances
@@ -443,7 +457,18 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = d.newest
 	}
-	d.notes = p.alerts.Apply(res.alerts, d.out.Signals, alertNow)
+	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	if now.Sub(res.meta.LastPurge) >= purgeEach {
+		// Retention: forgotten devices resolve their open alerts.
+		f := p.forget(now, &d)
+		rep.Forgotten = len(f.Removed)
+		sigs = append(sigs, f.Signals...)
+	}
+	// Firing device alerts whose identity the engine no longer tracks (left
+	// by a version that forgot devices without resolving) resolve too.
+	sigs = append(sigs, res.alerts.Orphans(res.engine.Tracks, alertNow)...)
+	rep.Signals = len(sigs)
+	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
 	rep.Notifications = len(d.notes)
 	return d, nil
 }
@@ -460,21 +485,21 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveAlerts(ctx); err != nil {
 		return err
 	}
+	if err := p.saveWatch(ctx, false); err != nil {
+		return err
+	}
 	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
 		return fmt.Errorf("pipeline: diagnoses: %w", err)
 	}
 	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
 		return fmt.Errorf("pipeline: incidents: %w", err)
 	}
-	purged := false
-	if now.Sub(res.meta.LastPurge) >= purgeEach {
-		n, err := p.purge(ctx, now, d.newest)
-		if err != nil {
+	purged := d.purged
+	if purged {
+		if err := p.purge(ctx, d.purgeBefore); err != nil {
 			return err
 		}
-		rep.Forgotten = n
 		res.meta.LastPurge = now
-		purged = true
 	}
 	// Commit the engine's state with the cursor every commitEvery (or when
 	// the input is drained, or after a retention run), not every minute: it
@@ -494,6 +519,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 	res.ticks = 0
 	engineSaved, err := p.saveEngine(ctx)
 	if err != nil {
+		return err
+	}
+	if err := p.saveWatch(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -522,7 +550,7 @@ func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous b
 	}
 	p.lastDeliver = now
 	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
-	return nil
+	return p.watchDeliveries(ctx, d.Outcomes, now)
 }
 
 // load makes the resident state current: kept if the stored meta still
@@ -570,6 +598,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 	}
 	if err := load(store.AlertBlobs, res.alerts.Unmarshal); err != nil {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
+	}
+	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
 	}
 	res.engine.ClearDirty()
 	res.alerts.ClearDirty()
@@ -663,23 +694,34 @@ func (p *Pipeline) saveMeta(ctx context.Context) error {
 	return nil
 }
 
-// purge applies RETENTION: devices idle longer are forgotten by the engine,
-// and old rows are removed from the store. Appended events are kept an hour
-// past the cursor (they are read once; the hour covers re-reads and
-// debugging).
-func (p *Pipeline) purge(ctx context.Context, now, newest time.Time) (int, error) {
+// forget applies RETENTION to the engine: devices idle longer are
+// forgotten, and their open alert conditions resolved (the returned
+// signals). It records the cut in d for purge.
+func (p *Pipeline) forget(now time.Time, d *decision) classify.Output {
 	ref := now
 	if p.cfg.Engine.Mode == classify.EventTime {
-		ref = newest
+		ref = d.newest
 	}
+	d.purged = true
 	if ref.IsZero() {
-		return 0, nil
+		return classify.Output{}
 	}
-	before := ref.Add(-p.cfg.Engine.Retention)
-	gone := p.engine.Forget(p.res.engine, before)
-	p.res.gone = append(p.res.gone, gone...)
+	d.purgeBefore = ref.Add(-p.cfg.Engine.Retention)
+	out := p.engine.Forget(p.res.engine, d.purgeBefore)
+	p.res.gone = append(p.res.gone, out.Removed...)
+	return out
+}
+
+// purge removes old rows from the store after forget: events are kept an
+// hour past the cursor (they are read once; the hour covers re-reads and
+// debugging), diagnoses, resolved incidents and finished outbox items until
+// before.
+func (p *Pipeline) purge(ctx context.Context, before time.Time) error {
+	if before.IsZero() {
+		return nil
+	}
 	if err := p.st.Purge(ctx, p.res.meta.Cursor.Add(-time.Hour), before); err != nil {
-		return 0, fmt.Errorf("pipeline: purge: %w", err)
+		return fmt.Errorf("pipeline: purge: %w", err)
 	}
-	return len(gone), nil
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 // Query serves the API (handlers.Backend). It reads the store only, so any
 // instance answers, whichever runs Evaluate.
 func (p *Pipeline) Query(ctx context.Context, path string, q url.Values) (int, any) {
-	return api.New(p.st, p.deviceAlerts, p.watermark).Query(ctx, path, q)
+	return api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth).Query(ctx, path, q)
 }
 
 // deviceAlerts returns the alert records of a device, one per device alert

@@ -181,7 +181,15 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	defer logf.Close()
 	log := newLogger(logf, logf)
-	p, err := pipeline.New(pipeline.Options{Config: o.cfg, Store: st, Channels: channels, Now: clock.Now,
+	// The simulated fleet stops at its end while the run ticks on to let
+	// verdicts settle: that silence, and the last late records holding the
+	// watermark, are the simulation ending, not the pipeline failing. The
+	// pipeline's own wall-clock alerts wait past the tail.
+	cfg := o.cfg
+	tail := cfg.Engine.AllowedLateness + cfg.Engine.ReconnectGrace + cfg.Engine.OfflineAfter + cfg.Engine.FlapReset + 10*time.Minute
+	cfg.Watch.SilentAfter = max(cfg.Watch.SilentAfter, tail+time.Minute)
+	cfg.Watch.LagAfter = max(cfg.Watch.LagAfter, tail+time.Minute)
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Now: clock.Now,
 		Log: log, ReadSafety: -1})
 	if err != nil {
 		return nil, err
@@ -216,8 +224,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	// The run goes on past the fleet's end until every verdict and alert
 	// has had time to settle (lateness, grace, offline, flapping reset).
-	end := o.sim.Start.Add(o.sim.Duration).Add(o.cfg.Engine.AllowedLateness + o.cfg.Engine.ReconnectGrace +
-		o.cfg.Engine.OfflineAfter + o.cfg.Engine.FlapReset + 10*time.Minute)
+	end := o.sim.Start.Add(o.sim.Duration).Add(tail)
 	batchSize := app.Host.Extensions.EventHubs.MaxEventBatchSize
 	if batchSize <= 0 {
 		batchSize = 100 // the extension's default
