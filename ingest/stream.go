@@ -39,9 +39,14 @@ var avroMagic = []byte("Obj\x01")
 // and a byte-order mark are allowed.
 //
 // A bad value is skipped, counted and located in res.Problems as
-// "name:line: reason" at the line it starts on; reading resumes at the next
-// line that starts with "{" (where the next value of a JSON-lines or
-// pretty-printed file begins), so one broken record loses nothing else.
+// "name:line: reason" at the line it starts on, and costs nothing else:
+// reading resumes at the next line that starts with "{" (where the next
+// value of a JSON-lines or pretty-printed file begins). While an object is
+// open, such a line ends it early when the line before it cannot continue
+// the object (it does not end in ",", "[", ":" or "{": a JSON line cut short,
+// "{not json"); an object that reaches the end of the input still open, or
+// closes but is not valid JSON, is re-read from the first such line inside
+// it (a pretty-printed object missing its end, one bad record in a body).
 // A value over 4×MaxEventSize is read to its end without being held.
 // Only an error reading r is returned.
 func ResourceLogStream(r io.Reader, name string, res *Result) error {
@@ -61,6 +66,12 @@ func ResourceLogStream(r io.Reader, name string, res *Result) error {
 		switch c {
 		case '{':
 			st, err = s.object()
+			if st == statusOK && !json.Valid(s.buf) {
+				st = statusBroken
+			}
+			if st == statusBroken && !s.carry && s.resume(start) {
+				err = nil // the rest of the input is read again from inside the value
+			}
 		case '"':
 			st, err = s.str()
 		default:
@@ -112,6 +123,10 @@ type streamScanner struct {
 	br   *bufio.Reader
 	line int // line of the next byte, 1-based
 	col  int // bytes read on the current line before the next byte
+	// last is the last byte read that is not white space.
+	last byte
+	// held is false when the current value outgrew maxStreamValue.
+	held bool
 	// carry is set when a value's scan stopped at a "{" that begins a line:
 	// that byte, already read, starts the next value (on line carryLine).
 	carry     bool
@@ -126,17 +141,39 @@ func (s *streamScanner) readByte() (c byte, lineStart bool, err error) {
 		return 0, false, err
 	}
 	lineStart = s.col == 0
-	if c == '\n' {
+	switch c {
+	case '\n':
 		s.line++
 		s.col = 0
-	} else {
-		s.col++
+		return c, lineStart, nil
+	case ' ', '\t', '\r':
+	default:
+		s.last = c
 	}
+	s.col++
 	return c, lineStart, nil
 }
 
-// nextStart skips whitespace and the separators of a top-level array
-// ("[", "]", ","), and returns the first byte of the next value and its
+// resume is called after the object that started on line start turned out
+// broken: if the object was held whole and a line inside it, after its
+// first, starts with "{", the input is read again from that line (the rest
+// of the object, then the rest of the stream) and resume reports true.
+func (s *streamScanner) resume(start int) bool {
+	i := bytes.Index(s.buf, []byte("\n{"))
+	if !s.held || i < 0 {
+		return false
+	}
+	rest := append([]byte(nil), s.buf[i+1:]...)
+	s.line = start + 1 + bytes.Count(s.buf[:i], []byte("\n"))
+	s.col = 0
+	s.last = 0
+	s.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), s.br), 64<<10)
+	return true
+}
+
+// nextStart skips whitespace, the separators of a top-level array ("[",
+// "]", ",") and the closing "}" an object re-read from inside (resume)
+// leaves behind, and returns the first byte of the next value and its
 // line. io.EOF means the stream ended between values.
 func (s *streamScanner) nextStart() (byte, int, error) {
 	if s.carry {
@@ -150,7 +187,7 @@ func (s *streamScanner) nextStart() (byte, int, error) {
 			return 0, line, err
 		}
 		switch c {
-		case ' ', '\t', '\r', '\n', ',', '[', ']':
+		case ' ', '\t', '\r', '\n', ',', '[', ']', '}':
 			continue
 		}
 		return c, line, nil
@@ -161,6 +198,8 @@ func (s *streamScanner) nextStart() (byte, int, error) {
 func (s *streamScanner) hold(c byte, size int) {
 	if size <= maxStreamValue {
 		s.buf = append(s.buf, c)
+	} else {
+		s.held = false
 	}
 }
 
@@ -172,15 +211,16 @@ func (s *streamScanner) hold(c byte, size int) {
 // io.EOF is returned with the status of what was read before it.
 func (s *streamScanner) object() (valueStatus, error) {
 	s.buf = append(s.buf[:0], '{')
+	s.held = true
 	depth, size := 1, 1
 	inStr, esc, broken := false, false, false
 	for depth > 0 {
-		line := s.line
+		line, prev := s.line, s.last
 		c, lineStart, err := s.readByte()
 		if err != nil {
 			return statusBroken, err
 		}
-		if lineStart && c == '{' && !inStr {
+		if lineStart && c == '{' && !inStr && !continues(prev) {
 			s.carry, s.carryLine = true, line
 			return statusBroken, nil
 		}
@@ -217,10 +257,15 @@ func (s *streamScanner) object() (valueStatus, error) {
 	return statusOK, nil
 }
 
+// continues reports whether a line ending in c can be followed by a line
+// starting a nested object: after a separator or an opening bracket.
+func continues(c byte) bool { return c == ',' || c == '[' || c == ':' || c == '{' }
+
 // str scans the rest of a top-level string (a body encoded as a JSON
 // string) whose opening quote was read; it must end on its line.
 func (s *streamScanner) str() (valueStatus, error) {
 	s.buf = append(s.buf[:0], '"')
+	s.held = true
 	size, esc := 1, false
 	for {
 		c, _, err := s.readByte()

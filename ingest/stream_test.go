@@ -83,6 +83,7 @@ func TestResourceLogStreamLayouts(t *testing.T) {
 		"a pretty-printed array of records":                          indent(t, arr),
 		"an array of records bodies":                                 []byte("[" + string(recordsBody(recs[:1])) + ",\n" + string(recordsBody(recs[1:])) + "]"),
 		"a body as a JSON string":                                    quoted,
+		"a body with one record a line, unindented":                  []byte("{\"records\":[" + string(recs[0]) + ",\n" + string(recs[1]) + "]}\n"),
 		"byte-order mark, blank lines":                               append([]byte("\xef\xbb\xbf\n\n"), formatted...),
 	}
 	for name, in := range layouts {
@@ -120,6 +121,8 @@ func TestResourceLogStreamBadValues(t *testing.T) {
 		{"balanced but invalid", "{\"a\":,}\n" + string(recs[1]), 1, map[string]int{"bad json": 1}, []string{"f.json:1: bad json"}},
 		{"truncated at the end", string(recs[0]) + "\n{\"time\":", 1, map[string]int{"bad json": 1}, []string{"f.json:2: bad json"}},
 		{"string with a raw line end", "\"{\\\"records\n" + string(recs[1]), 1, map[string]int{"bad json": 1}, []string{"f.json:1: bad json"}},
+		{"a body with one record a line, one of them broken", "{\"records\":[\n" + string(recs[0]) + ",\n{\"time\": oops},\n" + string(recs[1]) + "\n]}\n",
+			2, map[string]int{"bad json": 2}, []string{"f.json:1: bad json", "f.json:3: bad json"}},
 		{"scalars in an array: the rest of the line goes", "[1, true]\n" + string(recs[1]), 1, map[string]int{"bad json": 1}, []string{"f.json:1: bad json"}},
 	}
 	for _, tt := range tests {
