@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -31,8 +32,9 @@ const replayInstance = "replay"
 // notified, STALE_AFTER).
 //
 // Running it twice changes nothing: a file whose digest already has its
-// progress row is not appended again, and the evaluation of nothing new
-// decides nothing new. Run it before the app starts consuming (or on an
+// progress row is not appended again, and with nothing new nothing is
+// evaluated. Records older than RETENTION are loaded and then removed by
+// retention straight away (the output says so): load the recent archive. Run it before the app starts consuming (or on an
 // archive that ends before the live stream begins): the evaluation treats
 // what it loaded as complete.
 func replayInto(ctx context.Context, storage string, files []string, w io.Writer) error {
@@ -59,6 +61,7 @@ func replayInto(ctx context.Context, storage string, files []string, w io.Writer
 	if err != nil {
 		return fmt.Errorf("replay --into: %w", err)
 	}
+	appended := 0
 	for _, f := range files {
 		res := &ingest.Result{}
 		digest, err := readLogFile(f, res)
@@ -73,10 +76,18 @@ func replayInto(ctx context.Context, storage string, files []string, w io.Writer
 		if err := p.Ingest(ctx, writer, res); err != nil {
 			return fmt.Errorf("replay --into: %s: %w", f, err)
 		}
+		appended++
 		fmt.Fprintf(w, "%s: %s\n", f, res.Summary())
 		for _, pr := range res.Problems {
 			fmt.Fprintln(w, "  problem:", pr)
 		}
+		if old := time.Now().Add(-cfg.Engine.Retention); !res.Newest.IsZero() && res.Newest.Before(old) {
+			fmt.Fprintf(w, "  note: its newest record (%s) is older than RETENTION: retention removes it at once\n", res.Newest.Format(time.RFC3339))
+		}
+	}
+	if appended == 0 {
+		fmt.Fprintln(w, "nothing new to load: the state is unchanged")
+		return nil
 	}
 	rep, err := p.Drain(ctx, cfg.Engine.ReconnectGrace+cfg.Engine.OfflineAfter)
 	if err != nil {
