@@ -173,6 +173,11 @@ func (a *API) knownHub(ctx context.Context, hub string) (bool, error) {
 
 func (a *API) disconnects(ctx context.Context, q url.Values) (int, any) {
 	dq := store.DiagnosisQuery{Hub: strings.ToLower(q.Get("hub")), Device: q.Get("deviceId"), Cursor: q.Get("cursor")}
+	if q.Has("moduleId") {
+		// moduleId= (empty) asks for the device identity alone; absent, a
+		// device's query covers the device and its modules.
+		dq.Module, dq.ByModule = q.Get("moduleId"), true
+	}
 	var ok bool
 	if dq.From, ok = parseTime(q, "from"); !ok {
 		return bad("from", "from must be an RFC 3339 time, e.g. 2026-11-29T10:00:00Z")

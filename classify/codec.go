@@ -27,6 +27,23 @@ const (
 	// hubBlobV2 appends the hub's first event time; v1 blobs still decode
 	// (first unknown).
 	hubBlobV2 = 2
+	// hubBlobV3 keeps each minute as counts (devices, their overlaps with
+	// the two minutes before, per-second counts, the error sketch) instead
+	// of the v2 member sets of device hashes and error IDs, so a hub blob
+	// no longer grows with an incident. v1/v2 blobs still decode: their
+	// sets become counts, and the device hashes they name are kept in
+	// memory (hub.legacy) until those devices are next judged.
+	hubBlobV3 = 3
+	// deviceBlobV3 appends the hub minutes the device is counted in
+	// (device.contrib).
+	deviceBlobV3 = 3
+)
+
+// Error sketch kinds in a v3 hub bucket.
+const (
+	seenNone  = 0
+	seenExact = 1
+	seenHLL   = 2
 )
 
 // Sample flag bits (device blob v2).
@@ -201,7 +218,7 @@ func (s *State) MarshalDevice(k event.Key) ([]byte, error) {
 
 func encodeDevice(d *device) []byte {
 	w := &writer{b: make([]byte, 0, 64+len(d.entries)*28)}
-	w.byte(deviceBlobV2)
+	w.byte(deviceBlobV3)
 	w.u(uint64(len(d.entries)))
 	var prev int64
 	for i := range d.entries {
@@ -290,13 +307,20 @@ func encodeDevice(d *device) []byte {
 		w.i(s.ref)
 		w.i(s.inc)
 	}
+	w.u(uint64(len(d.contrib)))
+	prev = 0
+	for _, c := range d.contrib {
+		w.i(c.m - prev)
+		prev = c.m
+		w.byte(c.sec)
+	}
 	return w.b
 }
 
 func decodeDevice(k event.Key, b []byte) (*device, error) {
 	r := &reader{b: b}
 	v := r.byte()
-	if r.err == nil && v != deviceBlobV1 && v != deviceBlobV2 {
+	if r.err == nil && v != deviceBlobV1 && v != deviceBlobV2 && v != deviceBlobV3 {
 		return nil, fmt.Errorf("classify: device %s: unknown blob version %d", k, v)
 	}
 	d := &device{key: k, hash: keyHash(k)}
@@ -385,6 +409,18 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 		s.ref = r.i()
 		s.inc = r.i()
 	}
+	if v >= deviceBlobV3 {
+		d.contribKnown = true
+		d.contrib = make([]contrib, r.n(2))
+		prev = 0
+		for i := range d.contrib {
+			d.contrib[i].m = prev + r.i()
+			prev = d.contrib[i].m
+			if d.contrib[i].sec = r.byte(); d.contrib[i].sec >= 60 {
+				r.fail()
+			}
+		}
+	}
 	if r.err != nil {
 		return nil, fmt.Errorf("classify: device %s: decode: %w", k, r.err)
 	}
@@ -401,6 +437,9 @@ func (s *State) UnmarshalDevice(k event.Key, b []byte) error {
 		return err
 	}
 	s.addDevice(d)
+	if h := s.hubs[k.Hub]; h != nil {
+		h.adopt(d)
+	}
 	if d.due != 0 {
 		s.due[k] = d.due
 	} else {
@@ -420,7 +459,7 @@ func (s *State) MarshalHub(name string) ([]byte, error) {
 
 func encodeHub(h *hub) []byte {
 	w := &writer{}
-	w.byte(hubBlobV2)
+	w.byte(hubBlobV3)
 	w.i(h.frontier)
 	w.i(h.sealed)
 	w.i(h.closed)
@@ -429,34 +468,7 @@ func encodeHub(h *hub) []byte {
 	ms := h.sortedMinutes()
 	w.u(uint64(len(ms)))
 	for _, m := range ms {
-		b := h.buckets[m]
-		w.i(m)
-		w.bool(b.compact)
-		w.u(uint64(b.nDev))
-		w.u(uint64(b.errs))
-		w.u(uint64(len(b.codes)))
-		for _, c := range b.codes {
-			w.i(int64(c))
-		}
-		hs := make([]uint64, 0, len(b.devs))
-		for k := range b.devs {
-			hs = append(hs, k)
-		}
-		slices.Sort(hs)
-		w.u(uint64(len(hs)))
-		for _, k := range hs {
-			w.u64(k)
-			w.byte(b.devs[k])
-		}
-		ids := make([]event.ID, 0, len(b.errIDs))
-		for id := range b.errIDs {
-			ids = append(ids, id)
-		}
-		slices.SortFunc(ids, idCompare)
-		w.u(uint64(len(ids)))
-		for _, id := range ids {
-			w.raw(id[:])
-		}
+		encodeBucket(w, m, h.buckets[m])
 	}
 	w.u(uint64(len(h.inc)))
 	for _, in := range h.inc {
@@ -500,7 +512,7 @@ func encodeHub(h *hub) []byte {
 func decodeHub(name string, b []byte) (*hub, error) {
 	r := &reader{b: b}
 	v := r.byte()
-	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 {
+	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 && v != hubBlobV3 {
 		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
 	}
 	h := &hub{name: name, buckets: make(map[int64]*bucket)}
@@ -510,36 +522,29 @@ func decodeHub(name string, b []byte) (*hub, error) {
 	h.baseU = r.f64()
 	h.baseH = r.f64()
 	nb := r.n(6)
+	var sets map[int64]map[uint64]uint8 // v1/v2 member sets
 	for range nb {
-		m := r.i()
-		bk := &bucket{compact: r.bool(), nDev: int(r.u()), errs: int(r.u())}
-		for range r.n(1) {
-			bk.codes = append(bk.codes, int32(r.i()))
-		}
-		nd := r.n(9)
-		if !bk.compact {
-			bk.devs = make(map[uint64]uint8, nd)
-		}
-		for range nd {
-			k := r.u64()
-			u := r.byte()
-			if bk.devs != nil {
-				bk.devs[k] = u
+		var m int64
+		var bk *bucket
+		if v >= hubBlobV3 {
+			m, bk = decodeBucket(r)
+		} else {
+			var devs map[uint64]uint8
+			m, bk, devs = decodeBucketV2(r)
+			if devs != nil {
+				if sets == nil {
+					sets = make(map[int64]map[uint64]uint8)
+				}
+				sets[m] = devs
 			}
-		}
-		ni := r.n(16)
-		if ni > 0 {
-			bk.errIDs = make(map[event.ID]struct{}, ni)
-		}
-		for range ni {
-			var id event.ID
-			r.raw(id[:])
-			bk.errIDs[id] = struct{}{}
 		}
 		if r.err != nil {
 			break
 		}
 		h.buckets[m] = bk
+	}
+	if sets != nil {
+		h.fromSets(sets)
 	}
 	ni := r.n(10)
 	for range ni {
@@ -573,7 +578,7 @@ func decodeHub(name string, b []byte) (*hub, error) {
 		k := r.u64()
 		h.tombs[k] = r.i()
 	}
-	if v == hubBlobV2 {
+	if v >= hubBlobV2 {
 		h.first = r.i()
 	}
 	if r.err != nil {
@@ -585,6 +590,147 @@ func decodeHub(name string, b []byte) (*hub, error) {
 	return h, nil
 }
 
+func encodeBucket(w *writer, m int64, b *bucket) {
+	w.i(m)
+	w.bool(b.compact)
+	for _, x := range []int{b.nDev, b.p1, b.p2, b.p3, b.errs} {
+		w.u(uint64(max(x, 0)))
+	}
+	w.u(uint64(len(b.codes)))
+	for _, c := range b.codes {
+		w.i(int64(c))
+	}
+	if b.compact {
+		return
+	}
+	nz := 0
+	for _, n := range b.secs {
+		if n > 0 {
+			nz++
+		}
+	}
+	w.u(uint64(nz))
+	for s, n := range b.secs {
+		if n > 0 {
+			w.byte(byte(s))
+			w.u(uint64(n))
+		}
+	}
+	switch {
+	case b.seen == nil:
+		w.byte(seenNone)
+	case b.seen.reg == nil:
+		w.byte(seenExact)
+		w.u(uint64(len(b.seen.ids)))
+		for _, id := range b.seen.ids {
+			w.raw(id[:])
+		}
+	default:
+		w.byte(seenHLL)
+		w.raw(b.seen.reg)
+	}
+}
+
+func decodeBucket(r *reader) (int64, *bucket) {
+	m := r.i()
+	b := &bucket{compact: r.bool()}
+	for _, x := range []*int{&b.nDev, &b.p1, &b.p2, &b.p3, &b.errs} {
+		*x = int(r.u())
+	}
+	for range r.n(1) {
+		b.codes = append(b.codes, int32(r.i()))
+	}
+	if b.compact || r.err != nil {
+		return m, b
+	}
+	b.secs = make([]int32, 60)
+	for range r.n(2) {
+		s := r.byte()
+		n := r.u()
+		if s >= 60 || n > math.MaxInt32 {
+			r.fail()
+			break
+		}
+		b.secs[s] = int32(n)
+	}
+	switch r.byte() {
+	case seenNone:
+	case seenExact:
+		n := r.n(16)
+		if n > sketchExact {
+			r.fail()
+			break
+		}
+		b.seen = &idSketch{ids: make([]event.ID, n)}
+		for i := range b.seen.ids {
+			r.raw(b.seen.ids[i][:])
+		}
+	case seenHLL:
+		b.seen = &idSketch{reg: make([]uint8, sketchRegs)}
+		r.raw(b.seen.reg)
+		b.seen.recount()
+	default:
+		r.fail()
+	}
+	return m, b
+}
+
+// decodeBucketV2 reads a v1/v2 bucket: member sets of device hashes (value
+// 0 explained, else 1 + second) and of error IDs.
+func decodeBucketV2(r *reader) (int64, *bucket, map[uint64]uint8) {
+	m := r.i()
+	bk := &bucket{compact: r.bool(), nDev: int(r.u()), errs: int(r.u())}
+	for range r.n(1) {
+		bk.codes = append(bk.codes, int32(r.i()))
+	}
+	var devs map[uint64]uint8
+	nd := r.n(9)
+	if !bk.compact {
+		devs = make(map[uint64]uint8, nd)
+		bk.secs = make([]int32, 60)
+	}
+	for range nd {
+		k := r.u64()
+		u := r.byte()
+		if devs != nil {
+			devs[k] = u
+		}
+	}
+	ni := r.n(16)
+	if !bk.compact {
+		bk.seen = &idSketch{}
+	}
+	for range ni {
+		var id event.ID
+		r.raw(id[:])
+		if bk.seen != nil {
+			bk.seen.add(id)
+		}
+	}
+	return m, bk, devs
+}
+
+// fromSets turns v1/v2 member sets of open minutes into counts, and keeps
+// which device was counted where (legacy) for its next syncBuckets.
+func (h *hub) fromSets(sets map[int64]map[uint64]uint8) {
+	h.legacy = make(map[uint64][]contrib)
+	ms := make([]int64, 0, len(sets))
+	for m := range sets {
+		ms = append(ms, m)
+	}
+	slices.Sort(ms)
+	for _, m := range ms {
+		for k, u := range sets[m] {
+			if u != 0 {
+				h.legacy[k] = append(h.legacy[k], contrib{m: m, sec: min(u-1, 59)})
+			}
+		}
+	}
+	for _, cs := range h.legacy {
+		h.count(cs, +1)
+	}
+}
+
 // UnmarshalHub loads one hub's state (replacing any held for the hub).
 func (s *State) UnmarshalHub(name string, b []byte) error {
 	h, err := decodeHub(name, b)
@@ -592,6 +738,13 @@ func (s *State) UnmarshalHub(name string, b []byte) error {
 		return err
 	}
 	s.hubs[name] = h
+	if h.legacy != nil {
+		for k, d := range s.devices {
+			if k.Hub == name {
+				h.adopt(d)
+			}
+		}
+	}
 	return nil
 }
 

@@ -186,6 +186,9 @@ func FuzzUnmarshalHub(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{1})
+	if b, err := os.ReadFile("testdata/v2/hub.bin"); err == nil {
+		f.Add(b) // the previous layout (member sets)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ns := NewState()
 		if err := ns.UnmarshalHub("h", b); err != nil {

@@ -46,6 +46,16 @@ func (e *Engine) burstPeers() int {
 	return max(1, (e.cfg.IncidentMinDevices+burstWindow-1)/burstWindow-1)
 }
 
+// hubBurstPeers is burstPeers for hub h: at least openFactorU times the
+// unexplained disconnects the hub has in a usual minute (its baseline,
+// about what ±burstSpan holds), so that on a large hub, where a few
+// unexplained disconnects every half minute are everyday traffic, a token
+// expiry or a network drop inside an incident's span is not taken for its
+// burst merely because the usual traffic surrounds it.
+func (e *Engine) hubBurstPeers(h *hub) int {
+	return max(e.burstPeers(), int(math.Ceil(openFactorU*h.baseU)))
+}
+
 // burstAt reports whether the 404104 at entries[i] is part of a burst of
 // devices disconnecting at once (PRODUCT.md §1 cause 3: "many devices
 // disconnect at once"): at least burstPeers other devices have an
@@ -72,16 +82,15 @@ func (e *Engine) burstAt(h *hub, d *device, i int) bool {
 			}
 			return true // nothing cached (an older state): the incident's span decides
 		}
-		for k, v := range b.devs {
-			if v == 0 || k == d.hash {
-				continue
-			}
-			if s := m*60 + int64(v-1); s >= t-burstSpan && s <= t+burstSpan {
-				n++
-			}
+		lo, hi := max(t-burstSpan, m*60)-m*60, min(t+burstSpan, m*60+59)-m*60
+		for s := lo; s <= hi; s++ {
+			n += int(b.secs[s])
+		}
+		if c, ok := d.contribAt(m); ok && int64(c.sec) >= lo && int64(c.sec) <= hi {
+			n-- // the device itself
 		}
 	}
-	in := n >= e.burstPeers()
+	in := n >= e.hubBurstPeers(h)
 	ent.flags = ent.flags&^fBurst | fBurstKnown
 	if in {
 		ent.flags |= fBurst
@@ -154,7 +163,7 @@ func (h *hub) bucketFor(m int64) *bucket {
 	if h.closed != 0 && m <= h.closed {
 		return nil
 	}
-	b = &bucket{devs: make(map[uint64]uint8)}
+	b = newBucket()
 	h.buckets[m] = b
 	if h.sealed == 0 || m <= h.sealed {
 		if h.sealed == 0 {
@@ -171,14 +180,13 @@ func (h *hub) addError(e *event.Event) (added, dup bool) {
 	if b == nil {
 		return false, false
 	}
-	if b.errIDs == nil {
-		b.errIDs = make(map[event.ID]struct{})
+	if b.seen == nil {
+		b.seen = &idSketch{}
 	}
-	if _, ok := b.errIDs[e.ID]; ok {
+	if !b.seen.add(e.ID) {
 		return false, true
 	}
-	b.errIDs[e.ID] = struct{}{}
-	b.errs++
+	b.errs = max(b.errs, b.seen.count())
 	c := int32(e.Code)
 	if len(b.codes) < maxCodes && !slices.Contains(b.codes, c) {
 		b.codes = append(b.codes, c)
@@ -211,34 +219,32 @@ func (h *hub) sortedMinutes() []int64 {
 }
 
 // windowStats counts distinct unexplained devices and hub-side errors over
-// minutes [from, to].
-func (h *hub) windowStats(from, to int64, scratch map[uint64]struct{}) (u, errs int, first int64) {
-	clear(scratch)
+// minutes [from, to]. Each minute adds its devices that were not in either
+// of the two minutes before it within the window (inclusion–exclusion on
+// the bucket's overlap counts): exact for windows of up to burstWindow
+// minutes; over a longer span a device that comes back after a gap of
+// three minutes or more is counted again.
+func (h *hub) windowStats(from, to int64) (u, errs int, first int64) {
 	first = -1
-	extra := 0
 	for m := from; m <= to; m++ {
 		b := h.buckets[m]
 		if b == nil {
 			continue
 		}
 		errs += b.errs
-		n := 0
-		if b.compact {
-			extra += b.nDev
-			n = b.nDev
-		} else {
-			for k, un := range b.devs {
-				if un != 0 {
-					scratch[k] = struct{}{}
-					n++
-				}
-			}
+		fresh := b.nDev
+		switch {
+		case m-2 >= from:
+			fresh -= b.p1 + b.p2 - b.p3
+		case m-1 >= from:
+			fresh -= b.p1
 		}
-		if n > 0 && first < 0 {
+		u += fresh
+		if b.nDev > 0 && first < 0 {
 			first = m
 		}
 	}
-	return len(scratch) + extra, errs, first
+	return u, errs, first
 }
 
 // updateIncidents opens, extends and closes the hub's incidents (PRODUCT.md
@@ -246,8 +252,9 @@ func (h *hub) windowStats(from, to int64, scratch map[uint64]struct{}) (u, errs 
 // frontier) so that an incident notifies as soon as its burst and hub-side
 // evidence are in; closing waits for the watermark so that late records
 // cannot reopen it. It returns the hashes of devices whose verdicts the
-// change may affect.
-func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (affected []uint64) {
+// change may affect, as spans of minutes whose devices with a 404104 are to
+// be judged again.
+func (e *Engine) updateIncidents(h *hub, w int64) (affected []span) {
 	ms := h.sortedMinutes()
 	fm := h.frontier / 60
 	lo := int64(math.MaxInt64)
@@ -262,7 +269,7 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 	thrH := max(hubErrFloor, int(math.Ceil(openFactorH*h.baseH*burstWindow)))
 	for m := lo; m <= fm && lo != math.MaxInt64; m++ {
 		from := max(m-burstWindow+1, h.lastEndBefore(m))
-		u, errs, first := h.windowStats(from, m, scratch)
+		u, errs, first := h.windowStats(from, m)
 		if u < thrU || errs < thrH || first < 0 {
 			continue
 		}
@@ -286,14 +293,14 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 		if cur != nil {
 			if cur.start/60 > first {
 				cur.start = first * 60
-				affected = h.hashesFrom(first, fm, affected)
+				affected = append(affected, span{first, fm})
 			}
 			continue
 		}
 		in := &incident{start: first * 60, idStart: first * 60, open: true}
 		h.inc = append(h.inc, in)
 		slices.SortFunc(h.inc, func(a, b *incident) int { return cmp.Compare(a.start, b.start) })
-		affected = h.hashesFrom(first, fm, affected)
+		affected = append(affected, span{first, fm})
 	}
 	quietU := max(2, int(math.Ceil(quietFactor*h.baseU)))
 	quietH := max(2, int(math.Ceil(quietFactor*h.baseH)))
@@ -303,7 +310,7 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 		}
 		run := 0
 		for q := in.start/60 + 1; (q+1)*60 <= w; q++ {
-			u, errs, _ := h.windowStats(q, q, scratch)
+			u, errs, _ := h.windowStats(q, q)
 			if u <= quietU && errs <= quietH {
 				run++
 			} else {
@@ -312,13 +319,13 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 			if run == quietMinutes {
 				in.open = false
 				in.end = (q - quietMinutes + 1) * 60
-				affected = h.hashesFrom(in.end/60, fm, affected)
+				affected = append(affected, span{in.end / 60, fm})
 				break
 			}
 		}
 	}
 	for _, in := range h.inc {
-		h.refreshIncident(in, scratch)
+		h.refreshIncident(in)
 	}
 	if len(h.inc) > maxIncKept {
 		// drop the oldest resolved ones
@@ -336,26 +343,42 @@ func (e *Engine) updateIncidents(h *hub, w int64, scratch map[uint64]struct{}) (
 	return affected
 }
 
-// hashesFrom lists the devices with a 404104 in minutes [from, to].
-func (h *hub) hashesFrom(from, to int64, out []uint64) []uint64 {
-	for m, b := range h.buckets {
-		if m < from || m > to || b.compact {
-			continue
-		}
-		for k := range b.devs {
-			out = append(out, k)
+// span is a range of minutes [from, to].
+type span struct{ from, to int64 }
+
+// has404In reports whether the device has a 404104 in one of the spans,
+// in a minute past closed (a minute still open: the ones an incident
+// change can re-judge).
+func (d *device) has404In(spans []span, closed int64) bool {
+	for _, sp := range spans {
+		from := max(sp.from, closed+1)
+		lo, hi := d.window(from*60, sp.to*60+59)
+		for i := lo; i < hi; i++ {
+			if d.entries[i].is404104() {
+				return true
+			}
 		}
 	}
-	return out
+	return false
+}
+
+// contribAt returns the device's contribution to minute m, if any.
+func (d *device) contribAt(m int64) (contrib, bool) {
+	for _, c := range d.contrib {
+		if c.m == m {
+			return c, true
+		}
+	}
+	return contrib{}, false
 }
 
 // refreshIncident recomputes an incident's counts from the minute buckets.
-func (h *hub) refreshIncident(in *incident, scratch map[uint64]struct{}) {
+func (h *hub) refreshIncident(in *incident) {
 	endM := h.frontier / 60
 	if !in.open {
 		endM = in.end/60 - 1
 	}
-	u, errs, _ := h.windowStats(in.start/60, endM, scratch)
+	u, errs, _ := h.windowStats(in.start/60, endM)
 	if in.open || u > in.devices {
 		in.devices = u // closed incidents never shrink as their minutes compact
 	}
@@ -488,8 +511,7 @@ func (e *Engine) seal(h *hub, w int64) {
 			break
 		}
 		if !b.compact {
-			b.nDev = b.unexplained()
-			b.devs, b.errIDs, b.compact = nil, nil, true
+			b.secs, b.seen, b.compact = nil, nil, true
 		}
 		if m*60 < w-bucketKeep && !h.coveredMinute(m) {
 			open := false

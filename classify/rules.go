@@ -488,8 +488,10 @@ func (e *Engine) decide(d *device, h *hub, i int, ref int64) verdict {
 	case inc != nil:
 		v.cause = ccHubTransient
 		v.incident = inc
-	case prior && v.reconnect:
+	case prior && (v.reconnect || h.incidentAt(t) != nil):
 		// the SDK's documented cut-off with the reconnect that follows it
+		// (inside a hub incident's span, where the hub itself refuses
+		// reconnects, a missing one says nothing against it)
 		v.cause = ccTokenExpiry
 		v.class = mcGeneric
 		v.prior = !unknownAge // only a known session age can be found off a period learned later
@@ -614,7 +616,7 @@ func (e *Engine) decide(d *device, h *hub, i int, ref int64) verdict {
 		tokenWords()
 		if in := h.incidentAt(t); inc == nil && in != nil {
 			ev = append(ev, fmt.Sprintf("during hub incident %s, but not part of its burst: fewer than %d other devices disconnected unexplained within %ds",
-				incidentID(h.name, in.idStart), e.burstPeers(), burstSpan))
+				incidentID(h.name, in.idStart), e.hubBurstPeers(h), burstSpan))
 		} else if inc == nil {
 			ev = append(ev, "no hub incident at the time")
 		}

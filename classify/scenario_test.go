@@ -924,6 +924,60 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
+			name: "on a hub whose usual minute holds unexplained disconnects, an incident's burst is what stands above them",
+			rule: "hubBurstPeers (§1 cause 3 'many devices disconnect at once'; §5 learned, not hard-coded): a hub-transient 404104 needs at least 4× the hub's baseline of unexplained disconnects per minute among its ±30 s peers (never fewer than burstPeers); a crash 10 min into an incident with only the hub's usual six others around it → device-or-network; a crash inside the burst → hub-transient. And the SDK prior inside an incident's span: a .NET disconnect 65m10s after its connect whose reconnect the hub refuses for minutes → token-expiry (the missing reconnect is the hub's doing); the same outside any incident → device-or-network",
+			evs: func() []event.Event {
+				var evs []event.Event
+				// 3h10m of usual traffic: six crashes a minute over 700
+				// devices at irregular gaps (no period to learn), each back
+				// 20 s later
+				x := uint32(1)
+				for m := range 190 {
+					for j := range 6 {
+						x = x*1664525 + 1013904223
+						dev := fmt.Sprintf("bg-%03d", x>>8%700)
+						tt := at(time.Duration(m)*time.Minute + time.Duration(j*10+int(x>>20%7))*time.Second)
+						evs = append(evs, d404(dev, tt), connect(dev, tt.Add(20*time.Second), 0, ""))
+					}
+				}
+				start := at(hms(2, 30, 0))
+				evs = append(evs, burst(300, true, start, "pump")...)
+				// the hub keeps failing operations for 18 minutes after the burst
+				for y := start.Add(3 * time.Minute); y.Before(start.Add(18 * time.Minute)); y = y.Add(10 * time.Second) {
+					evs = append(evs, opErr(fmt.Sprintf("pump-%03d", y.Second()), y, "D2CTwinOperations", 500001))
+				}
+				evs = append(evs, connect("crash-burst", at(hms(2, 0, 0)), 0, ""), d404("crash-burst", start.Add(40*time.Second)),
+					connect("crash-burst", start.Add(40*time.Minute), 0, ""))
+				evs = append(evs, connect("crash-tail", at(hms(2, 0, 0)), 0, ""), d404("crash-tail", start.Add(10*time.Minute+5*time.Second)),
+					connect("crash-tail", start.Add(50*time.Minute), 0, ""))
+				for dev, tok := range map[string]time.Time{"dotnet-refused": start.Add(11*time.Minute + 10*time.Second), "dotnet-away": at(hms(1, 30, 0))} {
+					evs = append(evs, sdkConnect(dev, tok.Add(-65*time.Minute-10*time.Second), sdkDotNetV, "Mqtt"), d404(dev, tok),
+						connect(dev, tok.Add(20*time.Second), 500001, ""), sdkConnect(dev, tok.Add(4*time.Minute), sdkDotNetV, "Mqtt"))
+				}
+				return sortByTime(evs)
+			},
+			step: 200,
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				if len(r.incs) != 1 {
+					t.Fatalf("incidents %+v, want 1", r.incs)
+				}
+				if got := r.verdicts("crash-burst"); !slices.Equal(got, []Cause{HubTransient}) {
+					t.Errorf("crash-burst verdicts %v, want hub-transient", got)
+				}
+				tail := r.diag("crash-tail", at(hms(2, 40, 5)))
+				if tail.Cause != DeviceOrNetwork || tail.Incident != "" || !containsLine(tail.Evidence, "not part of its burst") {
+					t.Errorf("crash-tail %s incident %q evidence %q, want device-or-network, not part of the burst", tail.Cause, tail.Incident, tail.Evidence)
+				}
+				if got := r.verdicts("dotnet-refused"); !slices.Equal(got, []Cause{TokenExpiry}) {
+					t.Errorf("dotnet-refused verdicts %v, want token-expiry", got)
+				}
+				if got := r.verdicts("dotnet-away"); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
+					t.Errorf("dotnet-away verdicts %v, want device-or-network", got)
+				}
+			},
+		},
+		{
 			name: "a device flapping just before an incident that catches it is held with the incident",
 			rule: "flapHold/flapIncident (§7 inhibition): three device-or-network 404104s within an hour, the third 1m30s before a burst that catches the device → device-flapping tied to the incident (the incident notifies from ingested data, device alerts trail by ALLOWED_LATENESS); the same device without the incident → not tied",
 			evs: func() []event.Event {

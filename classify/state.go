@@ -168,36 +168,51 @@ type device struct {
 	due                        int64     // earliest watermark a Tick needs to look at it again, 0 none
 	offline, flapping, renewal sigState
 
+	// contrib lists the hub minutes the device is counted in (an
+	// unexplained 404104), for the open minutes and the two before them;
+	// see syncBuckets. contribKnown is false for a device decoded from a
+	// blob older than the list, whose contribution the hub's old layout
+	// still names (hub.legacy).
+	contrib      []contrib
+	contribKnown bool
+
 	// inDirty / inTouched mirror membership of State.dirtyDev / touched, so
 	// the ingest hot path skips a map write per event.
 	inDirty, inTouched bool
 }
 
-// bucket is one hub minute: devices with a 404104 in it (flag true when
-// not explained by their own token evidence) and hub-side error records.
+// bucket is one hub minute, held as counts so that its size does not grow
+// with the devices or the hub-side error records in it (a whole-hub outage
+// puts every device and millions of records in one minute). Which device
+// is counted where lives with the device (device.contrib): a device
+// re-judged while the minute is open takes its old contribution back and
+// adds the new one, so the counts stay exact without a set of members.
 type bucket struct {
-	// devs: per device, 0 when its 404104 in the minute is explained by its
-	// own token evidence, else 1 + the second within the minute of its
-	// first unexplained one (blobs of older versions hold 1: second 0).
-	devs    map[uint64]uint8
-	compact bool // devs and errIDs dropped; nDev holds the unexplained count
-	nDev    int
-	errs    int
-	codes   []int32 // distinct hub-side codes seen (first few)
-	errIDs  map[event.ID]struct{}
+	compact bool // past lateness: secs and seen dropped, counts frozen
+	// nDev counts devices with a 404104 in the minute that their own token
+	// evidence does not explain (U_m). p1, p2 and p3 count those that were
+	// also in U_{m-1}, in U_{m-2}, and in both: with them, the distinct
+	// devices over any window of up to burstWindow minutes are exact
+	// (inclusion–exclusion; see hub.windowStats).
+	nDev, p1, p2, p3 int
+	// secs counts, per second of the minute, the devices whose first
+	// unexplained 404104 in the minute fell in it (for burstAt); nil once
+	// compact.
+	secs  []int32
+	errs  int
+	codes []int32   // distinct hub-side codes seen (first few)
+	seen  *idSketch // hub-side error records counted (dedup); nil once compact
 }
 
-func (b *bucket) unexplained() int {
-	if b.compact {
-		return b.nDev
-	}
-	n := 0
-	for _, u := range b.devs {
-		if u != 0 {
-			n++
-		}
-	}
-	return n
+func newBucket() *bucket { return &bucket{secs: make([]int32, 60)} }
+
+func (b *bucket) unexplained() int { return b.nDev }
+
+// contrib is one minute in which a device is counted in its hub's bucket
+// (nDev and secs): the second of its first unexplained 404104 there.
+type contrib struct {
+	m   int64
+	sec uint8
 }
 
 // incident is a hub incident in the making or made.
@@ -244,6 +259,10 @@ type hub struct {
 	inc     []*incident       // sorted by start
 	metrics []metricEv
 	tombs   map[uint64]int64 // deleted devices: key hash → deletion time
+	// legacy: per device hash, the minutes a hub blob of the old layout
+	// (member sets) counted it in; read once by syncBuckets for devices
+	// whose own blob predates contrib. Not persisted.
+	legacy map[uint64][]contrib
 }
 
 // State is everything the engine keeps between evaluations: one record per
@@ -338,7 +357,7 @@ func (s *State) hub(name string) *hub {
 func (s *State) device(k event.Key) *device {
 	d := s.devices[k]
 	if d == nil {
-		d = &device{key: k, hash: keyHash(k)}
+		d = &device{key: k, hash: keyHash(k), contribKnown: true}
 		s.addDevice(d)
 	}
 	return d

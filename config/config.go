@@ -34,6 +34,9 @@ type Config struct {
 	StaleAfter     time.Duration
 	RepeatInterval time.Duration
 
+	// StepEvents (EVALUATE_STEP_EVENTS) bounds the events one Evaluate step
+	// reads: a backlog is worked through in steps, each committed.
+	StepEvents int
 	// Watch holds the thresholds of the pipeline's own alerts
 	// (PIPELINE_SILENT_AFTER, LAG_ALERT_AFTER).
 	Watch watch.Config
@@ -44,6 +47,8 @@ type Config struct {
 	WebhookURL notify.Secret
 	TeamsURL   notify.Secret
 	SMTP       SMTP
+	Graph      Graph
+	PagerDuty  PagerDuty
 }
 
 // SMTP is the e-mail channel; it is enabled when Host and To are set.
@@ -54,12 +59,43 @@ type SMTP struct {
 	Password notify.Secret
 	From     string
 	To       []string
-	// TLS is "starttls" (default) or "none" (a local sink only).
+	// TLS is "starttls", "implicit" (SMTPS) or "none" (a local sink only);
+	// empty chooses by port: implicit on 465, STARTTLS elsewhere.
 	TLS string
+	// Auth is "password" (PLAIN/LOGIN with Username and Password) or
+	// "xoauth2" (a managed-identity token for Exchange Online); ClientID
+	// picks a user-assigned managed identity for that token.
+	Auth     string
+	ClientID string
 }
 
 // Enabled reports whether e-mail alerts are configured.
 func (s SMTP) Enabled() bool { return s.Host != "" && len(s.To) > 0 }
+
+// Graph is the Microsoft Graph sendMail channel (GRAPH_SENDER); it sends to
+// ALERT_EMAIL_TO with a managed-identity token, no password.
+type Graph struct {
+	// Sender is the mailbox the mail is sent from (its UPN or object id).
+	Sender string
+	To     []string
+	// ClientID picks a user-assigned managed identity (GRAPH_CLIENT_ID).
+	ClientID string
+}
+
+// Enabled reports whether the Graph channel is configured.
+func (g Graph) Enabled() bool { return g.Sender != "" }
+
+// PagerDuty is the PagerDuty Events API v2 channel.
+type PagerDuty struct {
+	// RoutingKey is the integration key of an Events API v2 integration.
+	RoutingKey notify.Secret
+	// URL is the events endpoint (PAGERDUTY_EVENTS_URL; the EU service
+	// region has its own).
+	URL string
+}
+
+// Enabled reports whether the PagerDuty channel is configured.
+func (p PagerDuty) Enabled() bool { return p.RoutingKey != "" }
 
 // Load reads the settings through getenv (os.Getenv in production, a map in
 // tests). All problems are reported together, each naming its setting.
@@ -90,6 +126,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Engine = e
 	c.StaleAfter = l.dur("STALE_AFTER", 30*time.Minute)
 	c.RepeatInterval = l.dur("REPEAT_INTERVAL", 4*time.Hour)
+	c.StepEvents = l.int("EVALUATE_STEP_EVENTS", 100_000, 100)
 	c.Watch = watch.DefaultConfig()
 	c.Watch.SilentAfter = l.dur("PIPELINE_SILENT_AFTER", c.Watch.SilentAfter)
 	c.Watch.LagAfter = l.dur("LAG_ALERT_AFTER", c.Watch.LagAfter)
@@ -108,16 +145,42 @@ func Load(getenv func(string) string) (Config, error) {
 		l.url("TEAMS_WEBHOOK_URL", v)
 		c.TeamsURL = notify.Secret(v)
 	}
+	l.channels(&c)
+	if len(l.errs) > 0 {
+		return Config{}, errors.Join(l.errs...)
+	}
+	return c, nil
+}
+
+// channels reads the e-mail, Graph and PagerDuty settings.
+func (l *loader) channels(c *Config) {
+	getenv := l.getenv
 	c.SMTP = SMTP{
 		Host:     getenv("SMTP_HOST"),
 		Port:     l.int("SMTP_PORT", 587, 1),
 		Username: getenv("SMTP_USERNAME"),
 		Password: notify.Secret(getenv("SMTP_PASSWORD")),
 		From:     getenv("SMTP_FROM"),
-		TLS:      strings.ToLower(l.str("SMTP_TLS", "starttls")),
+		TLS:      strings.ToLower(l.str("SMTP_TLS", "")),
+		Auth:     strings.ToLower(l.str("SMTP_AUTH", "password")),
+		ClientID: l.str("SMTP_CLIENT_ID", ""),
 	}
-	if c.SMTP.TLS != "starttls" && c.SMTP.TLS != "none" {
-		l.fail("SMTP_TLS", fmt.Errorf("%q is neither starttls nor none", c.SMTP.TLS))
+	switch c.SMTP.TLS {
+	case "", "starttls", "implicit", "none":
+	default:
+		l.fail("SMTP_TLS", fmt.Errorf("%q is not starttls, implicit or none", c.SMTP.TLS))
+	}
+	switch c.SMTP.Auth {
+	case "password":
+	case "xoauth2":
+		if c.SMTP.Password != "" {
+			l.fail("SMTP_PASSWORD", errors.New("is not used with SMTP_AUTH=xoauth2: remove it"))
+		}
+		if c.SMTP.TLS == "none" {
+			l.fail("SMTP_TLS", errors.New("none would send SMTP_AUTH=xoauth2's bearer token in clear text"))
+		}
+	default:
+		l.fail("SMTP_AUTH", fmt.Errorf("%q is neither password nor xoauth2", c.SMTP.Auth))
 	}
 	if to := getenv("ALERT_EMAIL_TO"); to != "" {
 		for _, a := range strings.FieldsFunc(to, func(r rune) bool { return r == ',' || r == ';' }) {
@@ -129,18 +192,27 @@ func Load(getenv func(string) string) (Config, error) {
 			c.SMTP.To = append(c.SMTP.To, a)
 		}
 	}
-	if (c.SMTP.Host == "") != (len(c.SMTP.To) == 0) {
+	c.Graph = Graph{Sender: l.str("GRAPH_SENDER", ""), To: c.SMTP.To, ClientID: l.str("GRAPH_CLIENT_ID", "")}
+	if c.SMTP.Host != "" && len(c.SMTP.To) == 0 {
 		l.fail("SMTP_HOST", errors.New("SMTP_HOST and ALERT_EMAIL_TO must be set together"))
+	}
+	if c.Graph.Sender != "" && len(c.SMTP.To) == 0 {
+		l.fail("GRAPH_SENDER", errors.New("GRAPH_SENDER needs ALERT_EMAIL_TO (the recipients)"))
+	}
+	if len(c.SMTP.To) > 0 && c.SMTP.Host == "" && c.Graph.Sender == "" {
+		l.fail("ALERT_EMAIL_TO", errors.New("set SMTP_HOST (SMTP) or GRAPH_SENDER (Microsoft Graph) to send it"))
 	}
 	if c.SMTP.Enabled() {
 		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
 			l.fail("SMTP_FROM", fmt.Errorf("%q is not an address", c.SMTP.From))
 		}
 	}
-	if len(l.errs) > 0 {
-		return Config{}, errors.Join(l.errs...)
+	if s := c.Graph.Sender; s != "" && strings.ContainsAny(s, "/?#% \t") {
+		l.fail("GRAPH_SENDER", fmt.Errorf("%q is not a mailbox's user principal name or object id", s))
 	}
-	return c, nil
+	c.PagerDuty = PagerDuty{RoutingKey: notify.Secret(strings.TrimSpace(getenv("PAGERDUTY_ROUTING_KEY"))),
+		URL: l.str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")}
+	l.url("PAGERDUTY_EVENTS_URL", c.PagerDuty.URL)
 }
 
 // loader collects errors so that one start-up names every bad setting.

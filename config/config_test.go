@@ -30,7 +30,8 @@ func TestDefaults(t *testing.T) {
 	if c.Watch.SilentAfter != 15*time.Minute || c.Watch.LagAfter != 20*time.Minute {
 		t.Errorf("watch defaults %+v", c.Watch)
 	}
-	if c.UnderHost || c.SMTP.Enabled() || c.TeamsURL != "" || c.WebhookURL != "" || c.SMTP.Port != 587 || c.SMTP.TLS != "starttls" {
+	if c.UnderHost || c.SMTP.Enabled() || c.TeamsURL != "" || c.WebhookURL != "" || c.SMTP.Port != 587 || c.SMTP.TLS != "" ||
+		c.SMTP.Auth != "password" || c.Graph.Enabled() || c.PagerDuty.Enabled() || c.PagerDuty.URL != "https://events.pagerduty.com/v2/enqueue" {
 		t.Errorf("channel defaults %+v", c)
 	}
 }
@@ -84,6 +85,13 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{map[string]string{"SMTP_HOST": "h", "ALERT_EMAIL_TO": "a@b.c", "SMTP_FROM": "nope"}, []string{"SMTP_FROM"}},
 		{map[string]string{"ALERT_EMAIL_TO": "a@b.c, not an address", "SMTP_HOST": "h", "SMTP_FROM": "x@y.z"}, []string{"ALERT_EMAIL_TO"}},
 		{map[string]string{"SMTP_TLS": "ssl"}, []string{"SMTP_TLS"}},
+		{map[string]string{"SMTP_AUTH": "cram-md5"}, []string{"SMTP_AUTH"}},
+		{map[string]string{"SMTP_AUTH": "xoauth2", "SMTP_TLS": "none"}, []string{"SMTP_TLS"}},
+		{map[string]string{"SMTP_AUTH": "xoauth2", "SMTP_PASSWORD": "SECRET"}, []string{"SMTP_PASSWORD"}},
+		{map[string]string{"ALERT_EMAIL_TO": "a@b.c"}, []string{"ALERT_EMAIL_TO", "SMTP_HOST", "GRAPH_SENDER"}},
+		{map[string]string{"GRAPH_SENDER": "alerts@contoso.com"}, []string{"GRAPH_SENDER", "ALERT_EMAIL_TO"}},
+		{map[string]string{"GRAPH_SENDER": "alerts@contoso.com/../x", "ALERT_EMAIL_TO": "a@b.c"}, []string{"GRAPH_SENDER"}},
+		{map[string]string{"PAGERDUTY_ROUTING_KEY": "SECRET", "PAGERDUTY_EVENTS_URL": "events.eu.pagerduty.com"}, []string{"PAGERDUTY_EVENTS_URL"}},
 		{map[string]string{"PIPELINE_SILENT_AFTER": "0s", "LAG_ALERT_AFTER": "soon"}, []string{"PIPELINE_SILENT_AFTER", "LAG_ALERT_AFTER"}},
 	}
 	for _, c := range cases {
@@ -100,6 +108,34 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		if strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%v: error leaks the URL: %v", c.env, err)
 		}
+	}
+}
+
+func TestPasswordlessChannels(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"SMTP_HOST": "smtp.office365.com", "SMTP_PORT": "465", "SMTP_TLS": "Implicit", "SMTP_AUTH": "XOAUTH2",
+		"SMTP_CLIENT_ID": "11111111-2222-3333-4444-555555555555", "SMTP_FROM": "alerts@contoso.com",
+		"ALERT_EMAIL_TO": "oncall@contoso.com", "GRAPH_SENDER": "alerts@contoso.com", "GRAPH_CLIENT_ID": "abc",
+		"PAGERDUTY_ROUTING_KEY": " R0UTINGKEYSECRET ", "PAGERDUTY_EVENTS_URL": "https://events.eu.pagerduty.com/v2/enqueue",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTP.TLS != "implicit" || c.SMTP.Auth != "xoauth2" || c.SMTP.ClientID != "11111111-2222-3333-4444-555555555555" || c.SMTP.Port != 465 {
+		t.Errorf("smtp %+v", c.SMTP)
+	}
+	if !c.Graph.Enabled() || c.Graph.Sender != "alerts@contoso.com" || c.Graph.ClientID != "abc" || len(c.Graph.To) != 1 || c.Graph.To[0] != "oncall@contoso.com" {
+		t.Errorf("graph %+v", c.Graph)
+	}
+	if !c.PagerDuty.Enabled() || c.PagerDuty.RoutingKey.Reveal() != "R0UTINGKEYSECRET" || c.PagerDuty.URL != "https://events.eu.pagerduty.com/v2/enqueue" {
+		t.Errorf("pagerduty %+v", c.PagerDuty)
+	}
+	if s := fmt.Sprintf("%+v %#v", c, c); strings.Contains(s, "R0UTINGKEYSECRET") {
+		t.Fatalf("routing key printed: %s", s)
+	}
+	// Graph alone, without SMTP, is a complete e-mail set-up.
+	if _, err := Load(env(map[string]string{"GRAPH_SENDER": "alerts@contoso.com", "ALERT_EMAIL_TO": "oncall@contoso.com"})); err != nil {
+		t.Errorf("Graph without SMTP: %v", err)
 	}
 }
 

@@ -390,8 +390,8 @@ func deliver(ctx context.Context, t *testing.T, h *emulator.Host, fleet *sim.Out
 				}
 				batches[a.msg.Partition] = append(batches[a.msg.Partition], a.msg)
 			case arriveGrid:
-				for _, ev := range funchost.SplitEventGrid(a.msg.Body) {
-					mustInvoke(ctx, t, h, h.EventGrid("ConnectionEvents", ev, funchost.EventGridText))
+				for _, inv := range h.EventGridDelivery("ConnectionEvents", a.msg.Body, funchost.EventGridText) {
+					mustInvoke(ctx, t, h, inv)
 					calls++
 				}
 			case arriveMetric:

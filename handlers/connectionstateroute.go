@@ -40,5 +40,6 @@ func (h *handler) connectionStateRoute(ctx context.Context, inv *invocation) res
 	if !ok {
 		res.Skip("bad batch json")
 	}
+	res.Batch = inv.batchID()
 	return h.ingest(ctx, FnConnectionStateRoute, writer, n, &res, inv.retryCount)
 }

@@ -27,6 +27,7 @@ func (h *handler) diagnosticLogs(ctx context.Context, inv *invocation) response 
 	if !ok {
 		res.Skip("bad batch json")
 	}
+	res.Batch = inv.batchID()
 	return h.ingest(ctx, FnDiagnosticLogs, writer, n, res, inv.retryCount)
 }
 

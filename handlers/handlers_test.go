@@ -286,6 +286,30 @@ func TestConnectionEvents(t *testing.T) {
 			}
 		})
 	}
+	t.Run("batch dispatch", func(t *testing.T) {
+		// function.json has "cardinality": "many": one invocation for the
+		// whole delivery, one Ingest for all its events.
+		var evs []json.RawMessage
+		for _, b := range [][]byte{egArray, cloud} {
+			for _, ev := range funchost.SplitEventGrid(b) {
+				evs = append(evs, json.RawMessage(ev))
+			}
+		}
+		evs = append(evs, json.RawMessage(`{"id":"x","eventType":"Microsoft.Storage.BlobCreated","subject":"s","eventTime":"2024-05-14T10:00:00Z","data":{}}`))
+		body, _ := json.Marshal(evs)
+		invs := a.EventGridDelivery(FnConnectionEvents, body, funchost.EventGridText)
+		if len(invs) != 1 {
+			t.Fatalf("%d invocations for one delivery, want 1", len(invs))
+		}
+		rec := &recorder{}
+		h, _, _ := newTest(rec, Options{})
+		if r := a.Call(context.Background(), h, invs[0], 0); r.Failed() {
+			t.Fatalf("failed: %v", r.Err)
+		}
+		if len(rec.results) != 1 || rec.results[0].Read != 3 || len(rec.results[0].Events) != 2 || rec.results[0].Ignored != 1 {
+			t.Fatalf("backend got %d results: %s", len(rec.results), rec.results[0].Summary())
+		}
+	})
 	t.Run("missing event", func(t *testing.T) {
 		rec := &recorder{}
 		h, _, _ := newTest(rec, Options{})
@@ -563,5 +587,25 @@ func TestSplitWriter(t *testing.T) {
 	}
 	if !strings.Contains(errw.String(), "error line") || strings.Contains(errw.String(), "info") {
 		t.Errorf("stderr = %q", errw.String())
+	}
+}
+
+// TestBatchIDFromSequenceNumbers: an Event Hubs batch is identified by its
+// sequence numbers, the same on every retry, so its progress counts once.
+func TestBatchIDFromSequenceNumbers(t *testing.T) {
+	a := app(t)
+	inv := a.EventHubBatch(FnDiagnosticLogs, "2", diagBatch(3), nil)
+	var ids []string
+	for retry := range 2 {
+		rec := &recorder{}
+		h, _, _ := newTest(rec, Options{})
+		if r := a.Call(context.Background(), h, inv, retry); r.Failed() || len(rec.results) != 1 {
+			t.Fatalf("attempt %d: %v", retry, r.Err)
+		}
+		ids = append(ids, rec.results[0].Batch)
+	}
+	want := fmt.Sprintf("%d-%d/3", inv.FirstSequence, inv.LastSequence)
+	if ids[0] != want || ids[1] != want {
+		t.Errorf("batch ids %q, want %q on both attempts", ids, want)
 	}
 }

@@ -31,6 +31,11 @@ type invocation struct {
 	properties, enqueued []byte
 	// retryCount is Metadata.RetryContext.RetryCount (0 on a first attempt).
 	retryCount int
+	// seqFirst and seqLast are the first and last of
+	// Metadata.SequenceNumberArray (seqN of them): they identify an Event
+	// Hubs batch, which a retry repeats.
+	seqFirst, seqLast int64
+	seqN              int
 	// bodyLimit, when positive, is the HTTP function's request-body limit:
 	// Data.req is then read field by field and the read stops with
 	// errBodyTooLarge at a Content-Length header over it, before Body.
@@ -40,6 +45,16 @@ type invocation struct {
 	// request is read; events then stays nil unless the batch had a shape
 	// the stream does not take (sink.done false).
 	sink *eventSink
+}
+
+// batchID identifies an Event Hubs batch by its partition's sequence
+// numbers ("" when the host sent none): the retries of a batch share it,
+// so its progress is counted once.
+func (inv *invocation) batchID() string {
+	if inv.seqN == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d/%d", inv.seqFirst, inv.seqLast, inv.seqN)
 }
 
 // partitionContext is the Event Hubs trigger's TriggerPartitionContext.
@@ -168,6 +183,15 @@ func (inv *invocation) metadataValue(d *decoder, key string) error {
 			return fmt.Errorf("Metadata.%s: %w", key, err)
 		}
 		inv.enqueued = t
+	case "sequencenumberarray":
+		var t peeledText
+		if err := dec.Decode(&t); err != nil {
+			return fmt.Errorf("Metadata.%s: %w", key, err)
+		}
+		var seqs []int64
+		if json.Unmarshal(t, &seqs) == nil && len(seqs) > 0 {
+			inv.seqFirst, inv.seqLast, inv.seqN = seqs[0], seqs[len(seqs)-1], len(seqs)
+		}
 	case "retrycontext":
 		var t peeledText
 		if err := dec.Decode(&t); err != nil {

@@ -36,8 +36,12 @@ type gridData struct {
 // wrapped in up to three layers of JSON string encoding (the Functions host
 // hands an Event Grid event over as indented, double-encoded text). Other
 // event types are Ignored; malformed events are skipped with a reason.
+//
+// A batch (the host's batch dispatch with "cardinality": "many": a string
+// holding an array of event texts) may be up to MaxGridBatch as delivered;
+// each event in it is held to MaxEventSize.
 func EventGridEvents(data []byte, res *Result) {
-	if len(data) > 4*MaxEventSize { // string layers escape quotes: allow for them
+	if len(data) > MaxGridBatch {
 		res.Read++
 		res.Skip("too large")
 		return
@@ -48,12 +52,12 @@ func EventGridEvents(data []byte, res *Result) {
 		res.Skip("bad json")
 		return
 	}
-	if len(b) > MaxEventSize {
-		res.Read++
-		res.Skip("too large")
-		return
-	}
 	if b[0] == '{' {
+		if len(b) > MaxEventSize {
+			res.Read++
+			res.Skip("too large")
+			return
+		}
 		gridOne(b, res)
 		return
 	}
@@ -68,15 +72,28 @@ func EventGridEvents(data []byte, res *Result) {
 	}
 }
 
+// MaxGridBatch bounds one Event Grid invocation's data as the host hands it
+// over: a delivery of up to 1 MB (Event Grid's largest preferred batch size)
+// grows by indentation and two layers of string escaping.
+const MaxGridBatch = 16 * MaxEventSize
+
 // gridOne parses one event of EventGridEvents.
 func gridOne(b []byte, res *Result) {
 	res.Read++
+	if len(b) > 4*MaxEventSize { // a string layer escapes quotes: allow for it
+		res.Skip("too large")
+		return
+	}
 	if len(b) > 0 && b[0] == '"' { // an array of event texts (cardinality many)
 		var ok bool
 		if b, ok = peel(b); !ok || b[0] != '{' {
 			res.Skip("bad event")
 			return
 		}
+	}
+	if len(b) > MaxEventSize {
+		res.Skip("too large")
+		return
 	}
 	if len(b) == 0 || b[0] != '{' {
 		res.Skip("bad event")

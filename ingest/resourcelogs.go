@@ -196,13 +196,25 @@ func (p *logParser) slow(b []byte) {
 	}
 }
 
+// ignore counts a well-formed record that is not evidence; its time still
+// moves the batch's Newest, so a partition carrying only such records
+// (successful twin reads, C2D, direct methods) does not hold the watermark.
+func (p *logParser) ignore(rec *logRecord) {
+	p.res.Ignored++
+	if ts, ok := inner(rec.Time); ok {
+		if t, ok := parseTime(string(ts)); ok {
+			p.res.Saw(t)
+		}
+	}
+}
+
 // record turns one decoded record into an event, an ignore or a skip.
 func (p *logParser) record(rec *logRecord) {
 	p.res.Read++
 	cat, ok := inner(rec.Category)
 	if !ok || len(cat) == 0 {
 		if !rec.MetricName.isNull() {
-			p.res.Ignored++
+			p.ignore(rec)
 			return
 		}
 		p.skip("no category")
@@ -224,7 +236,7 @@ func (p *logParser) record(rec *logRecord) {
 		kind = event.Operation
 	}
 	if kind == 0 {
-		p.res.Ignored++
+		p.ignore(rec)
 		return
 	}
 	ts, ok := inner(rec.Time)

@@ -27,8 +27,14 @@ type Result struct {
 	Ignored int
 	// Skipped counts malformed records by reason ("bad json", "no deviceId" …).
 	Skipped map[string]int
-	// Newest is the newest event time among Events (zero if none).
+	// Newest is the newest event time among the well-formed records read,
+	// kept or ignored (zero if none): the writer's progress moves with every
+	// record it reads, not only with the evidence it keeps.
 	Newest time.Time
+	// Batch identifies the input batch when its trigger names it (an Event
+	// Hubs batch: its sequence numbers), "" otherwise: the retries of one
+	// batch carry the same Batch, so its progress is counted once.
+	Batch string
 	// Problems locates bad lines of archived files as "file:line: reason"
 	// (ResourceLogLines), so an operator can find them. At most 100 are kept;
 	// Skipped counts them all.
@@ -62,8 +68,14 @@ func (r *Result) SkippedTotal() int {
 // Keep appends a parsed event and maintains Newest.
 func (r *Result) Keep(e event.Event) {
 	r.Events = append(r.Events, e)
-	if e.Time.After(r.Newest) {
-		r.Newest = e.Time
+	r.Saw(e.Time)
+}
+
+// Saw moves Newest to t if it is newer: the time of a well-formed record
+// that is ignored (or the enqueued time of a message that has none).
+func (r *Result) Saw(t time.Time) {
+	if t.After(r.Newest) {
+		r.Newest = t.UTC()
 	}
 }
 

@@ -24,10 +24,12 @@ func RouteMessage(body []byte, props map[string]any, enqueued time.Time, res *Re
 	op := prop(props, "opType")
 	if op == "" {
 		res.Ignored++
+		res.Saw(enqueued) // the partition moved on, though not with evidence
 		return
 	}
 	if schema := prop(props, "iothub-message-schema"); schema != "" && !strings.EqualFold(schema, "deviceConnectionStateNotification") {
 		res.Ignored++
+		res.Saw(enqueued) // the partition moved on, though not with evidence
 		return
 	}
 	var kind event.Kind
@@ -38,6 +40,7 @@ func RouteMessage(body []byte, props map[string]any, enqueued time.Time, res *Re
 		kind = event.StateDisconnected
 	default:
 		res.Ignored++
+		res.Saw(enqueued) // the partition moved on, though not with evidence
 		return
 	}
 	if len(body) > MaxEventSize {

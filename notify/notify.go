@@ -188,7 +188,8 @@ func (p Poster) PostJSON(ctx context.Context, u Secret, header http.Header, body
 // Scrub returns err with every mention of the secret u removed: a
 // *url.Error has its URL replaced (keeping the cause for errors.Is), and
 // any other error whose text contains the URL, its host or its path is
-// replaced by its redacted text.
+// replaced by its redacted text (an *HTTPError keeps its type, with the
+// body redacted).
 func Scrub(err error, u Secret) error {
 	if err == nil {
 		return nil
@@ -200,6 +201,14 @@ func Scrub(err error, u Secret) error {
 			inner = errors.New(redactString(inner.Error(), u))
 		}
 		return &url.Error{Op: ue.Op, URL: Redacted, Err: inner}
+	}
+	if he, ok := err.(*HTTPError); ok { // keep the type: callers classify by it
+		if !leaks(he.Body, u) {
+			return he
+		}
+		c := *he
+		c.Body = redactString(c.Body, u)
+		return &c
 	}
 	if leaks(err.Error(), u) {
 		return errors.New(redactString(err.Error(), u))

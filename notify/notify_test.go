@@ -179,3 +179,22 @@ func TestPostJSONScrubsURL(t *testing.T) {
 		})
 	}
 }
+
+// TestScrubKeepsHTTPError: a secret echoed in a response body is redacted
+// without losing the *HTTPError the integrations classify by.
+func TestScrubKeepsHTTPError(t *testing.T) {
+	const key = "R0UT1NGKEY0123456789abcdef012345"
+	in := &notify.HTTPError{Status: 400, Body: `{"errors":["Invalid routing key: ` + key + `"]}`}
+	out := notify.Scrub(in, notify.Secret(key))
+	var he *notify.HTTPError
+	if !errors.As(out, &he) || he.Status != 400 || strings.Contains(out.Error(), key) || !strings.Contains(out.Error(), notify.Redacted) {
+		t.Fatalf("Scrub gave %T %v", out, out)
+	}
+	if strings.Contains(in.Body, notify.Redacted) {
+		t.Error("Scrub changed its argument")
+	}
+	clean := &notify.HTTPError{Status: 403, Body: "forbidden"}
+	if notify.Scrub(clean, notify.Secret(key)) != error(clean) {
+		t.Error("an error without the secret was replaced")
+	}
+}

@@ -28,7 +28,6 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
-	"github.com/disconnect-doctor/disconnect-doctor/ingest"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
@@ -68,15 +67,23 @@ type Pipeline struct {
 	alerts   *alert.Manager
 	outbox   *alert.Dispatcher
 
-	progMu   sync.Mutex
-	progress map[string]store.Progress // this process's view of the writers it fed
-
 	evalMu sync.Mutex // one Evaluate at a time in this process
 	res    *resident  // state held between ticks; nil until loaded
 	// leaseUntil is when the Evaluate lease this process last took runs
 	// out. While it holds the lease no other instance can evaluate, so the
 	// resident state needs no re-check against the store.
 	leaseUntil time.Time
+	// epoch is the lease epoch this process holds it under (fencing);
+	// period is the measured interval between ticks and lastTick the wall
+	// clock of the last one (see lease.go).
+	epoch    int64
+	period   time.Duration
+	lastTick time.Time
+	// stepEvents and stepBudget bound one Evaluate invocation: steps of at
+	// most stepEvents events each, more steps while a backlog waits and the
+	// invocation has run less than stepBudget.
+	stepEvents int
+	stepBudget time.Duration
 	// outboxBusy: the outbox may hold items due now or soon (something was
 	// enqueued, or the last delivery left retries); lastDeliver is when it
 	// was last looked at.
@@ -102,10 +109,17 @@ type resident struct {
 	// whose blobs are still to be deleted.
 	gone []event.Key
 	// readTo is how far appended events have been read into the resident
-	// engine; meta.Cursor is how far the last commit covers.
-	readTo time.Time
+	// engine; meta.Cursor is how far the last commit covers. readAt is the
+	// wall clock of that read (appends in flight then may still land
+	// behind readTo; see readFrom).
+	readTo, readAt time.Time
 	// ticks counts ticks since the last commit.
 	ticks int
+	// progress is every writer's progress merged from the marks read
+	// (meta.Progress is the committed copy); seen are the mark IDs
+	// counted, by stamp, so re-read and retried marks count once.
+	progress map[string]store.Progress
+	seen     map[string]time.Time
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
@@ -121,13 +135,23 @@ type meta struct {
 	LastPurge time.Time `json:"lastPurge"`
 	// Committed is the wall clock of this commit.
 	Committed time.Time `json:"committed"`
+	// Epoch is the lease epoch of the holder that wrote this row: a new
+	// holder claims the state by writing its epoch before anything else,
+	// so the commit of a paused predecessor (conditional on the ETag it
+	// read) is rejected.
+	Epoch int64 `json:"epoch,omitempty"`
+	// Progress is every writer's merged progress as of Cursor, and Marks
+	// the IDs of the marks counted in it (unix ns of their stamps): kept
+	// with the cursor so that a successor re-reading from it counts no mark
+	// twice.
+	Progress []store.Progress `json:"progress,omitempty"`
+	Marks    map[string]int64 `json:"marks,omitempty"`
 }
 
 const (
 	metaKey   = "evaluate"
 	watchKey  = "watch"
 	leaseName = "evaluate"
-	leaseTTL  = 5 * time.Minute
 	purgeEach = time.Hour
 	// deliverEvery is how often an idle outbox is looked at anyway, should
 	// items have been left by a process that died.
@@ -144,6 +168,10 @@ const (
 	commitTicks = 5
 	// deliverLimit is the most outbox items one tick delivers.
 	deliverLimit = 200
+	// stepBudget is how long one Evaluate invocation goes on taking bounded
+	// steps through a backlog: well inside functionTimeout (10 minutes in
+	// host.json, 5 on Consumption), and each step commits.
+	stepBudget = 2 * time.Minute
 )
 
 // New builds a Pipeline.
@@ -165,7 +193,10 @@ func New(opts Options) (*Pipeline, error) {
 		safety:   opts.ReadSafety,
 		instance: opts.Instance,
 		engine:   classify.New(opts.Config.Engine),
-		progress: make(map[string]store.Progress),
+	}
+	p.stepEvents, p.stepBudget = opts.Config.StepEvents, stepBudget
+	if p.stepEvents <= 0 {
+		p.stepEvents = 100_000
 	}
 	switch {
 	case p.safety == 0:
@@ -187,76 +218,6 @@ func New(opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
-// Ingest appends a parsed batch and records the writer's progress. writer
-// names the input stream ("<event hub>/<partition>", "eventgrid",
-// "metric"). An error means the store is down: the function answers non-2xx
-// and the host retries the same batch, which is harmless (appends are
-// deduplicated by event ID).
-//
-// Progress is written to a row of this process's own (writer@instance):
-// Event Grid and metric alerts reach every instance, and Event Hubs
-// partitions move between instances, so a row shared by processes would
-// lose updates. Readers sum the counters and take each row's newest time; a
-// row whose instance moved on goes idle and stops holding the watermark.
-func (p *Pipeline) Ingest(ctx context.Context, writer string, res *ingest.Result) error {
-	writer += "@" + p.instance
-	now := p.now()
-	if len(res.Events) > 0 {
-		if err := p.st.AppendEvents(ctx, now, res.Events); err != nil {
-			return fmt.Errorf("pipeline: ingest %s: %w", writer, err)
-		}
-	}
-	pr, err := p.writerProgress(ctx, writer)
-	if err != nil {
-		return err
-	}
-	pr.Updated = now
-	if res.Newest.After(pr.Newest) {
-		pr.Newest = res.Newest
-	}
-	pr.Read += int64(res.Read)
-	pr.Kept += int64(len(res.Events))
-	pr.Ignored += int64(res.Ignored)
-	pr.Skipped += int64(res.SkippedTotal())
-	if err := p.st.PutProgress(ctx, pr); err != nil {
-		return fmt.Errorf("pipeline: progress %s: %w", writer, err)
-	}
-	p.progMu.Lock()
-	p.progress[writer] = pr
-	p.progMu.Unlock()
-	return nil
-}
-
-// writerProgress returns the last progress of writer, loading every
-// writer's row once per process so counters continue across restarts.
-func (p *Pipeline) writerProgress(ctx context.Context, writer string) (store.Progress, error) {
-	p.progMu.Lock()
-	pr, ok := p.progress[writer]
-	loaded := len(p.progress) > 0
-	p.progMu.Unlock()
-	if ok {
-		return pr, nil
-	}
-	if !loaded {
-		all, err := p.st.ListProgress(ctx)
-		if err != nil {
-			return store.Progress{}, fmt.Errorf("pipeline: progress: %w", err)
-		}
-		p.progMu.Lock()
-		for _, q := range all {
-			if _, seen := p.progress[q.Writer]; !seen {
-				p.progress[q.Writer] = q
-			}
-		}
-		pr, ok = p.progress[writer]
-		p.progMu.Unlock()
-		if ok {
-			return pr, nil
-		}
-	}
-	return store.Progress{Writer: writer}, nil
-}
-
 // Report is what one Evaluate tick did, for the invocation's Logs and tests.
 type Report struct {
 	Skipped       string // non-empty when the tick did not run (lease held elsewhere)
@@ -269,6 +230,10 @@ type Report struct {
 	Notifications int
 	Delivery      alert.Report
 	Forgotten     int
+	// Backlog: the read stopped at its step budget, more is waiting.
+	Backlog bool
+	// Steps is the number of bounded steps the invocation ran.
+	Steps int
 }
 
 // String renders the report as one line.
@@ -312,16 +277,40 @@ func (p *Pipeline) Drain(ctx context.Context, extra time.Duration) (Report, erro
 func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error) {
 	p.evalMu.Lock()
 	defer p.evalMu.Unlock()
-	p.ticked = false
-	r, err := p.tick(ctx, drain)
-	if err != nil && p.ticked {
-		// The engine's outputs of this tick may not all be stored, and it
-		// will not emit them again: start over from the last commit.
-		// A failure before Tick (the store down while reading) keeps the
-		// state: ingesting events is idempotent and emits nothing.
-		p.res = nil
+	started := time.Now()
+	var total Report
+	for {
+		p.ticked = false
+		r, err := p.tick(ctx, drain)
+		if err != nil && p.ticked {
+			// The engine's outputs of this tick may not all be stored, and it
+			// will not emit them again: start over from the last commit.
+			// A failure before Tick (the store down while reading) keeps the
+			// state: ingesting events is idempotent and emits nothing.
+			p.res = nil
+		}
+		total.add(r)
+		if err != nil || !r.Backlog || time.Since(started) >= p.stepBudget || ctx.Err() != nil {
+			return total, err
+		}
 	}
-	return r, err
+}
+
+// add accumulates a step's report into an invocation's.
+func (r *Report) add(s Report) {
+	r.Skipped, r.Watermark, r.Backlog = s.Skipped, s.Watermark, s.Backlog
+	r.Steps++
+	r.Events += s.Events
+	r.New += s.New
+	r.Diagnoses += s.Diagnoses
+	r.Incidents += s.Incidents
+	r.Signals += s.Signals
+	r.Notifications += s.Notifications
+	r.Forgotten += s.Forgotten
+	r.Delivery.Delivered += s.Delivery.Delivered
+	r.Delivery.Retrying += s.Delivery.Retrying
+	r.Delivery.Dead += s.Delivery.Dead
+	r.Delivery.Deferred += s.Delivery.Deferred
 }
 
 // tick runs the phases of one evaluation in order: lease → read → decide →
@@ -359,21 +348,22 @@ func (p *Pipeline) holding(now time.Time) bool { return now.Before(p.leaseUntil)
 // last tick (then the resident state needs no re-check against the store),
 // and whether the lease is held at all (if not, the tick is skipped).
 //
-// The lease is renewed when half of it is left, not on every tick; a lease
-// held without a gap means nobody else evaluated since this process last
-// saved, so the resident state is current without a read.
+// The lease lasts 1.5 timer periods and is renewed when half of it is left
+// (so at every tick); a lease held without a gap, under the same epoch,
+// means nobody else evaluated since this process last saved, so the
+// resident state is current without a read (see lease.go).
 func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, held bool, err error) {
+	p.observeTick(now)
+	ttl := p.leaseTTL()
 	continuous = p.res != nil && p.holding(now)
-	if !continuous || now.After(p.leaseUntil.Add(-leaseTTL/2)) {
-		ok, err := p.st.AcquireLease(ctx, leaseName, p.instance, now, now.Add(leaseTTL))
-		if err != nil {
-			return false, false, fmt.Errorf("pipeline: lease: %w", err)
+	if !continuous || now.After(p.leaseUntil.Add(-ttl/2)) {
+		if err := p.renew(ctx, now, ttl); err != nil {
+			return false, false, err
 		}
-		if !ok {
-			p.leaseUntil = time.Time{}
+		if !p.holding(now) {
 			return false, false, nil
 		}
-		p.leaseUntil = now.Add(leaseTTL)
+		continuous = continuous && p.res.meta.Epoch == p.epoch
 	}
 	if !continuous {
 		if err := p.load(ctx); err != nil {
@@ -386,25 +376,62 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 // readPhase feeds the engine what was appended since the cursor (and a
 // safety margin before it, for appends that were in flight when it last
 // read).
+//
+// A step reads at most stepEvents events: a backlog (a first deployment
+// onto an Event Hub holding a week of logs, a recovery) is worked through
+// in bounded steps, each ending at the stamp of the last mark read, so
+// that one invocation never takes on more than it can finish well inside
+// functionTimeout. rep.Backlog says the step stopped short of now.
 func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) error {
 	res := p.res
 	if res.readTo.IsZero() {
-		res.readTo = res.meta.Cursor
+		res.readTo, res.readAt = res.meta.Cursor, res.meta.Committed
 	}
-	from := res.readTo.Add(-p.safety)
-	to := now.Add(time.Nanosecond)
-	err := p.st.ReadEvents(ctx, from, to, func(evs []event.Event) error {
+	limit := p.stepEvents
+	var lastMark time.Time
+	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
 		watch.Observe(res.watch, evs, now)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
+		for _, m := range marks {
+			res.merge(m)
+			if m.Stamp.After(lastMark) {
+				lastMark = m.Stamp
+			}
+		}
+		if rep.Events >= limit && !lastMark.IsZero() {
+			return errStepFull
+		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errStepFull):
+		// Everything stamped up to the last mark is read: a mark is
+		// appended after its invocation's events (same stamp, later key).
+		res.readTo, rep.Backlog = lastMark.Add(time.Nanosecond), true
+	case err != nil:
 		return fmt.Errorf("pipeline: read events: %w", err)
+	default:
+		res.readTo = now
 	}
-	res.readTo = now
+	res.readAt = now
 	return nil
+}
+
+// errStepFull stops a step's read at its event budget.
+var errStepFull = errors.New("pipeline: step full")
+
+// readFrom is where the next read starts: at readTo, or earlier by the
+// safety margin when the last read was so recent that appends stamped
+// before readTo may still have been in flight (appends stamped before
+// readAt − safety had all landed by then, so a backlog is not re-read).
+func (p *Pipeline) readFrom() time.Time {
+	res := p.res
+	if inflight := res.readAt.Add(-p.safety); inflight.Before(res.readTo) {
+		return inflight
+	}
+	return res.readTo
 }
 
 // decision is what the decide phase produced for persist and deliver.
@@ -426,18 +453,8 @@ type decision struct {
 func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Duration, rep *Report) (decision, error) {
 	var d decision
 	res := p.res
-	prog, err := p.st.ListProgress(ctx)
-	if err != nil {
-		return d, fmt.Errorf("pipeline: progress: %w", err)
-	}
-	cp := make([]classify.Progress, len(prog))
-	for i, q := range prog {
-		cp[i] = classify.Progress{Writer: q.Writer, Newest: q.Newest, Updated: q.Updated}
-		if q.Newest.After(d.newest) {
-			d.newest = q.Newest
-		}
-	}
-	wm := classify.Watermark(p.cfg.Engine.Mode, now, p.cfg.Engine.AllowedLateness, cp)
+	var wm time.Time
+	wm, d.newest = p.watermarkAt(now)
 	if drain > 0 && !d.newest.IsZero() && wm.Before(d.newest.Add(drain)) {
 		wm = d.newest.Add(drain)
 	}
@@ -479,6 +496,9 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 // engine's state last, committed with the cursor.
 func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.Duration, d decision, rep *Report) error {
 	res := p.res
+	if err := p.fence(ctx); err != nil {
+		return err
+	}
 	if err := p.outbox.Enqueue(ctx, d.notes, now); err != nil {
 		return fmt.Errorf("pipeline: outbox: %w", err)
 	}
@@ -506,7 +526,7 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	// is most of a tick's Table requests.
 	res.meta.Watermark = d.wm
 	res.ticks++
-	if drain > 0 || purged || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery {
+	if drain > 0 || purged || rep.Backlog || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery {
 		return p.commit(ctx, now, purged)
 	}
 	return nil
@@ -527,12 +547,14 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 	// Nothing changed since the last commit (every change leaves the
 	// engine dirty): the older stored cursor only makes a successor
 	// re-read a range with no new event.
-	if engineSaved || purged {
+	if engineSaved || purged || res.progressChanged() {
 		res.meta.Cursor = res.readTo
 		res.meta.Committed = now
+		res.keepProgress(now)
 		if err := p.saveMeta(ctx); err != nil {
 			return err
 		}
+		return p.saveProgress(ctx)
 	}
 	return nil
 }
@@ -564,13 +586,17 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return fmt.Errorf("pipeline: load meta: %w", err)
 	}
 	if p.res != nil && p.res.etag == b.ETag {
-		return nil
+		return p.claim(ctx, p.res)
 	}
 	res := &resident{engine: classify.NewState(), alerts: alert.NewState(), etag: b.ETag}
 	if len(b.Data) > 0 {
 		if err := json.Unmarshal(b.Data, &res.meta); err != nil {
 			return fmt.Errorf("pipeline: decode meta: %w", err)
 		}
+	}
+	res.loadProgress()
+	if err := p.claim(ctx, res); err != nil {
+		return err
 	}
 	load := func(kind store.BlobKind, put func(key string, data []byte) error) error {
 		return p.st.ListBlobs(ctx, kind, func(bs []store.Blob) error {

@@ -116,8 +116,9 @@ func TestInstancesShareOneStore(t *testing.T) {
 	shared := store.NewMemory()
 	c3 := &clock{}
 	ps := []*Pipeline{newPipeline(t, shared, c3, "a"), newPipeline(t, shared, c3, "b"), newPipeline(t, shared, c3, "c")}
-	// Evaluate stays on one instance for leaseTTL+1 minutes, then moves on.
-	span := int(leaseTTL/time.Minute) + 1
+	// Evaluate stays on one instance for three minutes, then moves on (the
+	// next one skips one tick, while the lease of 1.5 minutes runs out).
+	span := 3
 	drive(t, c3, start, msgs, func(i int) *Pipeline { return ps[i%3] }, func(m int) *Pipeline { return ps[(m/span)%3] })
 	got := verdicts(t, shared)
 	if len(got) != len(want) {
@@ -143,7 +144,7 @@ func TestLeaseKeepsEvaluateSingle(t *testing.T) {
 	if err != nil || r.Skipped == "" {
 		t.Fatalf("second instance ran while the lease was held: %+v %v", r, err)
 	}
-	c.t = c.t.Add(leaseTTL + time.Second)
+	c.t = c.t.Add(a.leaseTTL() + time.Second)
 	if r, err := b.Tick(context.Background()); err != nil || r.Skipped != "" {
 		t.Fatalf("after the lease expired: %+v %v", r, err)
 	}
@@ -154,9 +155,11 @@ type failing struct{ store.Store }
 
 var errDown = fmt.Errorf("connection refused: %w", store.ErrUnavailable)
 
-func (failing) AppendEvents(context.Context, time.Time, []event.Event) error { return errDown }
-func (failing) AcquireLease(context.Context, string, string, time.Time, time.Time) (bool, error) {
-	return false, errDown
+func (failing) AppendEvents(context.Context, time.Time, []event.Event, *store.Mark) error {
+	return errDown
+}
+func (failing) AcquireLease(context.Context, string, string, time.Time, time.Time) (int64, error) {
+	return 0, errDown
 }
 
 // TestStoreDownIsAnError: ingest and evaluate report the outage, so the

@@ -37,14 +37,14 @@ func proxiedTable(b *testing.B) (*store.Table, *faultproxy.Proxy) {
 func BenchmarkAppendEvents(b *testing.B) {
 	s, px := proxiedTable(b)
 	ctx := b.Context()
-	if err := s.AppendEvents(ctx, storetest.T0, realisticBatch(storetest.T0)[:1]); err != nil { // creates the table
+	if err := s.AppendEvents(ctx, storetest.T0, realisticBatch(storetest.T0)[:1], nil); err != nil { // creates the table
 		b.Fatal(err)
 	}
 	px.Reset()
 	n := 0
 	for b.Loop() {
 		stamp := storetest.T0.Add(time.Duration(n) * time.Second)
-		if err := s.AppendEvents(ctx, stamp, realisticBatch(stamp)); err != nil {
+		if err := s.AppendEvents(ctx, stamp, realisticBatch(stamp), nil); err != nil {
 			b.Fatal(err)
 		}
 		n++
@@ -123,10 +123,10 @@ func BenchmarkMemoryAppendRead(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		stamp := storetest.T0.Add(time.Duration(n) * time.Second)
-		if err := m.AppendEvents(ctx, stamp, realisticBatch(stamp)); err != nil {
+		if err := m.AppendEvents(ctx, stamp, realisticBatch(stamp), nil); err != nil {
 			b.Fatal(err)
 		}
-		if err := m.ReadEvents(ctx, stamp, stamp.Add(time.Second), func([]event.Event) error { return nil }); err != nil {
+		if err := m.ReadEvents(ctx, stamp, stamp.Add(time.Second), func([]event.Event, []store.Mark) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 		n++

@@ -53,11 +53,11 @@ func TestTableRetries(t *testing.T) {
 				return err
 			}, time.Second, false},
 		{"503 on a batch append", faultproxy.Fault{Status: http.StatusServiceUnavailable, Times: 3, Method: http.MethodPost},
-			func() error { return s.AppendEvents(ctx, storetest.T0, events(250, storetest.T0)) }, 0, false},
+			func() error { return s.AppendEvents(ctx, storetest.T0, events(250, storetest.T0), nil) }, 0, false},
 		{"503 on a paged read", faultproxy.Fault{Status: http.StatusServiceUnavailable, Times: 2, Method: http.MethodGet},
 			func() error {
 				n := 0
-				err := s.ReadEvents(ctx, storetest.T0, storetest.T0.Add(time.Hour), func(evs []event.Event) error { n += len(evs); return nil })
+				err := s.ReadEvents(ctx, storetest.T0, storetest.T0.Add(time.Hour), func(evs []event.Event, _ []store.Mark) error { n += len(evs); return nil })
 				if err == nil && n != 250 {
 					return errors.New("wrong number of events read back")
 				}
@@ -140,7 +140,7 @@ func TestTableOutage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PutBlobs: %v", err)
 	}
-	if err := direct.AppendEvents(ctx, storetest.T0, events(10, storetest.T0)); err != nil {
+	if err := direct.AppendEvents(ctx, storetest.T0, events(10, storetest.T0), nil); err != nil {
 		t.Fatalf("AppendEvents: %v", err)
 	}
 	srv.Stop()
@@ -148,9 +148,9 @@ func TestTableOutage(t *testing.T) {
 		for op, call := range map[string]func() error{
 			"Ping":         func() error { return s.Ping(ctx) },
 			"GetBlob":      func() error { _, err := s.GetBlob(ctx, store.HubBlobs, "hub"); return err },
-			"AppendEvents": func() error { return s.AppendEvents(ctx, storetest.T0, events(3, storetest.T0)) },
+			"AppendEvents": func() error { return s.AppendEvents(ctx, storetest.T0, events(3, storetest.T0), nil) },
 			"ReadEvents": func() error {
-				return s.ReadEvents(ctx, storetest.T0, storetest.T0.Add(time.Minute), func([]event.Event) error { return nil })
+				return s.ReadEvents(ctx, storetest.T0, storetest.T0.Add(time.Minute), func([]event.Event, []store.Mark) error { return nil })
 			},
 			"AcquireLease": func() error {
 				_, err := s.AcquireLease(ctx, "evaluate", "me", storetest.T0, storetest.T0.Add(time.Minute))
@@ -172,7 +172,7 @@ func TestTableOutage(t *testing.T) {
 			t.Fatalf("%s after restart: %q %s %v, want the data written before", name, b.Data, b.ETag, err)
 		}
 		n := 0
-		if err := s.ReadEvents(ctx, storetest.T0, storetest.T0.Add(time.Minute), func(evs []event.Event) error { n += len(evs); return nil }); err != nil || n != 10 {
+		if err := s.ReadEvents(ctx, storetest.T0, storetest.T0.Add(time.Minute), func(evs []event.Event, _ []store.Mark) error { n += len(evs); return nil }); err != nil || n != 10 {
 			t.Fatalf("%s after restart: %d events, %v", name, n, err)
 		}
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -96,6 +97,50 @@ func minuteKey(t time.Time) string {
 // partition-range scan is in stamp order and distinct events never collide.
 func eventRowKey(stamp time.Time, id event.ID) string {
 	return stampKey(stamp) + "_" + id.String()
+}
+
+// markRowKey is the RowKey of an ingest Mark among the events: the stamp,
+// then "~m" and the mark ID, so a stamp-range scan returns it with the
+// events and it never collides with an event ("_" + ID).
+func markRowKey(stamp time.Time, id string) string {
+	return stampKey(stamp) + "~m" + EncodeKey(id)
+}
+
+// stampOfKey recovers the stamp of an events RowKey (its first 19 digits).
+func stampOfKey(rk string) time.Time {
+	if len(rk) < 19 {
+		return time.Time{}
+	}
+	ns, err := strconv.ParseInt(rk[:19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// markDoc is the stored form of a Mark (its stamp is the row's).
+type markDoc struct {
+	Writer                       string `json:"w"`
+	ID                           string `json:"id"`
+	Newest                       int64  `json:"n,omitempty"`
+	Read, Kept, Ignored, Skipped int64
+}
+
+func encodeMark(m *Mark) ([]byte, error) {
+	b, err := json.Marshal(markDoc{m.Writer, m.ID, unixNano(m.Newest), m.Read, m.Kept, m.Ignored, m.Skipped})
+	if err != nil {
+		return nil, fmt.Errorf("store: encode mark %q: %w", m.Writer, err)
+	}
+	return b, nil
+}
+
+func decodeMark(b []byte, stamp time.Time) (Mark, error) {
+	var d markDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return Mark{}, fmt.Errorf("store: decode mark: %w", err)
+	}
+	return Mark{Writer: d.Writer, ID: d.ID, Newest: fromNano(d.Newest), Read: d.Read, Kept: d.Kept,
+		Ignored: d.Ignored, Skipped: d.Skipped, Stamp: stamp}, nil
 }
 
 // invTime orders newest first: MaxInt64 - UnixNano, fixed width.

@@ -42,11 +42,13 @@ type Memory struct {
 type memEvent struct {
 	stamp time.Time
 	data  []byte // EncodeEvent: stored compactly, and copied like Table would
+	mark  bool   // data is a Mark (JSON), not an event
 }
 
 type memLease struct {
 	holder string
 	until  time.Time
+	epoch  int64
 }
 
 // NewMemory returns an empty in-process store.
@@ -82,28 +84,40 @@ func (m *Memory) check(ctx context.Context) error {
 
 // AppendEvents stores events under (stamp, ID); re-appending the same event
 // with the same stamp overwrites it.
-func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event) error {
+func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event, mark *Mark) error {
+	var md []byte
+	if mark != nil {
+		var err error
+		if md, err = encodeMark(mark); err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: append events: %w", err)
 	}
-	for i := range evs {
-		k := eventRowKey(stamp, evs[i].ID)
+	put := func(k string, e memEvent) {
 		if _, ok := m.events[k]; !ok {
 			if n := len(m.evKeys); n > 0 && k < m.evKeys[n-1] {
 				m.evDirty = true
 			}
 			m.evKeys = append(m.evKeys, k)
 		}
-		m.events[k] = memEvent{stamp: stamp, data: encodeStored(&evs[i])}
+		m.events[k] = e
+	}
+	for i := range evs {
+		put(eventRowKey(stamp, evs[i].ID), memEvent{stamp: stamp, data: encodeStored(&evs[i])})
+	}
+	if mark != nil {
+		put(markRowKey(stamp, mark.ID), memEvent{stamp: stamp, data: md, mark: true})
 	}
 	return nil
 }
 
 // ReadEvents calls fn with pages of up to 1000 events stamped in [from, to),
 // in stamp order. The lock is not held while fn runs.
-func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event) error) error {
+func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []Mark) error) error {
 	lo, hi := stampKey(from), stampKey(to)
 	for {
 		m.mu.Lock()
@@ -117,12 +131,23 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 		}
 		i := sort.SearchStrings(m.evKeys, lo)
 		var page []event.Event
-		for ; i < len(m.evKeys) && len(page) < memPage; i++ {
+		var marks []Mark
+		for ; i < len(m.evKeys) && len(page)+len(marks) < memPage; i++ {
 			k := m.evKeys[i]
 			if k >= hi {
 				break
 			}
-			e, err := DecodeEvent(m.events[k].data)
+			me := m.events[k]
+			if me.mark {
+				mk, err := decodeMark(me.data, me.stamp)
+				if err != nil {
+					m.mu.Unlock()
+					return fmt.Errorf("store: read mark %s: %w", k, err)
+				}
+				marks = append(marks, mk)
+				continue
+			}
+			e, err := DecodeEvent(me.data)
 			if err != nil {
 				m.mu.Unlock()
 				return fmt.Errorf("store: read event %s: %w", k, err)
@@ -134,10 +159,10 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 			lo = m.evKeys[i]
 		}
 		m.mu.Unlock()
-		if len(page) == 0 {
+		if len(page)+len(marks) == 0 {
 			return nil
 		}
-		if err := fn(page); err != nil {
+		if err := fn(page, marks); err != nil {
 			return err
 		}
 		if !more {
@@ -146,14 +171,29 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 	}
 }
 
-// PutProgress records p (last write wins per writer).
-func (m *Memory) PutProgress(ctx context.Context, p Progress) error {
+// PutProgress records ps (last write wins per writer).
+func (m *Memory) PutProgress(ctx context.Context, ps ...Progress) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check(ctx); err != nil {
-		return fmt.Errorf("store: put progress %s: %w", p.Writer, err)
+		return fmt.Errorf("store: put progress: %w", err)
 	}
-	m.progress[p.Writer] = p
+	for _, p := range ps {
+		m.progress[p.Writer] = p
+	}
+	return nil
+}
+
+// DeleteProgress removes writers' progress.
+func (m *Memory) DeleteProgress(ctx context.Context, writers ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(ctx); err != nil {
+		return fmt.Errorf("store: delete progress: %w", err)
+	}
+	for _, w := range writers {
+		delete(m.progress, w)
+	}
 	return nil
 }
 
@@ -324,7 +364,7 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 
 func diagMatches(d *classify.Diagnosis, q *DiagnosisQuery) bool {
 	return (q.Hub == "" || d.Key.Hub == q.Hub) && (q.Device == "" || d.Key.Device == q.Device) &&
-		(q.Cause == "" || d.Cause == q.Cause)
+		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key)
 }
 
 // PutIncidents upserts incidents by ID.
@@ -477,18 +517,22 @@ func sortItems(its []OutboxItem) {
 }
 
 // AcquireLease takes or renews the named lease for holder until `until`.
-func (m *Memory) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+func (m *Memory) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check(ctx); err != nil {
-		return false, fmt.Errorf("store: acquire lease %q: %w", name, err)
+		return 0, fmt.Errorf("store: acquire lease %q: %w", name, err)
 	}
 	cur, ok := m.leases[name]
 	if ok && cur.holder != holder && cur.until.After(now) {
-		return false, nil
+		return 0, nil
 	}
-	m.leases[name] = memLease{holder: holder, until: until}
-	return true, nil
+	epoch := cur.epoch
+	if !ok || cur.holder != holder {
+		epoch++
+	}
+	m.leases[name] = memLease{holder: holder, until: until, epoch: epoch}
+	return epoch, nil
 }
 
 // Purge removes events stamped before eventsBefore, and diagnoses (by

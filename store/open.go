@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/azcred"
 )
 
 // OpenOptions tunes Open beyond what the settings say.
@@ -119,21 +119,7 @@ func openIdentity(ctx context.Context, o TableOptions, prefix string, env func(s
 		return nil, "", true, fmt.Errorf("store: %s__tableServiceUri is not an http(s) URL", prefix)
 	}
 	u.RawQuery, u.Fragment, u.User = "", "", nil // a SAS has no place here
-	var cred azcore.TokenCredential
-	clientID := env(prefix + "__clientId")
-	kind := env(prefix + "__credential")
-	var how string
-	switch {
-	case clientID != "":
-		cred, err = azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ClientID(clientID)})
-		how = "user-assigned managed identity " + clientID
-	case strings.EqualFold(kind, "managedidentity"):
-		cred, err = azidentity.NewManagedIdentityCredential(nil)
-		how = "system-assigned managed identity"
-	default:
-		cred, err = azidentity.NewDefaultAzureCredential(nil)
-		how = "DefaultAzureCredential"
-	}
+	cred, how, err := azcred.New(env(prefix+"__clientId"), env(prefix+"__credential"))
 	if err != nil {
 		return nil, "", true, fmt.Errorf("store: %s identity (%s): %w", prefix, how, err)
 	}

@@ -40,16 +40,40 @@ var ErrUnavailable = errors.New("store: unavailable")
 
 // Progress is one ingest writer's position: a writer is one input stream
 // partition (Event Hub name + partition id), or "eventgrid", "metric".
+// Evaluate keeps it, merged from the writers' Marks, and stores it with
+// every commit (PutProgress) for the API and for anyone watching the
+// pipeline.
 type Progress struct {
 	Writer string
-	// Newest is the newest event time the writer has appended.
+	// Newest is the newest event time of any well-formed record the writer
+	// has read, kept or ignored; it only moves forward.
 	Newest time.Time
-	// Updated is the writer's wall clock at its last append; a partition idle
+	// Updated is the stamp of the writer's last append; a partition idle
 	// for longer than ALLOWED_LATENESS stops holding the watermark back.
 	Updated time.Time
 	// Counters since the writer started: records read, kept, ignored,
 	// skipped (malformed).
 	Read, Kept, Ignored, Skipped int64
+}
+
+// Mark is one ingest invocation's account of what it read. It is appended
+// with the invocation's events, in the same transaction when they fit one,
+// so progress costs no Table request of its own; Evaluate reads marks with
+// the events and merges them into each writer's Progress (a maximum for
+// times, a sum for counters), so concurrent invocations of one writer never
+// lose each other's updates.
+type Mark struct {
+	Writer string
+	// ID identifies the batch: a retry of the same batch carries the same
+	// ID, and readers count a mark once per ID.
+	ID string
+	// Newest is the newest event time of any well-formed record read, kept
+	// or ignored (zero when there was none).
+	Newest time.Time
+	// Counters of this invocation.
+	Read, Kept, Ignored, Skipped int64
+	// Stamp is the append stamp; set by ReadEvents.
+	Stamp time.Time
 }
 
 // Blob is an opaque serialized value (engine device or hub state, alert
@@ -77,6 +101,17 @@ type DiagnosisQuery struct {
 	Cause       classify.Cause
 	Limit       int    // 1..1000
 	Cursor      string // opaque, from a previous page's Next
+	// Module filters by module id when ByModule is set: "" selects device
+	// identities only, "$edgeHub" that module (of Device, or of every
+	// device when Device is ""). Unset, a device's query covers the device
+	// and all its modules.
+	Module   string
+	ByModule bool
+}
+
+// MatchesModule reports whether identity k passes q's module filter.
+func (q *DiagnosisQuery) MatchesModule(k event.Key) bool {
+	return !q.ByModule || k.Module == q.Module
 }
 
 // OutboxItem is one notification to deliver on one channel. The outbox is
@@ -113,14 +148,19 @@ const (
 // where those apply.
 type Store interface {
 	// AppendEvents stores events stamped with the writer's wall-clock ingest
-	// time. Appending an event that is already stored (same ID, any stamp)
-	// may store it again; readers deduplicate by ID.
-	AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event) error
-	// ReadEvents returns events whose stamp is in [from, to), in stamp order,
-	// calling fn once per page; fn's error stops the read and is returned.
-	ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event) error) error
-	// PutProgress records a writer's progress (last write wins per writer).
-	PutProgress(ctx context.Context, p Progress) error
+	// time, and the invocation's mark (nil for none) with them: in the same
+	// request when the events fit one transaction (99 or fewer). Appending an
+	// event that is already stored (same ID, any stamp) may store it again;
+	// readers deduplicate by ID (events) and mark ID (marks).
+	AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event, mark *Mark) error
+	// ReadEvents returns the events and marks whose stamp is in [from, to),
+	// in stamp order, calling fn once per page; fn's error stops the read and
+	// is returned.
+	ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []Mark) error) error
+	// PutProgress records writers' progress (last write wins per writer).
+	PutProgress(ctx context.Context, ps ...Progress) error
+	// DeleteProgress removes writers' progress; missing ones are no error.
+	DeleteProgress(ctx context.Context, writers ...string) error
 	// ListProgress returns every writer's progress.
 	ListProgress(ctx context.Context) ([]Progress, error)
 
@@ -161,8 +201,11 @@ type Store interface {
 
 	// AcquireLease takes or renews the named lease for holder until `until`;
 	// it succeeds if the lease is free, expired at now, or already held by
-	// holder. Only one Evaluate runs at a time.
-	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// holder. Only one Evaluate runs at a time. It returns the lease's epoch
+	// (0: not acquired): 1 for a new lease, one more each time the lease
+	// passes to another holder, unchanged while one holder renews or takes
+	// its own lease back. A holder's commits carry its epoch (fencing).
+	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (epoch int64, err error)
 
 	// Purge removes events stamped before eventsBefore, and diagnoses,
 	// resolved incidents and finished outbox items older than before.

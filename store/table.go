@@ -240,7 +240,7 @@ func (t *Table) submitAll(ctx context.Context, suffix string, ops []op) error {
 
 // AppendEvents upserts the events in entity-group transactions of at most
 // 100 (one stamp minute = one partition), so a retried append is harmless.
-func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event) error {
+func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event, mark *Mark) error {
 	pk := minuteKey(stamp)
 	seen := make(map[event.ID]bool, len(evs))
 	ops := make([]op, 0, len(evs))
@@ -256,6 +256,19 @@ func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.E
 		}
 		ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
 	}
+	if mark != nil {
+		// Last, so it shares the final transaction with events.
+		doc, err := encodeMark(mark)
+		if err != nil {
+			return err
+		}
+		rk := markRowKey(stamp, mark.ID)
+		body, err := marshalEntity(pk, rk, props{"M": string(doc)})
+		if err != nil {
+			return fmt.Errorf("store: append mark %q: %w", mark.Writer, err)
+		}
+		ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
+	}
 	if err := t.submitAll(ctx, tEvents, ops); err != nil {
 		return wrap(ctx, err, "append %d events", len(ops))
 	}
@@ -263,23 +276,32 @@ func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.E
 }
 
 // ReadEvents scans the stamp-minute partitions of [from, to) in key order.
-func (t *Table) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event) error) error {
+func (t *Table) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []Mark) error) error {
 	if !to.After(from) {
 		return nil
 	}
 	filter := fmt.Sprintf("PartitionKey ge '%s' and PartitionKey le '%s' and RowKey ge '%s' and RowKey lt '%s'",
 		minuteKey(from), minuteKey(to.Add(-1)), stampKey(from), stampKey(to))
 	var fnErr error
-	err := t.query(ctx, tEvents, filter, "E", 0, func(ents []entity) (bool, error) {
+	err := t.query(ctx, tEvents, filter, "RowKey,E,M", 0, func(ents []entity) (bool, error) {
 		page := make([]event.Event, 0, len(ents))
+		var marks []Mark
 		for i := range ents {
+			if m := ents[i].str("M"); m != "" {
+				mk, err := decodeMark([]byte(m), stampOfKey(ents[i].RowKey))
+				if err != nil {
+					return false, fmt.Errorf("store: read mark %s/%s: %w", ents[i].PartitionKey, ents[i].RowKey, err)
+				}
+				marks = append(marks, mk)
+				continue
+			}
 			e, err := DecodeEvent(ents[i].bytes("E"))
 			if err != nil {
 				return false, fmt.Errorf("store: read event %s/%s: %w", ents[i].PartitionKey, ents[i].RowKey, err)
 			}
 			page = append(page, e)
 		}
-		if err := fn(page); err != nil {
+		if err := fn(page, marks); err != nil {
 			fnErr = err
 			return false, err
 		}
@@ -299,18 +321,32 @@ type progressDoc struct {
 	Read, Kept, Ignored, Skipped int64
 }
 
-// PutProgress upserts the writer's own row (no shared hot row).
-func (t *Table) PutProgress(ctx context.Context, p Progress) error {
-	doc, _ := json.Marshal(progressDoc{p.Writer, unixNano(p.Newest), unixNano(p.Updated), p.Read, p.Kept, p.Ignored, p.Skipped})
-	body, err := marshalEntity("p", EncodeKey(p.Writer), props{"J": string(doc)})
-	if err != nil {
-		return fmt.Errorf("store: put progress %q: %w", p.Writer, err)
+// PutProgress upserts writers' rows, in transactions of up to 100 (one
+// partition): Evaluate writes them all with one request in practice.
+func (t *Table) PutProgress(ctx context.Context, ps ...Progress) error {
+	ops := make([]op, 0, len(ps))
+	for _, p := range ps {
+		doc, _ := json.Marshal(progressDoc{p.Writer, unixNano(p.Newest), unixNano(p.Updated), p.Read, p.Kept, p.Ignored, p.Skipped})
+		body, err := marshalEntity("p", EncodeKey(p.Writer), props{"J": string(doc)})
+		if err != nil {
+			return fmt.Errorf("store: put progress %q: %w", p.Writer, err)
+		}
+		ops = append(ops, op{pk: "p", rk: EncodeKey(p.Writer), typ: aztables.TransactionTypeInsertReplace, body: body})
 	}
-	err = t.do(ctx, tProgress, func(c *aztables.Client) error {
-		_, err := c.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-		return err
-	})
-	return wrap(ctx, err, "put progress %q", p.Writer)
+	return wrap(ctx, t.submitAll(ctx, tProgress, ops), "put progress of %d writers", len(ps))
+}
+
+// DeleteProgress deletes writers' rows; missing ones are no error.
+func (t *Table) DeleteProgress(ctx context.Context, writers ...string) error {
+	ops := make([]op, 0, len(writers))
+	seen := map[string]bool{}
+	for _, w := range writers {
+		if rk := EncodeKey(w); !seen[rk] {
+			seen[rk] = true
+			ops = append(ops, op{pk: "p", rk: rk, typ: aztables.TransactionTypeDelete})
+		}
+	}
+	return wrap(ctx, t.deleteOps(ctx, tProgress, ops), "delete progress of %d writers", len(ops))
 }
 
 // ListProgress returns every writer's progress, ordered by encoded writer.
@@ -669,7 +705,7 @@ func (t *Table) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error
 		doc, _ := json.Marshal(diagDoc{d.Key.Hub, d.Key.Device, d.Key.Module, d.Time.UnixNano(), d.EventID.String(),
 			d.Cause, d.Final, d.Confidence, d.Evidence, d.Recommendation, d.Revisions, d.Incident})
 		for _, pk := range []string{diagAllPK, diagHubPK(d.Key.Hub)} {
-			p := props{"Device": d.Key.Device, "Cause": string(d.Cause)}
+			p := props{"Device": d.Key.Device, "Module": d.Key.Module, "Cause": string(d.Cause)}
 			if err := putParts(p, doc); err != nil {
 				return fmt.Errorf("store: put diagnosis of %s: %w", d.Key, err)
 			}
@@ -700,7 +736,8 @@ func (e *entity) diagnosis() (classify.Diagnosis, error) {
 }
 
 // ListDiagnoses is a forward range scan of the hub's (or the "all")
-// partition, with Device and Cause filtered by the service.
+// partition, with Device and Cause filtered by the service, and the module
+// (DiagnosisQuery.ByModule) as described there.
 func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify.Diagnosis, string, error) {
 	limit := clampLimit(q.Limit)
 	lo, hi := diagTimeBounds(q.From, q.To)
@@ -731,6 +768,13 @@ func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify
 	if q.Cause != "" {
 		f = append(f, "Cause eq "+odataString(string(q.Cause)))
 	}
+	if q.ByModule && q.Device == "" {
+		// Across devices the service filters (rows written before the Module
+		// property existed are not found this way until RETENTION has
+		// purged them); with a device, its few rows are filtered as read, so
+		// those older rows are found too.
+		f = append(f, "Module eq "+odataString(q.Module))
+	}
 	var out []classify.Diagnosis
 	var keys []string
 	err := t.query(ctx, tDiag, strings.Join(f, " and "), "", int32(limit+1), func(ents []entity) (bool, error) {
@@ -738,6 +782,9 @@ func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify
 			d, err := ents[i].diagnosis()
 			if err != nil {
 				return false, err
+			}
+			if !q.MatchesModule(d.Key) {
+				continue
 			}
 			out = append(out, d)
 			keys = append(keys, ents[i].RowKey)
@@ -1033,21 +1080,26 @@ func (t *Table) ListItems(ctx context.Context, from, to time.Time) ([]OutboxItem
 // AcquireLease reads the lease row and takes it with a conditional write
 // (If-Match on its ETag, or an insert for a new lease): of racing callers
 // exactly one wins, the others get false.
-func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (int64, error) {
 	rk := EncodeKey(name)
-	body, err := marshalEntity("l", rk, props{"Holder": holder, "Until": until.UnixNano()})
-	if err != nil {
-		return false, fmt.Errorf("store: acquire lease %q: %w", name, err)
+	entity := func(epoch int64) ([]byte, error) {
+		return marshalEntity("l", rk, props{"Holder": holder, "Until": until.UnixNano(), "Epoch": epoch})
 	}
-	won := false
-	err = t.do(ctx, tLease, func(c *aztables.Client) error {
+	var won int64
+	err := t.do(ctx, tLease, func(c *aztables.Client) error {
 		resp, err := c.GetEntity(ctx, "l", rk, nil)
 		if st, _ := statusOf(err); st == http.StatusNotFound {
+			body, err := entity(1)
+			if err != nil {
+				return err
+			}
 			_, err = c.AddEntity(ctx, body, nil)
 			if st, _ := statusOf(err); st == http.StatusConflict {
 				return nil // another holder inserted it first
 			}
-			won = err == nil
+			if err == nil {
+				won = 1
+			}
 			return err
 		}
 		if err != nil {
@@ -1060,15 +1112,25 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 		if cur.str("Holder") != holder && cur.i64("Until") > now.UnixNano() {
 			return nil
 		}
+		epoch := cur.i64("Epoch")
+		if cur.str("Holder") != holder || epoch == 0 {
+			epoch++
+		}
+		body, err := entity(epoch)
+		if err != nil {
+			return err
+		}
 		_, err = c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &resp.ETag})
 		if st, _ := statusOf(err); st == http.StatusPreconditionFailed {
 			return nil
 		}
-		won = err == nil
+		if err == nil {
+			won = epoch
+		}
 		return err
 	})
 	if err != nil {
-		return false, wrap(ctx, err, "acquire lease %q", name)
+		return 0, wrap(ctx, err, "acquire lease %q", name)
 	}
 	return won, nil
 }

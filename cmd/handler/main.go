@@ -93,7 +93,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Log: log})
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Log: log, Instance: pipeline.InstanceName(os.Getenv)})
 	if err != nil {
 		return err
 	}

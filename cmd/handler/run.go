@@ -74,8 +74,10 @@ type RunResult struct {
 	Score         sim.Score
 	Notifications []alert.Notification
 	Teams, Emails int
-	Invocations   int
-	Failed        int
+	// Graph and PagerDuty count the sendMail and Events API requests.
+	Graph, PagerDuty int
+	Invocations      int
+	Failed           int
 }
 
 // runOptions configure a simulated run.
@@ -123,7 +125,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		if err := os.WriteFile(filepath.Join(*out, "report.txt"), []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
-		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, diagnoses.json, mismatches.json, report.txt\n", *out)
+		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, graph/, pagerduty/, diagnoses.json, mismatches.json, report.txt\n", *out)
 	}
 	if res.Failed > 0 {
 		return fmt.Errorf("run: %d of %d invocations failed", res.Failed, res.Invocations)
@@ -144,6 +146,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	channels := map[string]alert.Notifier{}
 	var webhookSink, teamsSink *sink.HTTP
 	var mailSink *sink.SMTP
+	var reqSinks *requestSinks
 	if o.out != "" {
 		for _, d := range []string{"teams", "webhook", "email"} {
 			if err := os.RemoveAll(filepath.Join(o.out, d)); err != nil {
@@ -165,7 +168,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		defer mailSink.Close()
 		host, port, _ := net.SplitHostPort(mailSink.Addr)
 		pn, _ := strconv.Atoi(port)
-		mail, err := email.New(email.Config{Host: host, Port: pn, NoTLS: true, From: "disconnect-doctor@localhost",
+		mail, err := email.New(email.Config{Host: host, Port: pn, TLS: email.TLSNone, From: "disconnect-doctor@localhost",
 			To: []string{"oncall@localhost"}, Now: clock.Now})
 		if err != nil {
 			return nil, err
@@ -173,6 +176,10 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		channels["teams"] = teams.New(teams.Config{URL: notify.Secret(teamsSink.URL)})
 		channels["webhook"] = webhook.New(webhook.Config{URL: notify.Secret(webhookSink.URL)})
 		channels["email"] = mail
+		if reqSinks, err = startRequestSinks(o.out, channels); err != nil {
+			return nil, err
+		}
+		defer reqSinks.Close()
 	}
 
 	logf, err := logFile(o.out)
@@ -248,8 +255,8 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 				}
 				batches[a.partition] = append(batches[a.partition], a)
 			case arriveGrid:
-				for _, ev := range funchost.SplitEventGrid(a.body) {
-					if err := invoke(app.EventGrid("ConnectionEvents", ev, funchost.EventGridText)); err != nil {
+				for _, inv := range app.EventGridDelivery("ConnectionEvents", a.body, funchost.EventGridText) {
+					if err := invoke(inv); err != nil {
 						log.Error().Err(err).Msg("run: invocation failed")
 					}
 				}
@@ -301,6 +308,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 		res.Teams = len(teamsSink.Received())
 		res.Emails = len(mailSink.Received())
+		res.Graph, res.PagerDuty = len(reqSinks.graph.Received()), len(reqSinks.pagerduty.Received())
 	}
 	if o.out != "" {
 		wire := make([]api.Diagnosis, len(res.Diagnoses))
@@ -356,7 +364,8 @@ func printRun(w io.Writer, r *RunResult) {
 	r.Score.Print(w)
 	fmt.Fprintf(w, "\n== hub incidents (injected: %d) ==\n", len(r.Fleet.Incidents))
 	printIncidents(w, r.Incidents)
-	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails) ==\n", len(r.Notifications), r.Teams, r.Emails)
+	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails, %d Graph sendMail, %d PagerDuty events) ==\n",
+		len(r.Notifications), r.Teams, r.Emails, r.Graph, r.PagerDuty)
 	for _, n := range r.Notifications {
 		status := n.Status
 		if n.IsReminder() {

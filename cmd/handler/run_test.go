@@ -172,6 +172,7 @@ func TestRunNotifications(t *testing.T) {
 	if len(cards) != len(res.Notifications) || len(mails) != len(res.Notifications) {
 		t.Fatalf("%d cards, %d e-mails for %d notifications", len(cards), len(mails), len(res.Notifications))
 	}
+	checkRequestSinks(t, out, res)
 	b, err := os.ReadFile(mails[0])
 	if err != nil {
 		t.Fatal(err)
@@ -189,5 +190,57 @@ func TestRunNotifications(t *testing.T) {
 	if err := json.Unmarshal(c, &env); err != nil || env.Type != "message" || len(env.Attachments) != 1 ||
 		env.Attachments[0].ContentType != "application/vnd.microsoft.card.adaptive" {
 		t.Errorf("card envelope %s: %v", c, err)
+	}
+}
+
+// checkRequestSinks reads out/graph and out/pagerduty: one sendMail per
+// notification, and PagerDuty events whose dedup_keys are alert keys, a
+// trigger never following a trigger of the same key (no reminder re-opens
+// an incident) and a resolve only after a trigger.
+func checkRequestSinks(t *testing.T, out string, res *RunResult) {
+	t.Helper()
+	mails, _ := filepath.Glob(filepath.Join(out, "graph", "*.json"))
+	if len(mails) != len(res.Notifications) || res.Graph != len(mails) {
+		t.Errorf("%d Graph requests (counted %d) for %d notifications", len(mails), res.Graph, len(res.Notifications))
+	}
+	for _, p := range mails {
+		var r struct {
+			Message struct {
+				Subject string `json:"subject"`
+				Body    struct {
+					ContentType string `json:"contentType"`
+				} `json:"body"`
+				ToRecipients []any `json:"toRecipients"`
+			} `json:"message"`
+		}
+		b, _ := os.ReadFile(p)
+		if err := json.Unmarshal(b, &r); err != nil || r.Message.Subject == "" || r.Message.Body.ContentType != "HTML" || len(r.Message.ToRecipients) != 1 {
+			t.Fatalf("%s: %v %+v", p, err, r)
+		}
+	}
+	keys := map[string]bool{}
+	for _, n := range res.Notifications {
+		for _, a := range n.Alerts {
+			keys[a.Key] = true
+		}
+	}
+	events, _ := filepath.Glob(filepath.Join(out, "pagerduty", "*.json"))
+	if len(events) == 0 || res.PagerDuty != len(events) {
+		t.Fatalf("%d PagerDuty events (counted %d)", len(events), res.PagerDuty)
+	}
+	last := map[string]string{}
+	for _, p := range events {
+		var ev struct {
+			Action string `json:"event_action"`
+			Key    string `json:"dedup_key"`
+		}
+		b, _ := os.ReadFile(p)
+		if err := json.Unmarshal(b, &ev); err != nil || !keys[ev.Key] {
+			t.Fatalf("%s: %v, dedup_key %q is no alert key", p, err, ev.Key)
+		}
+		if ev.Action == last[ev.Key] || (ev.Action == "resolve" && last[ev.Key] == "") {
+			t.Errorf("%s: %s of %s after %q", p, ev.Action, ev.Key, last[ev.Key])
+		}
+		last[ev.Key] = ev.Action
 	}
 }

@@ -119,12 +119,10 @@ func schedule(t testing.TB, fleet *sim.Output, start time.Time, batchSize int) [
 				ingest.ResourceLogs(a.m.Body, &res)
 				d.records += res.Read
 			case fnEventGrid:
-				for _, ev := range funchost.SplitEventGrid(a.m.Body) {
-					var res ingest.Result
-					ingest.EventGridEvents(ev, &res)
-					mn.deliveries = append(mn.deliveries, delivery{fn: fnEventGrid, bodies: [][]byte{ev},
-						times: []time.Time{a.m.Enqueued}, records: res.Read})
-				}
+				var res ingest.Result
+				ingest.EventGridEvents(a.m.Body, &res)
+				mn.deliveries = append(mn.deliveries, delivery{fn: fnEventGrid, bodies: [][]byte{a.m.Body},
+					times: []time.Time{a.m.Enqueued}, records: res.Read})
 			case fnMetric:
 				var res ingest.Result
 				ingest.MetricAlert(a.m.Body, &res)
@@ -169,7 +167,10 @@ func send(ctx context.Context, h *emulator.Host, d delivery) sent {
 			Bodies: d.bodies, Opts: []funchost.EventOption{funchost.Enqueued(d.times...)}}})
 		results = out[0].Results
 	case fnEventGrid:
-		results = []*funchost.Result{h.Invoke(ctx, h.EventGrid(fnEventGrid, d.bodies[0], funchost.EventGridText), 0, nil)}
+		// One POST: with cardinality many the host makes one invocation.
+		for _, inv := range h.EventGridDelivery(fnEventGrid, d.bodies[0], funchost.EventGridText) {
+			results = append(results, h.Invoke(ctx, inv, 0, nil))
+		}
 	case fnMetric:
 		inv := h.HTTP(fnMetric, "POST", "api/hooks/metric-alert", url.Values{"code": {functionKey}},
 			http.Header{"Content-Type": {"application/json"}}, d.bodies[0])

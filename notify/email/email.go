@@ -1,11 +1,13 @@
 // Package email delivers notifications by SMTP submission (Azure
-// Communication Services, SendGrid, a local sink) with
-// github.com/emersion/go-smtp: STARTTLS required unless TLS is explicitly
-// off for a local sink, the AUTH mechanism chosen from the server's EHLO
-// reply (ACS offers only LOGIN, which net/smtp lacks; PLAIN elsewhere), and
-// a multipart/alternative text + HTML message whose Message-ID is derived
-// from the notificationId, so the one possible duplicate is recognisable.
-// SMTP 4xx replies and network failures are retryable, 5xx are permanent.
+// Communication Services, SendGrid, Exchange Online, a local sink) with
+// github.com/emersion/go-smtp: STARTTLS or implicit TLS (chosen by port,
+// overridable by SMTP_TLS; clear text only when explicitly off for a local
+// sink), the AUTH mechanism chosen from the server's EHLO reply (ACS offers
+// only LOGIN, which net/smtp lacks; PLAIN elsewhere) or XOAUTH2 with a
+// managed-identity token, and a multipart/alternative text + HTML message
+// whose Message-ID is derived from the notificationId, so the one possible
+// duplicate is recognisable. SMTP 4xx replies and network failures are
+// retryable, 5xx are permanent; a misconfiguration is a notify.ConfigError.
 package email
 
 import (

@@ -70,7 +70,7 @@ func TestUntrustedCertificateIsPermanent(t *testing.T) {
 
 func TestNetworkFailureRetries(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{NoTLS: true})
-	n, err := email.New(email.Config{Host: srv.Host, Port: 1, NoTLS: true, From: "a@example.com", To: []string{"b@example.com"}})
+	n, err := email.New(email.Config{Host: srv.Host, Port: 1, TLS: email.TLSNone, From: "a@example.com", To: []string{"b@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestNetworkFailureRetries(t *testing.T) {
 
 func TestLocalSinkWithoutTLS(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{NoTLS: true})
-	n, err := email.New(email.Config{Host: srv.Host, Port: srv.Port, NoTLS: true, From: "a@example.com", To: []string{"b@example.com"}})
+	n, err := email.New(email.Config{Host: srv.Host, Port: srv.Port, TLS: email.TLSNone, From: "a@example.com", To: []string{"b@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,8 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"EventsStop", testEventsStop},
 		{"EventsHugeField", testEventsHuge},
 		{"Progress", testProgress},
+		{"ProgressBatchDelete", testProgressBatch},
+		{"Marks", testMarks},
 		{"Blobs", testBlobs},
 		{"BlobsNastyKeys", testBlobsNasty},
 		{"BlobsLarge", testBlobsLarge},
@@ -73,6 +75,7 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"Diagnoses", testDiagnoses},
 		{"DiagnosesPaging", testDiagnosesPaging},
 		{"DiagnosesQuoteInjection", testDiagnosesInjection},
+		{"DiagnosesModules", testDiagnosesModules},
 		{"Incidents", testIncidents},
 		{"Outbox", testOutbox},
 		{"OutboxConcurrentUpdate", testOutboxConcurrent},
@@ -115,7 +118,7 @@ func readAll(t *testing.T, s store.Store, from, to time.Time) ([]event.Event, []
 	t.Helper()
 	var out []event.Event
 	var pages []int
-	err := s.ReadEvents(t.Context(), from, to, func(evs []event.Event) error {
+	err := s.ReadEvents(t.Context(), from, to, func(evs []event.Event, _ []store.Mark) error {
 		pages = append(pages, len(evs))
 		out = append(out, evs...)
 		return nil
@@ -144,7 +147,7 @@ func testEvents(t *testing.T, s store.Store) {
 			evs = append(evs, Event(n, "hub1", fmt.Sprintf("dev%03d", n%150), T0.Add(time.Duration(n)*time.Second)))
 			n++
 		}
-		if err := s.AppendEvents(ctx, st, evs); err != nil {
+		if err := s.AppendEvents(ctx, st, evs, nil); err != nil {
 			t.Fatalf("AppendEvents(%v, %d): %v", st, len(evs), err)
 		}
 		want[st] = evs
@@ -202,11 +205,11 @@ func testEventsReappend(t *testing.T, s store.Store) {
 	}
 	evs = append(evs, evs[0]) // a duplicate within one batch
 	for range 2 {
-		if err := s.AppendEvents(ctx, T0, evs); err != nil {
+		if err := s.AppendEvents(ctx, T0, evs, nil); err != nil {
 			t.Fatalf("AppendEvents: %v", err)
 		}
 	}
-	if err := s.AppendEvents(ctx, T0, nil); err != nil {
+	if err := s.AppendEvents(ctx, T0, nil, nil); err != nil {
 		t.Fatalf("AppendEvents(nil): %v", err)
 	}
 	got, _ := readAll(t, s, T0, T0.Add(time.Second))
@@ -214,7 +217,7 @@ func testEventsReappend(t *testing.T, s store.Store) {
 		t.Fatalf("re-append with the same stamp: %d events, want 150", len(got))
 	}
 	// Another stamp stores it again; readers deduplicate by ID.
-	if err := s.AppendEvents(ctx, T0.Add(time.Second), evs[:1]); err != nil {
+	if err := s.AppendEvents(ctx, T0.Add(time.Second), evs[:1], nil); err != nil {
 		t.Fatalf("AppendEvents: %v", err)
 	}
 	got, _ = readAll(t, s, T0, T0.Add(time.Hour))
@@ -228,12 +231,12 @@ func testEventsStop(t *testing.T, s store.Store) {
 	for i := range 1500 {
 		evs = append(evs, Event(i, "h", "d", T0))
 	}
-	if err := s.AppendEvents(t.Context(), T0, evs); err != nil {
+	if err := s.AppendEvents(t.Context(), T0, evs, nil); err != nil {
 		t.Fatalf("AppendEvents: %v", err)
 	}
 	stop := errors.New("stop here")
 	calls := 0
-	err := s.ReadEvents(t.Context(), T0, T0.Add(time.Minute), func([]event.Event) error { calls++; return stop })
+	err := s.ReadEvents(t.Context(), T0, T0.Add(time.Minute), func([]event.Event, []store.Mark) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("ReadEvents with failing fn: err %v after %d calls, want %v after 1", err, calls, stop)
 	}
@@ -244,7 +247,7 @@ func testEventsStop(t *testing.T, s store.Store) {
 func testEventsHuge(t *testing.T, s store.Store) {
 	evs := []event.Event{Event(1, "h", "d", T0), Event(2, "h", "d", T0)}
 	evs[0].Message = strings.Repeat("é", 60_000)
-	if err := s.AppendEvents(t.Context(), T0, evs); err != nil {
+	if err := s.AppendEvents(t.Context(), T0, evs, nil); err != nil {
 		t.Fatalf("AppendEvents(huge message): %v", err)
 	}
 	got, _ := readAll(t, s, T0, T0.Add(time.Second))
@@ -302,6 +305,84 @@ func testProgress(t *testing.T, s store.Store) {
 			g.Ignored != w.Ignored || g.Skipped != w.Skipped {
 			t.Errorf("progress %q = %+v, want %+v", w.Writer, g, w)
 		}
+	}
+}
+
+// testProgressBatch: many writers in one PutProgress; DeleteProgress
+// removes some (missing ones are no error).
+func testProgressBatch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var ps []store.Progress
+	for i := range 130 {
+		ps = append(ps, store.Progress{Writer: fmt.Sprintf("hub/%d", i), Newest: T0.Add(time.Duration(i) * time.Second), Read: int64(i)})
+	}
+	if err := s.PutProgress(ctx, ps...); err != nil {
+		t.Fatalf("PutProgress(130): %v", err)
+	}
+	if err := s.DeleteProgress(ctx, "hub/0", "hub/129", "never-was", "hub/0"); err != nil {
+		t.Fatalf("DeleteProgress: %v", err)
+	}
+	if err := s.DeleteProgress(ctx); err != nil {
+		t.Fatalf("DeleteProgress(): %v", err)
+	}
+	got, err := s.ListProgress(ctx)
+	if err != nil || len(got) != 128 {
+		t.Fatalf("ListProgress = %d writers, %v; want 128", len(got), err)
+	}
+	for _, g := range got {
+		if g.Writer == "hub/0" || g.Writer == "hub/129" {
+			t.Errorf("deleted writer %q still listed", g.Writer)
+		}
+	}
+}
+
+// testMarks: a mark appended with events (or alone) is read back with them,
+// in its stamp's range only, with its stamp set.
+func testMarks(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	evs := []event.Event{Event(1, "h", "d1", T0), Event(2, "h", "d2", T0)}
+	m1 := store.Mark{Writer: "insights-logs-connections/3", ID: "batch/1 #?'%", Newest: T0.Add(-time.Minute), Read: 7, Kept: 2, Ignored: 4, Skipped: 1}
+	if err := s.AppendEvents(ctx, T0.Add(time.Second), evs, &m1); err != nil {
+		t.Fatalf("AppendEvents with mark: %v", err)
+	}
+	m2 := store.Mark{Writer: "insights-logs-connections/4", ID: "only-ignored", Newest: T0, Read: 3, Ignored: 3}
+	if err := s.AppendEvents(ctx, T0.Add(2*time.Second), nil, &m2); err != nil {
+		t.Fatalf("AppendEvents(mark only): %v", err)
+	}
+	var gotEv int
+	var marks []store.Mark
+	err := s.ReadEvents(ctx, T0, T0.Add(time.Minute), func(e []event.Event, m []store.Mark) error {
+		gotEv += len(e)
+		marks = append(marks, m...)
+		return nil
+	})
+	if err != nil || gotEv != 2 || len(marks) != 2 {
+		t.Fatalf("ReadEvents = %d events, marks %+v, %v; want 2 and 2", gotEv, marks, err)
+	}
+	m1.Stamp, m2.Stamp = T0.Add(time.Second), T0.Add(2*time.Second)
+	for i, want := range []store.Mark{m1, m2} {
+		g := marks[i]
+		if g.Writer != want.Writer || g.ID != want.ID || !g.Newest.Equal(want.Newest) || !g.Stamp.Equal(want.Stamp) ||
+			g.Read != want.Read || g.Kept != want.Kept || g.Ignored != want.Ignored || g.Skipped != want.Skipped {
+			t.Errorf("mark %d = %+v, want %+v", i, g, want)
+		}
+	}
+	marks = nil
+	if err := s.ReadEvents(ctx, T0.Add(2*time.Second), T0.Add(time.Minute), func(_ []event.Event, m []store.Mark) error {
+		marks = append(marks, m...)
+		return nil
+	}); err != nil || len(marks) != 1 || marks[0].ID != "only-ignored" {
+		t.Errorf("ReadEvents from the second stamp: marks %+v, %v", marks, err)
+	}
+	if err := s.Purge(ctx, T0.Add(time.Minute), T0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	marks = nil
+	if err := s.ReadEvents(ctx, T0, T0.Add(time.Minute), func(_ []event.Event, m []store.Mark) error {
+		marks = append(marks, m...)
+		return nil
+	}); err != nil || len(marks) != 0 {
+		t.Errorf("marks after purge: %+v, %v", marks, err)
 	}
 }
 
@@ -694,6 +775,63 @@ func testDiagnosesPaging(t *testing.T, s store.Store) {
 	}
 }
 
+// testDiagnosesModules: module identities (IoT Edge $edgeHub, $edgeAgent,
+// custom modules, a quote) are kept and filtered by DiagnosisQuery.Module:
+// with a device, across devices, the device identity alone, paged.
+func testDiagnosesModules(t *testing.T, s store.Store) {
+	mods := []string{"", "$edgeHub", "$edgeAgent", "it's a module", "filter"}
+	var all []classify.Diagnosis
+	for i := range 40 {
+		d := Diagnosis(i, "edge", []string{"gw-1", "gw-2"}[i%2], T0.Add(time.Duration(i)*time.Second))
+		d.Key.Module = mods[(i/2)%len(mods)]
+		e := Event(i, "edge", d.Key.Device, d.Time)
+		e.Module = d.Key.Module
+		d.EventID = event.NewID(&e, "")
+		all = append(all, d)
+	}
+	if err := s.PutDiagnoses(t.Context(), all); err != nil {
+		t.Fatalf("PutDiagnoses: %v", err)
+	}
+	count := func(f func(k event.Key) bool) int {
+		n := 0
+		for _, d := range all {
+			if f(d.Key) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name string
+		q    store.DiagnosisQuery
+		want func(k event.Key) bool
+	}{
+		{"device and all its modules", store.DiagnosisQuery{Hub: "edge", Device: "gw-1"}, func(k event.Key) bool { return k.Device == "gw-1" }},
+		{"device identity alone", store.DiagnosisQuery{Hub: "edge", Device: "gw-1", ByModule: true},
+			func(k event.Key) bool { return k.Device == "gw-1" && k.Module == "" }},
+		{"one module of a device", store.DiagnosisQuery{Hub: "edge", Device: "gw-2", Module: "$edgeHub", ByModule: true, Limit: 1},
+			func(k event.Key) bool { return k.Device == "gw-2" && k.Module == "$edgeHub" }},
+		{"a module across devices", store.DiagnosisQuery{Hub: "edge", Module: "$edgeAgent", ByModule: true, Limit: 2},
+			func(k event.Key) bool { return k.Module == "$edgeAgent" }},
+		{"a quoted module, every hub", store.DiagnosisQuery{Module: "it's a module", ByModule: true, Limit: 3},
+			func(k event.Key) bool { return k.Module == "it's a module" }},
+		{"no such module", store.DiagnosisQuery{Hub: "edge", Device: "gw-1", Module: "nope", ByModule: true}, func(event.Key) bool { return false }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := listDiags(t, s, c.q)
+			checkNewestFirst(t, got)
+			for _, d := range got {
+				if !c.want(d.Key) {
+					t.Fatalf("%s listed", d.Key)
+				}
+			}
+			if n := count(c.want); len(got) != n || (n == 0 && c.name != "no such module") {
+				t.Fatalf("%d diagnoses, want %d", len(got), n)
+			}
+		})
+	}
+}
+
 func testDiagnosesInjection(t *testing.T, s store.Store) {
 	var ds []classify.Diagnosis
 	for i, dev := range NastyKeys {
@@ -895,25 +1033,27 @@ func testLeases(t *testing.T, s store.Store) {
 	steps := []struct {
 		name, holder string
 		now, until   time.Duration
-		want         bool
+		want         int64 // epoch; 0: refused
 	}{
-		{"free", "a", 0, time.Minute, true},
-		{"held by other", "b", 30 * time.Second, 90 * time.Second, false},
-		{"renew by holder", "a", 50 * time.Second, 2 * time.Minute, true},
-		{"still held after renewal", "b", 90 * time.Second, 3 * time.Minute, false},
-		{"expired at now", "b", 2 * time.Minute, 3 * time.Minute, true},
-		{"old holder locked out", "a", 150 * time.Second, 4 * time.Minute, false},
+		{"free", "a", 0, time.Minute, 1},
+		{"held by other", "b", 30 * time.Second, 90 * time.Second, 0},
+		{"renew by holder", "a", 50 * time.Second, 2 * time.Minute, 1},
+		{"still held after renewal", "b", 90 * time.Second, 3 * time.Minute, 0},
+		{"expired at now", "b", 2 * time.Minute, 3 * time.Minute, 2},
+		{"old holder locked out", "a", 150 * time.Second, 4 * time.Minute, 0},
+		{"holder takes its own expired lease back", "b", 5 * time.Minute, 6 * time.Minute, 2},
+		{"back to the first holder", "a", 7 * time.Minute, 8 * time.Minute, 3},
 	}
 	for _, st := range steps {
 		got, err := s.AcquireLease(ctx, "evaluate", st.holder, T0.Add(st.now), T0.Add(st.until))
 		if err != nil || got != st.want {
-			t.Fatalf("%s: AcquireLease(%s) = %v, %v; want %v", st.name, st.holder, got, err, st.want)
+			t.Fatalf("%s: AcquireLease(%s) = %v, %v; want epoch %v", st.name, st.holder, got, err, st.want)
 		}
 	}
 	// leases are independent by name, names may be nasty
 	for _, n := range NastyKeys {
-		if ok, err := s.AcquireLease(ctx, n, "c", T0, T0.Add(time.Minute)); !ok || err != nil {
-			t.Fatalf("AcquireLease(%q) = %v, %v", n, ok, err)
+		if ep, err := s.AcquireLease(ctx, n, "c", T0, T0.Add(time.Minute)); ep != 1 || err != nil {
+			t.Fatalf("AcquireLease(%q) = %v, %v", n, ep, err)
 		}
 	}
 }
@@ -926,11 +1066,11 @@ func testLeasesConcurrent(t *testing.T, s store.Store) {
 		var wg sync.WaitGroup
 		for w := range 6 {
 			wg.Go(func() {
-				ok, err := s.AcquireLease(ctx, "evaluate", fmt.Sprintf("r%dw%d", round, w), now, now.Add(time.Minute))
+				ep, err := s.AcquireLease(ctx, "evaluate", fmt.Sprintf("r%dw%d", round, w), now, now.Add(time.Minute))
 				if err != nil {
 					t.Errorf("AcquireLease: %v", err)
 				}
-				if ok {
+				if ep > 0 {
 					wins.Add(1)
 				}
 			})
@@ -945,7 +1085,7 @@ func testLeasesConcurrent(t *testing.T, s store.Store) {
 func testPurge(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	for i, st := range []time.Time{T0.Add(-2 * time.Hour), T0.Add(-time.Minute), T0, T0.Add(time.Minute)} {
-		if err := s.AppendEvents(ctx, st, []event.Event{Event(i, "h", "d", st)}); err != nil {
+		if err := s.AppendEvents(ctx, st, []event.Event{Event(i, "h", "d", st)}, nil); err != nil {
 			t.Fatalf("AppendEvents: %v", err)
 		}
 	}

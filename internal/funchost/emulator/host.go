@@ -54,6 +54,12 @@ type Options struct {
 	// MaxRetryDelay caps the real wait between retries (the computed policy
 	// delay is still recorded); 0 means retries follow at once.
 	MaxRetryDelay time.Duration
+	// Instance is the identity of the emulated instance, which the platform
+	// gives the handler as WEBSITE_INSTANCE_ID (App Service plans; reference
+	// §1) unless Env names one (WEBSITE_POD_NAME, CONTAINER_NAME,
+	// WEBSITE_INSTANCE_ID). "" picks a random one per Host. Handler restarts
+	// keep it: a restarted worker runs on the same instance.
+	Instance string
 }
 
 // Host is a running emulated Functions host with its handler process.
@@ -128,6 +134,9 @@ func Start(t testing.TB, opts Options) *Host {
 	}
 	if opts.FunctionTimeout <= 0 {
 		opts.FunctionTimeout = time.Duration(app.Host.FunctionTimeout)
+	}
+	if opts.Instance == "" {
+		opts.Instance = strings.ReplaceAll(funchost.RandomGUID(), "-", "")
 	}
 	h := &Host{App: app, t: t, opts: opts, root: root, bin: bin, dir: t.TempDir(), ckpt: map[string]int64{}}
 	if err := h.assemble(); err != nil {
@@ -248,9 +257,21 @@ func (h *Host) start() error {
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = filepath.Join(h.dir, d.WorkingDirectory)
 	workerID := funchost.RandomGUID()
-	env := os.Environ()
+	// The machine running the tests may itself be a container with an
+	// identity (CONTAINER_NAME …): that is not the emulated instance's.
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "WEBSITE_POD_NAME" && k != "CONTAINER_NAME" && k != "WEBSITE_INSTANCE_ID" {
+			env = append(env, kv)
+		}
+	}
+	named := false
 	for k, v := range h.Settings {
 		env = append(env, k+"="+v)
+		named = named || k == "WEBSITE_POD_NAME" || k == "CONTAINER_NAME" || k == "WEBSITE_INSTANCE_ID"
+	}
+	if !named {
+		env = append(env, "WEBSITE_INSTANCE_ID="+h.opts.Instance)
 	}
 	env = append(env,
 		fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", port),
@@ -379,6 +400,9 @@ func (h *Host) restart() error {
 	h.mu.Unlock()
 	return h.start()
 }
+
+// Instance returns the emulated instance's identity.
+func (h *Host) Instance() string { return h.opts.Instance }
 
 // Restarts counts handler restarts (timeouts, exits, Restart calls).
 func (h *Host) Restarts() int {

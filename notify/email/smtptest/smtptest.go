@@ -1,9 +1,10 @@
 // Package smtptest runs a real SMTP submission server in-process for tests
-// (github.com/emersion/go-smtp): STARTTLS with a self-signed certificate
-// generated at start, AUTH restricted to the mechanisms a test names (the
-// server side of LOGIN is implemented here, since go-sasl only ships the
-// client side), recipients it can be told to refuse, and every accepted
-// message kept for inspection. It exists because the e-mail integration must
+// (github.com/emersion/go-smtp): STARTTLS, or implicit TLS (SMTPS, port 465
+// style), with a self-signed certificate generated at start, AUTH restricted
+// to the mechanisms a test names (the server sides of LOGIN and XOAUTH2 are
+// implemented here, since go-sasl ships neither), recipients it can be told
+// to refuse, every accepted message kept for inspection, and the session
+// transcript so a test can check the exact bytes of an exchange. It exists because the e-mail integration must
 // be tested against the protocol, not a mock.
 package smtptest
 
@@ -30,12 +31,20 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// Mechanisms offered for AUTH ("LOGIN", "PLAIN"); none: no AUTH.
+	// Mechanisms offered for AUTH ("LOGIN", "PLAIN", "XOAUTH2"); none: no AUTH.
 	Mechanisms []string
 	// Username and Password the server accepts.
 	Username, Password string
+	// Token is the bearer token XOAUTH2 accepts (with Username as user=).
+	Token string
+	// XOAuth2Challenge makes a refused XOAUTH2 answer as Gmail does: a 334
+	// challenge carrying a JSON error, then 535 after the client's empty
+	// reply. Without it the refusal is a plain 535 (Exchange Online).
+	XOAuth2Challenge bool
 	// NoTLS serves plain SMTP without STARTTLS (a local sink).
 	NoTLS bool
+	// ImplicitTLS serves SMTPS: TLS from the first byte, no STARTTLS.
+	ImplicitTLS bool
 	// Refuse maps a recipient to the reply RCPT TO gets (e.g. 550).
 	Refuse map[string]*smtp.SMTPError
 }
@@ -45,9 +54,11 @@ type Message struct {
 	From string
 	To   []string
 	Data []byte
-	// TLS and Mech record how the session was secured and authenticated.
+	// TLS and Mech record how the session was secured and authenticated;
+	// User is the authenticated user name.
 	TLS  bool
 	Mech string
+	User string
 }
 
 // Server is a running in-process SMTP server.
@@ -66,6 +77,19 @@ type Server struct {
 	msgs []Message
 	// AuthFailures counts rejected AUTH attempts.
 	authFailures int
+	transcript   transcript
+}
+
+// transcript records both directions of every session (go-smtp's Debug).
+type transcript struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (t *transcript) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.b.Write(p)
 }
 
 // Start runs a server on 127.0.0.1:0 until the test ends.
@@ -77,6 +101,7 @@ func Start(t testing.TB, opts Options) *Server {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.AllowInsecureAuth = opts.NoTLS
+	srv.Debug = &s.transcript
 	if !opts.NoTLS {
 		cert, pool, err := selfSigned()
 		if err != nil {
@@ -91,6 +116,10 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	s.srv = srv
 	s.Addr = l.Addr().String()
+	if opts.ImplicitTLS {
+		l = tls.NewListener(l, srv.TLSConfig)
+		srv.TLSConfig = nil // no STARTTLS inside TLS
+	}
 	s.Host = "127.0.0.1"
 	s.Port = l.Addr().(*net.TCPAddr).Port
 	done := make(chan struct{})
@@ -115,6 +144,14 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.msgs...)
 }
 
+// Transcript returns every byte exchanged so far, both directions, after
+// TLS decryption (go-smtp's Debug output).
+func (s *Server) Transcript() string {
+	s.transcript.mu.Lock()
+	defer s.transcript.mu.Unlock()
+	return s.transcript.b.String()
+}
+
 // AuthFailures returns how many AUTH attempts were refused.
 func (s *Server) AuthFailures() int {
 	s.mu.Lock()
@@ -132,6 +169,7 @@ type session struct {
 	c      *smtp.Conn
 	authed bool
 	mech   string
+	user   string
 	msg    Message
 }
 
@@ -140,7 +178,7 @@ var errAuthFailed = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5
 var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
 
 func (ss *session) AuthMechanisms() []string {
-	if !ss.s.opts.NoTLS {
+	if !ss.s.opts.NoTLS && !ss.s.opts.ImplicitTLS {
 		if _, ok := ss.c.TLSConnectionState(); !ok {
 			return nil // like real submission servers: AUTH only after STARTTLS
 		}
@@ -156,6 +194,7 @@ func (ss *session) check(user, pass string) error {
 		return errAuthFailed
 	}
 	ss.authed = true
+	ss.user = user
 	return nil
 }
 
@@ -173,6 +212,8 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(identity, user, pass string) error { return ss.check(user, pass) }), nil
 	case sasl.Login:
 		return &loginServer{check: ss.check}, nil
+	case "XOAUTH2":
+		return &xoauth2Server{ss: ss}, nil
 	}
 	return nil, errors.New("unsupported")
 }
@@ -207,11 +248,66 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 	return nil, true, errors.New("unexpected LOGIN step")
 }
 
+// xoauth2Server is the server side of SASL XOAUTH2 (the format Google and
+// Microsoft document): one initial response
+// "user=<user>\x01auth=Bearer <token>\x01\x01". A malformed response is
+// refused outright; a wrong user or token is refused with 535, after a 334
+// JSON challenge when Options.XOAuth2Challenge is set.
+type xoauth2Server struct {
+	ss      *session
+	refused bool
+}
+
+// errMalformed is the reply to a response that is not XOAUTH2's format.
+var errMalformed = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "malformed XOAUTH2 response"}
+
+func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+	if x.refused { // the client's empty reply to the error challenge
+		return nil, true, errAuthFailed
+	}
+	user, token, ok := ParseXOAuth2(resp)
+	if !ok {
+		return nil, true, errMalformed
+	}
+	if user == x.ss.s.opts.Username && token == x.ss.s.opts.Token && token != "" {
+		x.ss.authed = true
+		x.ss.user = user
+		return nil, true, nil
+	}
+	x.ss.s.mu.Lock()
+	x.ss.s.authFailures++
+	x.ss.s.mu.Unlock()
+	if x.ss.s.opts.XOAuth2Challenge {
+		x.refused = true
+		return []byte(`{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}`), false, nil
+	}
+	return nil, true, errAuthFailed
+}
+
+// ParseXOAuth2 splits an XOAUTH2 initial response (decoded from base64)
+// into its user and bearer token; ok is false unless it is exactly
+// "user=" user "\x01auth=Bearer " token "\x01\x01".
+func ParseXOAuth2(resp []byte) (user, token string, ok bool) {
+	rest, ok := strings.CutPrefix(string(resp), "user=")
+	if !ok {
+		return "", "", false
+	}
+	user, rest, ok = strings.Cut(rest, "\x01auth=Bearer ")
+	if !ok || user == "" {
+		return "", "", false
+	}
+	token, ok = strings.CutSuffix(rest, "\x01\x01")
+	if !ok || token == "" || strings.ContainsRune(token, 1) {
+		return "", "", false
+	}
+	return user, token, true
+}
+
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if len(ss.s.opts.Mechanisms) > 0 && !ss.authed {
 		return errAuthRequired
 	}
-	ss.msg = Message{From: from}
+	ss.msg = Message{From: from, User: ss.user}
 	return nil
 }
 

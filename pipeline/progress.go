@@ -1,0 +1,201 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/ingest"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
+)
+
+const (
+	// progressKeep is how long a writer that appends nothing more is kept
+	// in the progress: a partition that moved away, a process that is gone.
+	progressKeep = 3 * time.Hour
+	// seenKeep is how long a counted mark ID is remembered: longer than the
+	// read safety margin and than a batch's retries (the Event Hubs retry
+	// policy waits at most 5 minutes between attempts).
+	seenKeep = 15 * time.Minute
+)
+
+// Ingest appends a parsed batch with its mark: what the invocation read, so
+// that the writer's progress travels with its events in one Table request
+// (a transaction, when the kept events fit one). writer names the input
+// stream ("<event hub>/<partition>", "eventgrid", "metric"). An error means
+// the store is down: the function answers non-2xx and the host retries the
+// same batch, which is harmless (events are deduplicated by ID, marks by
+// their ID, which a retry of the same batch repeats).
+//
+// Ingest never reads: Evaluate merges the marks into each writer's
+// progress, so concurrent invocations of one writer cannot lose updates.
+func (p *Pipeline) Ingest(ctx context.Context, writer string, res *ingest.Result) error {
+	m := &store.Mark{Writer: writer, ID: markID(writer, res), Newest: res.Newest, Read: int64(res.Read),
+		Kept: int64(len(res.Events)), Ignored: int64(res.Ignored), Skipped: int64(res.SkippedTotal())}
+	if err := p.st.AppendEvents(ctx, p.now(), res.Events, m); err != nil {
+		return fmt.Errorf("pipeline: ingest %s: %w", writer, err)
+	}
+	return nil
+}
+
+// markID identifies an invocation's mark. A batch its trigger names
+// (res.Batch: an Event Hubs partition's sequence numbers) gets an ID of its
+// own, the same for every retry, so a retried batch counts once; any other
+// invocation gets a random ID (a mark is stored only with its events, in
+// one transaction when they fit, so a failed push stores none).
+func markID(writer string, res *ingest.Result) string {
+	if res.Batch == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}
+	h := sha256.Sum256([]byte(writer + "\x00" + res.Batch))
+	return hex.EncodeToString(h[:12])
+}
+
+// holdsWatermark reports whether a writer's progress holds the wallclock
+// watermark back: only Event Hubs partitions do (PRODUCT.md §4). Pushed
+// inputs (Event Grid, metric alerts; handlers name them "eventgrid" and
+// "metric") deliver whenever something happens, so their newest time says
+// nothing about what is still to come, and a metric alert replayed from a
+// backlog would hold the watermark hours in the past.
+func holdsWatermark(writer string) bool {
+	return writer != "eventgrid" && writer != "metric" && !strings.HasPrefix(writer, "eventgrid/")
+}
+
+// loadProgress restores the merged progress and counted marks of the
+// last commit.
+func (r *resident) loadProgress() {
+	r.progress = make(map[string]store.Progress, len(r.meta.Progress))
+	for _, q := range r.meta.Progress {
+		r.progress[q.Writer] = q
+	}
+	r.seen = make(map[string]time.Time, len(r.meta.Marks))
+	for id, ns := range r.meta.Marks {
+		r.seen[id] = time.Unix(0, ns).UTC()
+	}
+}
+
+// merge counts a mark into its writer's progress once: times move only
+// forward (a maximum), counters add up.
+func (r *resident) merge(m store.Mark) {
+	if _, dup := r.seen[m.ID]; dup {
+		return
+	}
+	r.seen[m.ID] = m.Stamp
+	q := r.progress[m.Writer]
+	q.Writer = m.Writer
+	if m.Newest.After(q.Newest) {
+		q.Newest = m.Newest
+	}
+	if m.Stamp.After(q.Updated) {
+		q.Updated = m.Stamp
+	}
+	q.Read += m.Read
+	q.Kept += m.Kept
+	q.Ignored += m.Ignored
+	q.Skipped += m.Skipped
+	r.progress[m.Writer] = q
+}
+
+// progressChanged reports whether marks were counted since the last commit.
+func (r *resident) progressChanged() bool {
+	return len(r.seen) != len(r.meta.Marks) || len(r.progress) != len(r.meta.Progress) ||
+		slices.ContainsFunc(r.meta.Progress, func(q store.Progress) bool { return r.progress[q.Writer] != q })
+}
+
+// keepProgress prepares the commit's copy: writers gone longer than
+// progressKeep (by the stamp of their last append, against readTo) and
+// mark IDs older than seenKeep are dropped.
+func (r *resident) keepProgress(now time.Time) {
+	ref := r.readTo
+	if ref.IsZero() || ref.After(now) {
+		ref = now
+	}
+	r.meta.Progress = r.meta.Progress[:0]
+	for w, q := range r.progress {
+		if ref.Sub(q.Updated) > progressKeep {
+			delete(r.progress, w)
+			continue
+		}
+		r.meta.Progress = append(r.meta.Progress, q)
+	}
+	slices.SortFunc(r.meta.Progress, func(a, b store.Progress) int { return strings.Compare(a.Writer, b.Writer) })
+	r.meta.Marks = make(map[string]int64, len(r.seen))
+	for id, st := range r.seen {
+		if ref.Sub(st) > seenKeep {
+			delete(r.seen, id)
+			continue
+		}
+		r.meta.Marks[id] = st.UnixNano()
+	}
+}
+
+// saveProgress publishes the committed progress in the progress table, for
+// the API's health and anyone watching the pipeline, and removes the rows
+// of writers no longer in it (gone for progressKeep, or rows of an older
+// version).
+func (p *Pipeline) saveProgress(ctx context.Context) error {
+	rows, err := p.st.ListProgress(ctx)
+	if err != nil {
+		return fmt.Errorf("pipeline: list progress: %w", err)
+	}
+	var gone []string
+	for _, q := range rows {
+		if _, ok := p.res.progress[q.Writer]; !ok {
+			gone = append(gone, q.Writer)
+		}
+	}
+	if err := p.st.PutProgress(ctx, p.res.meta.Progress...); err != nil {
+		return fmt.Errorf("pipeline: save progress: %w", err)
+	}
+	if err := p.st.DeleteProgress(ctx, gone...); err != nil {
+		return fmt.Errorf("pipeline: purge progress: %w", err)
+	}
+	return nil
+}
+
+// watermarkAt computes the watermark from the merged progress, as of the read
+// position: a backlog read in steps is judged as of the stamps it has
+// reached, so a partition is idle only if it appended nothing for
+// ALLOWED_LATENESS before that point, not before the wall clock. newest is
+// the newest event time of any writer.
+func (p *Pipeline) watermarkAt(now time.Time) (wm, newest time.Time) {
+	res := p.res
+	at := now
+	if !res.readTo.IsZero() && res.readTo.Before(now) {
+		at = res.readTo
+	}
+	cp := make([]classify.Progress, 0, len(res.progress))
+	for _, q := range res.progress {
+		if q.Newest.After(newest) {
+			newest = q.Newest
+		}
+		if p.cfg.Engine.Mode == classify.WallClock && !holdsWatermark(q.Writer) {
+			continue
+		}
+		cp = append(cp, classify.Progress{Writer: q.Writer, Newest: q.Newest, Updated: q.Updated})
+	}
+	return classify.Watermark(p.cfg.Engine.Mode, at, p.cfg.Engine.AllowedLateness, cp), newest
+}
+
+// progressNow returns every writer's progress as Evaluate last merged it (the
+// resident copy, current as of the last tick; nil before the first), for
+// pipeline checks run inside a tick.
+func (p *Pipeline) progressNow() []store.Progress {
+	if p.res == nil {
+		return nil
+	}
+	out := make([]store.Progress, 0, len(p.res.progress))
+	for _, q := range p.res.progress {
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b store.Progress) int { return strings.Compare(a.Writer, b.Writer) })
+	return out
+}

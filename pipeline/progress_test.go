@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/ingest"
+	"github.com/disconnect-doctor/disconnect-doctor/notify"
+	"github.com/disconnect-doctor/disconnect-doctor/notify/webhook"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
+)
+
+const testHubID = "/SUBSCRIPTIONS/9F3C2B1A-4D5E-4F60-8A7B-1C2D3E4F5A6B/RESOURCEGROUPS/RG-IOT-PROD/PROVIDERS/MICROSOFT.DEVICES/IOTHUBS/CONTOSO-PROD-HUB"
+
+// logRecord renders a resource-log record (reference/iothub-telemetry.md
+// §1.4): category and operation, a result code or "" for a success.
+func logRecord(at time.Time, category, op, code, device string) map[string]any {
+	props, _ := json.Marshal(map[string]any{"deviceId": device, "protocol": "Mqtt", "authType": nil, "maskedIpAddress": "81.204.17.XXX"})
+	r := map[string]any{"time": at.UTC().Format(time.RFC3339), "resourceId": testHubID, "operationName": op,
+		"category": category, "level": "Information", "properties": string(props), "location": "westeurope"}
+	if code != "" {
+		r["level"], r["resultType"], r["resultDescription"] = "Error", code, "DeviceConnectionClosedRemotely"
+	}
+	return r
+}
+
+// ingestLogs parses records as one Event Hubs body and ingests it under writer.
+func ingestLogs(t *testing.T, p *Pipeline, writer string, recs ...map[string]any) *ingest.Result {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"records": recs})
+	var res ingest.Result
+	ingest.ResourceLogs(body, &res)
+	if err := p.Ingest(context.Background(), writer, &res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+func tick(t *testing.T, p *Pipeline) Report {
+	t.Helper()
+	r, err := p.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// hookSink is a local webhook receiver keeping the bodies it got.
+type hookSink struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (h *hookSink) start(t *testing.T) *webhook.Notifier {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.bodies = append(h.bodies, string(b))
+		h.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return webhook.New(webhook.Config{URL: notify.Secret(srv.URL)})
+}
+
+// got reports whether a firing notification of kind about device arrived.
+func (h *hookSink) got(kind classify.SignalKind, device string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range h.bodies {
+		if strings.Contains(b, `"kind":"`+string(kind)+`"`) && strings.Contains(b, device) && strings.Contains(b, `"status":"firing"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTwinOnlyPartitionMovesTheWatermark: partition 1 carries nothing but
+// successful twin reads (ignored, not evidence); the 404104 on partition 0
+// of a device that never comes back is still decided and its device-offline
+// alert sent. Before, such a partition held the watermark at its last
+// kept record (it had none) and the alert never came.
+func TestTwinOnlyPartitionMovesTheWatermark(t *testing.T) {
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	var hook hookSink
+	p, err := New(Options{Config: testConfig(t), Store: st, Now: c.Now, Instance: "x", Log: zerolog.Nop(), ReadSafety: -1,
+		Channels: map[string]alert.Notifier{"webhook": hook.start(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := c.t
+	ingestLogs(t, p, "logs/0", logRecord(start.Add(-40*time.Minute), "Connections", "deviceConnect", "", "pump-1"),
+		logRecord(start.Add(-3*time.Minute), "Connections", "deviceDisconnect", "404104", "pump-1"))
+	ingestLogs(t, p, "logs/1", logRecord(start.Add(-2*time.Minute), "D2CTwinOperations", "read", "", "pump-2"))
+	tick(t, p)
+	var decided bool
+	for m := 1; m <= 40; m++ {
+		c.t = start.Add(time.Duration(m) * time.Minute)
+		// Partition 1 keeps delivering twin reads, two minutes late; partition
+		// 0 delivers nothing more (idle: it stops holding the watermark).
+		res := ingestLogs(t, p, "logs/1", logRecord(c.t.Add(-2*time.Minute), "D2CTwinOperations", "read", "", "pump-2"))
+		if len(res.Events) != 0 || res.Ignored != 1 {
+			t.Fatalf("a successful twin read was kept: %s", res.Summary())
+		}
+		r := tick(t, p)
+		decided = decided || r.Diagnoses > 0
+	}
+	if !decided {
+		t.Fatal("the 404104 on partition 0 was never decided")
+	}
+	if !hook.got(classify.DeviceOffline, "pump-1") {
+		t.Fatalf("no device-offline notification for pump-1 reached the webhook (%d bodies)", len(hook.bodies))
+	}
+	wm, _ := p.watermarkAt(c.t)
+	if lag := c.t.Sub(wm); lag > 10*time.Minute {
+		t.Errorf("watermark %v is %v behind the wall clock", wm, lag)
+	}
+}
+
+// TestMetricBacklogDoesNotHoldTheWatermark: a metric alert's Resolved read
+// from a backlog, hours old, is a pushed input: it never holds the
+// watermark, which keeps following the Event Hubs partitions.
+func TestMetricBacklogDoesNotHoldTheWatermark(t *testing.T) {
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	p := newPipeline(t, st, c, "x")
+	body, err := os.ReadFile("../ingest/testdata/golden/metric_resolved.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := c.t.Add(-3 * time.Hour).Format(time.RFC3339)
+	b := strings.NewReplacer("2024-05-14T13:24:03.5120833Z", old, "2024-05-14T13:41:07.0210417Z", old).Replace(string(body))
+	var res ingest.Result
+	ingest.MetricAlert([]byte(b), &res)
+	if len(res.Events) != 1 {
+		t.Fatalf("metric alert: %s", res.Summary())
+	}
+	if err := p.Ingest(context.Background(), "metric", &res); err != nil {
+		t.Fatal(err)
+	}
+	ingestLogs(t, p, "logs/0", logRecord(c.t.Add(-time.Minute), "Connections", "deviceConnect", "", "pump-1"))
+	r := tick(t, p)
+	want := c.t.Add(-time.Minute - p.cfg.Engine.AllowedLateness)
+	if !r.Watermark.Equal(want) {
+		t.Errorf("watermark %v, want %v (the Event Hubs partition's, not the metric alert's %s)", r.Watermark, want, old)
+	}
+	if q := p.res.progress["metric"]; q.Read != 1 || q.Kept != 1 {
+		t.Errorf("metric progress %+v not counted", q)
+	}
+}
+
+// TestProgressOnlyForward: a batch of older records (a late partition
+// redelivering) never moves a writer's progress back.
+func TestProgressOnlyForward(t *testing.T) {
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	p := newPipeline(t, st, c, "x")
+	ingestLogs(t, p, "logs/0", logRecord(c.t.Add(-time.Minute), "D2CTwinOperations", "read", "", "d"))
+	c.t = c.t.Add(time.Second)
+	ingestLogs(t, p, "logs/0", logRecord(c.t.Add(-time.Hour), "D2CTwinOperations", "read", "", "d"))
+	c.t = c.t.Add(time.Minute)
+	tick(t, p)
+	q := p.res.progress["logs/0"]
+	if want := c.t.Add(-time.Minute - time.Minute - time.Second); !q.Newest.Equal(want) || q.Read != 2 {
+		t.Errorf("progress %+v, want newest %v and 2 records", q, want)
+	}
+}
+
+// TestConcurrentInvocationsOfOneWriter: invocations of one writer running
+// at once (Event Grid deliveries on several instances) lose no update, and
+// a retried batch counts once.
+func TestConcurrentInvocationsOfOneWriter(t *testing.T) {
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	ps := []*Pipeline{newPipeline(t, st, c, "a"), newPipeline(t, st, c, "b")}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			ingestLogs(t, ps[i%2], "logs/7", logRecord(c.t.Add(-time.Duration(i)*time.Second), "D2CTwinOperations", "read", "", fmt.Sprint("d", i)))
+		})
+	}
+	wg.Wait()
+	// The host retries a batch (same sequence numbers), on another
+	// instance: it counts once.
+	body, _ := json.Marshal(map[string]any{"records": []any{logRecord(c.t.Add(-time.Hour), "Connections", "deviceConnect", "", "d-retry")}})
+	for _, p := range ps {
+		var res ingest.Result
+		ingest.ResourceLogs(body, &res)
+		res.Batch = "1017-1017/1"
+		if err := p.Ingest(context.Background(), "logs/7", &res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.t = c.t.Add(time.Minute)
+	tick(t, ps[0])
+	if q := ps[0].res.progress["logs/7"]; q.Read != 41 || q.Ignored != 40 || q.Kept != 1 {
+		t.Errorf("progress %+v, want 41 read (40 ignored, 1 kept)", q)
+	}
+}
+
+// TestGoneWritersArePurged: a writer that appended nothing for longer than
+// progressKeep is dropped from the progress and its row deleted; live
+// writers stay.
+func TestGoneWritersArePurged(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	p := newPipeline(t, st, c, "x")
+	// A row left by an older version (one per writer@instance).
+	if err := st.PutProgress(ctx, store.Progress{Writer: "logs/0@5e1f", Newest: c.t, Updated: c.t}); err != nil {
+		t.Fatal(err)
+	}
+	ingestLogs(t, p, "logs/gone", logRecord(c.t, "D2CTwinOperations", "read", "", "d"))
+	for m := range 4 * 60 / 10 {
+		c.t = c.t.Add(10 * time.Minute)
+		ingestLogs(t, p, "logs/live", logRecord(c.t, "D2CTwinOperations", "read", "", fmt.Sprint("d", m)))
+		tick(t, p)
+	}
+	rows, err := st.ListProgress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Writer != "logs/live" {
+		t.Errorf("progress rows %+v, want logs/live only", rows)
+	}
+}
