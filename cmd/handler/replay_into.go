@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,8 +19,8 @@ import (
 )
 
 // replayInstance names `replay --into` as a pipeline instance: it holds the
-// Evaluate lease under this name while it runs, and its progress rows are
-// "replay/<digest>@replay".
+// Evaluate lease under this name while it runs; its writers are
+// "replay/<digest>".
 const replayInstance = "replay"
 
 // replayInto loads archived resource logs into the live state at storage (a
@@ -26,13 +28,14 @@ const replayInstance = "replay"
 // from the environment as for the app), so that learned token periods and
 // hub baselines exist from the first minute after deployment. Each file is
 // appended as the ingest functions append a batch, under a writer named after
-// its contents' digest, and the whole is then evaluated to its end with the
+// its contents' digest (a MetaBlobs row "replay-<digest>" records that it was
+// loaded), and the whole is then evaluated to its end with the
 // app's own settings (its watermark mode: with wallclock, the alerts the
 // archive raises fall due long before the wall clock and are recorded, not
 // notified, STALE_AFTER).
 //
-// Running it twice changes nothing: a file whose digest already has its
-// progress row is not appended again, and with nothing new nothing is
+// Running it twice changes nothing: a file whose digest is recorded as
+// loaded is not appended again, and with nothing new nothing is
 // evaluated. Records older than RETENTION are loaded and then removed by
 // retention straight away (the output says so): load the recent archive. Run it before the app starts consuming (or on an
 // archive that ends before the live stream begins): the evaluation treats
@@ -57,10 +60,6 @@ func replayInto(ctx context.Context, storage string, files []string, w io.Writer
 	if err != nil {
 		return err
 	}
-	loaded, err := loadedArchives(ctx, st)
-	if err != nil {
-		return fmt.Errorf("replay --into: %w", err)
-	}
 	appended := 0
 	for _, f := range files {
 		res := &ingest.Result{}
@@ -68,13 +67,21 @@ func replayInto(ctx context.Context, storage string, files []string, w io.Writer
 		if err != nil {
 			return fmt.Errorf("replay --into: %w", err)
 		}
-		writer := "replay/" + digest[:16]
-		if loaded[writer+"@"+replayInstance] {
-			fmt.Fprintf(w, "%s: already loaded (%s), not appended again\n", f, writer)
+		mark := archiveKey(digest)
+		switch _, err := st.GetBlob(ctx, store.MetaBlobs, mark); {
+		case err == nil:
+			fmt.Fprintf(w, "%s: already loaded (%s), not appended again\n", f, mark)
 			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("replay --into: %w", err)
 		}
+		writer := "replay/" + digest[:16]
+		res.Batch = digest // a retried append counts once
 		if err := p.Ingest(ctx, writer, res); err != nil {
 			return fmt.Errorf("replay --into: %s: %w", f, err)
+		}
+		if err := markLoaded(ctx, st, mark, f, res); err != nil {
+			return fmt.Errorf("replay --into: %w", err)
 		}
 		appended++
 		fmt.Fprintf(w, "%s: %s\n", f, res.Summary())
@@ -103,15 +110,26 @@ func replayInto(ctx context.Context, storage string, files []string, w io.Writer
 	return nil
 }
 
-// loadedArchives returns the progress rows of files loaded before.
-func loadedArchives(ctx context.Context, st store.Store) (map[string]bool, error) {
-	prog, err := st.ListProgress(ctx)
+// archiveKey names the MetaBlobs row recording that a file with this
+// content digest was loaded.
+func archiveKey(digest string) string { return "replay-" + digest }
+
+// loadedArchive is what that row holds, for a reader of the store.
+type loadedArchive struct {
+	File   string    `json:"file"`
+	Loaded time.Time `json:"loaded"`
+	Read   int       `json:"read"`
+	Kept   int       `json:"kept"`
+}
+
+// markLoaded records that a file was appended, so that a second run does
+// not append it again. It is written after the append: a run that fails in
+// between appends the file again next time, which the engine deduplicates.
+func markLoaded(ctx context.Context, st store.Store, key, file string, res *ingest.Result) error {
+	b, err := json.Marshal(loadedArchive{File: filepath.Base(file), Loaded: time.Now().UTC(), Read: res.Read, Kept: len(res.Events)})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make(map[string]bool, len(prog))
-	for _, pr := range prog {
-		out[pr.Writer] = true
-	}
-	return out, nil
+	_, err = st.PutBlobs(ctx, store.MetaBlobs, []store.Blob{{Key: key, Data: b}})
+	return err
 }
