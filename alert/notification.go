@@ -89,6 +89,14 @@ type Alert struct {
 	// Subject names what an alert of the pipeline's own is about (the
 	// channel of notifications-failing); empty otherwise.
 	Subject string `json:"subject,omitempty"`
+	// Suspected marks a hub-incident seen early in Event Grid and not yet
+	// confirmed by the resource logs (cause pending); its resolved, when the
+	// logs do not confirm it, withdraws it. A confirmed incident's
+	// notifications carry false.
+	Suspected bool `json:"suspected,omitempty"`
+	// Confirmed marks the notification that confirms a suspected
+	// hub-incident (the resource logs arrived and show a hub incident).
+	Confirmed bool `json:"confirmed,omitempty"`
 
 	// Repeat is 0 for the first firing notification of an episode and n for
 	// the n-th reminder; it is part of the notification's identity.
@@ -106,6 +114,11 @@ func notificationID(groupKey, status string, alerts []Alert) string {
 	parts := make([]string, len(alerts))
 	for i, a := range alerts {
 		parts[i] = a.Key + "\x00" + a.StartsAt + "\x00" + a.Status + "\x00" + strconv.Itoa(a.Repeat)
+		if a.Suspected {
+			// The suspected firing and the confirmation are two
+			// notifications of one episode.
+			parts[i] += "\x00suspected"
+		}
 	}
 	sort.Strings(parts)
 	h := sha256.New()
@@ -173,7 +186,37 @@ func (n *Notification) StatusWords() string {
 	if n.IsReminder() {
 		s += " (REMINDER " + strconv.Itoa(n.Repeat) + ")"
 	}
+	switch {
+	case n.Suspected() && n.Status == StatusFiring:
+		s += " (SUSPECTED, CAUSE PENDING)"
+	case n.Suspected():
+		s += " (WITHDRAWN: NOT AN IOT HUB INCIDENT)"
+	case n.Confirmed():
+		s += " (CONFIRMED)"
+	}
 	return s
+}
+
+// Suspected reports whether the notification is about a suspected hub
+// incident (firing: cause pending; resolved: the suspicion is withdrawn).
+func (n *Notification) Suspected() bool {
+	for _, a := range n.Alerts {
+		if a.Suspected {
+			return true
+		}
+	}
+	return false
+}
+
+// Confirmed reports whether the notification confirms a suspected hub
+// incident.
+func (n *Notification) Confirmed() bool {
+	for _, a := range n.Alerts {
+		if a.Confirmed {
+			return true
+		}
+	}
+	return false
 }
 
 // StatusTag is the bracketed prefix of an e-mail subject that receivers can
@@ -182,6 +225,14 @@ func (n *Notification) StatusTag() string {
 	s := "[" + strings.ToUpper(n.Status) + "]"
 	if n.IsReminder() {
 		s += "[REMINDER " + strconv.Itoa(n.Repeat) + "]"
+	}
+	switch {
+	case n.Suspected() && n.Status == StatusFiring:
+		s += "[SUSPECTED]"
+	case n.Suspected():
+		s += "[WITHDRAWN]"
+	case n.Confirmed():
+		s += "[CONFIRMED]"
 	}
 	return s
 }

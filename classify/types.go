@@ -155,6 +155,12 @@ type Signal struct {
 	Recommendation string
 	// Devices is the number of devices involved (HubIncident), else 1.
 	Devices int
+	// Suspected marks a HubIncident raised early from Event Grid alone
+	// (package suspect), before the resource logs that can confirm it: its
+	// firing says "suspected, cause pending"; the engine's own incident
+	// signal for the hub then confirms it (same alert key and episode), or a
+	// Suspected end withdraws it.
+	Suspected bool
 }
 
 // AlertKey returns the stable alert key kind/hub[/device[/module]].

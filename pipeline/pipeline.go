@@ -29,6 +29,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
@@ -123,6 +124,9 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
+	// suspect is the early incident detector's state (package suspect),
+	// one MetaBlobs blob per hub under suspectPrefix.
+	suspect *suspect.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -392,6 +396,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
 		watch.Observe(res.watch, evs, now)
+		suspect.Observe(p.suspectConfig(), res.suspect, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		for _, m := range marks {
@@ -475,6 +480,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 		alertNow = d.newest
 	}
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
 		// Retention: forgotten devices resolve their open alerts.
 		f := p.forget(now, &d)
@@ -506,6 +512,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		return err
 	}
 	if err := p.saveWatch(ctx, false); err != nil {
+		return err
+	}
+	if err := p.saveSuspect(ctx, false); err != nil {
 		return err
 	}
 	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
@@ -542,6 +551,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 		return err
 	}
 	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
+	if err := p.saveSuspect(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -626,6 +638,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
 	}
 	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
+	}
+	if res.suspect, err = p.loadSuspect(ctx); err != nil {
 		return err
 	}
 	res.engine.ClearDirty()
