@@ -363,23 +363,33 @@ func Explanation(k classify.SignalKind) string {
 	return base
 }
 
-// link builds the API link for a group, or "" without a base URL. The link
-// is a plain API path: the function key is never put in it.
+// link builds the dashboard link of a group, or "" without a base URL: the
+// incident page for a hub incident (found by the incident's start, which
+// the alert carries, not its id), the overview (with the pipeline's health)
+// for the pipeline's own alerts, the device page for a single device (with
+// its module), the hub page otherwise. Device ids travel in the query, so
+// every character an id may hold survives. The link never carries the
+// function key: a key posted to a Teams channel or a mailbox is a key for
+// everyone who reads them; the person opening it adds ?code=<key> (or the
+// app sits behind App Service authentication).
 func link(base string, kind classify.SignalKind, hub string, alerts []Alert) string {
 	if base == "" {
 		return ""
 	}
-	base = strings.TrimRight(base, "/")
-	q := url.Values{"hub": {hub}}
+	ui := strings.TrimRight(base, "/") + "/api/v1/ui"
 	switch {
-	case kind == classify.HubIncident:
-		return base + "/api/v1/incidents?" + q.Encode()
-	case !kind.AboutDevice():
-		return base + "/api/v1/health" // the pipeline's own alerts
+	case kind == classify.HubIncident && len(alerts) > 0 && alerts[0].StartsAt != "":
+		return ui + "/incidents?" + url.Values{"hub": {hub}, "at": {alerts[0].StartsAt}}.Encode()
+	case kind != classify.HubIncident && !kind.AboutDevice():
+		return ui // the pipeline's own alerts: the overview shows its health
 	case len(alerts) == 1 && alerts[0].DeviceID != "":
-		return base + "/api/v1/devices/" + url.PathEscape(alerts[0].DeviceID) + "?" + q.Encode()
+		q := url.Values{"hub": {hub}, "id": {alerts[0].DeviceID}}
+		if alerts[0].Module != "" {
+			q.Set("module", alerts[0].Module)
+		}
+		return ui + "/devices?" + q.Encode()
 	}
-	return base + "/api/v1/disconnects?" + q.Encode()
+	return ui + "/hubs/" + url.PathEscape(hub)
 }
 
 // outboxPayload is what the outbox stores: the webhook body plus the

@@ -28,6 +28,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/rollup"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
@@ -95,6 +96,8 @@ type Pipeline struct {
 	// raised are the pipeline's own alert conditions found during the
 	// current tick outside the built-in checks (see raise).
 	raised []watch.Condition
+	// rollup counts disconnects per minute for the dashboard (rollup.go).
+	rollup *rollup.Rollup
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -399,6 +402,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 		suspect.Observe(p.suspectConfig(), res.suspect, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
+		p.noteRollup(evs, s.New)
 		for _, m := range marks {
 			res.merge(m)
 			if m.Stamp.After(lastMark) {
@@ -522,6 +526,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	}
 	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
 		return fmt.Errorf("pipeline: incidents: %w", err)
+	}
+	if err := p.saveRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
+		return err
 	}
 	purged := d.purged
 	if purged {
