@@ -112,12 +112,17 @@ const (
 	// NotificationsFailing: a channel's notifications are being
 	// dead-lettered.
 	NotificationsFailing SignalKind = "notifications-failing"
+	// HubStateBroken: one hub's stored state cannot be read or written (a
+	// blob this version cannot decode, a row the store refuses, errors on
+	// its partition). That hub is reported and the other hubs are
+	// evaluated as usual (issue 9).
+	HubStateBroken SignalKind = "hub-state-broken"
 )
 
 // Severity returns the alert severity of the kind (PRODUCT.md §7).
 func (k SignalKind) Severity() string {
 	switch k {
-	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing:
+	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing, HubStateBroken:
 		return "critical"
 	}
 	return "warning"
