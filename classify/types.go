@@ -164,8 +164,10 @@ type Signal struct {
 	// Key is the hub (Device empty) for HubIncident, the device otherwise.
 	Key    event.Key
 	Firing bool
-	// Since is the event time the condition began; At the event time of this
-	// transition (equal to Since for a firing signal).
+	// Since is the event time the condition began (for DeviceOffline, the
+	// disconnect the device has been away from since); At the event time of
+	// this transition (equal to Since for a firing signal, except
+	// DeviceOffline's, which fires OfflineAfter after its disconnect).
 	Since time.Time
 	At    time.Time
 	// Incident: for a device signal, the ID of the open hub incident the
