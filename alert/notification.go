@@ -336,6 +336,8 @@ func KindTitle(k classify.SignalKind) string {
 		return "diagnoses running late (pipeline lagging)"
 	case classify.NotificationsFailing:
 		return "notifications failing"
+	case classify.HubStateBroken:
+		return "a hub's stored state cannot be read or written"
 	}
 	return string(k)
 }
@@ -351,6 +353,8 @@ func Explanation(k classify.SignalKind) string {
 		return "disconnect-doctor is behind its input: disconnects are diagnosed, and device alerts sent, later than usual."
 	case classify.NotificationsFailing:
 		return "disconnect-doctor cannot deliver its notifications on one of its channels: alerts sent there are lost."
+	case classify.HubStateBroken:
+		return "disconnect-doctor cannot read or write the stored state of one hub: that hub's diagnoses may be incomplete until it is fixed; the other hubs are evaluated as usual."
 	case classify.HubIncident:
 		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
 	case classify.TokenRenewalFailing:

@@ -127,6 +127,10 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
+	// retryDiag / retryInc are rows of hubs whose writes failed, written
+	// again with the next tick's (hubs.go).
+	retryDiag []classify.Diagnosis
+	retryInc  []classify.Incident
 	// suspect is the early incident detector's state (package suspect),
 	// one MetaBlobs blob per hub under suspectPrefix.
 	suspect *suspect.State
@@ -221,7 +225,7 @@ func New(opts Options) (*Pipeline, error) {
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})
-	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log, Limit: deliverLimit}
+	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Routes: opts.Config.Routes, Log: opts.Log, Limit: deliverLimit}
 	return p, nil
 }
 
@@ -496,6 +500,11 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	sigs = append(sigs, res.alerts.Orphans(res.engine.Tracks, alertNow)...)
 	rep.Signals = len(sigs)
 	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
+	notes, err := p.silence(ctx, res.alerts, d.notes, alertNow)
+	if err != nil {
+		return d, err
+	}
+	d.notes = notes
 	rep.Notifications = len(d.notes)
 	return d, nil
 }
@@ -521,12 +530,7 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveSuspect(ctx, false); err != nil {
 		return err
 	}
-	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
-		return fmt.Errorf("pipeline: diagnoses: %w", err)
-	}
-	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
-		return fmt.Errorf("pipeline: incidents: %w", err)
-	}
+	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
 	if err := p.saveRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
 		return err
 	}
@@ -622,8 +626,12 @@ func (p *Pipeline) load(ctx context.Context) error {
 			for _, b := range bs {
 				if err := put(b.Key, b.Data); err != nil {
 					// A blob this version cannot read is state lost for one
-					// device, not a reason to stop the whole app.
+					// device or hub, not a reason to stop the whole app:
+					// reported for its hub (hubs.go).
 					p.log.Error().Str("kind", string(kind)).Str("key", b.Key).Err(err).Msg("dropping unreadable state")
+					if kind == store.DeviceBlobs || kind == store.HubBlobs {
+						p.hubBroken(hubOfBlob(kind, b.Key), string(kind), err)
+					}
 				}
 			}
 			return nil
@@ -689,14 +697,6 @@ func (p *Pipeline) saveAlerts(ctx context.Context) error {
 // dropped; it reports whether anything was written.
 func (p *Pipeline) saveEngine(ctx context.Context) (bool, error) {
 	devs, hubs := p.res.engine.Dirty()
-	var blobs []store.Blob
-	for _, k := range devs {
-		data, err := p.res.engine.MarshalDevice(k)
-		if err != nil {
-			return false, fmt.Errorf("pipeline: encode device %s: %w", k, err)
-		}
-		blobs = append(blobs, store.Blob{Key: k.Path(), Data: data})
-	}
 	gone := make([]string, len(p.res.gone))
 	for i, k := range p.res.gone {
 		gone[i] = k.Path()
@@ -706,22 +706,9 @@ func (p *Pipeline) saveEngine(ctx context.Context) (bool, error) {
 	if err := p.st.DeleteBlobs(ctx, store.DeviceBlobs, gone); err != nil {
 		return false, fmt.Errorf("pipeline: delete devices: %w", err)
 	}
-	if _, err := p.st.PutBlobs(ctx, store.DeviceBlobs, blobs); err != nil {
-		return false, fmt.Errorf("pipeline: save devices: %w", err)
-	}
-	blobs = blobs[:0]
-	for _, h := range hubs {
-		data, err := p.res.engine.MarshalHub(h)
-		if err != nil {
-			return false, fmt.Errorf("pipeline: encode hub %s: %w", h, err)
-		}
-		blobs = append(blobs, store.Blob{Key: h, Data: data})
-	}
-	if _, err := p.st.PutBlobs(ctx, store.HubBlobs, blobs); err != nil {
-		return false, fmt.Errorf("pipeline: save hubs: %w", err)
-	}
+	// hub by hub: one hub's failure is reported, not the tick's (hubs.go)
+	p.saveHubs(ctx, devs, hubs)
 	wrote := len(devs)+len(gone)+len(hubs) > 0
-	p.res.engine.ClearDirty()
 	p.res.gone = nil
 	return wrote, nil
 }
