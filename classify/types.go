@@ -119,6 +119,23 @@ const (
 	HubStateBroken SignalKind = "hub-state-broken"
 )
 
+// Kinds lists every alert kind, for checking the kinds users name in
+// ALERT_ROUTES and silences.
+func Kinds() []SignalKind {
+	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping,
+		PipelineSilent, PipelineLagging, NotificationsFailing}
+}
+
+// Valid reports whether k is one of Kinds.
+func (k SignalKind) Valid() bool {
+	for _, v := range Kinds() {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
 // Severity returns the alert severity of the kind (PRODUCT.md §7).
 func (k SignalKind) Severity() string {
 	switch k {
@@ -147,8 +164,10 @@ type Signal struct {
 	// Key is the hub (Device empty) for HubIncident, the device otherwise.
 	Key    event.Key
 	Firing bool
-	// Since is the event time the condition began; At the event time of this
-	// transition (equal to Since for a firing signal).
+	// Since is the event time the condition began (for DeviceOffline, the
+	// disconnect the device has been away from since); At the event time of
+	// this transition (equal to Since for a firing signal, except
+	// DeviceOffline's, which fires OfflineAfter after its disconnect).
 	Since time.Time
 	At    time.Time
 	// Incident: for a device signal, the ID of the open hub incident the
