@@ -330,6 +330,8 @@ func KindTitle(k classify.SignalKind) string {
 		return "devices offline after a disconnect"
 	case classify.DeviceFlapping:
 		return "devices keep disconnecting (flapping)"
+	case classify.SiteOutage:
+		return "site outage (devices behind one network lost their connection together)"
 	case classify.PipelineSilent:
 		return "no resource logs arriving (pipeline silent)"
 	case classify.PipelineLagging:
@@ -363,6 +365,8 @@ func Explanation(k classify.SignalKind) string {
 		return base + "The devices did not come back afterwards: they may have crashed, lost power or lost their network."
 	case classify.DeviceFlapping:
 		return base + "The devices disconnect again and again for device- or network-side reasons."
+	case classify.SiteOutage:
+		return base + "Several devices behind one network location lost their connection together, with no error on IoT Hub's side: the site's network (router, uplink, power) is the likely cause. Their own alerts are held back while it lasts."
 	}
 	return base
 }
