@@ -29,8 +29,8 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/rollup"
-	"github.com/disconnect-doctor/disconnect-doctor/store"
 	"github.com/disconnect-doctor/disconnect-doctor/site"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
 	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
