@@ -24,13 +24,14 @@ func SiteKey(hub string) string { return sitePrefix + hub }
 
 // siteSignals runs the site outage rule on this tick's diagnoses: it opens
 // and resolves outages (their signals are returned), names the outage in
-// its members' diagnoses, and marks the device signals of sigs it holds
-// back.
+// its members' diagnoses (those of earlier ticks are added to out again),
+// and marks the device signals of sigs it holds back.
 func (p *Pipeline) siteSignals(wm time.Time, out *classify.Output, sigs []classify.Signal) []classify.Signal {
 	st := p.res.site
-	own := site.Tick(p.cfg.Site, st, site.Input{Watermark: wm, Diagnoses: out.Diagnoses})
+	found := site.Tick(p.cfg.Site, st, site.Input{Watermark: wm, Diagnoses: out.Diagnoses})
+	out.Diagnoses = append(out.Diagnoses, found.Diagnoses...)
 	site.Hold(st, sigs)
-	return own
+	return found.Signals
 }
 
 // loadSite reads the detector's blobs. An unreadable one is dropped and

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
@@ -114,9 +115,9 @@ func (o *Outage) Summary() string {
 
 // Evidence is the line a member's diagnosis carries.
 func (o *Outage) Evidence() string {
-	return "part of site outage " + o.ID + ": " + strconv.Itoa(o.Devices) + " devices behind " + o.Network +
-		".x lost their connection within minutes of each other at " + time.Unix(o.Start, 0).UTC().Format("15:04:05") +
-		" UTC, with no error on the hub's side"
+	return "part of site outage " + o.ID + ": devices behind " + o.Network +
+		".x lost their connection together from " + time.Unix(o.Start, 0).UTC().Format("15:04:05") +
+		" UTC, with no error on the hub's side (GET v1/sites lists it)"
 }
 
 // Hub is a hub's persisted state: its open and recent outages (counts only).
@@ -133,6 +134,10 @@ type Member struct {
 	Cand bool   `json:"c,omitempty"`
 	Out  string `json:"o,omitempty"`
 	Back int64  `json:"b,omitempty"`
+	// D is the candidate's final diagnosis while it waits for an outage:
+	// when one takes it in, it is emitted again naming the outage (a
+	// diagnosis is upserted by its event, so this revises it in place).
+	D *classify.Diagnosis `json:"d,omitempty"`
 }
 
 // State is the detector's state. Not safe for concurrent use.
@@ -142,6 +147,7 @@ type State struct {
 	dirty   map[string]bool               // hubs
 	dirtyM  map[[2]string]bool            // changed rows
 	goneM   [][2]string                   // dropped rows
+	fresh   map[[2]string]bool            // rows whose diagnosis is in this Tick's input
 }
 
 // NewState returns an empty state.
@@ -335,6 +341,15 @@ func observeBack(st *State, hub, key string, t int64) {
 	st.touchM(hub, key)
 }
 
+// Output is what Tick found.
+type Output struct {
+	// Signals are the site-outage transitions.
+	Signals []classify.Signal
+	// Diagnoses are earlier ticks' diagnoses of devices an outage took in,
+	// again, with the outage in their evidence.
+	Diagnoses []classify.Diagnosis
+}
+
 // Input is what Tick judges by.
 type Input struct {
 	// Watermark: the engine's; rows older than Keep before it are dropped.
@@ -346,19 +361,20 @@ type Input struct {
 // Tick applies the tick's final verdicts, opens the outages the rule finds,
 // resolves those whose devices are back, and returns their signals. The
 // diagnoses of members are given the outage's evidence (in place).
-func Tick(cfg Config, st *State, in Input) []classify.Signal {
+func Tick(cfg Config, st *State, in Input) Output {
 	cfg = cfg.withDefaults()
+	st.fresh = map[[2]string]bool{}
 	changed := verdicts(st, in.Diagnoses)
-	var sigs []classify.Signal
+	var out Output
 	for _, hub := range sortedKeys(changed) {
-		sigs = append(sigs, detect(cfg, st, hub)...)
+		out.Signals = append(out.Signals, detect(cfg, st, hub, &out)...)
 	}
 	for _, hub := range sortedKeys(st.hubs) {
-		sigs = append(sigs, resolve(cfg, st, hub, in.Watermark.Unix())...)
+		out.Signals = append(out.Signals, resolve(cfg, st, hub, in.Watermark.Unix())...)
 	}
 	annotate(st, in.Diagnoses)
 	prune(cfg, st, in.Watermark.Unix())
-	return sigs
+	return out
 }
 
 // verdicts marks rows whose 404104's final verdict is device-or-network
@@ -379,18 +395,27 @@ func verdicts(st *State, ds []classify.Diagnosis) map[string]bool {
 		cand := d.Cause == classify.DeviceOrNetwork && d.Incident == ""
 		if cand != m.Cand {
 			m.Cand = cand
-			st.touchM(d.Key.Hub, key)
 			if cand {
 				changed[d.Key.Hub] = true
 			}
 		}
+		m.D = nil
+		if cand && m.Out == "" {
+			c := *d
+			c.Evidence = slices.Clone(d.Evidence)
+			m.D = &c
+			st.fresh[[2]string{d.Key.Hub, key}] = true
+		}
+		st.touchM(d.Key.Hub, key)
 	}
 	return changed
 }
 
 // Rule reports where a site outage starts among the 404104 times of one
-// network's candidate devices: the first time from which at least
-// minDevices of them fall within window; ok false when none.
+// network's candidate devices (one time per device: a device's modules are
+// one device, so an IoT Edge box dropping with its modules is not a site):
+// the first time from which at least minDevices of them fall within
+// window; ok false when none.
 func Rule(times []int64, minDevices int, window time.Duration) (start int64, ok bool) {
 	ts := slices.Clone(times)
 	slices.Sort(ts)
@@ -406,7 +431,7 @@ func Rule(times []int64, minDevices int, window time.Duration) (start int64, ok 
 // detect runs the rule on a hub's candidates, network by network: a
 // network with an open outage takes new candidates in as members; another
 // opens one when the rule finds it.
-func detect(cfg Config, st *State, hub string) []classify.Signal {
+func detect(cfg Config, st *State, hub string, out *Output) []classify.Signal {
 	byNet := map[string][]string{}
 	for key, m := range st.members[hub] {
 		if m.Cand && m.Out == "" {
@@ -419,29 +444,42 @@ func detect(cfg Config, st *State, hub string) []classify.Signal {
 		keys := byNet[net]
 		sort.Strings(keys)
 		if o := h.openOn(net); o != nil {
-			if join(st, hub, o, keys, o.Start) && o.Fired {
+			if join(st, hub, o, keys, o.Start, out) && o.Fired {
 				sigs = append(sigs, signal(hub, o, true, o.Start)) // refreshes the count
 			}
 			continue
 		}
-		times := make([]int64, len(keys))
-		for i, k := range keys {
-			times[i] = st.members[hub][k].T
-		}
-		start, ok := Rule(times, cfg.MinDevices, cfg.Window)
+		start, ok := Rule(deviceTimes(st.members[hub], keys), cfg.MinDevices, cfg.Window)
 		if !ok {
 			continue
 		}
 		o := &Outage{ID: hub + "/" + net + "/" + strconv.FormatInt(start, 10), Hub: hub, Network: net, Open: true, Start: start}
 		h.Outages = append(h.Outages, o)
-		join(st, hub, o, keys, start)
+		join(st, hub, o, keys, start, out)
 	}
 	return sigs
 }
 
-// join makes the candidates at or after from members of o; true when any
-// joined.
-func join(st *State, hub string, o *Outage, keys []string, from int64) bool {
+// deviceTimes returns one 404104 time per device among the rows keys: the
+// earliest of its identities (device and modules).
+func deviceTimes(rows map[string]*Member, keys []string) []int64 {
+	first := map[string]int64{}
+	for _, k := range keys {
+		dev, _, _ := strings.Cut(k, "/")
+		if t, ok := first[dev]; !ok || rows[k].T < t {
+			first[dev] = rows[k].T
+		}
+	}
+	times := make([]int64, 0, len(first))
+	for _, t := range first {
+		times = append(times, t)
+	}
+	return times
+}
+
+// join makes the candidates at or after from members of o, and emits
+// again the earlier diagnoses of those that joined; true when any joined.
+func join(st *State, hub string, o *Outage, keys []string, from int64, out *Output) bool {
 	any := false
 	for _, k := range keys {
 		m := st.members[hub][k]
@@ -449,11 +487,22 @@ func join(st *State, hub string, o *Outage, keys []string, from int64) bool {
 			continue
 		}
 		m.Out = o.ID
-		o.Devices++
+		if m.D != nil && !st.fresh[[2]string{hub, k}] {
+			d := *m.D
+			d.Evidence = slices.Clone(d.Evidence)
+			out.Diagnoses = append(out.Diagnoses, d)
+		}
+		m.D = nil
 		st.touchM(hub, k)
 		any = true
 	}
 	if any {
+		o.Devices, o.Away = count(st, hub, o, 1<<62)
+		for i := range out.Diagnoses {
+			if d := &out.Diagnoses[i]; d.Key.Hub == hub && st.members[hub][DevKey(d.Key.Device, d.Key.Module)].Out == o.ID {
+				d.Evidence = append(slices.Clip(d.Evidence), o.Evidence())
+			}
+		}
 		st.dirty[hub] = true
 	}
 	return any
@@ -476,7 +525,8 @@ func resolve(cfg Config, st *State, hub string, wm int64) []classify.Signal {
 		if !o.Open {
 			continue
 		}
-		away, end := awayAt(st, hub, o, wm)
+		_, away := count(st, hub, o, wm)
+		end := lastBack(st, hub, o, wm)
 		if away != o.Away {
 			o.Away = away
 			st.dirty[hub] = true
@@ -502,20 +552,34 @@ func resolve(cfg Config, st *State, hub string, wm int64) []classify.Signal {
 	return sigs
 }
 
-// awayAt counts o's members not back as of wm, and the newest return
-// before it.
-func awayAt(st *State, hub string, o *Outage, wm int64) (away int, last int64) {
-	last = o.Start
-	for _, m := range st.members[hub] {
-		switch {
-		case m.Out != o.ID:
-		case m.Back == 0 || m.Back > wm:
+// count counts o's member devices, and those not back as of wm (a device
+// is away while any of its identities is).
+func count(st *State, hub string, o *Outage, wm int64) (devices, away int) {
+	gone := map[string]bool{}
+	for k, m := range st.members[hub] {
+		if m.Out != o.ID {
+			continue
+		}
+		dev, _, _ := strings.Cut(k, "/")
+		gone[dev] = gone[dev] || m.Back == 0 || m.Back > wm
+	}
+	for _, g := range gone {
+		if g {
 			away++
-		case m.Back > last:
+		}
+	}
+	return len(gone), away
+}
+
+// lastBack is the newest return among o's members as of wm.
+func lastBack(st *State, hub string, o *Outage, wm int64) int64 {
+	last := o.Start
+	for _, m := range st.members[hub] {
+		if m.Out == o.ID && m.Back <= wm && m.Back > last {
 			last = m.Back
 		}
 	}
-	return away, last
+	return last
 }
 
 func trim(cfg Config, st *State, hub string, h *Hub) {
