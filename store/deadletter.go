@@ -56,7 +56,8 @@ func (e *RejectedError) Unwrap() error { return ErrRejected }
 // identity and an excerpt are, and the original stays in the input's own
 // archive (the diagnostic setting's storage, Event Hubs Capture).
 type DeadLetter struct {
-	// ID is unique: the stamp and the event ID (or the batch's mark ID).
+	// ID is unique: the event's ID (an event refused again, by a retry or a
+	// duplicate, is the same dead letter), or a refused batch's own.
 	ID string
 	// At is the wall clock of the refused append.
 	At time.Time
@@ -90,7 +91,7 @@ type DeadLetterStore interface {
 func NewDeadLetter(at time.Time, writer string, e *event.Event, reason string) DeadLetter {
 	ex := fmt.Sprintf("%s %s/%s %s op=%s code=%d %s sdk=%q msg=%q", e.Time.UTC().Format(time.RFC3339Nano), e.Hub, e.Device,
 		e.Category, e.Operation, e.Code, e.Description, e.SDK, e.Message)
-	return DeadLetter{ID: stampKey(at) + keySep + e.ID.String(), At: at, Writer: writer, Hub: e.Hub, Device: e.Device,
+	return DeadLetter{ID: e.ID.String(), At: at, Writer: writer, Hub: e.Hub, Device: e.Device,
 		Module: e.Module, Time: e.Time, Kind: e.Kind.String(), Reason: reason, Excerpt: cut(ex, maxExcerpt)}
 }
 

@@ -283,7 +283,7 @@ func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.E
 	}
 	for j, reason := range aside {
 		if evOf[j] < 0 {
-			return fmt.Errorf("store: append mark %q: %s: %w", mark.Writer, reason, ErrRejected)
+			return fmt.Errorf("store: append mark of %q: %s: %w", cut(mark.Writer, 64), reason, ErrRejected)
 		}
 		rej = append(rej, Rejection{Index: evOf[j], ID: evs[evOf[j]].ID, Reason: reason})
 	}
