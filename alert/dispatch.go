@@ -98,9 +98,14 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ns []Notification, now time.Ti
 		if n.Stale {
 			state = store.OutboxSuppressed
 		}
+		// Due is staggered by a nanosecond per notification (all at or
+		// before now) so that a channel receives them in the order Apply
+		// produced them (an incident's resolved before the device alerts it
+		// releases), not in the order of their IDs.
+		due := now.Add(time.Duration(i - len(ns) + 1))
 		for _, ch := range d.channelNames() {
 			items = append(items, store.OutboxItem{ID: n.NotificationID + "/" + ch, NotificationID: n.NotificationID,
-				Channel: ch, Payload: payload, Created: now, Due: now, State: state})
+				Channel: ch, Payload: payload, Created: now, Due: due, State: state})
 		}
 	}
 	if err := d.Store.Enqueue(ctx, items); err != nil {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 )
 
 // api is the Api function (GET /api/v1/{*path}): the query API of
-// PRODUCT.md §6, answered by Backend.Query. The path comes from the route
+// PRODUCT.md §6 and the dashboard's pages, answered by Backend.Query. The path comes from the route
 // parameter; the function key ("code") is removed from the query first.
 func (h *handler) api(ctx context.Context, inv *invocation) response {
 	req := decodeHTTPRequest(inv.req)
@@ -17,7 +19,8 @@ func (h *handler) api(ctx context.Context, inv *invocation) response {
 		path = pathFromURL(req.URL)
 	}
 	path = strings.Trim(path, "/")
-	status, body := h.b.Query(ctx, path, req.query())
+	// The key reaches the Backend only through ctx, for links of HTML pages.
+	status, body := h.b.Query(funchost.WithKey(ctx, req.functionKey()), path, req.query())
 	return response{
 		Outputs: httpOutput(status, body),
 		Logs:    []string{fmt.Sprintf("%s: GET v1/%s -> %d", FnApi, path, status)},

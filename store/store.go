@@ -216,3 +216,10 @@ type Store interface {
 	// Close releases resources.
 	Close() error
 }
+
+// Blob kinds of the dashboard's rollup (package rollup): per-hub, per-minute
+// disconnect counts by cause, so that pages never scan diagnoses.
+const (
+	RollupBlobs       BlobKind = "rollup"    // one per hub and UTC day: the day's counts
+	RollupMemberBlobs BlobKind = "rollupids" // one per hub and minute: the records counted in it
+)

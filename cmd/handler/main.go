@@ -31,6 +31,7 @@ commands:
   serve      serve the Functions host (the default when no command is given)
   run        simulate a fleet through the real handlers and report (make run)
   replay     classify exported resource logs offline: handler replay [--json] FILE|DIR...
+             or load them into the live state: handler replay --into STATE_STORAGE FILE|DIR...
   simulate   write a simulated fleet to files, or send it to an Event Hub
 `
 
