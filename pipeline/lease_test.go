@@ -4,27 +4,28 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
-// pausing is a store that holds its caller in PutDiagnoses (after the
-// tick's lease check) until released: a holder paused between checking
-// its lease and committing.
+// pausing is a store that holds its caller in its first DeleteBlobs (the
+// start of a commit, after the tick's lease check) until released: a holder
+// paused between checking its lease and committing.
 type pausing struct {
 	store.Store
 	entered, release chan struct{}
+	once             sync.Once
 }
 
-func (s *pausing) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error {
-	if s.entered != nil {
+func (s *pausing) DeleteBlobs(ctx context.Context, kind store.BlobKind, keys []string) error {
+	s.once.Do(func() {
 		s.entered <- struct{}{}
 		<-s.release
-	}
-	return s.Store.PutDiagnoses(ctx, ds)
+	})
+	return s.Store.DeleteBlobs(ctx, kind, keys)
 }
 
 // TestStaleCommitRejected: a holder that passed its lease check and then
