@@ -190,10 +190,16 @@ func TestStaleHolderCommitRejected(t *testing.T) {
 	if !r.Failed() {
 		t.Fatalf("the stale holder's evaluation succeeded after its successor took over: %v", r.Logs)
 	}
-	if !slices.ContainsFunc(a.Stderr(), func(l string) bool {
-		return strings.Contains(l, "lease passed to another instance") || strings.Contains(l, "conflict")
-	}) {
-		t.Errorf("the stale holder's failure does not say it lost the lease: %v", r.Err)
+	lost := func() bool {
+		return slices.ContainsFunc(a.Stderr(), func(l string) bool {
+			return strings.Contains(l, "lease passed to another instance") || strings.Contains(l, "conflict")
+		})
+	}
+	for wait := time.Now().Add(5 * time.Second); !lost() && time.Now().Before(wait); {
+		time.Sleep(50 * time.Millisecond) // stderr is read by another goroutine
+	}
+	if !lost() {
+		t.Errorf("the stale holder's failure does not say it lost the lease: %v; stderr:\n%s", r.Err, strings.Join(a.Stderr(), "\n"))
 	}
 	after := readMeta(ctx, t, srv, prefix)
 	if after.Epoch != before.Epoch || !after.Committed.Equal(before.Committed) || after.Epoch < 2 {
