@@ -74,6 +74,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	tokenDev, flapDev := pickDevices(t, fleet)
 	renameDevice(fleet, tokenDev, nastyID)
 	renameDevice(fleet, flapDev, evilID)
+	for _, m := range fleet.Diagnostics {
+		if bytes.Contains(m.Body, []byte(tokenDev)) || bytes.Contains(m.Body, []byte(flapDev)) {
+			t.Fatalf("a record still names %s or %s after the rename: %.300s", tokenDev, flapDev, m.Body)
+		}
+	}
 	deliver(ctx, t, h, fleet, cfg.Start)
 	for range settleEvaluations {
 		mustInvoke(ctx, t, h, h.Timer("Evaluate"))
@@ -374,11 +379,16 @@ func pickDevices(t *testing.T, fleet *sim.Output) (token, flappy string) {
 	return token, best(string(classify.DeviceOrNetwork), token)
 }
 
-// renameDevice gives a device another id in every body of the fleet.
+// renameDevice gives a device another id in every body of the fleet: in
+// JSON strings, in the resource logs' properties (a JSON string holding
+// JSON, so its quotes are escaped) and in Event Grid subjects. The ids used
+// here need no JSON escaping.
 func renameDevice(fleet *sim.Output, from, to string) {
 	for _, ms := range [][]sim.Message{fleet.Diagnostics, fleet.EventGrid} {
 		for i := range ms {
-			ms[i].Body = bytes.ReplaceAll(ms[i].Body, []byte(`"`+from+`"`), []byte(`"`+to+`"`))
+			for _, q := range []string{`"`, `\"`} {
+				ms[i].Body = bytes.ReplaceAll(ms[i].Body, []byte(q+from+q), []byte(q+to+q))
+			}
 			ms[i].Body = bytes.ReplaceAll(ms[i].Body, []byte(`devices/`+from+`"`), []byte(`devices/`+to+`"`))
 		}
 	}
