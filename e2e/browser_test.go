@@ -216,6 +216,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	t.Run("token-expiry device", func(t *testing.T) {
 		b.open(t, page("ui/devices", url.Values{"hub": {hub}, "id": {tokenShow}}), "device")
+		checkLinksCarryKey(t, b)
 		if got := b.eval(t, `document.getElementById('device-id').textContent`); got != tokenShow {
 			t.Errorf("device id shown as %q, want %q", got, tokenShow)
 		}
@@ -233,6 +234,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	t.Run("flapping device", func(t *testing.T) {
 		b.open(t, page("ui/devices", url.Values{"hub": {hub}, "id": {flapShow}}), "device")
+		checkLinksCarryKey(t, b)
 		if n := b.count(t, `svg.timeline rect.c-device-or-network`); n < 2 {
 			t.Errorf("%d device-or-network disconnects on the timeline, want at least 2", n)
 		}
@@ -571,9 +573,13 @@ func (b *browser) phone(t *testing.T, on bool) {
 	}
 }
 
-// checkLinksCarryKey: every link of the page keeps the function key.
+// checkLinksCarryKey: every link of the page keeps the function key (and
+// nothing on the page is wider than the window).
 func checkLinksCarryKey(t *testing.T, b *browser) {
 	t.Helper()
+	if w := b.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
+		t.Errorf("%s is wider than the window", b.eval(t, `location.pathname`))
+	}
 	bad := b.eval(t, `[...document.querySelectorAll('a[href]')].map(a => new URL(a.getAttribute('href'), location.href)).filter(u => u.searchParams.get('code') !== `+jsString(functionKey)+`).join(' ')`)
 	if bad != "" {
 		t.Errorf("links without the key: %s", bad)
