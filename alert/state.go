@@ -51,6 +51,11 @@ type Record struct {
 	// ResolveDue is when a held-back resolved notification goes out
 	// (hysteresis); zero when none is pending.
 	ResolveDue time.Time `json:"resolveDue,omitzero"`
+	// SilencedBy is the ID of the active silence that silences the alert
+	// now ("" when none does); Muted: the episode's firing was silenced
+	// and has not been sent (see silence.go).
+	SilencedBy string `json:"silencedBy,omitempty"`
+	Muted      bool   `json:"muted,omitempty"`
 }
 
 func newRecord(key string, s *classify.Signal) *Record {

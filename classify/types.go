@@ -119,6 +119,23 @@ const (
 	HubStateBroken SignalKind = "hub-state-broken"
 )
 
+// Kinds lists every alert kind, for checking the kinds users name in
+// ALERT_ROUTES and silences.
+func Kinds() []SignalKind {
+	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping,
+		PipelineSilent, PipelineLagging, NotificationsFailing}
+}
+
+// Valid reports whether k is one of Kinds.
+func (k SignalKind) Valid() bool {
+	for _, v := range Kinds() {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
 // Severity returns the alert severity of the kind (PRODUCT.md §7).
 func (k SignalKind) Severity() string {
 	switch k {

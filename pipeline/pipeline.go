@@ -225,7 +225,7 @@ func New(opts Options) (*Pipeline, error) {
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})
-	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log, Limit: deliverLimit}
+	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Routes: opts.Config.Routes, Log: opts.Log, Limit: deliverLimit}
 	return p, nil
 }
 
@@ -502,6 +502,11 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	sigs = append(sigs, res.alerts.Orphans(res.engine.Tracks, alertNow)...)
 	rep.Signals = len(sigs)
 	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
+	notes, err := p.silence(ctx, res.alerts, d.notes, alertNow)
+	if err != nil {
+		return d, err
+	}
+	d.notes = notes
 	rep.Notifications = len(d.notes)
 	return d, nil
 }

@@ -23,7 +23,19 @@ func (p *Pipeline) Query(ctx context.Context, path string, q url.Values) (int, a
 	if t := strings.Trim(path, "/"); t == "ui" || strings.HasPrefix(t, "ui/") {
 		return ui.New(p.st, p.now, p.watermark).Serve(ctx, t, q)
 	}
-	return api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth).Query(ctx, path, q)
+	return p.api().Query(ctx, path, q)
+}
+
+// Write serves the API's changes (handlers.Backend): silences. Like Query
+// it touches the store only, so any instance answers.
+func (p *Pipeline) Write(ctx context.Context, method, path string, body []byte) (int, any) {
+	return p.api().Write(ctx, method, path, body)
+}
+
+func (p *Pipeline) api() *api.API {
+	a := api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth)
+	a.Now = p.now
+	return a
 }
 
 // deviceAlerts returns the alert records of a device, one per device alert

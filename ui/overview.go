@@ -21,8 +21,10 @@ import (
 const (
 	window     = 24 * time.Hour
 	windowStep = 5 * time.Minute
-	// maxListed bounds each list of firing devices on a page.
-	maxListed = 25
+	// maxListed bounds each list of firing devices on the overview, and
+	// maxListedHub on a hub's page (a page must stay light on a phone).
+	maxListed    = 25
+	maxListedHub = 200
 )
 
 // counter is one of today's figures.
@@ -77,6 +79,8 @@ type health struct {
 	Writers   int
 	Skipped   int64
 	Stale     bool
+	// Alerts are the pipeline's own firing alerts.
+	Alerts []firingItem
 }
 
 type overviewData struct {
@@ -114,7 +118,7 @@ func (v *view) overview(ctx context.Context) (int, *Page) {
 		}
 		d.Hubs = append(d.Hubs, s)
 	}
-	if d.Health, err = v.health(ctx); err != nil {
+	if d.Health, err = v.health(ctx, alerts[""]); err != nil {
 		return v.unavailable(err)
 	}
 	return v.render(http.StatusOK, "overview", "disconnect-doctor", "", d)
@@ -139,7 +143,7 @@ func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
 	if err != nil {
 		return v.unavailable(err)
 	}
-	h, err := v.health(ctx)
+	h, err := v.health(ctx, alerts[""])
 	if err != nil {
 		return v.unavailable(err)
 	}
@@ -147,8 +151,9 @@ func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
 }
 
 // hubSection gathers one hub's chart, today's counters, what is firing and
-// its incidents. all lists every incident and firing device (the hub page);
-// otherwise the incidents of the window and the first maxListed devices.
+// its incidents. all lists every incident and up to maxListedHub firing
+// devices per kind (the hub page); otherwise the incidents of the window and
+// the first maxListed devices.
 func (v *view) hubSection(ctx context.Context, hub string, recs []*alert.Record, all bool) (hubSection, error) {
 	s := hubSection{Hub: hub, Href: v.hubLink(hub)}
 	end := v.now.Truncate(windowStep).Add(windowStep)
@@ -210,7 +215,9 @@ func (v *view) incidentRow(in classify.Incident) incidentRow {
 	return r
 }
 
-// firingAlerts returns the firing device alert records by hub.
+// firingAlerts returns the firing device alert records by hub, and the
+// pipeline's own firing alerts (pipeline-silent, pipeline-lagging …) under
+// the hub "".
 func (v *view) firingAlerts(ctx context.Context) (map[string][]*alert.Record, error) {
 	out := map[string][]*alert.Record{}
 	err := v.p.st.ListBlobs(ctx, store.AlertBlobs, func(bs []store.Blob) error {
@@ -218,6 +225,10 @@ func (v *view) firingAlerts(ctx context.Context) (map[string][]*alert.Record, er
 			var r alert.Record
 			if json.Unmarshal(b.Data, &r) != nil || !r.Firing || r.Kind == classify.HubIncident {
 				continue // unreadable records are the alert side's business
+			}
+			if !r.Kind.AboutDevice() {
+				out[""] = append(out[""], &r)
+				continue
 			}
 			out[r.Hub] = append(out[r.Hub], &r)
 		}
@@ -246,13 +257,17 @@ func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.
 		}
 	}
 	gs = append(gs, g)
+	limit := maxListed
+	if all {
+		limit = maxListedHub
+	}
 	for _, kind := range []classify.SignalKind{classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping} {
 		g := firingGroup{Kind: string(kind), Title: kindTitle(kind), Severity: kind.Severity()}
 		for _, r := range recs {
 			if r.Kind != kind {
 				continue
 			}
-			if !all && len(g.Items) >= maxListed {
+			if len(g.Items) >= limit {
 				g.More++
 				continue
 			}
@@ -283,9 +298,17 @@ func kindTitle(k classify.SignalKind) string {
 	return string(k)
 }
 
-// health reads the watermark, the ingest rate and the writers' counters.
-func (v *view) health(ctx context.Context) (health, error) {
+// health reads the watermark, the ingest rate and the writers' counters;
+// recs are the pipeline's own firing alerts.
+func (v *view) health(ctx context.Context, recs []*alert.Record) (health, error) {
 	var h health
+	for _, r := range recs {
+		label := string(r.Kind)
+		if r.Hub != "" {
+			label += " (" + r.Hub + ")"
+		}
+		h.Alerts = append(h.Alerts, firingItem{Label: label, Detail: r.Summary, Since: ago(v.now.Sub(r.Since))})
+	}
 	if v.p.watermark != nil {
 		wm, err := v.p.watermark(ctx)
 		if err != nil {

@@ -101,7 +101,7 @@ func serve(ctx context.Context) error {
 	for n := range channels {
 		names = append(names, n)
 	}
-	log.Info().Str("store", desc).Strs("channels", names).Str("watermark", cfg.Engine.Mode.String()).
+	log.Info().Str("store", desc).Strs("channels", names).Str("routes", cfg.Routes.String()).Str("watermark", cfg.Engine.Mode.String()).
 		Str("port", cfg.Port).Msg("disconnect-doctor handler starting")
 	h := handlers.New(p, log, handlers.Options{})
 	return handlers.Serve(ctx, "127.0.0.1:"+cfg.Port, h, log)
