@@ -99,6 +99,9 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ns []Notification, now time.Ti
 			state = store.OutboxSuppressed
 		}
 		for _, ch := range d.channelNames() {
+			if n.Digest != nil && !d.digestChannel(ch) {
+				continue // never page or post a digest (DigestNotifier)
+			}
 			items = append(items, store.OutboxItem{ID: n.NotificationID + "/" + ch, NotificationID: n.NotificationID,
 				Channel: ch, Payload: payload, Created: now, Due: now, State: state})
 		}
@@ -226,6 +229,9 @@ func (d *Dispatcher) send(ctx context.Context, n Notifier, notif *Notification) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if notif.Digest != nil {
+		return sendDigest(ctx, n, notif)
+	}
 	return n.Notify(ctx, notif)
 }
 
