@@ -33,13 +33,25 @@ type PeriodView struct {
 	OffAt                 time.Time
 }
 
-// Hubs returns the names of the hubs the state knows, sorted.
-func (s *State) Hubs() []string {
-	out := make([]string, 0, len(s.hubs))
-	for name := range s.hubs {
-		out = append(out, name)
+// HubSpan is a hub the state knows and the oldest event time ingested for
+// it (zero when unknown): a summary of a window ending before First would
+// summarise nothing.
+type HubSpan struct {
+	Name  string
+	First time.Time
+}
+
+// Hubs returns the hubs the state knows, by name.
+func (s *State) Hubs() []HubSpan {
+	out := make([]HubSpan, 0, len(s.hubs))
+	for name, h := range s.hubs {
+		hs := HubSpan{Name: name}
+		if h.first != 0 {
+			hs.First = unix(h.first)
+		}
+		out = append(out, hs)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

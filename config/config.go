@@ -49,6 +49,10 @@ type Config struct {
 	SMTP       SMTP
 	Graph      Graph
 	PagerDuty  PagerDuty
+
+	// DigestHour is the UTC hour each hub's daily digest falls due
+	// (DIGEST_HOUR, default 8), DigestOff when turned off.
+	DigestHour int
 }
 
 // SMTP is the e-mail channel; it is enabled when Host and To are set.
@@ -146,6 +150,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TeamsURL = notify.Secret(v)
 	}
 	l.channels(&c)
+	c.DigestHour = l.digestHour()
 	if len(l.errs) > 0 {
 		return Config{}, errors.Join(l.errs...)
 	}

@@ -143,9 +143,9 @@ type Outage struct {
 // AlertCount is what the outbox holds for one alert kind over the window.
 type AlertCount struct {
 	Kind string `json:"kind"`
-	// Notifications are the distinct notifications; Delivered and Failed
-	// count their deliveries per channel (Failed: dead-lettered);
-	// Suppressed those recorded but never sent (stale, STALE_AFTER).
+	// Notifications are the distinct notifications, Suppressed those of
+	// them recorded but never sent (stale, STALE_AFTER); Delivered and
+	// Failed count deliveries, one per channel (Failed: dead-lettered).
 	Notifications int `json:"notifications"`
 	Delivered     int `json:"delivered"`
 	Failed        int `json:"failed"`
@@ -215,7 +215,7 @@ type familyAcc struct {
 
 type alertAcc struct {
 	AlertCount
-	ids map[string]bool
+	ids, suppressed map[string]bool
 }
 
 // NewBuilder starts hub's digest for the window ending at to.
@@ -320,7 +320,7 @@ func (b *Builder) Alert(it Delivery) {
 	}
 	a := b.alerts[it.Kind]
 	if a == nil {
-		a = &alertAcc{AlertCount: AlertCount{Kind: it.Kind}, ids: map[string]bool{}}
+		a = &alertAcc{AlertCount: AlertCount{Kind: it.Kind}, ids: map[string]bool{}, suppressed: map[string]bool{}}
 		b.alerts[it.Kind] = a
 	}
 	if !a.ids[it.NotificationID] {
@@ -333,7 +333,10 @@ func (b *Builder) Alert(it Delivery) {
 	case "dead":
 		a.Failed++
 	case "suppressed":
-		a.Suppressed++
+		if !a.suppressed[it.NotificationID] {
+			a.suppressed[it.NotificationID] = true
+			a.Suppressed++
+		}
 	}
 }
 
@@ -497,12 +500,18 @@ func (d *Digest) Headline() string {
 	if n := len(d.Outages) + d.OutagesMore; n > 0 {
 		fmt.Fprintf(&b, ", %s", plural(n, "site outage"))
 	}
-	sent := 0
-	for _, a := range d.Alerts {
-		sent += a.Notifications
-	}
-	fmt.Fprintf(&b, "; %s.", plural(sent, "alert notification"))
+	fmt.Fprintf(&b, "; %s sent.", plural(d.AlertsSent(), "alert notification"))
 	return b.String()
+}
+
+// AlertsSent counts the window's alert notifications that were not
+// suppressed as stale.
+func (d *Digest) AlertsSent() int {
+	n := 0
+	for _, a := range d.Alerts {
+		n += a.Notifications - a.Suppressed
+	}
+	return n
 }
 
 func plural(n int, word string) string {
@@ -512,8 +521,12 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
-// Duration renders a period for people: "1h", "1h30m", "45m", "90s".
+// Duration renders a period for people: "1h", "1h30m", "45m", "90s";
+// durations of ten minutes or more are rounded to the minute.
 func Duration(d time.Duration) string {
+	if d >= 10*time.Minute {
+		d = d.Round(time.Minute)
+	}
 	switch {
 	case d <= 0:
 		return "0"
@@ -566,7 +579,7 @@ func (d *Digest) Sections() []Section {
 		if f.PeriodsMore > 0 {
 			ps = append(ps, fmt.Sprintf("other periods × %d", f.PeriodsMore))
 		}
-		l := fmt.Sprintf("%s: %d of %d devices learned", f.Family, f.Learned, f.Devices)
+		l := fmt.Sprintf("%s: learned for %d of %s", f.Family, f.Learned, plural(f.Devices, "device"))
 		if len(ps) > 0 {
 			l += " — " + strings.Join(ps, ", ")
 		}
@@ -575,7 +588,7 @@ func (d *Digest) Sections() []Section {
 	add("Token periods per SDK family", 0, ls...)
 	ls = nil
 	for _, o := range d.OffPeriod {
-		ls = append(ls, fmt.Sprintf("%s: %d of %d sessions off its %s period (last lasted %s)",
+		ls = append(ls, fmt.Sprintf("%s: %d of %d sessions off its %s token period (the last lasted %s)",
 			o.Device, o.Off, o.Disconnects, Duration(o.Period), Duration(o.Session)))
 	}
 	add("Devices off their usual token period", d.OffPeriodMore, ls...)
@@ -602,12 +615,13 @@ func (d *Digest) Sections() []Section {
 	}
 	ls = nil
 	for _, a := range d.Alerts {
-		l := fmt.Sprintf("%s: %s, %d delivered", a.Kind, plural(a.Notifications, "notification"), a.Delivered)
+		l := fmt.Sprintf("%s: %s", a.Kind, plural(a.Notifications, "notification"))
+		if a.Suppressed > 0 {
+			l += fmt.Sprintf(" (%d not sent: stale)", a.Suppressed)
+		}
+		l += fmt.Sprintf(", %d deliveries to channels", a.Delivered)
 		if a.Failed > 0 {
 			l += fmt.Sprintf(", %d failed", a.Failed)
-		}
-		if a.Suppressed > 0 {
-			l += fmt.Sprintf(", %d suppressed (stale)", a.Suppressed)
 		}
 		ls = append(ls, l)
 	}

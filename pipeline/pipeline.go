@@ -94,6 +94,9 @@ type Pipeline struct {
 	// raised are the pipeline's own alert conditions found during the
 	// current tick outside the built-in checks (see raise).
 	raised []watch.Condition
+	// digestDone is the end of the last daily digests all hubs have (see
+	// digestPhase).
+	digestDone time.Time
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -337,6 +340,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err := p.persistPhase(ctx, now, drain, d, &rep); err != nil {
 		return rep, err
 	}
+	p.digestPhase(ctx, now, d.wm)
 	return rep, p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
 }
 

@@ -194,6 +194,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	// pipeline's own wall-clock alerts wait past the tail.
 	cfg := o.cfg
 	tail := cfg.Engine.AllowedLateness + cfg.Engine.ReconnectGrace + cfg.Engine.OfflineAfter + cfg.Engine.FlapReset + 10*time.Minute
+	fleetEnd := o.sim.Start.Add(o.sim.Duration)
+	end := runDigestHour(&cfg, fleetEnd.Add(tail))
+	tail = end.Sub(fleetEnd)
 	cfg.Watch.SilentAfter = max(cfg.Watch.SilentAfter, tail+time.Minute)
 	cfg.Watch.LagAfter = max(cfg.Watch.LagAfter, tail+time.Minute)
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Now: clock.Now,
@@ -231,7 +234,6 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	// The run goes on past the fleet's end until every verdict and alert
 	// has had time to settle (lateness, grace, offline, flapping reset).
-	end := o.sim.Start.Add(o.sim.Duration).Add(tail)
 	batchSize := app.Host.Extensions.EventHubs.MaxEventBatchSize
 	if batchSize <= 0 {
 		batchSize = 100 // the extension's default
@@ -338,6 +340,19 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// runDigestHour makes the run end with each hub's daily digest covering
+// the whole simulated fleet: unless DIGEST_HOUR is set, the digest hour is
+// the first full hour after end, and the run goes on until the watermark
+// has passed it. It returns the run's new end.
+func runDigestHour(cfg *config.Config, end time.Time) time.Time {
+	if os.Getenv("DIGEST_HOUR") != "" {
+		return end
+	}
+	at := end.Truncate(time.Hour).Add(time.Hour)
+	cfg.DigestHour = at.Hour()
+	return at.Add(cfg.Engine.AllowedLateness + 2*time.Minute)
 }
 
 // logFile is where the handler's own log lines go during a run: out/handler.log,
