@@ -7,6 +7,7 @@ import (
 	"html"
 	"mime"
 	"mime/quotedprintable"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,12 +31,16 @@ func (e *Notifier) NotifyDigest(ctx context.Context, n *alert.Notification) (boo
 // incident": the tag lets receivers filter digests from alerts.
 func DigestSubject(n *alert.Notification) string {
 	d := n.Digest
-	inc := len(d.Incidents) + d.IncidentsMore
-	s := fmt.Sprintf("[DIGEST] %s %s: %d disconnects, %d incident", d.Hub, d.To.UTC().Format("2006-01-02"), d.Disconnects, inc)
-	if inc != 1 {
-		s += "s"
+	return fmt.Sprintf("[DIGEST] %s %s: %s, %s", d.Hub, d.To.UTC().Format("2006-01-02"),
+		count(d.Disconnects, "disconnect"), count(len(d.Incidents)+d.IncidentsMore, "incident"))
+}
+
+// count is "1 incident", "2 incidents".
+func count(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
 	}
-	return s
+	return strconv.Itoa(n) + " " + word + "s"
 }
 
 // DigestMessage renders the digest as an RFC 5322 message like Message:
