@@ -71,8 +71,8 @@ func TestSummarise(t *testing.T) {
 			diag("hub", "c", in(3), classify.DeviceOrNetwork),
 			diag("hub", "d", in(4), classify.Pending),
 			diag("hub", "e", to.Add(-24*time.Hour), classify.HubTransient), // From is inclusive
-			diag("hub", "f", to, classify.TokenExpiry),                      // To is exclusive
-			diag("hub", "g", in(24*60+1), classify.TokenExpiry),             // before the window
+			diag("hub", "f", to, classify.TokenExpiry),                     // To is exclusive
+			diag("hub", "g", in(24*60+1), classify.TokenExpiry),            // before the window
 			diag("other", "h", in(1), classify.TokenExpiry),
 		}}, func(t *testing.T, d Digest) {
 			want := []CauseCount{{classify.TokenExpiry, 2}, {classify.DeviceOrNetwork, 1}, {classify.HubTransient, 1}, {classify.Pending, 1}}
