@@ -8,6 +8,7 @@ import (
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/digest"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
 // KindDigest is the kind of the daily digest's notifications. It is not an
@@ -57,4 +58,22 @@ func sendDigest(ctx context.Context, n Notifier, notif *Notification) (bool, err
 		return false, fmt.Errorf("alert: %s is a daily digest, which this channel does not take", notif.NotificationID)
 	}
 	return dn.NotifyDigest(ctx, notif)
+}
+
+// DigestSilence is how the digest shows a silence on hub, and whether the
+// silence's hub matcher selects that hub at all.
+func DigestSilence(s *store.Silence, hub string) (digest.Silence, bool) {
+	if !globMatch(s.Hub, hub) {
+		return digest.Silence{}, false
+	}
+	var ms []string
+	for _, m := range []struct{ name, v string }{{"hub", s.Hub}, {"device", s.Device}, {"kind", s.Kind}} {
+		if m.v != "" {
+			ms = append(ms, m.name+"="+m.v)
+		}
+	}
+	if len(ms) == 0 {
+		ms = []string{"every alert"}
+	}
+	return digest.Silence{Matchers: strings.Join(ms, " "), EndsAt: s.EndsAt, CreatedBy: s.CreatedBy, Comment: s.Comment}, true
 }

@@ -40,6 +40,9 @@ type Dispatcher struct {
 	// Channels by name ("teams", "email", "webhook"). Channels fail and
 	// retry independently of each other.
 	Channels map[string]Notifier
+	// Routes choose the channels of each notification (ALERT_ROUTES);
+	// nil sends every notification to every channel.
+	Routes *Routes
 	// Log receives an error line per dead-lettered item and a warning per
 	// retry. It never sees a secret because notifiers never return one.
 	Log zerolog.Logger
@@ -79,9 +82,9 @@ type Outcome struct {
 	Error string
 }
 
-// Enqueue writes one outbox item per notification and channel, before any
-// send. Stale notifications are recorded as OutboxSuppressed and never
-// sent. Re-enqueueing the same notifications (a recompute after a crash)
+// Enqueue writes one outbox item per notification and channel its routes
+// choose, before any send. Stale notifications are recorded as
+// OutboxSuppressed and never sent. Re-enqueueing the same notifications (a recompute after a crash)
 // leaves the existing items as they are.
 func (d *Dispatcher) Enqueue(ctx context.Context, ns []Notification, now time.Time) error {
 	if len(ns) == 0 || len(d.Channels) == 0 {
@@ -98,12 +101,24 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ns []Notification, now time.Ti
 		if n.Stale {
 			state = store.OutboxSuppressed
 		}
-		for _, ch := range d.channelNames() {
+		// Due is staggered by a nanosecond per notification (all at or
+		// before now) so that a channel receives them in the order Apply
+		// produced them (an incident's resolved before the device alerts it
+		// releases), not in the order of their IDs.
+		due := now.Add(time.Duration(i - len(ns) + 1))
+		chans := d.channelNames()
+		if d.Routes != nil {
+			if chans = d.Routes.Channels(n, chans); len(chans) == 0 {
+				d.Log.Info().Str("notificationId", n.NotificationID).Str("group", n.GroupKey).
+					Msg("alert: notification routed to no channel (ALERT_ROUTES default [])")
+			}
+		}
+		for _, ch := range chans {
 			if n.Digest != nil && !d.digestChannel(ch) {
 				continue // never page or post a digest (DigestNotifier)
 			}
 			items = append(items, store.OutboxItem{ID: n.NotificationID + "/" + ch, NotificationID: n.NotificationID,
-				Channel: ch, Payload: payload, Created: now, Due: now, State: state})
+				Channel: ch, Payload: payload, Created: now, Due: due, State: state})
 		}
 	}
 	if err := d.Store.Enqueue(ctx, items); err != nil {

@@ -68,6 +68,8 @@ type due struct {
 	ends   time.Time
 	// stale: fell due more than StaleAfter before now (set by markStale).
 	stale bool
+	// confirm: the firing that confirms a suspected hub incident.
+	confirm bool
 }
 
 // Apply advances the state machine by the engine's transitions sigs and the
@@ -186,6 +188,12 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 	key := s.AlertKey()
 	r := st.recs[key]
 	if s.Firing {
+		if r != nil && r.Firing && r.Suspected && !s.Suspected {
+			return m.confirm(st, r, s, out)
+		}
+		if r != nil && r.Firing && s.Suspected && !r.Suspected {
+			return out // the incident is known already; a suspicion adds nothing
+		}
 		if r != nil && r.Firing {
 			// Already firing (a duplicate transition): refresh the details.
 			r.update(s)
@@ -219,6 +227,9 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 	if r == nil || !r.Firing {
 		return out // unknown or already ended: nothing to say
 	}
+	if s.Suspected && !r.Suspected {
+		return out // a withdrawn suspicion never ends a confirmed incident
+	}
 	r.update(s)
 	r.Firing, r.Ended = false, s.At
 	st.touch(key)
@@ -235,6 +246,21 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 		out = m.release(st, r.Incident, s.At, out)
 	}
 	return out
+}
+
+// confirm turns a suspected hub incident into the engine's confirmed one:
+// the same alert key and episode (Since, reminder schedule), the engine's
+// details (cause, evidence, incident ID for inhibition), and one
+// notification saying it is confirmed — if the suspicion was notified;
+// otherwise the episode simply continues as the engine's.
+func (m *Manager) confirm(st *State, r *Record, s *classify.Signal, out []due) []due {
+	r.Suspected = false
+	r.update(s)
+	st.touch(r.Key)
+	if !r.Notified || r.Held {
+		return out
+	}
+	return append(out, due{r: r, status: StatusFiring, at: maxTime(s.At, r.Since), confirm: true})
 }
 
 // release notifies the device alerts held back by incident now that it is
@@ -333,6 +359,11 @@ func batches(ds []due) []batch {
 		switch {
 		case a.hub != b.hub:
 			return a.hub < b.hub
+		case (a.kind == classify.HubIncident) != (b.kind == classify.HubIncident):
+			// A hub's incident before its device alerts: its start comes
+			// before the devices it does not hold back, its end before the
+			// devices it releases.
+			return a.kind == classify.HubIncident
 		case a.kind != b.kind:
 			return a.kind < b.kind
 		case a.stale != b.stale:
@@ -366,7 +397,9 @@ func (m *Manager) notifications(bs []batch) []Notification {
 			if d.at.After(n.Due) {
 				n.Due = d.at
 			}
-			n.Alerts = append(n.Alerts, d.r.alert(d.status, d.repeat, d.ends))
+			a := d.r.alert(d.status, d.repeat, d.ends)
+			a.Confirmed = d.confirm
+			n.Alerts = append(n.Alerts, a)
 		}
 		n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
 		n.Link = link(m.cfg.PublicBaseURL, b.id.kind, b.id.hub, n.Alerts)

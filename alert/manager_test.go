@@ -164,7 +164,8 @@ func TestApply(t *testing.T) {
 			{[]classify.Signal{clear(off, "d2", 15*time.Minute, 30*time.Minute)}, 31 * time.Minute, nil}, // dropped silently
 			{nil, 4*time.Hour + 5*time.Minute, []string{"hub-incident/contoso-hub firing : =firing#1"}},  // held ones get no reminder
 			{[]classify.Signal{clear(inc, "", 0, 5*time.Hour+10*time.Minute)}, 5*time.Hour + 10*time.Minute,
-				[]string{"device-offline/contoso-hub firing : /d1=firing#0", "hub-incident/contoso-hub resolved : =resolved#1"}},
+				// the incident's end first, then the devices it released
+				[]string{"hub-incident/contoso-hub resolved : =resolved#1", "device-offline/contoso-hub firing : /d1=firing#0"}},
 		}, []string{"device-offline/contoso-hub/d1"}},
 		{"inhibition within one batch whatever the order", []step{
 			{[]classify.Signal{fire(off, "d1", 0, "I1"), fire(inc, "", 0, "I1")}, time.Minute, []string{"hub-incident/contoso-hub firing : =firing#0"}},
@@ -286,7 +287,7 @@ func TestWebhookBodyGolden(t *testing.T) {
 	if string(got) != string(want) {
 		t.Errorf("webhook bodies differ from %s:\n%s", path, got)
 	}
-	if ns[0].Link != "https://dd.example.com/api/v1/incidents?hub=contoso-hub" {
+	if !strings.HasPrefix(ns[0].Link, "https://dd.example.com/api/v1/ui/incidents?at=") {
 		t.Errorf("Link = %q", ns[0].Link)
 	}
 	// Exactly the keys of PRODUCT.md §7.

@@ -93,6 +93,14 @@ type Alert struct {
 	// Subject names what an alert of the pipeline's own is about (the
 	// channel of notifications-failing); empty otherwise.
 	Subject string `json:"subject,omitempty"`
+	// Suspected marks a hub-incident seen early in Event Grid and not yet
+	// confirmed by the resource logs (cause pending); its resolved, when the
+	// logs do not confirm it, withdraws it. A confirmed incident's
+	// notifications carry false.
+	Suspected bool `json:"suspected,omitempty"`
+	// Confirmed marks the notification that confirms a suspected
+	// hub-incident (the resource logs arrived and show a hub incident).
+	Confirmed bool `json:"confirmed,omitempty"`
 
 	// Repeat is 0 for the first firing notification of an episode and n for
 	// the n-th reminder; it is part of the notification's identity.
@@ -110,6 +118,11 @@ func notificationID(groupKey, status string, alerts []Alert) string {
 	parts := make([]string, len(alerts))
 	for i, a := range alerts {
 		parts[i] = a.Key + "\x00" + a.StartsAt + "\x00" + a.Status + "\x00" + strconv.Itoa(a.Repeat)
+		if a.Suspected {
+			// The suspected firing and the confirmation are two
+			// notifications of one episode.
+			parts[i] += "\x00suspected"
+		}
 	}
 	sort.Strings(parts)
 	h := sha256.New()
@@ -177,7 +190,37 @@ func (n *Notification) StatusWords() string {
 	if n.IsReminder() {
 		s += " (REMINDER " + strconv.Itoa(n.Repeat) + ")"
 	}
+	switch {
+	case n.Suspected() && n.Status == StatusFiring:
+		s += " (SUSPECTED, CAUSE PENDING)"
+	case n.Suspected():
+		s += " (WITHDRAWN: NOT AN IOT HUB INCIDENT)"
+	case n.Confirmed():
+		s += " (CONFIRMED)"
+	}
 	return s
+}
+
+// Suspected reports whether the notification is about a suspected hub
+// incident (firing: cause pending; resolved: the suspicion is withdrawn).
+func (n *Notification) Suspected() bool {
+	for _, a := range n.Alerts {
+		if a.Suspected {
+			return true
+		}
+	}
+	return false
+}
+
+// Confirmed reports whether the notification confirms a suspected hub
+// incident.
+func (n *Notification) Confirmed() bool {
+	for _, a := range n.Alerts {
+		if a.Confirmed {
+			return true
+		}
+	}
+	return false
 }
 
 // StatusTag is the bracketed prefix of an e-mail subject that receivers can
@@ -186,6 +229,14 @@ func (n *Notification) StatusTag() string {
 	s := "[" + strings.ToUpper(n.Status) + "]"
 	if n.IsReminder() {
 		s += "[REMINDER " + strconv.Itoa(n.Repeat) + "]"
+	}
+	switch {
+	case n.Suspected() && n.Status == StatusFiring:
+		s += "[SUSPECTED]"
+	case n.Suspected():
+		s += "[WITHDRAWN]"
+	case n.Confirmed():
+		s += "[CONFIRMED]"
 	}
 	return s
 }
@@ -289,6 +340,8 @@ func KindTitle(k classify.SignalKind) string {
 		return "diagnoses running late (pipeline lagging)"
 	case classify.NotificationsFailing:
 		return "notifications failing"
+	case classify.HubStateBroken:
+		return "a hub's stored state cannot be read or written"
 	}
 	return string(k)
 }
@@ -304,6 +357,8 @@ func Explanation(k classify.SignalKind) string {
 		return "disconnect-doctor is behind its input: disconnects are diagnosed, and device alerts sent, later than usual."
 	case classify.NotificationsFailing:
 		return "disconnect-doctor cannot deliver its notifications on one of its channels: alerts sent there are lost."
+	case classify.HubStateBroken:
+		return "disconnect-doctor cannot read or write the stored state of one hub: that hub's diagnoses may be incomplete until it is fixed; the other hubs are evaluated as usual."
 	case classify.HubIncident:
 		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
 	case classify.TokenRenewalFailing:
@@ -316,23 +371,33 @@ func Explanation(k classify.SignalKind) string {
 	return base
 }
 
-// link builds the API link for a group, or "" without a base URL. The link
-// is a plain API path: the function key is never put in it.
+// link builds the dashboard link of a group, or "" without a base URL: the
+// incident page for a hub incident (found by the incident's start, which
+// the alert carries, not its id), the overview (with the pipeline's health)
+// for the pipeline's own alerts, the device page for a single device (with
+// its module), the hub page otherwise. Device ids travel in the query, so
+// every character an id may hold survives. The link never carries the
+// function key: a key posted to a Teams channel or a mailbox is a key for
+// everyone who reads them; the person opening it adds ?code=<key> (or the
+// app sits behind App Service authentication).
 func link(base string, kind classify.SignalKind, hub string, alerts []Alert) string {
 	if base == "" {
 		return ""
 	}
-	base = strings.TrimRight(base, "/")
-	q := url.Values{"hub": {hub}}
+	ui := strings.TrimRight(base, "/") + "/api/v1/ui"
 	switch {
-	case kind == classify.HubIncident:
-		return base + "/api/v1/incidents?" + q.Encode()
-	case !kind.AboutDevice():
-		return base + "/api/v1/health" // the pipeline's own alerts
+	case kind == classify.HubIncident && len(alerts) > 0 && alerts[0].StartsAt != "":
+		return ui + "/incidents?" + url.Values{"hub": {hub}, "at": {alerts[0].StartsAt}}.Encode()
+	case kind != classify.HubIncident && !kind.AboutDevice():
+		return ui // the pipeline's own alerts: the overview shows its health
 	case len(alerts) == 1 && alerts[0].DeviceID != "":
-		return base + "/api/v1/devices/" + url.PathEscape(alerts[0].DeviceID) + "?" + q.Encode()
+		q := url.Values{"hub": {hub}, "id": {alerts[0].DeviceID}}
+		if alerts[0].Module != "" {
+			q.Set("module", alerts[0].Module)
+		}
+		return ui + "/devices?" + q.Encode()
 	}
-	return base + "/api/v1/disconnects?" + q.Encode()
+	return ui + "/hubs/" + url.PathEscape(hub)
 }
 
 // outboxPayload is what the outbox stores: the webhook body plus the

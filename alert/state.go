@@ -31,6 +31,9 @@ type Record struct {
 	Evidence       []string `json:"evidence,omitempty"`
 	Recommendation string   `json:"recommendation,omitempty"`
 	Devices        int      `json:"devices"`
+	// Suspected: a hub incident raised early from Event Grid and not yet
+	// confirmed by the engine (see classify.Signal.Suspected).
+	Suspected bool `json:"suspected,omitempty"`
 	// Held: inhibited by the open incident; nothing notified yet.
 	Held bool `json:"held,omitempty"`
 	// Notified: the episode's firing notification has gone out (or was
@@ -48,11 +51,16 @@ type Record struct {
 	// ResolveDue is when a held-back resolved notification goes out
 	// (hysteresis); zero when none is pending.
 	ResolveDue time.Time `json:"resolveDue,omitzero"`
+	// SilencedBy is the ID of the active silence that silences the alert
+	// now ("" when none does); Muted: the episode's firing was silenced
+	// and has not been sent (see silence.go).
+	SilencedBy string `json:"silencedBy,omitempty"`
+	Muted      bool   `json:"muted,omitempty"`
 }
 
 func newRecord(key string, s *classify.Signal) *Record {
 	r := &Record{Key: key, Kind: s.Kind, Hub: s.Key.Hub, Device: s.Key.Device, Module: s.Key.Module,
-		Firing: true, Since: s.Since, Incident: s.Incident}
+		Firing: true, Since: s.Since, Incident: s.Incident, Suspected: s.Suspected}
 	if r.Since.IsZero() {
 		r.Since = s.At
 	}
@@ -90,7 +98,7 @@ func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
 	a := Alert{Key: r.Key, Kind: string(r.Kind), Status: status, Severity: r.Kind.Severity(), Hub: r.Hub,
 		DeviceID: r.Device, Module: r.Module, StartsAt: formatTime(r.Since), Summary: r.Summary,
 		Evidence: append([]string{}, r.Evidence...), Recommendation: r.Recommendation, Devices: max(r.Devices, 1),
-		Repeat: repeat}
+		Repeat: repeat, Suspected: r.Suspected}
 	if !r.Kind.AboutDevice() {
 		a.DeviceID, a.Subject = "", r.Device
 	}
@@ -179,7 +187,7 @@ func (s *State) Orphans(tracked func(event.Key) bool, at time.Time) []classify.S
 	var out []classify.Signal
 	for _, key := range s.sortedKeys() {
 		r := s.recs[key]
-		if !r.Firing || r.Device == "" || !deviceKind(r.Kind) {
+		if !r.Firing || r.Device == "" || !r.Kind.AboutDevice() {
 			continue
 		}
 		k := event.Key{Hub: r.Hub, Device: r.Device, Module: r.Module}
@@ -191,14 +199,6 @@ func (s *State) Orphans(tracked func(event.Key) bool, at time.Time) []classify.S
 			Evidence: []string{"the engine holds no state for this identity any more; a record from it starts tracking it again"}})
 	}
 	return out
-}
-
-func deviceKind(k classify.SignalKind) bool {
-	switch k {
-	case classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping:
-		return true
-	}
-	return false
 }
 
 // Get returns a copy of one key's record (for the API: a device's current

@@ -33,6 +33,8 @@ type API struct {
 	alertsOf func(ctx context.Context, k event.Key) ([]any, error)
 	// watermark returns the last watermark Evaluate used.
 	watermark func(ctx context.Context) (time.Time, error)
+	// Now is the wall clock for silences (time.Now when nil).
+	Now func() time.Time
 	// pipeline returns the pipeline's own alerts for health (WithPipeline).
 	pipeline func(ctx context.Context) (any, error)
 }
@@ -137,6 +139,10 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		return a.incidents(ctx, q)
 	case path == "health":
 		return a.health(ctx)
+	case path == "silences":
+		return a.listSilences(ctx, q)
+	case strings.HasPrefix(path, "silences/"):
+		return a.getSilence(ctx, path)
 	case strings.HasPrefix(path, "devices/"):
 		// The host hands route values over decoded (reference
 		// functions-host.md §2.5): decoding again would turn a device id
@@ -147,7 +153,7 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		}
 		return a.device(ctx, id, q)
 	}
-	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health)")
+	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health, silences)")
 }
 
 func parseTime(q url.Values, name string) (time.Time, bool) {

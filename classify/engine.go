@@ -1222,7 +1222,10 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			if d.offline.inc != 0 {
 				ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
 			}
-			emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.offline.inc),
+			// Since is the disconnect the device has been away from, as its
+			// summary says ("offline since …"); At is when that became an
+			// alert (OfflineAfter later).
+			emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(x.t), At: unix(at), Incident: incName(d.offline.inc),
 				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t, 0), x.cause.cause()),
 				Evidence:       ev,
 				Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
@@ -1230,7 +1233,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		os := d.offline
 		if c, back := d.connectIn(os.ref, w); back {
 			d.offline.firing = false
-			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(c, os.since)), Incident: incName(os.inc),
+			emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(c, os.since)), Incident: incName(os.inc),
 				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c, 0)),
 				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c, 0), durWords(c-os.ref))}})
 			continue
@@ -1238,7 +1241,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if d.deleted != 0 && d.deleted <= w {
 			d.offline.firing = false
 			d.offline.ref = max(d.offline.ref, d.deleted)
-			emit(Signal{Kind: DeviceOffline, Since: unix(os.since), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
+			emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
 				Summary: deletedSummary, Evidence: deletedWords})
 		}
 		break
@@ -1464,7 +1467,11 @@ func (e *Engine) forgetSignals(st *State, d *device, b int64) []Signal {
 		if c.s.inc != 0 {
 			inc = incidentID(h.name, c.s.inc)
 		}
-		out = append(out, Signal{Kind: c.kind, Key: d.key, Since: unix(c.s.since), At: unix(max(at, c.s.since)),
+		since := c.s.since
+		if c.kind == DeviceOffline {
+			since = c.s.ref // as its firing signal said: the disconnect
+		}
+		out = append(out, Signal{Kind: c.kind, Key: d.key, Since: unix(since), At: unix(max(at, c.s.since)),
 			Incident: inc, Summary: summary, Evidence: ev, Devices: 1})
 	}
 	return out

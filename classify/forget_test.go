@@ -65,7 +65,7 @@ func TestForgetResolvesOpenConditions(t *testing.T) {
 		t.Fatalf("signals %+v, want the gone device's offline resolved", out.Signals)
 	}
 	s := out.Signals[0]
-	if s.Kind != DeviceOffline || s.Firing || s.Key.Device != "gone" || !s.Since.Equal(at(hms(0, 20, 0))) {
+	if s.Kind != DeviceOffline || s.Firing || s.Key.Device != "gone" || !s.Since.Equal(at(hms(0, 5, 0))) {
 		t.Errorf("signal %+v", s)
 	}
 	if want := "contoso-prod-hub/gone is no longer tracked: no record for 7 days"; s.Summary != want {

@@ -330,6 +330,22 @@ func (s *State) ClearDirty() {
 	clear(s.dirtyHub)
 }
 
+// KeepDirty marks devices and hubs dirty again after ClearDirty: the caller
+// could not persist them (a store error on one hub's rows) and retries at
+// its next save.
+func (s *State) KeepDirty(devices []event.Key, hubs []string) {
+	for _, k := range devices {
+		if d := s.devices[k]; d != nil {
+			s.markDev(d)
+		}
+	}
+	for _, n := range hubs {
+		if h := s.hubs[n]; h != nil {
+			s.markHub(h)
+		}
+	}
+}
+
 func (s *State) markDev(d *device) {
 	if !d.inDirty {
 		d.inDirty = true

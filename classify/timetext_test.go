@@ -47,6 +47,11 @@ func TestTimesSayUTCAndDate(t *testing.T) {
 	if want := "has been offline since 2024-05-14 10:10:00 UTC (device-or-network)"; !strings.Contains(s[0].Summary, want) {
 		t.Errorf("summary %q lacks %q", s[0].Summary, want)
 	}
+	// The alert's "since" (its startsAt, a reminder's "still offline since")
+	// is the disconnect its summary names, not the moment it became an alert.
+	if !s[0].Since.Equal(at(hms(0, 10, 0))) || !s[0].At.Equal(at(hms(0, 25, 0))) {
+		t.Errorf("offline signal Since %v At %v, want the disconnect and OfflineAfter later", s[0].Since, s[0].At)
+	}
 	if want := "404104 at 2024-05-14 10:10:00 UTC, judged device-or-network"; !containsLine(s[0].Evidence, want) {
 		t.Errorf("signal evidence %q lacks %q", s[0].Evidence, want)
 	}

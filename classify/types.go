@@ -112,12 +112,34 @@ const (
 	// NotificationsFailing: a channel's notifications are being
 	// dead-lettered.
 	NotificationsFailing SignalKind = "notifications-failing"
+	// HubStateBroken: one hub's stored state cannot be read or written (a
+	// blob this version cannot decode, a row the store refuses, errors on
+	// its partition). That hub is reported and the other hubs are
+	// evaluated as usual (issue 9).
+	HubStateBroken SignalKind = "hub-state-broken"
 )
+
+// Kinds lists every alert kind, for checking the kinds users name in
+// ALERT_ROUTES and silences.
+func Kinds() []SignalKind {
+	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping,
+		PipelineSilent, PipelineLagging, NotificationsFailing}
+}
+
+// Valid reports whether k is one of Kinds.
+func (k SignalKind) Valid() bool {
+	for _, v := range Kinds() {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
 
 // Severity returns the alert severity of the kind (PRODUCT.md §7).
 func (k SignalKind) Severity() string {
 	switch k {
-	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing:
+	case HubIncident, TokenRenewalFailing, PipelineSilent, NotificationsFailing, HubStateBroken:
 		return "critical"
 	}
 	return "warning"
@@ -142,8 +164,10 @@ type Signal struct {
 	// Key is the hub (Device empty) for HubIncident, the device otherwise.
 	Key    event.Key
 	Firing bool
-	// Since is the event time the condition began; At the event time of this
-	// transition (equal to Since for a firing signal).
+	// Since is the event time the condition began (for DeviceOffline, the
+	// disconnect the device has been away from since); At the event time of
+	// this transition (equal to Since for a firing signal, except
+	// DeviceOffline's, which fires OfflineAfter after its disconnect).
 	Since time.Time
 	At    time.Time
 	// Incident: for a device signal, the ID of the open hub incident the
@@ -155,6 +179,12 @@ type Signal struct {
 	Recommendation string
 	// Devices is the number of devices involved (HubIncident), else 1.
 	Devices int
+	// Suspected marks a HubIncident raised early from Event Grid alone
+	// (package suspect), before the resource logs that can confirm it: its
+	// firing says "suspected, cause pending"; the engine's own incident
+	// signal for the hub then confirms it (same alert key and episode), or a
+	// Suspected end withdraws it.
+	Suspected bool
 }
 
 // AlertKey returns the stable alert key kind/hub[/device[/module]].

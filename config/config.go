@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/notify"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
@@ -49,6 +50,9 @@ type Config struct {
 	SMTP       SMTP
 	Graph      Graph
 	PagerDuty  PagerDuty
+	// Routes choose each notification's channels (ALERT_ROUTES); nil
+	// means every configured channel.
+	Routes *alert.Routes
 
 	// DigestHour is the UTC hour each hub's daily digest falls due
 	// (DIGEST_HOUR, default 8), DigestOff when turned off.
@@ -150,6 +154,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TeamsURL = notify.Secret(v)
 	}
 	l.channels(&c)
+	l.routes(&c)
 	c.DigestHour = l.digestHour()
 	if len(l.errs) > 0 {
 		return Config{}, errors.Join(l.errs...)

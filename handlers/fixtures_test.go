@@ -87,6 +87,7 @@ type recorder struct {
 	evals    int
 	queries  []string
 	queryQ   []url.Values
+	writes   []write
 	fail     error
 	evalSum  string
 	block    chan struct{} // when set, Ingest waits on it
@@ -135,6 +136,16 @@ func (r *recorder) Query(ctx context.Context, path string, q url.Values) (int, a
 	}
 	return 200, map[string]any{"items": []string{"a<b>"}, "next": ""}
 }
+
+func (r *recorder) Write(ctx context.Context, method, path string, body []byte) (int, any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writes = append(r.writes, write{method, path, string(body)})
+	return 201, map[string]string{"id": "s-1"}
+}
+
+// write is one Backend.Write call the recorder saw.
+type write struct{ method, path, body string }
 
 func (r *recorder) calls() int {
 	r.mu.Lock()

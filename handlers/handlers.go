@@ -42,6 +42,10 @@ type Backend interface {
 	// Query answers the API GET /api/v1/<path>: an HTTP status and a value
 	// to be encoded as the JSON response body.
 	Query(ctx context.Context, path string, q url.Values) (status int, body any)
+	// Write answers the API's changes (POST and DELETE /api/v1/<path>,
+	// e.g. silences) with the request body: an HTTP status and a value
+	// to be encoded as the JSON response body.
+	Write(ctx context.Context, method, path string, body []byte) (status int, answer any)
 }
 
 // Function names: the folder names under functions/, which are the paths the

@@ -75,6 +75,17 @@ func (r *httpRequest) query() url.Values {
 	return q
 }
 
+// functionKey returns the "code" query parameter (the function key the host
+// authorized the request with), "" when the key came as a header.
+func (r *httpRequest) functionKey() string {
+	for k, vs := range stringMap(r.Query) {
+		if strings.EqualFold(k, "code") && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
 // param returns a route parameter ("" when absent).
 func (r *httpRequest) param(name string) string {
 	for k, vs := range stringMap(r.Params) {
@@ -98,11 +109,22 @@ func (r *httpRequest) body() []byte {
 	return b
 }
 
+// RawBody is a Backend.Query answer that is not JSON (a dashboard page):
+// its headers, Content-Type among them, and body are sent as they are.
+type RawBody interface {
+	RawBody() (headers map[string]string, body []byte)
+}
+
 // httpOutput builds Outputs.res for an http output binding (reference §3.4):
 // the host deserializes it case-insensitively into StatusCode, Body and
 // Headers and writes a string body raw, so the JSON response travels as a
-// JSON string with an explicit content type (the default is text/plain).
+// JSON string with an explicit content type (the default is text/plain). A
+// RawBody travels the same way with its own headers.
 func httpOutput(status int, v any) map[string]any {
+	if rb, ok := v.(RawBody); ok {
+		hdr, body := rb.RawBody()
+		return map[string]any{"res": map[string]any{"statusCode": status, "body": string(body), "headers": hdr}}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError

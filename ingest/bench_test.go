@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -53,5 +54,52 @@ func BenchmarkResourceLogs(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(20*b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+}
+
+// BenchmarkResourceLogStream measures the replay reader on 100 bodies one
+// after another, compact (JSON lines) and pretty-printed, against parsing
+// the same bodies one by one with ResourceLogs (the floor: what the stream
+// reader adds is finding where each value ends).
+func BenchmarkResourceLogStream(b *testing.B) {
+	one := benchBody()
+	var compact, pretty bytes.Buffer
+	for range 100 {
+		compact.Write(one)
+		compact.WriteByte('\n')
+		_ = json.Indent(&pretty, one, "", "    ")
+		pretty.WriteByte('\n')
+	}
+	for _, in := range []struct {
+		name string
+		data []byte
+	}{{"json_lines", compact.Bytes()}, {"pretty", pretty.Bytes()}} {
+		b.Run(in.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in.data)))
+			res := &Result{}
+			for b.Loop() {
+				res.Events = res.Events[:0]
+				if err := ResourceLogStream(bytes.NewReader(in.data), "bench.json", res); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(res.Events) != 2000 {
+				b.Fatalf("kept %d of 2000", len(res.Events))
+			}
+			b.ReportMetric(float64(2000*b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+	b.Run("bodies_one_by_one", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(compact.Len()))
+		res := &Result{}
+		for b.Loop() {
+			res.Events = res.Events[:0]
+			for range 100 {
+				ResourceLogs(one, res)
+			}
+		}
+		b.ReportMetric(float64(2000*b.N)/b.Elapsed().Seconds(), "records/s")
 	})
 }

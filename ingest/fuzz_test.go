@@ -2,11 +2,14 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hamba/avro/v2/ocf"
 )
 
 // addGolden seeds a fuzz corpus with the golden fixtures whose names match.
@@ -49,13 +52,17 @@ func FuzzResourceLogs(f *testing.F) {
 	})
 }
 
-func FuzzResourceLogLines(f *testing.F) {
+func FuzzResourceLogStream(f *testing.F) {
 	addGolden(f, "rl_*")
 	f.Add([]byte(js(rec()) + "\r\n\n" + body(rec(), rec()) + "\nbad\n"))
 	f.Add([]byte("\xef\xbb\xbf" + js(rec())))
+	f.Add([]byte("{\n    \"time\": 1\n}\n{\"a\":\"\\\"}\"}[" + js(rec()) + ",\n" + body(rec()) + "]\"{}\"\n{x\n"))
+	if lab, err := os.ReadFile("testdata/stream/lab17_formatted.json"); err == nil {
+		f.Add(lab)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res := &Result{}
-		if err := ResourceLogLines(bytes.NewReader(b), "fuzz.json", res); err != nil {
+		if err := ResourceLogStream(bytes.NewReader(b), "fuzz.json", res); err != nil {
 			t.Fatalf("error from an in-memory reader: %v", err)
 		}
 		checkInvariants(t, res)
@@ -63,21 +70,47 @@ func FuzzResourceLogLines(f *testing.F) {
 		if want := min(res.SkippedTotal(), maxProblems); len(res.Problems) != want {
 			t.Fatalf("%d problems for %d skipped", len(res.Problems), res.SkippedTotal())
 		}
-		// A line's records are the same records as that line as a body,
-		// so the file gives what its lines give one by one.
-		each := &Result{}
+		// JSON lines: when every line is one JSON object, the stream gives
+		// what its lines give one by one.
+		each, lines := &Result{}, true
 		for i, line := range strings.Split(string(b), "\n") {
 			line = strings.TrimSuffix(line, "\r")
 			if i == 0 {
 				line = strings.TrimPrefix(line, "\xef\xbb\xbf")
 			}
-			if strings.TrimSpace(line) != "" {
+			if l := strings.TrimSpace(line); l != "" {
+				lines = lines && l[0] == '{' && json.Valid([]byte(l))
 				ResourceLogs([]byte(line), each)
 			}
 		}
-		if each.Read != res.Read || len(each.Events) != len(res.Events) || each.Ignored != res.Ignored {
-			t.Fatalf("lines one by one read/kept/ignored %d/%d/%d, file %d/%d/%d",
+		if lines && (each.Read != res.Read || len(each.Events) != len(res.Events) || each.Ignored != res.Ignored) {
+			t.Fatalf("lines one by one read/kept/ignored %d/%d/%d, stream %d/%d/%d",
 				each.Read, len(each.Events), each.Ignored, res.Read, len(res.Events), res.Ignored)
+		}
+		// One valid object, however laid out (no line of it starting with
+		// "{"), gives what it gives as one Event Hubs body.
+		if w := bytes.TrimSpace(b); len(w) > 0 && w[0] == '{' && json.Valid(w) && !bytes.Contains(w, []byte("\n{")) {
+			whole := &Result{}
+			ResourceLogs(w, whole)
+			if whole.Read != res.Read || len(whole.Events) != len(res.Events) || whole.Ignored != res.Ignored {
+				t.Fatalf("as one body read/kept/ignored %d/%d/%d, stream %d/%d/%d",
+					whole.Read, len(whole.Events), whole.Ignored, res.Read, len(res.Events), res.Ignored)
+			}
+		}
+	})
+}
+
+func FuzzCaptureFile(f *testing.F) {
+	recs, _ := labRecords(f)
+	f.Add(writeCapture(f, ocf.Null, recordsBody(recs[:1]), recordsBody(recs[1:])))
+	f.Add(writeCapture(f, ocf.Deflate, recordsBody(recs), []byte("x"), nil))
+	f.Add(writeCapture(f, ocf.Null))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res := &Result{}
+		_ = ResourceLogFile(bytes.NewReader(b), "fuzz.avro", res) // a bad header is an error
+		checkInvariants(t, res)
+		if want := min(res.SkippedTotal(), maxProblems); len(res.Problems) != want {
+			t.Fatalf("%d problems for %d skipped", len(res.Problems), res.SkippedTotal())
 		}
 	})
 }

@@ -1,11 +1,8 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"unicode/utf8"
 
@@ -81,72 +78,10 @@ func ResourceLogs(body []byte, res *Result) {
 }
 
 // ResourceLogLines parses a JSON-lines file as a diagnostic setting archives
-// to a storage account: one record (or one {"records":[...]} object) per line,
-// blank lines allowed, lines of any length (one longer than MaxEventSize is
-// skipped without being held in memory). Each bad line or record is skipped,
-// counted and located in res.Problems as "name:line: reason", so name should
-// be a blob or file name, never a URL carrying a SAS token. Only an error
-// reading r is returned.
+// to a storage account: one record (or one {"records":[...]} object) per line.
+// JSON lines are one layout of ResourceLogStream, which it is.
 func ResourceLogLines(r io.Reader, name string, res *Result) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	p := logParser{res: res, name: name}
-	var long []byte
-	for {
-		p.line++
-		line, tooLong, err := readLine(br, &long)
-		if p.line == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // byte-order mark
-		}
-		if tooLong {
-			p.bad("too large")
-		} else if len(bytes.TrimSpace(line)) > 0 {
-			p.body(line)
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("ingest: read %s line %d: %w", name, p.line, err)
-		}
-	}
-}
-
-// readLine reads one line (without its end) from br. A line that fits br's
-// buffer is returned as a slice of it, valid until the next read; a longer one
-// is assembled in buf. A line over MaxEventSize is read to its end and
-// dropped (tooLong), so memory stays bounded whatever the input.
-func readLine(br *bufio.Reader, buf *[]byte) (line []byte, tooLong bool, err error) {
-	frag, err := br.ReadSlice('\n')
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return trimEOL(frag), false, err
-	}
-	b := append((*buf)[:0], frag...)
-	for errors.Is(err, bufio.ErrBufferFull) {
-		frag, err = br.ReadSlice('\n')
-		if tooLong {
-			continue
-		}
-		if len(b)+len(frag) > MaxEventSize+2 { // +2: the line end is not content
-			tooLong = true
-			continue
-		}
-		b = append(b, frag...)
-	}
-	*buf = b[:0] // keep the grown buffer for the next long line
-	if tooLong {
-		return nil, true, err
-	}
-	line = trimEOL(b)
-	if len(line) > MaxEventSize {
-		return nil, true, err
-	}
-	return line, false, err
-}
-
-// trimEOL removes a trailing \n or \r\n.
-func trimEOL(b []byte) []byte {
-	b = bytes.TrimSuffix(b, []byte{'\n'})
-	return bytes.TrimSuffix(b, []byte{'\r'})
+	return ResourceLogStream(r, name, res)
 }
 
 // skip counts a malformed record and, for a file, locates it.

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -367,35 +366,6 @@ func TestHubFromResourceID(t *testing.T) {
 	} {
 		if got := hubFromResourceID(in); got != want {
 			t.Errorf("hubFromResourceID(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// TestReadLine drives readLine with a reader buffer of 16 bytes (the
-// smallest bufio allows), so that lines cross buffer boundaries in every
-// way, and compares with splitting the input.
-func TestReadLine(t *testing.T) {
-	for _, in := range []string{"", "a", "a\n", "\n\n", strings.Repeat("x", 15) + "\n" + strings.Repeat("y", 16) + "\r\n" + strings.Repeat("z", 17),
-		strings.Repeat("0123456789abcdef", 9) + "\n" + "short\n" + strings.Repeat("q", 33)} {
-		br := bufio.NewReaderSize(strings.NewReader(in), 16)
-		var buf []byte
-		var got []string
-		for {
-			line, tooLong, err := readLine(br, &buf)
-			if tooLong {
-				t.Fatalf("%q: tooLong", in)
-			}
-			got = append(got, string(line))
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-		want := strings.Split(strings.ReplaceAll(in, "\r\n", "\n"), "\n")
-		if strings.Join(got, "|") != strings.Join(want, "|") {
-			t.Errorf("%q: lines %q, want %q", in, got, want)
 		}
 	}
 }

@@ -121,8 +121,9 @@ func (p *Pipeline) loadDigestRecord(ctx context.Context) (digestRecord, string, 
 }
 
 // gatherDigests reads what the digests of hubs ending at to summarise: the
-// diagnoses and incidents of each hub and the outbox items of the window
-// from the store, the token periods from the engine's resident state.
+// diagnoses and incidents of each hub, the outbox items of the window and
+// the silences from the store, the token periods from the engine's
+// resident state. Site outages join here when they exist (Builder.Outage).
 func (p *Pipeline) gatherDigests(ctx context.Context, hubs []string, to time.Time) ([]digest.Digest, error) {
 	from := to.Add(-digest.Window)
 	bs := make(map[string]*digest.Builder, len(hubs))
@@ -147,9 +148,18 @@ func (p *Pipeline) gatherDigests(ctx context.Context, hubs []string, to time.Tim
 			b.Alert(digest.Delivery{Kind: string(n.Kind), NotificationID: it.NotificationID, State: string(it.State)})
 		}
 	}
+	sils, err := p.st.ListSilences(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: digest: silences: %w", err)
+	}
 	out := make([]digest.Digest, 0, len(hubs))
 	for _, h := range hubs {
 		b := bs[h]
+		for i := range sils {
+			if s, ok := alert.DigestSilence(&sils[i], h); ok {
+				b.Silence(s, sils[i].StartsAt)
+			}
+		}
 		if err := p.eachDiagnosis(ctx, h, from, to, b.Diagnosis); err != nil {
 			return nil, err
 		}

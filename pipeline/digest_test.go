@@ -126,6 +126,10 @@ func TestDailyDigestOncePerHubPerDay(t *testing.T) {
 	p := digestPipeline(t, st, c, "first", settings)
 	next := 0
 	hour := time.Date(start.Year(), start.Month(), start.Day(), 9, 0, 0, 0, time.UTC)
+	if _, err := st.PutSilence(context.Background(), store.Silence{ID: "s1", Hub: "hub-a", Device: "pump-*",
+		StartsAt: start, EndsAt: hour.Add(3 * time.Hour), CreatedBy: "ops@example.com", Comment: "pump maintenance"}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Up to the digest hour (the watermark is 5 minutes behind): none yet.
 	runMinutes(t, p, c, msgs, &next, start, hour.Add(4*time.Minute))
@@ -154,6 +158,9 @@ func TestDailyDigestOncePerHubPerDay(t *testing.T) {
 		if mails != 1 {
 			t.Errorf("e-mail got %d digests for %s, want 1", mails, hub)
 		}
+	}
+	if n, _ := teamsSrv.count("hub=hub-a device=pump-* until 05-14 12:00 by ops@example.com: pump maintenance"); n != 1 {
+		t.Errorf("%d digests name hub-a's silence, want hub-a's alone", n)
 	}
 	for name, r := range map[string]*bodySink{"webhook": hookSrv, "pagerduty": pdSrv} {
 		n, all := r.count("daily-digest")

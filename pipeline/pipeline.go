@@ -28,7 +28,9 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/rollup"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
@@ -94,6 +96,8 @@ type Pipeline struct {
 	// raised are the pipeline's own alert conditions found during the
 	// current tick outside the built-in checks (see raise).
 	raised []watch.Condition
+	// rollup counts disconnects per minute for the dashboard (rollup.go).
+	rollup *rollup.Rollup
 	// digestDone is the end of the last daily digests all hubs have (see
 	// digestPhase).
 	digestDone time.Time
@@ -126,6 +130,13 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
+	// retryDiag / retryInc are rows of hubs whose writes failed, written
+	// again with the next tick's (hubs.go).
+	retryDiag []classify.Diagnosis
+	retryInc  []classify.Incident
+	// suspect is the early incident detector's state (package suspect),
+	// one MetaBlobs blob per hub under suspectPrefix.
+	suspect *suspect.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -217,7 +228,7 @@ func New(opts Options) (*Pipeline, error) {
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})
-	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Log: opts.Log, Limit: deliverLimit}
+	p.outbox = &alert.Dispatcher{Store: opts.Store, Channels: opts.Channels, Routes: opts.Config.Routes, Log: opts.Log, Limit: deliverLimit}
 	return p, nil
 }
 
@@ -396,8 +407,10 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
 		watch.Observe(res.watch, evs, now)
+		suspect.Observe(p.suspectConfig(), res.suspect, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
+		p.noteRollup(evs, s.New)
 		for _, m := range marks {
 			res.merge(m)
 			if m.Stamp.After(lastMark) {
@@ -479,6 +492,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 		alertNow = d.newest
 	}
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
+	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
 		// Retention: forgotten devices resolve their open alerts.
 		f := p.forget(now, &d)
@@ -490,6 +504,11 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	sigs = append(sigs, res.alerts.Orphans(res.engine.Tracks, alertNow)...)
 	rep.Signals = len(sigs)
 	d.notes = p.alerts.Apply(res.alerts, sigs, alertNow)
+	notes, err := p.silence(ctx, res.alerts, d.notes, alertNow)
+	if err != nil {
+		return d, err
+	}
+	d.notes = notes
 	rep.Notifications = len(d.notes)
 	return d, nil
 }
@@ -512,11 +531,12 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveWatch(ctx, false); err != nil {
 		return err
 	}
-	if err := p.st.PutDiagnoses(ctx, d.out.Diagnoses); err != nil {
-		return fmt.Errorf("pipeline: diagnoses: %w", err)
+	if err := p.saveSuspect(ctx, false); err != nil {
+		return err
 	}
-	if err := p.st.PutIncidents(ctx, d.out.Incidents); err != nil {
-		return fmt.Errorf("pipeline: incidents: %w", err)
+	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
+	if err := p.saveRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
+		return err
 	}
 	purged := d.purged
 	if purged {
@@ -546,6 +566,9 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 		return err
 	}
 	if err := p.saveWatch(ctx, true); err != nil {
+		return err
+	}
+	if err := p.saveSuspect(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -607,8 +630,12 @@ func (p *Pipeline) load(ctx context.Context) error {
 			for _, b := range bs {
 				if err := put(b.Key, b.Data); err != nil {
 					// A blob this version cannot read is state lost for one
-					// device, not a reason to stop the whole app.
+					// device or hub, not a reason to stop the whole app:
+					// reported for its hub (hubs.go).
 					p.log.Error().Str("kind", string(kind)).Str("key", b.Key).Err(err).Msg("dropping unreadable state")
+					if kind == store.DeviceBlobs || kind == store.HubBlobs {
+						p.hubBroken(hubOfBlob(kind, b.Key), string(kind), err)
+					}
 				}
 			}
 			return nil
@@ -630,6 +657,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return fmt.Errorf("pipeline: load alerts: %w", err)
 	}
 	if res.watch, err = p.loadWatch(ctx, res.alerts); err != nil {
+		return err
+	}
+	if res.suspect, err = p.loadSuspect(ctx); err != nil {
 		return err
 	}
 	res.engine.ClearDirty()
@@ -671,14 +701,6 @@ func (p *Pipeline) saveAlerts(ctx context.Context) error {
 // dropped; it reports whether anything was written.
 func (p *Pipeline) saveEngine(ctx context.Context) (bool, error) {
 	devs, hubs := p.res.engine.Dirty()
-	var blobs []store.Blob
-	for _, k := range devs {
-		data, err := p.res.engine.MarshalDevice(k)
-		if err != nil {
-			return false, fmt.Errorf("pipeline: encode device %s: %w", k, err)
-		}
-		blobs = append(blobs, store.Blob{Key: k.Path(), Data: data})
-	}
 	gone := make([]string, len(p.res.gone))
 	for i, k := range p.res.gone {
 		gone[i] = k.Path()
@@ -688,22 +710,9 @@ func (p *Pipeline) saveEngine(ctx context.Context) (bool, error) {
 	if err := p.st.DeleteBlobs(ctx, store.DeviceBlobs, gone); err != nil {
 		return false, fmt.Errorf("pipeline: delete devices: %w", err)
 	}
-	if _, err := p.st.PutBlobs(ctx, store.DeviceBlobs, blobs); err != nil {
-		return false, fmt.Errorf("pipeline: save devices: %w", err)
-	}
-	blobs = blobs[:0]
-	for _, h := range hubs {
-		data, err := p.res.engine.MarshalHub(h)
-		if err != nil {
-			return false, fmt.Errorf("pipeline: encode hub %s: %w", h, err)
-		}
-		blobs = append(blobs, store.Blob{Key: h, Data: data})
-	}
-	if _, err := p.st.PutBlobs(ctx, store.HubBlobs, blobs); err != nil {
-		return false, fmt.Errorf("pipeline: save hubs: %w", err)
-	}
+	// hub by hub: one hub's failure is reported, not the tick's (hubs.go)
+	p.saveHubs(ctx, devs, hubs)
 	wrote := len(devs)+len(gone)+len(hubs) > 0
-	p.res.engine.ClearDirty()
 	p.res.gone = nil
 	return wrote, nil
 }

@@ -6,18 +6,36 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/api"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
+	"github.com/disconnect-doctor/disconnect-doctor/ui"
 )
 
-// Query serves the API (handlers.Backend). It reads the store only, so any
+// Query serves the API (handlers.Backend): the dashboard's pages under
+// "ui", the JSON query API otherwise. It reads the store only, so any
 // instance answers, whichever runs Evaluate.
 func (p *Pipeline) Query(ctx context.Context, path string, q url.Values) (int, any) {
-	return api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth).Query(ctx, path, q)
+	if t := strings.Trim(path, "/"); t == "ui" || strings.HasPrefix(t, "ui/") {
+		return ui.New(p.st, p.now, p.watermark).Serve(ctx, t, q)
+	}
+	return p.api().Query(ctx, path, q)
+}
+
+// Write serves the API's changes (handlers.Backend): silences. Like Query
+// it touches the store only, so any instance answers.
+func (p *Pipeline) Write(ctx context.Context, method, path string, body []byte) (int, any) {
+	return p.api().Write(ctx, method, path, body)
+}
+
+func (p *Pipeline) api() *api.API {
+	a := api.New(p.st, p.deviceAlerts, p.watermark).WithPipeline(p.pipelineHealth)
+	a.Now = p.now
+	return a
 }
 
 // deviceAlerts returns the alert records of a device, one per device alert

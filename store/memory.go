@@ -36,6 +36,7 @@ type Memory struct {
 	incs     map[string]classify.Incident
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
+	silences map[string]Silence
 	closed   bool
 }
 
@@ -61,6 +62,7 @@ func NewMemory() *Memory {
 		incs:     map[string]classify.Incident{},
 		outbox:   map[string]OutboxItem{},
 		leases:   map[string]memLease{},
+		silences: map[string]Silence{},
 	}
 }
 
@@ -536,8 +538,8 @@ func (m *Memory) AcquireLease(ctx context.Context, name, holder string, now, unt
 }
 
 // Purge removes events stamped before eventsBefore, and diagnoses (by
-// Time), resolved incidents (by End) and finished outbox items (by Created)
-// older than before.
+// Time), resolved incidents (by End), finished outbox items (by Created)
+// and silences (by EndsAt) older than before.
 func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -569,6 +571,7 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 			delete(m.outbox, k)
 		}
 	}
+	m.purgeSilences(before)
 	return nil
 }
 

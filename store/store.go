@@ -143,6 +143,38 @@ const (
 	OutboxSuppressed OutboxState = "suppressed"
 )
 
+// Silence is a maintenance window in Alertmanager's model: while it is
+// active (StartsAt <= t < EndsAt) the alerts its matchers select are
+// recorded but not notified (package alert's silence stage). It is never
+// deleted by the API, only expired (EndsAt set to the time of the request),
+// so the history stays visible until RETENTION purges it.
+type Silence struct {
+	ID string
+	// Hub and Device are globs (path.Match syntax); "" matches anything.
+	// Kind is an alert kind; "" matches every kind.
+	Hub, Device, Kind string
+	StartsAt, EndsAt  time.Time
+	CreatedBy         string
+	Comment           string
+	// UpdatedAt is when the silence was created or last changed.
+	UpdatedAt time.Time
+	ETag      string
+}
+
+// SilenceStore holds the silences. Few exist at a time (tens), so they are
+// listed whole.
+type SilenceStore interface {
+	// PutSilence writes a silence and returns its new ETag. With an ETag it
+	// replaces the stored silence only if that ETag still matches
+	// (ErrConflict otherwise, ErrNotFound if it is gone); without one it
+	// writes unconditionally.
+	PutSilence(ctx context.Context, s Silence) (string, error)
+	// GetSilence reads one silence; ErrNotFound if absent.
+	GetSilence(ctx context.Context, id string) (Silence, error)
+	// ListSilences returns every silence, by StartsAt then ID.
+	ListSilences(ctx context.Context) ([]Silence, error)
+}
+
 // Store is the state of disconnect-doctor. Every method is safe for
 // concurrent use. Errors wrap ErrConflict, ErrNotFound or ErrUnavailable
 // where those apply.
@@ -208,11 +240,23 @@ type Store interface {
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (epoch int64, err error)
 
 	// Purge removes events stamped before eventsBefore, and diagnoses,
-	// resolved incidents and finished outbox items older than before.
+	// resolved incidents, finished outbox items and silences that ended
+	// before `before`.
 	Purge(ctx context.Context, eventsBefore, before time.Time) error
+
+	// Silences (maintenance windows): written by the API on any instance,
+	// read by Evaluate every tick. See Silence.
+	SilenceStore
 
 	// Ping checks the backing service is reachable (API health).
 	Ping(ctx context.Context) error
 	// Close releases resources.
 	Close() error
 }
+
+// Blob kinds of the dashboard's rollup (package rollup): per-hub, per-minute
+// disconnect counts by cause, so that pages never scan diagnoses.
+const (
+	RollupBlobs       BlobKind = "rollup"    // one per hub and UTC day: the day's counts
+	RollupMemberBlobs BlobKind = "rollupids" // one per hub and minute: the records counted in it
+)

@@ -1139,7 +1139,8 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 
 // Purge deletes, in transactions: events stamped before eventsBefore,
 // diagnoses with Time before `before`, resolved incidents that ended before
-// it and finished outbox items created before it.
+// it, finished outbox items created before it and silences that ended
+// before it.
 func (t *Table) Purge(ctx context.Context, eventsBefore, before time.Time) error {
 	type sel struct{ suffix, filter string }
 	_, diagFrom := diagTimeBounds(before, time.Time{})
@@ -1148,6 +1149,7 @@ func (t *Table) Purge(ctx context.Context, eventsBefore, before time.Time) error
 		{tDiag, "RowKey ge " + odataString(diagFrom)},
 		{tIncident, fmt.Sprintf("Open eq false and End lt %dL", unixNano(before))},
 		{tOutbox, fmt.Sprintf("PartitionKey eq 'o' and RowKey ge 'i_' and RowKey lt 'i`' and State ne 'pending' and C lt %dL", unixNano(before))},
+		{tSilence, purgeSilencesFilter(before)},
 	}
 	for _, s := range sels {
 		var ops []op

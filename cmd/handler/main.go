@@ -31,6 +31,7 @@ commands:
   serve      serve the Functions host (the default when no command is given)
   run        simulate a fleet through the real handlers and report (make run)
   replay     classify exported resource logs offline: handler replay [--json] FILE|DIR...
+             or load them into the live state: handler replay --into STATE_STORAGE FILE|DIR...
   simulate   write a simulated fleet to files, or send it to an Event Hub
 `
 
@@ -100,7 +101,7 @@ func serve(ctx context.Context) error {
 	for n := range channels {
 		names = append(names, n)
 	}
-	log.Info().Str("store", desc).Strs("channels", names).Str("watermark", cfg.Engine.Mode.String()).
+	log.Info().Str("store", desc).Strs("channels", names).Str("routes", cfg.Routes.String()).Str("watermark", cfg.Engine.Mode.String()).
 		Str("port", cfg.Port).Msg("disconnect-doctor handler starting")
 	h := handlers.New(p, log, handlers.Options{})
 	return handlers.Serve(ctx, "127.0.0.1:"+cfg.Port, h, log)

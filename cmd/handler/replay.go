@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,6 +43,7 @@ func replay(ctx context.Context, args []string, w io.Writer) error {
 	fset := flag.NewFlagSet("replay", flag.ContinueOnError)
 	asJSON := fset.Bool("json", false, "print the report as JSON")
 	top := fset.Int("devices", 30, "devices listed in the table (0: all)")
+	into := fset.String("into", "", "load the files into the live state at this STATE_STORAGE value (a storage connection string, or UseDevelopmentStorage=true) instead of reporting")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -53,9 +54,12 @@ func replay(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
+	if *into != "" {
+		return replayInto(ctx, *into, files, w)
+	}
 	res := &ingest.Result{}
 	for _, f := range files {
-		if err := readLogFile(f, res); err != nil {
+		if _, err := readLogFile(f, res); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
 	}
@@ -150,32 +154,18 @@ func inputFiles(args []string) ([]string, error) {
 	return files, nil
 }
 
-// wholeBodyLimit is the largest file read as one Event Hubs body; larger
-// files are read line by line (archives are JSON lines).
-const wholeBodyLimit = 32 << 20
-
-// readLogFile parses one file: an Event Hubs body ({"records":[…]}, possibly
-// pretty-printed) or a JSON-lines archive (PT1H.json).
-func readLogFile(name string, res *ingest.Result) error {
+// readLogFile parses one file whatever its layout (ingest.ResourceLogFile:
+// JSON lines, pretty-printed objects, {"records":[…]} bodies, arrays, Event
+// Hubs Capture files) and returns the SHA-256 of its contents, hex.
+func readLogFile(name string, res *ingest.Result) (digest string, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
+	h := sha256.New()
+	if err := ingest.ResourceLogFile(io.TeeReader(f, h), name, res); err != nil {
+		return "", err
 	}
-	if fi.Size() <= wholeBodyLimit {
-		data, err := io.ReadAll(f)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		if json.Valid(data) {
-			ingest.ResourceLogs(data, res)
-			return nil
-		}
-		return ingest.ResourceLogLines(bytes.NewReader(data), name, res)
-	}
-	return ingest.ResourceLogLines(bufio.NewReaderSize(f, 1<<20), name, res)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

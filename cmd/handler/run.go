@@ -78,6 +78,10 @@ type RunResult struct {
 	Graph, PagerDuty int
 	Invocations      int
 	Failed           int
+	// App and Backend are the app and the pipeline the run drove, for the
+	// dashboard's snapshots and --serve (dashboard.go).
+	App     *funchost.App
+	Backend handlers.Backend
 }
 
 // runOptions configure a simulated run.
@@ -99,6 +103,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	f.register(fs, 400, 10)
 	out := fs.String("out", "out", "folder for the notifications, diagnoses and report")
 	appDir := fs.String("app", ".", "folder holding host.json and functions/ (the repository root)")
+	serveAddr := fs.String("serve", "", "after the run, serve the dashboard live on this address (e.g. 127.0.0.1:8080) until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,10 +130,18 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		if err := os.WriteFile(filepath.Join(*out, "report.txt"), []byte(b.String()), 0o644); err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
-		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, graph/, pagerduty/, diagnoses.json, mismatches.json, report.txt\n", *out)
+		fmt.Fprintf(w, "wrote %s: teams/, webhook/, email/, graph/, pagerduty/, dashboard/, diagnoses.json, mismatches.json, report.txt\n", *out)
+		index, err := writeDashboard(ctx, res, filepath.Join(*out, "dashboard"))
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		io.WriteString(w, dashboardNote(index))
 	}
 	if res.Failed > 0 {
 		return fmt.Errorf("run: %d of %d invocations failed", res.Failed, res.Invocations)
+	}
+	if *serveAddr != "" {
+		return serveDashboard(ctx, res, *serveAddr, *out, w)
 	}
 	return nil
 }
@@ -210,6 +223,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		return nil, fmt.Errorf("load the app's function.json files (run from the repository root, or pass --app): %w", err)
 	}
 	app.Clock = clock.Now
+	res.App, res.Backend = app, p
 
 	arrivals := make([]arrival, 0, len(fleet.Diagnostics)+len(fleet.EventGrid)+len(fleet.MetricAlerts))
 	for _, m := range fleet.Diagnostics {

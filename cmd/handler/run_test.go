@@ -231,14 +231,22 @@ func checkRequestSinks(t *testing.T, out string, res *RunResult) {
 	last := map[string]string{}
 	for _, p := range events {
 		var ev struct {
-			Action string `json:"event_action"`
-			Key    string `json:"dedup_key"`
+			Action  string `json:"event_action"`
+			Key     string `json:"dedup_key"`
+			Payload struct {
+				Details struct {
+					Confirmed bool `json:"confirmed"`
+				} `json:"custom_details"`
+			} `json:"payload"`
 		}
 		b, _ := os.ReadFile(p)
 		if err := json.Unmarshal(b, &ev); err != nil || !keys[ev.Key] {
 			t.Fatalf("%s: %v, dedup_key %q is no alert key", p, err, ev.Key)
 		}
-		if ev.Action == last[ev.Key] || (ev.Action == "resolve" && last[ev.Key] == "") {
+		// The confirmation of a suspected hub incident triggers its open
+		// incident again, with the cause.
+		confirms := ev.Action == "trigger" && last[ev.Key] == "trigger" && ev.Payload.Details.Confirmed
+		if (ev.Action == last[ev.Key] && !confirms) || (ev.Action == "resolve" && last[ev.Key] == "") {
 			t.Errorf("%s: %s of %s after %q", p, ev.Action, ev.Key, last[ev.Key])
 		}
 		last[ev.Key] = ev.Action

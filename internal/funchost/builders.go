@@ -447,7 +447,13 @@ func (a *App) HTTP(fn, method, path string, query url.Values, headers http.Heade
 	if hdr == nil {
 		hdr = http.Header{}
 	}
-	if len(body) > 0 && hdr.Get("Content-Length") == "" {
+	// The host passes Body only when the request had a Content-Length > 0
+	// (reference §2.5): a chunked request (Transfer-Encoding, no
+	// Content-Length) arrives without its body. Otherwise the request
+	// carries the length its body has, as an HTTP client sends it.
+	if strings.EqualFold(hdr.Get("Transfer-Encoding"), "chunked") && hdr.Get("Content-Length") == "" {
+		body = nil
+	} else if len(body) > 0 {
 		hdr.Set("Content-Length", fmt.Sprint(len(body)))
 	}
 	for _, k := range sortedKeys(hdr) {

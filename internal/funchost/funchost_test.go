@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -361,6 +362,69 @@ func TestParseResponse(t *testing.T) {
 			}
 			if tt.check != nil {
 				tt.check(t, r)
+			}
+		})
+	}
+}
+
+// TestHTTPBody: the request body reaches Data.req.Body as one string layer
+// (raw text, not re-encoded JSON) and its top-level properties leak into
+// Metadata — only when the request has a Content-Length; a chunked request
+// and a request without a body carry no Body at all (reference §2.5).
+func TestHTTPBody(t *testing.T) {
+	a := testApp(t, time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+	a.Functions["Items"].Bindings[0].Methods = []string{"get", "post", "delete"}
+	body := []byte(`{"comment":"line 3 \"east\"","n":2}`)
+	tests := []struct {
+		name     string
+		method   string
+		header   http.Header
+		body     []byte
+		wantBody bool
+	}{
+		{"post with a length", "POST", http.Header{"Content-Type": {"application/json"}}, body, true},
+		{"chunked post", "POST", http.Header{"Content-Type": {"application/json"}, "Transfer-Encoding": {"chunked"}}, body, false},
+		{"delete without a body", "DELETE", nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := a.HTTP("Items", tt.method, "api/items/7", nil, tt.header, tt.body)
+			if inv.BindErr != nil {
+				t.Fatal(inv.BindErr)
+			}
+			var req struct {
+				Data struct {
+					Req map[string]json.RawMessage `json:"req"`
+				}
+				Metadata map[string]json.RawMessage
+			}
+			if err := json.Unmarshal(inv.Payload(0, nil), &req); err != nil {
+				t.Fatal(err)
+			}
+			var method string
+			_ = json.Unmarshal(req.Data.Req["Method"], &method)
+			if method != tt.method {
+				t.Errorf("Method = %q", method)
+			}
+			raw, has := req.Data.Req["Body"]
+			if has != tt.wantBody {
+				t.Fatalf("Body present = %v, want %v", has, tt.wantBody)
+			}
+			_, leaked := req.Metadata["comment"]
+			if leaked != tt.wantBody {
+				t.Errorf("body property leaked into Metadata = %v, want %v", leaked, tt.wantBody)
+			}
+			if !tt.wantBody {
+				return
+			}
+			var got string
+			if err := json.Unmarshal(raw, &got); err != nil || got != string(body) {
+				t.Errorf("Body = %s (%v), want the raw text %s as one string layer", raw, err, body)
+			}
+			var hdrs map[string][]string
+			_ = json.Unmarshal(req.Data.Req["Headers"], &hdrs)
+			if cl := hdrs["Content-Length"]; len(cl) != 1 || cl[0] != fmt.Sprint(len(body)) {
+				t.Errorf("Headers Content-Length = %v", cl)
 			}
 		})
 	}

@@ -73,7 +73,7 @@ func Text(n *alert.Notification) string {
 	}
 	fmt.Fprintf(&b, "%s\n\n", alert.Explanation(n.Kind))
 	if n.Status == alert.StatusResolved {
-		b.WriteString("This is over: the condition has cleared.\n\n")
+		b.WriteString("This is over: each alert below says why (back, cleared, or no longer tracked).\n\n")
 	}
 	fmt.Fprintf(&b, "Hub: %s\nDevices: %s\n", n.Hub, n.DeviceCount())
 	if s := n.Since(); !s.IsZero() {
@@ -109,7 +109,7 @@ func HTML(n *alert.Notification) string {
 	}
 	fmt.Fprintf(&b, "<p>%s</p>", esc(alert.Explanation(n.Kind)))
 	if n.Status == alert.StatusResolved {
-		b.WriteString("<p><b>This is over: the condition has cleared.</b></p>")
+		b.WriteString("<p><b>This is over: each alert below says why (back, cleared, or no longer tracked).</b></p>")
 	}
 	fmt.Fprintf(&b, "<table><tr><th align=left>Hub</th><td>%s</td></tr><tr><th align=left>Devices</th><td>%s</td></tr>", esc(n.Hub), esc(n.DeviceCount()))
 	if s := n.Since(); !s.IsZero() {

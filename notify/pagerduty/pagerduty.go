@@ -139,6 +139,14 @@ func trigger(n *alert.Notification, a *alert.Alert) Event {
 	if a.Module != "" {
 		details["moduleId"] = a.Module
 	}
+	// A suspected hub incident and its confirmation are two triggers of one
+	// dedup_key: the confirmation updates the open incident with its cause.
+	if a.Suspected {
+		details["suspected"] = true
+	}
+	if a.Confirmed {
+		details["confirmed"] = true
+	}
 	ev := Event{EventAction: "trigger", DedupKey: DedupKey(a.Key), Client: "disconnect-doctor",
 		Payload: &Payload{Summary: truncate(summary, maxSummary), Source: a.Hub, Severity: severity(a.Severity),
 			Timestamp: a.StartsAt, Component: component, Group: a.Hub, Class: a.Kind, CustomDetails: details}}

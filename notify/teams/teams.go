@@ -142,7 +142,7 @@ func card(n *alert.Notification, lim limits) element {
 	}
 	body = append(body, text(alert.Explanation(n.Kind), nil))
 	if n.Status == alert.StatusResolved {
-		body = append(body, text("This is over: the condition has cleared.", element{"color": "Good"}))
+		body = append(body, text("This is over: each alert below says why (back, cleared, or no longer tracked).", element{"color": "Good"}))
 	}
 	for i, a := range n.Alerts {
 		if i == 3 {

@@ -82,6 +82,8 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"Purge", testPurge},
+		{"Silences", testSilences},
+		{"Rollup", testRollup},
 		{"Ping", func(t *testing.T, s store.Store) {
 			if err := s.Ping(t.Context()); err != nil {
 				t.Fatalf("Ping: %v", err)

@@ -1,0 +1,38 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/rollup"
+)
+
+// rollupOf returns the dashboard's rollup, made on first use. Called under
+// evalMu only.
+func (p *Pipeline) rollupOf() *rollup.Rollup {
+	if p.rollup == nil {
+		p.rollup = rollup.New(p.st, p.cfg.Engine.Retention)
+	}
+	return p.rollup
+}
+
+// noteRollup lets the rollup see a page of events Evaluate read (hub-side
+// errors, the newest record per hub) and how many were new to the engine.
+func (p *Pipeline) noteRollup(evs []event.Event, fresh int) { p.rollupOf().Note(evs, fresh) }
+
+// saveRollup counts the tick's diagnoses into the dashboard's per-minute
+// rollup and samples the ingest rate. It is idempotent, so a tick replayed
+// after a crash counts nothing twice.
+func (p *Pipeline) saveRollup(ctx context.Context, ds []classify.Diagnosis, wm, now time.Time) error {
+	r := p.rollupOf()
+	if err := r.Save(ctx, ds, wm); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	if err := r.SaveSample(ctx, now); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	return nil
+}

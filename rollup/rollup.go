@@ -1,0 +1,453 @@
+// Package rollup keeps the per-hub, per-minute counts the dashboard draws:
+// disconnects by cause and hub-side errors, so that a page for a hub of
+// 100 000 devices reads two small rows per day instead of millions of
+// diagnoses.
+//
+// Counting is idempotent, because the engine emits a diagnosis several times
+// (pending, final, revised) and replays a tick's output after a crash. Each
+// minute of each hub keeps its members — the ID of every 404104 and hub-side
+// error counted in it, with the column it was counted in — as a blob of its
+// own (store.RollupMemberBlobs), and the minute's counts are recomputed from
+// those members whenever one changes. The counts of a whole UTC day live in
+// one blob per hub (store.RollupBlobs), which is all a page reads.
+//
+// Members are kept for MemberWindow: a verdict revised later than that no
+// longer moves the chart (the dashboard draws 24 hours).
+package rollup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
+)
+
+// Causes are the counted causes in column order: the order the dashboard
+// stacks them in, pending last.
+var Causes = []classify.Cause{classify.TokenExpiry, classify.TokenRenewalFailed, classify.DeviceOrNetwork,
+	classify.DuplicateIdentity, classify.HubTransient, classify.Pending}
+
+// HubErrors is the column of hub-side error records (event.IsHubSide).
+const HubErrors = 6
+
+// Columns is the number of counters per minute: one per cause, then
+// HubErrors.
+const Columns = HubErrors + 1
+
+// MemberWindow is how long a minute's members are kept (relative to the
+// watermark): diagnoses and hub errors of older minutes are not counted.
+const MemberWindow = 26 * time.Hour
+
+// Counts are the counters of one minute, indexed by column.
+type Counts [Columns]uint32
+
+// Disconnects is the sum of the cause columns.
+func (c *Counts) Disconnects() uint32 {
+	var n uint32
+	for i := range HubErrors {
+		n += c[i]
+	}
+	return n
+}
+
+// column returns the column of a cause (Pending for an unknown one).
+func column(c classify.Cause) uint8 {
+	if i := slices.Index(Causes, c); i >= 0 {
+		return uint8(i)
+	}
+	return uint8(len(Causes) - 1)
+}
+
+// Rollup accumulates what one Evaluate tick saw and writes it with Save. It
+// is not safe for concurrent use: Evaluate runs one tick at a time.
+type Rollup struct {
+	st        store.Store
+	retention time.Duration
+	// errs are the hub-side errors seen since the last Save, by minute.
+	errs map[minuteKey]map[memberID]uint8
+	// last is the newest event time seen per hub since the last Save.
+	last map[string]time.Time
+	// samples are the ingest-rate samples (loaded once); fresh counts the
+	// records new to the engine since the last one.
+	samples []Sample
+	loaded  bool
+	fresh   int64
+}
+
+// New returns a Rollup writing to st; day rows older than retention are
+// removed as new days begin.
+func New(st store.Store, retention time.Duration) *Rollup {
+	return &Rollup{st: st, retention: retention}
+}
+
+type minuteKey struct {
+	hub string
+	min int64 // unix minute
+}
+
+func (k minuteKey) blobKey() string { return k.hub + "/" + strconv.FormatInt(k.min*60, 10) }
+
+func (k minuteKey) day() dayKey {
+	return dayKey{k.hub, k.min / (24 * 60)}
+}
+
+type dayKey struct {
+	hub string
+	day int64 // unix day
+}
+
+func (k dayKey) blobKey() string {
+	return k.hub + "/" + time.Unix(k.day*86400, 0).UTC().Format(time.DateOnly)
+}
+
+// Note records the hub-side errors and the newest record time per hub of a
+// page of events read by Evaluate, and fresh, how many of them were new to
+// the engine (its deduplicated count: the ingest rate). Hub-side errors
+// read twice are counted once.
+func (r *Rollup) Note(evs []event.Event, fresh int) {
+	r.fresh += int64(fresh)
+	for i := range evs {
+		e := &evs[i]
+		if e.Hub == "" {
+			continue
+		}
+		if r.last == nil {
+			r.last = map[string]time.Time{}
+		}
+		if e.Time.After(r.last[e.Hub]) {
+			r.last[e.Hub] = e.Time
+		}
+		if !e.IsHubSide() {
+			continue
+		}
+		if r.errs == nil {
+			r.errs = map[minuteKey]map[memberID]uint8{}
+		}
+		k := minuteKey{e.Hub, e.Time.Unix() / 60}
+		if r.errs[k] == nil {
+			r.errs[k] = map[memberID]uint8{}
+		}
+		r.errs[k][idOf(e.ID)] = HubErrors
+	}
+}
+
+// Save counts ds (the tick's diagnoses, any state) and what Note gathered,
+// and writes the changed minutes' members and their days' counts. Anything
+// before watermark - MemberWindow is left out. Save is idempotent: saving the
+// same input again changes nothing.
+func (r *Rollup) Save(ctx context.Context, ds []classify.Diagnosis, watermark time.Time) error {
+	horizon := watermark.Add(-MemberWindow).Unix() / 60
+	updates := r.errs
+	if updates == nil {
+		updates = map[minuteKey]map[memberID]uint8{}
+	}
+	for i := range ds {
+		d := &ds[i]
+		k := minuteKey{d.Key.Hub, d.Time.Unix() / 60}
+		if updates[k] == nil {
+			updates[k] = map[memberID]uint8{}
+		}
+		updates[k][idOf(d.EventID)] = column(d.Cause)
+	}
+	for k := range updates {
+		if k.min < horizon {
+			delete(updates, k)
+		}
+	}
+	changed, err := r.applyMembers(ctx, updates)
+	if err != nil {
+		return err
+	}
+	if err := r.saveDays(ctx, changed); err != nil {
+		return err
+	}
+	r.errs, r.last = nil, nil
+	return nil
+}
+
+// applyMembers merges the updates into the stored members of each minute
+// and returns the new counts of the minutes that changed.
+func (r *Rollup) applyMembers(ctx context.Context, updates map[minuteKey]map[memberID]uint8) (map[minuteKey]Counts, error) {
+	keys := make([]minuteKey, 0, len(updates))
+	for k := range updates {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b minuteKey) int {
+		if c := strings.Compare(a.hub, b.hub); c != 0 {
+			return c
+		}
+		return int(a.min - b.min)
+	})
+	changed := map[minuteKey]Counts{}
+	var blobs []store.Blob
+	for _, k := range keys {
+		m, err := r.loadMembers(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		dirty := false
+		for id, col := range updates[k] {
+			if old, ok := m[id]; !ok || old != col {
+				m[id] = col
+				dirty = true
+			}
+		}
+		if !dirty {
+			continue
+		}
+		data := encodeMembers(m)
+		if len(data) > store.MaxBlobSize {
+			return nil, fmt.Errorf("rollup: minute %s has %d members, more than a row holds", k.blobKey(), len(m))
+		}
+		blobs = append(blobs, store.Blob{Key: k.blobKey(), Data: data})
+		var c Counts
+		for _, col := range m {
+			c[col]++
+		}
+		changed[k] = c
+	}
+	if len(blobs) > 0 {
+		if _, err := r.st.PutBlobs(ctx, store.RollupMemberBlobs, blobs); err != nil {
+			return nil, fmt.Errorf("rollup: members: %w", err)
+		}
+	}
+	return changed, nil
+}
+
+func (r *Rollup) loadMembers(ctx context.Context, k minuteKey) (map[memberID]uint8, error) {
+	b, err := r.st.GetBlob(ctx, store.RollupMemberBlobs, k.blobKey())
+	if errors.Is(err, store.ErrNotFound) {
+		return map[memberID]uint8{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rollup: members of %s: %w", k.blobKey(), err)
+	}
+	m, err := decodeMembers(b.Data)
+	if err != nil {
+		// A damaged row is recounted from what comes next rather than
+		// blocking Evaluate for ever.
+		return map[memberID]uint8{}, nil
+	}
+	return m, nil
+}
+
+// saveDays writes the changed minutes' counts and the newest record times
+// into the day rows. A day row that did not exist yet starts a new day: the
+// members of two days before and the day rows past retention are removed.
+func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts) error {
+	days := map[dayKey]*Day{}
+	get := func(k dayKey) (*Day, error) {
+		if d := days[k]; d != nil {
+			return d, nil
+		}
+		d, err := readDay(ctx, r.st, k)
+		if errors.Is(err, errDamaged) {
+			d, err = &Day{Hub: k.hub, Date: time.Unix(k.day*86400, 0).UTC(), Minutes: map[int]Counts{}}, nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			d = &Day{Hub: k.hub, Date: time.Unix(k.day*86400, 0).UTC(), Minutes: map[int]Counts{}}
+			if err := r.forget(ctx, k); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		days[k] = d
+		return d, nil
+	}
+	for k, c := range changed {
+		d, err := get(k.day())
+		if err != nil {
+			return err
+		}
+		d.Minutes[int(k.min%(24*60))] = c
+	}
+	for hub, t := range r.last {
+		d, err := get(minuteKey{hub, t.Unix() / 60}.day())
+		if err != nil {
+			return err
+		}
+		if t.After(d.LastRecord) {
+			d.LastRecord = t.UTC()
+		}
+	}
+	if len(days) == 0 {
+		return nil
+	}
+	blobs := make([]store.Blob, 0, len(days))
+	for k, d := range days {
+		blobs = append(blobs, store.Blob{Key: k.blobKey(), Data: d.encode()})
+	}
+	if _, err := r.st.PutBlobs(ctx, store.RollupBlobs, blobs); err != nil {
+		return fmt.Errorf("rollup: days: %w", err)
+	}
+	return nil
+}
+
+// forget removes, as day k begins, the members of day k-2 (past
+// MemberWindow) and the day rows that fell out of retention.
+func (r *Rollup) forget(ctx context.Context, k dayKey) error {
+	old := make([]string, 0, 24*60)
+	for m := range int64(24 * 60) {
+		old = append(old, minuteKey{k.hub, (k.day-2)*24*60 + m}.blobKey())
+	}
+	if err := r.st.DeleteBlobs(ctx, store.RollupMemberBlobs, old); err != nil {
+		return fmt.Errorf("rollup: forget members: %w", err)
+	}
+	keep := int64(r.retention/(24*time.Hour)) + 1
+	var gone []string
+	for d := k.day - keep - 3; d < k.day-keep; d++ {
+		gone = append(gone, dayKey{k.hub, d}.blobKey())
+	}
+	if err := r.st.DeleteBlobs(ctx, store.RollupBlobs, gone); err != nil {
+		return fmt.Errorf("rollup: forget days: %w", err)
+	}
+	return nil
+}
+
+// Series are a hub's counts per minute over a time range.
+type Series struct {
+	Hub string
+	// Start is the first minute; Minutes[i] counts minute Start + i.
+	Start   time.Time
+	Minutes []Counts
+	// LastRecord is the newest record of the hub seen by Evaluate in the
+	// days read (zero when none).
+	LastRecord time.Time
+}
+
+// Read returns hub's counts for the minutes in [from, to), reading one row
+// per UTC day.
+func Read(ctx context.Context, st store.Store, hub string, from, to time.Time) (Series, error) {
+	f, t := from.Unix()/60, (to.Unix()+59)/60
+	s := Series{Hub: hub, Start: time.Unix(f*60, 0).UTC()}
+	if t <= f {
+		return s, nil
+	}
+	s.Minutes = make([]Counts, t-f)
+	for day := f / (24 * 60); day <= (t-1)/(24*60); day++ {
+		d, err := readDay(ctx, st, dayKey{hub, day})
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errDamaged) {
+			continue
+		}
+		if err != nil {
+			return s, err
+		}
+		for m, c := range d.Minutes {
+			abs := day*24*60 + int64(m)
+			if abs >= f && abs < t {
+				s.Minutes[abs-f] = c
+			}
+		}
+		if d.LastRecord.After(s.LastRecord) {
+			s.LastRecord = d.LastRecord
+		}
+	}
+	return s, nil
+}
+
+func readDay(ctx context.Context, st store.Store, k dayKey) (*Day, error) {
+	b, err := st.GetBlob(ctx, store.RollupBlobs, k.blobKey())
+	if err != nil {
+		return nil, fmt.Errorf("rollup: day %s: %w", k.blobKey(), err)
+	}
+	d, err := DecodeDay(b.Data)
+	if err != nil {
+		return nil, fmt.Errorf("rollup: day %s: %w: %v", k.blobKey(), errDamaged, err)
+	}
+	d.Hub, d.Date = k.hub, time.Unix(k.day*86400, 0).UTC()
+	return d, nil
+}
+
+// ingestKey is the RollupBlobs row of the ingest-rate samples (not a hub:
+// hub names have no '*').
+const ingestKey = "*ingest"
+
+// maxSamples bounds the ingest-rate samples kept: two hours of them.
+const maxSamples = 24
+
+// Sample is the running total of records Evaluate took in (new to the
+// engine) at a time.
+type Sample struct {
+	At   time.Time `json:"at"`
+	Read int64     `json:"read"`
+}
+
+// SampleEvery is the spacing of the ingest-rate samples.
+const SampleEvery = 5 * time.Minute
+
+// SaveSample records the running total of records Evaluate took in, so
+// that a page can tell records per minute. A sample is stored every
+// SampleEvery; the samples are read from the store once and then kept.
+func (r *Rollup) SaveSample(ctx context.Context, now time.Time) error {
+	if !r.loaded {
+		ss, err := ReadSamples(ctx, r.st)
+		if err != nil {
+			return err
+		}
+		r.samples, r.loaded = ss, true
+	}
+	if n := len(r.samples); n > 0 && now.Sub(r.samples[n-1].At) < SampleEvery {
+		return nil
+	}
+	added := r.fresh
+	total := added
+	if n := len(r.samples); n > 0 {
+		total += r.samples[n-1].Read
+	}
+	r.samples = append(r.samples, Sample{At: now.UTC(), Read: total})
+	r.fresh = 0
+	if len(r.samples) > maxSamples {
+		r.samples = r.samples[len(r.samples)-maxSamples:]
+	}
+	b, err := json.Marshal(r.samples)
+	if err != nil {
+		return fmt.Errorf("rollup: samples: %w", err)
+	}
+	if _, err := r.st.PutBlobs(ctx, store.RollupBlobs, []store.Blob{{Key: ingestKey, Data: b}}); err != nil {
+		r.loaded, r.fresh = false, added // read them again, and count these next time
+		return fmt.Errorf("rollup: samples: %w", err)
+	}
+	return nil
+}
+
+// ReadSamples returns the ingest-rate samples, oldest first (none when the
+// row is missing or damaged).
+func ReadSamples(ctx context.Context, st store.Store) ([]Sample, error) {
+	b, err := st.GetBlob(ctx, store.RollupBlobs, ingestKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rollup: samples: %w", err)
+	}
+	var ss []Sample
+	if json.Unmarshal(b.Data, &ss) != nil {
+		return nil, nil
+	}
+	return ss, nil
+}
+
+// PerMinute is the records read per minute between the newest sample and
+// the oldest one at most window before it; ok is false with fewer than two
+// such samples.
+func PerMinute(ss []Sample, window time.Duration) (rate float64, ok bool) {
+	if len(ss) < 2 {
+		return 0, false
+	}
+	last := ss[len(ss)-1]
+	for _, s := range ss[:len(ss)-1] {
+		if d := last.At.Sub(s.At); d > 0 && d <= window {
+			return max(0, float64(last.Read-s.Read)/d.Minutes()), true
+		}
+	}
+	return 0, false
+}
