@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
@@ -61,17 +62,20 @@ func (p *Pipeline) digestPhase(ctx context.Context, now, wm time.Time) {
 // sendDigests enqueues the digests ending at to that are not yet recorded
 // and records them; it returns how many it enqueued.
 func (p *Pipeline) sendDigests(ctx context.Context, now, to time.Time) (int, error) {
+	var hubs []string
+	for _, h := range p.res.engine.Hubs() {
+		if h.First.IsZero() || h.First.Before(to) {
+			hubs = append(hubs, h.Name)
+		}
+	}
+	if len(hubs) == 0 {
+		return 0, nil // nothing to summarise: no read of the record either
+	}
 	rec, etag, err := p.loadDigestRecord(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var hubs []string
-	for _, h := range p.res.engine.Hubs() {
-		if !rec.Sent[h.Name].Before(to) || (!h.First.IsZero() && !h.First.Before(to)) {
-			continue
-		}
-		hubs = append(hubs, h.Name)
-	}
+	hubs = slices.DeleteFunc(hubs, func(h string) bool { return !rec.Sent[h].Before(to) })
 	if len(hubs) == 0 {
 		return 0, nil
 	}

@@ -73,6 +73,9 @@ type RunResult struct {
 	Incidents     []classify.Incident
 	Score         sim.Score
 	Notifications []alert.Notification
+	// Digests are the daily digests delivered (the run ends just past the
+	// digest hour: one per hub); Teams, Emails and Graph count them too.
+	Digests       []alert.Notification
 	Teams, Emails int
 	// Graph and PagerDuty count the sendMail and Events API requests.
 	Graph, PagerDuty int
@@ -307,6 +310,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 
+	if res.Digests, err = runDigests(ctx, st); err != nil {
+		return nil, err
+	}
 	if res.Diagnoses, err = allDiagnoses(ctx, st); err != nil {
 		return nil, err
 	}
@@ -354,6 +360,28 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// runDigests returns the daily digests the run's outbox delivered, once each.
+func runDigests(ctx context.Context, st store.Store) ([]alert.Notification, error) {
+	items, err := st.ListItems(ctx, time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		return nil, err
+	}
+	var out []alert.Notification
+	seen := map[string]bool{}
+	for _, it := range items {
+		if it.State != store.OutboxDelivered || seen[it.NotificationID] {
+			continue
+		}
+		n, err := alert.DecodePayload(it.Payload)
+		if err != nil || n.Digest == nil {
+			continue
+		}
+		seen[it.NotificationID] = true
+		out = append(out, *n)
+	}
+	return out, nil
 }
 
 // runDigestHour makes the run end with each hub's daily digest covering
@@ -405,6 +433,10 @@ func printRun(w io.Writer, r *RunResult) {
 			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
 		}
 		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\n== daily digest (Teams card and e-mail in teams/, email/, graph/) ==\n")
+	for _, n := range r.Digests {
+		fmt.Fprintf(w, "%s — %s\n%s\n", n.Digest.Title(), n.Digest.Span(), n.Digest.Headline())
 	}
 	if r.Failed > 0 {
 		fmt.Fprintf(w, "\n%d of %d invocations FAILED (see handler.log)\n", r.Failed, r.Invocations)
