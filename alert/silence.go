@@ -254,25 +254,56 @@ func ExpireSilence(s *store.Silence, now time.Time) (changed bool) {
 }
 
 // SilenceMatches reports whether s's matchers select an alert of kind on
-// hub (device "" for a hub-wide alert: a silence naming devices does not
-// match it).
+// hub and device. A silence naming devices matches device alerts only: not
+// a hub-wide alert, nor one of the app's own whose key names another
+// subject (a channel).
 func SilenceMatches(s *store.Silence, kind classify.SignalKind, hub, device string) bool {
 	if s.Kind != "" && s.Kind != string(kind) {
 		return false
 	}
-	if s.Device != "" && (device == "" || !globMatch(s.Device, device)) {
+	if s.Device != "" && (!kind.AboutDevice() || !globMatch(s.Device, device)) {
 		return false
 	}
 	return globMatch(s.Hub, hub)
 }
 
+// activeSilences finds the silence of an alert among the active ones. The
+// hub globs are matched once per hub (a fleet has few hubs and many
+// alerts), so a tick over thousands of live alerts matches only the device
+// globs of its hub's silences.
+type activeSilences struct {
+	all   []store.Silence
+	byHub map[string][]*store.Silence
+}
+
+func newActiveSilences(sils []store.Silence, now time.Time) *activeSilences {
+	a := &activeSilences{byHub: map[string][]*store.Silence{}}
+	for _, s := range sils {
+		if SilenceStatus(&s, now) == SilenceActive {
+			a.all = append(a.all, s)
+		}
+	}
+	return a
+}
+
 // silencing returns the ID of the active silence that silences an alert,
 // "" when none does; of several, the one ending last (the answer to "until
 // when?").
-func silencing(active []store.Silence, kind classify.SignalKind, hub, device string) string {
+func (a *activeSilences) silencing(kind classify.SignalKind, hub, device string) string {
+	if len(a.all) == 0 {
+		return ""
+	}
+	cands, ok := a.byHub[hub]
+	if !ok {
+		for i := range a.all {
+			if globMatch(a.all[i].Hub, hub) {
+				cands = append(cands, &a.all[i])
+			}
+		}
+		a.byHub[hub] = cands
+	}
 	var best *store.Silence
-	for i := range active {
-		s := &active[i]
+	for _, s := range cands {
 		if SilenceMatches(s, kind, hub, device) && (best == nil || s.EndsAt.After(best.EndsAt) ||
 			(s.EndsAt.Equal(best.EndsAt) && s.ID < best.ID)) {
 			best = s
@@ -295,12 +326,7 @@ func (s *State) Len() int { return len(s.recs) }
 // resolved of muted episodes, and adds the firing of muted alerts whose
 // silence is over. Like Apply it is pure: the caller saves st afterwards.
 func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence, now time.Time) []Notification {
-	var active []store.Silence
-	for _, s := range sils {
-		if SilenceStatus(&s, now) == SilenceActive {
-			active = append(active, s)
-		}
-	}
+	active := newActiveSilences(sils, now)
 	// First the firings, whatever order the notifications come in (a
 	// resolved batch precedes a firing one), then the filtering.
 	muted := map[string]bool{} // episodes (alert key, start) whose firing is muted in this call
@@ -331,7 +357,7 @@ func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence,
 		if !r.Firing || r.Held {
 			continue
 		}
-		id := silencing(active, r.Kind, r.Hub, r.Device)
+		id := active.silencing(r.Kind, r.Hub, r.Device)
 		if id != r.SilencedBy {
 			r.SilencedBy = id
 			st.touch(key)
@@ -350,9 +376,9 @@ func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence,
 // silenceFiring decides one firing alert: muted (recorded in muted and on
 // its record) when an active silence matches it, else delivered — which
 // ends its record's muted episode.
-func (m *Manager) silenceFiring(st *State, kind classify.SignalKind, a *Alert, active []store.Silence, muted map[string]bool) {
+func (m *Manager) silenceFiring(st *State, kind classify.SignalKind, a *Alert, active *activeSilences, muted map[string]bool) {
 	r := st.recs[a.Key]
-	id := silencing(active, kind, a.Hub, a.DeviceID)
+	id := active.silencing(kind, a.Hub, a.DeviceID)
 	if id == "" {
 		if r != nil && r.Muted {
 			r.Muted = false // this firing is the one people get

@@ -9,6 +9,7 @@ import (
 
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
@@ -92,6 +93,11 @@ func TestSilenceStage(t *testing.T) {
 					silence("dev", "contoso-hub", "d*", string(tok), 0, time.Hour)},
 				2 * time.Minute, []string{"hub-incident/contoso-hub firing : =firing#0"},
 				map[string]string{"device-offline/contoso-hub/d1": "k", "token-renewal-failed/contoso-hub/d2": "dev", "hub-incident/contoso-hub": ""}},
+		}},
+		{"a device glob never silences the app's own alerts about a channel", []silStep{
+			{[]classify.Signal{{Kind: classify.NotificationsFailing, Key: event.Key{Hub: hub, Device: "email"}, Firing: true, Since: at(time.Minute), At: at(time.Minute), Summary: "e-mail failing"}},
+				[]store.Silence{silence("dev", "", "*", "", 0, time.Hour)}, 2 * time.Minute,
+				[]string{"notifications-failing/contoso-hub firing : /email=firing#0"}, nil},
 		}},
 		{"a pending silence does not silence yet; an expired one no longer", []silStep{
 			{[]classify.Signal{fire(off, "d1", time.Minute, "")}, []store.Silence{silence("later", "contoso-hub", "", "", time.Hour, 2*time.Hour),

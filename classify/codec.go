@@ -440,11 +440,6 @@ func (s *State) UnmarshalDevice(k event.Key, b []byte) error {
 	if h := s.hubs[k.Hub]; h != nil {
 		h.adopt(d)
 	}
-	if d.due != 0 {
-		s.due[k] = d.due
-	} else {
-		delete(s.due, k)
-	}
 	return nil
 }
 

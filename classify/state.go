@@ -110,18 +110,19 @@ type sample struct {
 	// For device-or-network, prior-based (and retro-revised) samples: the 404104's ID,
 	// its revision count, and seconds to its reconnect within the grace
 	// (-1 none).
+	// (Fields are ordered to pack: a device keeps up to maxSamples.)
 	id   event.ID
-	rev  uint8
 	back int32
+	rev  uint8
 	// retro: the verdict was revised to token-expiry when the disconnect at
 	// retroAt taught the period pdur ± ptol (pby: 401003-backed, from pn
 	// agreeing sessions); 0 when not revised. For a prior sample it was
 	// revised the other way, to device-or-network, because dur is off that
 	// period.
-	retroAt    int64
-	pdur, ptol int32
 	pn         uint8
 	pby        bool
+	retroAt    int64
+	pdur, ptol int32
 }
 
 // flapRev is a device-or-network verdict that counted towards flapping until
@@ -272,15 +273,14 @@ type hub struct {
 type State struct {
 	devices map[event.Key]*device
 	hubs    map[string]*hub
-	byHash  map[uint64]*device
 
 	dirtyDev map[event.Key]struct{}
 	dirtyHub map[string]struct{}
 
-	// transient work lists (not persisted): devices touched by Ingest since
-	// the last Tick, and the earliest event time each device needs a Tick.
+	// transient work list (not persisted): devices touched by Ingest since
+	// the last Tick. (When each needs a Tick without new evidence is its
+	// own device.due.)
 	touched map[event.Key]struct{}
-	due     map[event.Key]int64
 	removed []event.Key
 }
 
@@ -289,11 +289,9 @@ func NewState() *State {
 	return &State{
 		devices:  make(map[event.Key]*device),
 		hubs:     make(map[string]*hub),
-		byHash:   make(map[uint64]*device),
 		dirtyDev: make(map[event.Key]struct{}),
 		dirtyHub: make(map[string]struct{}),
 		touched:  make(map[event.Key]struct{}),
-		due:      make(map[event.Key]int64),
 	}
 }
 
@@ -326,8 +324,40 @@ func (s *State) ClearDirty() {
 			d.inDirty = false
 		}
 	}
-	clear(s.dirtyDev)
+	s.dirtyDev = emptied(s.dirtyDev)
 	clear(s.dirtyHub)
+}
+
+// emptied returns m cleared, or a new map when m had grown large: a cleared
+// Go map keeps the buckets of its largest size, and a work set that once
+// held every device (an incident, a load) would keep that memory resident.
+func emptied[K comparable, V any](m map[K]V) map[K]V {
+	if len(m) > 1024 {
+		return make(map[K]V)
+	}
+	clear(m)
+	return m
+}
+
+// grown returns s with room for one more element, growing by a few
+// elements rather than doubling: a device's lists are short and there are
+// many devices, so spare capacity is most of their resident cost.
+func grown[T any](s []T, extra int) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	n := make([]T, len(s), len(s)+extra)
+	copy(n, s)
+	return n
+}
+
+// clipped returns s in a new array of its length when it holds more than
+// extra spare elements (after a prune), so that the spare is released.
+func clipped[T any](s []T, extra int) []T {
+	if cap(s)-len(s) <= extra {
+		return s
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 // KeepDirty marks devices and hubs dirty again after ClearDirty: the caller
@@ -380,11 +410,7 @@ func (s *State) device(k event.Key) *device {
 }
 
 func (s *State) addDevice(d *device) {
-	if old := s.devices[d.key]; old != nil {
-		delete(s.byHash, old.hash)
-	}
 	s.devices[d.key] = d
-	s.byHash[d.hash] = d
 }
 
 // Tracks reports whether the engine holds state for identity k (a device,
@@ -396,12 +422,8 @@ func (s *State) Tracks(k event.Key) bool {
 }
 
 func (s *State) dropDevice(k event.Key) {
-	if d := s.devices[k]; d != nil {
-		delete(s.byHash, d.hash)
-	}
 	delete(s.devices, k)
 	delete(s.touched, k)
-	delete(s.due, k)
 	delete(s.dirtyDev, k)
 }
 

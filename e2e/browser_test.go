@@ -244,6 +244,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		b.shot(t, shots, "search-nasty-id")
 	})
 
+	t.Run("id in the path", func(t *testing.T) {
+		// The host hands the route value over decoded (all but %2F); the page
+		// takes it as it is.
+		b.open(t, srv.URL+"/api/v1/ui/devices/"+url.PathEscape(nastyID)+"?"+url.Values{"hub": {hub}, "code": {functionKey}}.Encode(), "device")
+		if got := b.eval(t, `document.getElementById('device-id').textContent`); got != nastyID {
+			t.Errorf("ui/devices/{id} opened %q, want %q", got, nastyID)
+		}
+	})
+
 	t.Run("markup in an id stays text", func(t *testing.T) {
 		b.open(t, page("ui", nil), "overview")
 		b.search(t, evilID)

@@ -77,6 +77,8 @@ type health struct {
 	Writers   int
 	Skipped   int64
 	Stale     bool
+	// Alerts are the pipeline's own firing alerts.
+	Alerts []firingItem
 }
 
 type overviewData struct {
@@ -114,7 +116,7 @@ func (v *view) overview(ctx context.Context) (int, *Page) {
 		}
 		d.Hubs = append(d.Hubs, s)
 	}
-	if d.Health, err = v.health(ctx); err != nil {
+	if d.Health, err = v.health(ctx, alerts[""]); err != nil {
 		return v.unavailable(err)
 	}
 	return v.render(http.StatusOK, "overview", "disconnect-doctor", "", d)
@@ -139,7 +141,7 @@ func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
 	if err != nil {
 		return v.unavailable(err)
 	}
-	h, err := v.health(ctx)
+	h, err := v.health(ctx, alerts[""])
 	if err != nil {
 		return v.unavailable(err)
 	}
@@ -210,7 +212,9 @@ func (v *view) incidentRow(in classify.Incident) incidentRow {
 	return r
 }
 
-// firingAlerts returns the firing device alert records by hub.
+// firingAlerts returns the firing device alert records by hub, and the
+// pipeline's own firing alerts (pipeline-silent, pipeline-lagging …) under
+// the hub "".
 func (v *view) firingAlerts(ctx context.Context) (map[string][]*alert.Record, error) {
 	out := map[string][]*alert.Record{}
 	err := v.p.st.ListBlobs(ctx, store.AlertBlobs, func(bs []store.Blob) error {
@@ -218,6 +222,10 @@ func (v *view) firingAlerts(ctx context.Context) (map[string][]*alert.Record, er
 			var r alert.Record
 			if json.Unmarshal(b.Data, &r) != nil || !r.Firing || r.Kind == classify.HubIncident {
 				continue // unreadable records are the alert side's business
+			}
+			if !r.Kind.AboutDevice() {
+				out[""] = append(out[""], &r)
+				continue
 			}
 			out[r.Hub] = append(out[r.Hub], &r)
 		}
@@ -283,9 +291,17 @@ func kindTitle(k classify.SignalKind) string {
 	return string(k)
 }
 
-// health reads the watermark, the ingest rate and the writers' counters.
-func (v *view) health(ctx context.Context) (health, error) {
+// health reads the watermark, the ingest rate and the writers' counters;
+// recs are the pipeline's own firing alerts.
+func (v *view) health(ctx context.Context, recs []*alert.Record) (health, error) {
 	var h health
+	for _, r := range recs {
+		label := string(r.Kind)
+		if r.Hub != "" {
+			label += " (" + r.Hub + ")"
+		}
+		h.Alerts = append(h.Alerts, firingItem{Label: label, Detail: r.Summary, Since: ago(v.now.Sub(r.Since))})
+	}
 	if v.p.watermark != nil {
 		wm, err := v.p.watermark(ctx)
 		if err != nil {

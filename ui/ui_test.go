@@ -2,11 +2,13 @@ package ui
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
@@ -67,6 +69,10 @@ func TestPages(t *testing.T) {
 	if _, err := st.PutBlobs(ctx, store.HubBlobs, []store.Blob{{Key: "hub-1", Data: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
+	lag, _ := json.Marshal(alert.Record{Key: "pipeline-lagging", Kind: classify.PipelineLagging, Firing: true, Since: now.Add(-time.Hour), Summary: "the watermark is 40m behind"})
+	if _, err := st.PutBlobs(ctx, store.AlertBlobs, []store.Blob{{Key: "pipeline-lagging", Data: lag}}); err != nil {
+		t.Fatal(err)
+	}
 	p := New(st, func() time.Time { return now }, nil)
 	tests := []struct {
 		name   string
@@ -75,7 +81,7 @@ func TestPages(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{"overview", "ui", nil, 200, []string{`data-cause="token-expiry" d="M`, "token expiry <span class=\"muted\">7</span>", "code=k%26y"}},
+		{"overview", "ui", nil, 200, []string{`data-cause="token-expiry" d="M`, "token expiry <span class=\"muted\">7</span>", "code=k%26y", "pipeline-lagging", "the watermark is 40m behind"}},
 		{"hub", "ui/hubs/HUB-1", nil, 200, []string{`<h1>Hub hub-1</h1>`}},
 		{"unknown hub", "ui/hubs/nope", nil, 404, []string{"Unknown hub"}},
 		{"device without blob", "ui/devices", url.Values{"hub": {"hub-1"}, "id": {"dev'1"}}, 404, []string{"dev&#39;1"}},

@@ -50,7 +50,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
-	inv := g.App.HTTP(fn, r.Method, r.URL.Path, q, r.Header, body)
+	// App.HTTP takes the path as sent (encoded) and decodes it as the host's
+	// server does.
+	inv := g.App.HTTP(fn, r.Method, r.URL.EscapedPath(), q, r.Header, body)
 	if inv.BindErr != nil { // a method the trigger does not accept
 		http.NotFound(w, r)
 		return
