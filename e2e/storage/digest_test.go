@@ -19,7 +19,8 @@ import (
 // TestDailyDigestUnderHandler: two handler processes on one Azurite store,
 // Evaluate moving between them under the lease, a local Teams receiver.
 // When the event-time watermark passes DIGEST_HOUR the hub's digest is
-// posted once: the record in Table storage keeps the other process, and
+// posted once, whichever process evaluates: the digest record in Table
+// storage and the digest's stable outbox id keep the other process, and
 // every later Evaluate, from sending it again.
 func TestDailyDigestUnderHandler(t *testing.T) {
 	ctx := context.Background()
