@@ -55,6 +55,10 @@ type Config struct {
 	// means every configured channel.
 	Routes *alert.Routes
 
+	// DigestHour is the UTC hour each hub's daily digest falls due
+	// (DIGEST_HOUR, default 8), DigestOff when turned off.
+	DigestHour int
+
 	// Site tunes site outages (SITE_MIN_DEVICES, SITE_WINDOW; package site).
 	Site site.Config
 }
@@ -155,6 +159,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	l.channels(&c)
 	l.routes(&c)
+	c.DigestHour = l.digestHour()
 	c.Site = site.Defaults()
 	c.Site.MinDevices = l.int("SITE_MIN_DEVICES", c.Site.MinDevices, 2)
 	c.Site.Window = l.dur("SITE_WINDOW", c.Site.Window)

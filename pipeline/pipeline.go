@@ -99,6 +99,9 @@ type Pipeline struct {
 	raised []watch.Condition
 	// rollup counts disconnects per minute for the dashboard (rollup.go).
 	rollup *rollup.Rollup
+	// digestDone is the end of the last daily digests all hubs have (see
+	// digestPhase).
+	digestDone time.Time
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -351,6 +354,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err := p.persistPhase(ctx, now, drain, d, &rep); err != nil {
 		return rep, err
 	}
+	p.digestPhase(ctx, now, d.wm)
 	return rep, p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
 }
 
@@ -370,7 +374,9 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 	p.observeTick(now)
 	ttl := p.leaseTTL()
 	continuous = p.res != nil && p.holding(now)
-	if !continuous || now.After(p.leaseUntil.Add(-ttl/2)) {
+	// Renewed when half of it is left, or when it reaches further than the
+	// TTL (taken before the period was measured).
+	if !continuous || now.After(p.leaseUntil.Add(-ttl/2)) || p.leaseUntil.Sub(now) > ttl {
 		if err := p.renew(ctx, now, ttl); err != nil {
 			return false, false, err
 		}
@@ -491,6 +497,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = d.newest
 	}
+	p.checkDeadLetters(ctx, now) // deadletter.go
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
 	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	sigs = append(sigs, p.siteSignals(wm, &d.out, sigs)...)
