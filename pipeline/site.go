@@ -11,16 +11,13 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
-// The site outage detector's MetaBlobs keys: "site/<hub>" holds a hub's
-// outages (SiteKey), "sitedev/<hub>/<device[/module]>" one device's row —
-// so that no blob grows with the devices of an outage.
+// The site outage detector's MetaBlobs keys: site.HubPrefix+hub holds a
+// hub's outages (site.BlobKey, read by the API), site.RowPrefix+hub/device
+// one device's row — so that no blob grows with the devices of an outage.
 const (
-	sitePrefix    = "site/"
-	siteDevPrefix = "sitedev/"
+	sitePrefix    = site.HubPrefix
+	siteDevPrefix = site.RowPrefix
 )
-
-// SiteKey is the MetaBlobs key of a hub's site outages (read by the API).
-func SiteKey(hub string) string { return sitePrefix + hub }
 
 // siteSignals runs the site outage rule on this tick's diagnoses: it opens
 // and resolves outages (their signals are returned), names the outage in
@@ -80,7 +77,7 @@ func (p *Pipeline) saveSite(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("pipeline: %w", err)
 		}
-		blobs = append(blobs, store.Blob{Key: SiteKey(h), Data: data})
+		blobs = append(blobs, store.Blob{Key: site.BlobKey(h), Data: data})
 	}
 	for _, r := range rows {
 		data, err := st.MarshalMember(r[0], r[1])

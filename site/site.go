@@ -120,6 +120,16 @@ func (o *Outage) Evidence() string {
 		" UTC, with no error on the hub's side (GET v1/sites lists it)"
 }
 
+// The state's blob keys (the pipeline's MetaBlobs): HubPrefix+hub for a
+// hub's Hub (BlobKey), RowPrefix+hub+"/"+device[/module] for a Member.
+const (
+	HubPrefix = "site/"
+	RowPrefix = "sitedev/"
+)
+
+// BlobKey is the key of a hub's blob, which the API reads.
+func BlobKey(hub string) string { return HubPrefix + hub }
+
 // Hub is a hub's persisted state: its open and recent outages (counts only).
 type Hub struct {
 	Outages []*Outage `json:"outages"`
