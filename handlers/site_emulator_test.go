@@ -35,7 +35,9 @@ func TestEmulatorSiteOutage(t *testing.T) {
 	}), FunctionTimeout: time.Minute, MaxAttempts: 1})
 	ctx := context.Background()
 	base := time.Now().UTC().Truncate(time.Minute)
-	at := func(m int, s int) time.Time { return base.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second) }
+	at := func(m int, s int) time.Time {
+		return base.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
+	}
 	deliver := func(recs ...map[string]any) {
 		t.Helper()
 		out := h.DeliverPartition(ctx, FnDiagnosticLogs, "0", []emulator.Batch{{Bodies: [][]byte{connBody(recs...)}}})
