@@ -644,10 +644,13 @@ func prune(cfg Config, st *State, wm int64) {
 	}
 }
 
-// Hold marks the device signals of members of an open outage: the alert
-// side holds them back while the outage's alert fires (as a hub incident
-// holds its devices' alerts back). A signal already in a hub incident is
-// left alone: the hub incident takes precedence.
+// Hold marks the device signals of devices caught in an open outage: the
+// alert side holds them back while the outage's alert fires (as a hub
+// incident holds its devices' alerts back). Caught are its members, and a
+// device behind its network whose 404104 since its start had another
+// verdict (a token expiry the moment the site went down: it cannot come
+// back either). A signal already in a hub incident is left alone: the hub
+// incident takes precedence.
 func Hold(st *State, sigs []classify.Signal) {
 	for i := range sigs {
 		s := &sigs[i]
@@ -655,10 +658,15 @@ func Hold(st *State, sigs []classify.Signal) {
 			continue
 		}
 		m := st.members[s.Key.Hub][DevKey(s.Key.Device, s.Key.Module)]
-		if m == nil || m.Out == "" {
+		h := st.hubs[s.Key.Hub]
+		if m == nil || h == nil {
 			continue
 		}
-		if o := st.hubs[s.Key.Hub].find(m.Out); o != nil && o.Open && s.Since.Unix() >= o.Start {
+		o := h.find(m.Out)
+		if m.Out == "" {
+			o = h.openOn(m.Net)
+		}
+		if o != nil && o.Open && m.T >= o.Start && s.Since.Unix() >= o.Start {
 			s.Incident, s.Site = o.ID, o.Network
 		}
 	}

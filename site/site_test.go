@@ -145,6 +145,9 @@ func TestOutageLifecycle(t *testing.T) {
 	}
 	// A device of another network dropping at the same time is not a member.
 	drops = append(drops, drop{id: "other", ip: "198.51.100.XXX", cause: classify.DeviceOrNetwork})
+	// A device behind the site whose token expired as it went down is not
+	// counted, but cannot come back either: its alerts are held too.
+	drops = append(drops, drop{id: "expired", at: 30 * time.Second, ip: "203.0.113.XXX", cause: classify.TokenExpiry})
 	st := NewState()
 	sigs, diags := run(t, Config{}, st, drops, 30*time.Minute)
 	if len(sigs) != 1 || !sigs[0].Firing {
@@ -171,9 +174,12 @@ func TestOutageLifecycle(t *testing.T) {
 	dev := []classify.Signal{
 		{Kind: classify.DeviceOffline, Key: key("plc-03"), Firing: true, Since: t0.Add(24 * time.Second)},
 		{Kind: classify.DeviceOffline, Key: key("other"), Firing: true, Since: t0},
+		{Kind: classify.DeviceOffline, Key: key("expired"), Firing: true, Since: t0.Add(30 * time.Second)},
+		{Kind: classify.DeviceOffline, Key: key("plc-04"), Firing: true, Since: t0.Add(32 * time.Second), Incident: "hub-incident-1"},
 	}
 	Hold(st, dev)
-	if dev[0].Incident != s.Incident || dev[0].Site != "203.0.113" || dev[1].Incident != "" || dev[1].Site != "" {
+	if dev[0].Incident != s.Incident || dev[0].Site != "203.0.113" || dev[1].Incident != "" || dev[1].Site != "" ||
+		dev[2].Incident != s.Incident || dev[3].Incident != "hub-incident-1" || dev[3].Site != "" {
 		t.Fatalf("held = %+v", dev)
 	}
 
