@@ -43,7 +43,7 @@ const (
 	defaultPeriod = time.Minute
 	// minPeriod and maxPeriod bound a measured period: ticks closer than
 	// minPeriod are repeats (a drain, a retry), not the schedule.
-	minPeriod = 5 * time.Second
+	minPeriod = time.Second
 	maxPeriod = 10 * time.Minute
 )
 
