@@ -342,6 +342,8 @@ func KindTitle(k classify.SignalKind) string {
 		return "notifications failing"
 	case classify.HubStateBroken:
 		return "a hub's stored state cannot be read or written"
+	case classify.RecordsRejected:
+		return "input records refused by the state store (dead letters)"
 	}
 	return string(k)
 }
@@ -359,6 +361,8 @@ func Explanation(k classify.SignalKind) string {
 		return "disconnect-doctor cannot deliver its notifications on one of its channels: alerts sent there are lost."
 	case classify.HubStateBroken:
 		return "disconnect-doctor cannot read or write the stored state of one hub: that hub's diagnoses may be incomplete until it is fixed; the other hubs are evaluated as usual."
+	case classify.RecordsRejected:
+		return "disconnect-doctor's state store refused some input records for good: they were set aside as dead letters (GET v1/deadletters) so that the rest of their batches went on, and they are missing from the diagnoses."
 	case classify.HubIncident:
 		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
 	case classify.TokenRenewalFailing:

@@ -493,6 +493,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = d.newest
 	}
+	p.checkDeadLetters(ctx, now) // deadletter.go
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
 	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
