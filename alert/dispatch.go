@@ -107,7 +107,9 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ns []Notification, now time.Ti
 		// releases), not in the order of their IDs.
 		due := now.Add(time.Duration(i - len(ns) + 1))
 		chans := d.channelNames()
-		if d.Routes != nil {
+		// A channel's failure is told on every channel whatever the routes
+		// say: routed only to the failing one, nobody would hear of it.
+		if d.Routes != nil && n.Kind != classify.NotificationsFailing {
 			if chans = d.Routes.Channels(n, chans); len(chans) == 0 {
 				d.Log.Info().Str("notificationId", n.NotificationID).Str("group", n.GroupKey).
 					Msg("alert: notification routed to no channel (ALERT_ROUTES default [])")

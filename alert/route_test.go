@@ -145,3 +145,33 @@ func FuzzParseRoutes(f *testing.F) {
 		}
 	})
 }
+
+// TestNotificationsFailingIgnoresRoutes: the alert about a failing channel
+// goes to every configured channel, even where ALERT_ROUTES would send its
+// kind (or severity) only to the failing one.
+func TestNotificationsFailingIgnoresRoutes(t *testing.T) {
+	rs, err := alert.ParseRoutes(`{"routes":[{"severities":["critical"],"channels":["teams"]}],"default":["teams"]}`, allChannels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	d := &alert.Dispatcher{Store: st, Routes: rs, Channels: map[string]alert.Notifier{"teams": nil, "email": nil, "webhook": nil}}
+	now := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	ns := []alert.Notification{*note(classify.NotificationsFailing, ""), *note(classify.HubIncident, "h")}
+	if err := d.Enqueue(context.Background(), ns, now); err != nil {
+		t.Fatal(err)
+	}
+	items, err := st.ListItems(context.Background(), now.Add(-time.Second), now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.ID)
+	}
+	slices.Sort(ids)
+	want := []string{"hub-incidenth/teams", "notifications-failing/email", "notifications-failing/teams", "notifications-failing/webhook"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("outbox items %q, want %q", ids, want)
+	}
+}

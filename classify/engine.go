@@ -215,13 +215,9 @@ func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
 
 // lifecycleModules applies a device identity's deletion (or re-creation)
 // at t to its tracked modules: IoT Hub deletes a device's modules with it,
-// and sends no event of their own. It scans the tracked identities, which
-// is fine for an event as rare as a deletion.
+// and sends no event of their own.
 func lifecycleModules(st *State, k event.Key, kind event.Kind, t int64) {
-	for mk, md := range st.devices {
-		if mk.Module == "" || mk.Hub != k.Hub || mk.Device != k.Device {
-			continue
-		}
+	for _, md := range st.modulesOf(k) {
 		switch {
 		case kind == event.Deleted && t > md.deleted:
 			md.deleted = t

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,42 @@ func TestForgetResolvesOpenConditions(t *testing.T) {
 	}
 	if again := e.Forget(r.st, at(9*24*time.Hour)); len(again.Signals)+len(again.Removed) != 0 {
 		t.Errorf("a second Forget did something: %+v", again)
+	}
+}
+
+// TestModuleIndex: the module index follows the tracked identities through
+// add, load and drop, so a deletion reaches exactly the device's modules.
+func TestModuleIndex(t *testing.T) {
+	st := NewState()
+	for _, k := range []event.Key{{Hub: "h", Device: "d"}, {Hub: "h", Device: "d", Module: "$edgeHub"},
+		{Hub: "h", Device: "d", Module: "m2"}, {Hub: "h", Device: "d2", Module: "$edgeHub"}, {Hub: "h2", Device: "d", Module: "x"}} {
+		st.device(k)
+	}
+	names := func(k event.Key) []string {
+		var out []string
+		for _, d := range st.modulesOf(k) {
+			out = append(out, d.key.Module)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := names(event.Key{Hub: "h", Device: "d"}); !slices.Equal(got, []string{"$edgeHub", "m2"}) {
+		t.Fatalf("modules of h/d: %v", got)
+	}
+	st.dropDevice(event.Key{Hub: "h", Device: "d", Module: "m2"})
+	if got := names(event.Key{Hub: "h", Device: "d"}); !slices.Equal(got, []string{"$edgeHub"}) {
+		t.Fatalf("after drop: %v", got)
+	}
+	// a state loaded from blobs has the same index
+	data, err := st.MarshalDevice(event.Key{Hub: "h", Device: "d", Module: "$edgeHub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := NewState()
+	if err := loaded.UnmarshalDevice(event.Key{Hub: "h", Device: "d", Module: "$edgeHub"}, data); err != nil {
+		t.Fatal(err)
+	}
+	if got := loaded.modulesOf(event.Key{Hub: "h", Device: "d"}); len(got) != 1 || got[0].key.Module != "$edgeHub" {
+		t.Fatalf("loaded index: %v", got)
 	}
 }

@@ -282,6 +282,11 @@ type State struct {
 	// own device.due.)
 	touched map[event.Key]struct{}
 	removed []event.Key
+
+	// modules indexes the tracked module identities by their device's key
+	// (Module ""), so that a device's deletion reaches its modules without
+	// a scan of every identity. Derived from devices; not persisted.
+	modules map[event.Key]map[string]struct{}
 }
 
 // NewState returns an empty State.
@@ -292,6 +297,7 @@ func NewState() *State {
 		dirtyDev: make(map[event.Key]struct{}),
 		dirtyHub: make(map[string]struct{}),
 		touched:  make(map[event.Key]struct{}),
+		modules:  make(map[event.Key]map[string]struct{}),
 	}
 }
 
@@ -411,6 +417,24 @@ func (s *State) device(k event.Key) *device {
 
 func (s *State) addDevice(d *device) {
 	s.devices[d.key] = d
+	if d.key.Module != "" {
+		dk := event.Key{Hub: d.key.Hub, Device: d.key.Device}
+		if s.modules[dk] == nil {
+			s.modules[dk] = make(map[string]struct{})
+		}
+		s.modules[dk][d.key.Module] = struct{}{}
+	}
+}
+
+// modulesOf returns the tracked modules of device identity k.
+func (s *State) modulesOf(k event.Key) []*device {
+	var out []*device
+	for m := range s.modules[k] {
+		if d := s.devices[event.Key{Hub: k.Hub, Device: k.Device, Module: m}]; d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Tracks reports whether the engine holds state for identity k (a device,
@@ -422,6 +446,13 @@ func (s *State) Tracks(k event.Key) bool {
 }
 
 func (s *State) dropDevice(k event.Key) {
+	if k.Module != "" {
+		dk := event.Key{Hub: k.Hub, Device: k.Device}
+		delete(s.modules[dk], k.Module)
+		if len(s.modules[dk]) == 0 {
+			delete(s.modules, dk)
+		}
+	}
 	delete(s.devices, k)
 	delete(s.touched, k)
 	delete(s.dirtyDev, k)

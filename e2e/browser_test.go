@@ -74,6 +74,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	tokenDev, flapDev := pickDevices(t, fleet)
 	renameDevice(fleet, tokenDev, nastyID)
 	renameDevice(fleet, flapDev, evilID)
+	for _, m := range fleet.Diagnostics {
+		if bytes.Contains(m.Body, []byte(tokenDev)) || bytes.Contains(m.Body, []byte(flapDev)) {
+			t.Fatalf("a record still names %s or %s after the rename: %.300s", tokenDev, flapDev, m.Body)
+		}
+	}
 	deliver(ctx, t, h, fleet, cfg.Start)
 	for range settleEvaluations {
 		mustInvoke(ctx, t, h, h.Timer("Evaluate"))
@@ -211,6 +216,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	t.Run("token-expiry device", func(t *testing.T) {
 		b.open(t, page("ui/devices", url.Values{"hub": {hub}, "id": {tokenShow}}), "device")
+		checkLinksCarryKey(t, b)
 		if got := b.eval(t, `document.getElementById('device-id').textContent`); got != tokenShow {
 			t.Errorf("device id shown as %q, want %q", got, tokenShow)
 		}
@@ -228,6 +234,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	t.Run("flapping device", func(t *testing.T) {
 		b.open(t, page("ui/devices", url.Values{"hub": {hub}, "id": {flapShow}}), "device")
+		checkLinksCarryKey(t, b)
 		if n := b.count(t, `svg.timeline rect.c-device-or-network`); n < 2 {
 			t.Errorf("%d device-or-network disconnects on the timeline, want at least 2", n)
 		}
@@ -374,11 +381,16 @@ func pickDevices(t *testing.T, fleet *sim.Output) (token, flappy string) {
 	return token, best(string(classify.DeviceOrNetwork), token)
 }
 
-// renameDevice gives a device another id in every body of the fleet.
+// renameDevice gives a device another id in every body of the fleet: in
+// JSON strings, in the resource logs' properties (a JSON string holding
+// JSON, so its quotes are escaped) and in Event Grid subjects. The ids used
+// here need no JSON escaping.
 func renameDevice(fleet *sim.Output, from, to string) {
 	for _, ms := range [][]sim.Message{fleet.Diagnostics, fleet.EventGrid} {
 		for i := range ms {
-			ms[i].Body = bytes.ReplaceAll(ms[i].Body, []byte(`"`+from+`"`), []byte(`"`+to+`"`))
+			for _, q := range []string{`"`, `\"`} {
+				ms[i].Body = bytes.ReplaceAll(ms[i].Body, []byte(q+from+q), []byte(q+to+q))
+			}
 			ms[i].Body = bytes.ReplaceAll(ms[i].Body, []byte(`devices/`+from+`"`), []byte(`devices/`+to+`"`))
 		}
 	}
@@ -561,9 +573,13 @@ func (b *browser) phone(t *testing.T, on bool) {
 	}
 }
 
-// checkLinksCarryKey: every link of the page keeps the function key.
+// checkLinksCarryKey: every link of the page keeps the function key (and
+// nothing on the page is wider than the window).
 func checkLinksCarryKey(t *testing.T, b *browser) {
 	t.Helper()
+	if w := b.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
+		t.Errorf("%s is wider than the window", b.eval(t, `location.pathname`))
+	}
 	bad := b.eval(t, `[...document.querySelectorAll('a[href]')].map(a => new URL(a.getAttribute('href'), location.href)).filter(u => u.searchParams.get('code') !== `+jsString(functionKey)+`).join(' ')`)
 	if bad != "" {
 		t.Errorf("links without the key: %s", bad)

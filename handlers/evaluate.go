@@ -18,7 +18,7 @@ type timerInfo struct {
 	} `json:"ScheduleStatus"`
 }
 
-// evaluate is the Evaluate function (timer, every minute): one Backend tick
+// evaluate is the Evaluate function (timer, every 30 s): one Backend tick
 // (watermark, verdicts, incidents, alerts, outbox, retention).
 func (h *handler) evaluate(ctx context.Context, inv *invocation) response {
 	var ti timerInfo

@@ -38,11 +38,12 @@ import (
 
 const (
 	// defaultPeriod is the Evaluate timer period until one is measured
-	// (functions/Evaluate/function.json: every minute).
+	// (functions/Evaluate/function.json runs every 30 s: a longer first
+	// lease only delays a takeover right after the first tick).
 	defaultPeriod = time.Minute
 	// minPeriod and maxPeriod bound a measured period: ticks closer than
 	// minPeriod are repeats (a drain, a retry), not the schedule.
-	minPeriod = 5 * time.Second
+	minPeriod = time.Second
 	maxPeriod = 10 * time.Minute
 )
 

@@ -367,7 +367,9 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 	p.observeTick(now)
 	ttl := p.leaseTTL()
 	continuous = p.res != nil && p.holding(now)
-	if !continuous || now.After(p.leaseUntil.Add(-ttl/2)) {
+	// Renewed when half of it is left, or when it reaches further than the
+	// TTL (taken before the period was measured).
+	if !continuous || now.After(p.leaseUntil.Add(-ttl/2)) || p.leaseUntil.Sub(now) > ttl {
 		if err := p.renew(ctx, now, ttl); err != nil {
 			return false, false, err
 		}

@@ -109,8 +109,8 @@ func BenchmarkOverviewBigHub(b *testing.B) {
 	b.ReportMetric(float64(size), "page-bytes")
 }
 
-// BenchmarkHubPageBigHub: the hub page of that hub, which lists every
-// firing device.
+// BenchmarkHubPageBigHub: the hub page of that hub, which lists up to
+// maxListedHub firing devices of each kind.
 func BenchmarkHubPageBigHub(b *testing.B) {
 	p, _ := bigHub(b)
 	ctx := context.Background()

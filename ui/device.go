@@ -59,8 +59,9 @@ const (
 // buildTimeline lays out a device's records in [start, end). The device's
 // state keeps only its recent records, the diagnoses the whole retention:
 // disconnects come from both, and before the oldest kept record the
-// expected expiries are counted from each disconnect (a renewing device is
-// back within seconds) rather than from a connect no longer kept.
+// expected expiries are counted from each token-expiry disconnect (a
+// renewing device is back within seconds) rather than from a connect no
+// longer kept.
 func buildTimeline(title string, v classify.DeviceView, ds []classify.Diagnosis, start, end time.Time) timeline {
 	names := []string{"connects", "disconnects", "401003", "expected expiry"}
 	tl := timeline{W: chartW, Title: title, PlotX: padL + 70, PlotR: chartW - padR}
@@ -102,7 +103,9 @@ func buildTimeline(title string, v classify.DeviceView, ds []classify.Diagnosis,
 	for _, d := range ds {
 		drawn[d.Time.Unix()] = true
 		add(1, d.Time, causeClass(d.Cause), stamp(d.Time)+" 404104 "+causeLabel(d.Cause))
-		if v.TokenPeriod > 0 && (kept.IsZero() || d.Time.Before(kept)) {
+		// Only after a token expiry is the device known to be back within
+		// seconds; after other disconnects the reconnect may take minutes.
+		if v.TokenPeriod > 0 && d.Cause == classify.TokenExpiry && (kept.IsZero() || d.Time.Before(kept)) {
 			exp := d.Time.Add(v.TokenPeriod)
 			add(3, exp, "m-expect", stamp(exp)+" expected token expiry (≈ "+period+" after the disconnect at "+d.Time.UTC().Format("15:04:05")+")")
 		}

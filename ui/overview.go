@@ -21,8 +21,10 @@ import (
 const (
 	window     = 24 * time.Hour
 	windowStep = 5 * time.Minute
-	// maxListed bounds each list of firing devices on a page.
-	maxListed = 25
+	// maxListed bounds each list of firing devices on the overview, and
+	// maxListedHub on a hub's page (a page must stay light on a phone).
+	maxListed    = 25
+	maxListedHub = 200
 )
 
 // counter is one of today's figures.
@@ -149,8 +151,9 @@ func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
 }
 
 // hubSection gathers one hub's chart, today's counters, what is firing and
-// its incidents. all lists every incident and firing device (the hub page);
-// otherwise the incidents of the window and the first maxListed devices.
+// its incidents. all lists every incident and up to maxListedHub firing
+// devices per kind (the hub page); otherwise the incidents of the window and
+// the first maxListed devices.
 func (v *view) hubSection(ctx context.Context, hub string, recs []*alert.Record, all bool) (hubSection, error) {
 	s := hubSection{Hub: hub, Href: v.hubLink(hub)}
 	end := v.now.Truncate(windowStep).Add(windowStep)
@@ -254,13 +257,17 @@ func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.
 		}
 	}
 	gs = append(gs, g)
+	limit := maxListed
+	if all {
+		limit = maxListedHub
+	}
 	for _, kind := range []classify.SignalKind{classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping} {
 		g := firingGroup{Kind: string(kind), Title: kindTitle(kind), Severity: kind.Severity()}
 		for _, r := range recs {
 			if r.Kind != kind {
 				continue
 			}
-			if !all && len(g.Items) >= maxListed {
+			if len(g.Items) >= limit {
 				g.More++
 				continue
 			}

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,6 +94,8 @@ type runOptions struct {
 	appDir string // folder holding host.json and functions/
 	// progress, when set, gets a line per simulated hour.
 	progress io.Writer
+	// routes is an ALERT_ROUTES document, applied to the run's channels.
+	routes string
 }
 
 // run is `handler run` (make run): a realistic simulated fleet through the
@@ -111,14 +115,21 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	cfg, err := config.Load(os.Getenv)
+	// ALERT_ROUTES is checked against the run's own local channels, not
+	// against the channel settings of the environment (see runRoutes).
+	cfg, err := config.Load(func(k string) string {
+		if k == "ALERT_ROUTES" {
+			return ""
+		}
+		return os.Getenv(k)
+	})
 	if err != nil {
 		return err
 	}
 	begin := time.Now()
 	fmt.Fprintf(w, "disconnect-doctor: simulating hub %q, %d devices, %s, %d incident(s), seed %d\n",
 		sc.Hub, sc.Devices, sc.Duration, sc.Incidents, sc.Seed)
-	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w})
+	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w, routes: os.Getenv("ALERT_ROUTES")})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -206,6 +217,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	// watermark, are the simulation ending, not the pipeline failing. The
 	// pipeline's own wall-clock alerts wait past the tail.
 	cfg := o.cfg
+	if cfg.Routes, err = runRoutes(o.routes, channels); err != nil {
+		return nil, err
+	}
 	tail := cfg.Engine.AllowedLateness + cfg.Engine.ReconnectGrace + cfg.Engine.OfflineAfter + cfg.Engine.FlapReset + 10*time.Minute
 	cfg.Watch.SilentAfter = max(cfg.Watch.SilentAfter, tail+time.Minute)
 	cfg.Watch.LagAfter = max(cfg.Watch.LagAfter, tail+time.Minute)
@@ -394,4 +408,17 @@ func printRun(w io.Writer, r *RunResult) {
 	if r.Failed > 0 {
 		fmt.Fprintf(w, "\n%d of %d invocations FAILED (see handler.log)\n", r.Failed, r.Invocations)
 	}
+}
+
+// runRoutes parses an ALERT_ROUTES document for the run: its channels are
+// the local receivers the run starts, whatever the environment configures.
+func runRoutes(doc string, channels map[string]alert.Notifier) (*alert.Routes, error) {
+	if strings.TrimSpace(doc) == "" {
+		return nil, nil
+	}
+	rs, err := alert.ParseRoutes(doc, slices.Sorted(maps.Keys(channels)))
+	if err != nil {
+		return nil, fmt.Errorf("config: ALERT_ROUTES: %w", err)
+	}
+	return rs, nil
 }

@@ -384,6 +384,22 @@ func (h *Host) Kill() {
 	<-p.exited
 }
 
+// Pause stops the handler process (SIGSTOP), as a VM freeze or a long GC
+// pause would: in-flight invocations wait, the process keeps its state.
+func (h *Host) Pause() { h.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused handler (SIGCONT).
+func (h *Host) Resume() { h.signal(syscall.SIGCONT) }
+
+func (h *Host) signal(sig syscall.Signal) {
+	h.mu.Lock()
+	p := h.proc
+	h.mu.Unlock()
+	if p != nil {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+}
+
 // Restart kills the handler and starts a new process on a new port.
 func (h *Host) Restart() {
 	h.t.Helper()

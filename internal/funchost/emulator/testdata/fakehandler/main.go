@@ -34,6 +34,9 @@ func main() {
 		var rc struct{ RetryCount int }
 		_ = json.Unmarshal(req.Metadata["RetryContext"], &rc)
 		fmt.Printf("invoked %s retry=%d id=%s\n", r.PathValue("fn"), rc.RetryCount, r.Header.Get("X-Azure-Functions-InvocationId"))
+		if d, err := time.ParseDuration(os.Getenv("FAKE_SLEEP")); err == nil {
+			time.Sleep(d) // a slow invocation
+		}
 		switch os.Getenv("FAKE_MODE") {
 		case "hang":
 			time.Sleep(time.Hour)
