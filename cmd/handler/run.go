@@ -447,8 +447,15 @@ func printRun(w io.Writer, r *RunResult) {
 		len(r.Notifications), r.Teams, r.Emails, r.Graph, r.PagerDuty)
 	for _, n := range r.Notifications {
 		status := n.Status
-		if n.IsReminder() {
+		switch {
+		case n.IsReminder():
 			status = "reminder" + strconv.Itoa(n.Repeat)
+		case n.Suspected() && n.Status == alert.StatusFiring:
+			status = "suspected"
+		case n.Suspected():
+			status = "withdrawn"
+		case n.Confirmed():
+			status = "confirmed"
 		}
 		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, len(n.Alerts))
 		if len(n.Alerts) > 0 {

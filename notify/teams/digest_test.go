@@ -42,7 +42,7 @@ func hubDay(n, idLen int) *digest.Digest {
 	}
 	for _, k := range []string{"device-offline", "device-flapping", "hub-incident", "token-renewal-failed", "notifications-failing"} {
 		for i := range 50 {
-			b.Alert(digest.Delivery{Kind: k, NotificationID: fmt.Sprint(k, i), State: "delivered"})
+			b.Alert(digest.Delivery{Kind: k, NotificationID: fmt.Sprint(k, i), State: "delivered", At: digestTo.Add(-time.Hour)})
 		}
 	}
 	d := b.Digest()
