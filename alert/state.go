@@ -55,7 +55,7 @@ type Record struct {
 	// now ("" when none does); Muted: the episode's firing was silenced
 	// and has not been sent (see silence.go).
 	SilencedBy string `json:"silencedBy,omitempty"`
-	Muted      bool   `json:"muted,omitempty"`	// Site: the network of the site outage (package site) holding a device
+	Muted      bool   `json:"muted,omitempty"` // Site: the network of the site outage (package site) holding a device
 	// alert back, or a site outage's own network; "" otherwise.
 	Site string `json:"site,omitempty"`
 }
