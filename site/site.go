@@ -148,6 +148,11 @@ type Member struct {
 	// when one takes it in, it is emitted again naming the outage (a
 	// diagnosis is upserted by its event, so this revises it in place).
 	D *classify.Diagnosis `json:"d,omitempty"`
+
+	// saved: the row is stored (loaded, or returned by Changes). Only a
+	// candidate or member is stored: the many 404104s that are token
+	// expiries cost no write.
+	saved bool
 }
 
 // State is the detector's state. Not safe for concurrent use.
@@ -182,6 +187,7 @@ func (st *State) LoadMember(hub, dev string, data []byte) error {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("site: load %s/%s: %w", hub, dev, err)
 	}
+	m.saved = true
 	st.rows(hub)[dev] = &m
 	return nil
 }
@@ -200,12 +206,20 @@ func (st *State) Changes() (hubs []string, rows, gone [][2]string) {
 	}
 	sort.Strings(hubs)
 	for k := range st.dirtyM {
-		if st.members[k[0]][k[1]] != nil {
+		m := st.members[k[0]][k[1]]
+		switch {
+		case m == nil:
+		case m.Cand || m.Out != "":
+			m.saved = true
 			rows = append(rows, k)
+		case m.saved:
+			m.saved = false // no longer worth storing
+			st.goneM = append(st.goneM, k)
 		}
 	}
 	slices.SortFunc(rows, cmpKey)
 	gone = st.goneM
+	slices.SortFunc(gone, cmpKey)
 	st.dirty, st.dirtyM, st.goneM = map[string]bool{}, map[[2]string]bool{}, nil
 	return hubs, rows, gone
 }
@@ -265,9 +279,11 @@ func (st *State) hub(name string) *Hub {
 func (st *State) touchM(hub, dev string) { st.dirtyM[[2]string{hub, dev}] = true }
 
 func (st *State) drop(hub, dev string) {
+	if m := st.members[hub][dev]; m != nil && m.saved {
+		st.goneM = append(st.goneM, [2]string{hub, dev})
+	}
 	delete(st.members[hub], dev)
 	delete(st.dirtyM, [2]string{hub, dev})
-	st.goneM = append(st.goneM, [2]string{hub, dev})
 }
 
 // open returns the hub's open outage with the given ID, or nil.
@@ -338,7 +354,7 @@ func observeDrop(st *State, hub, key, net string, t int64, known bool) {
 		}
 		return
 	}
-	st.rows(hub)[key] = &Member{Net: net, T: t}
+	st.rows(hub)[key] = &Member{Net: net, T: t, saved: m != nil && m.saved}
 	st.touchM(hub, key)
 }
 
@@ -635,10 +651,10 @@ func (h *Hub) find(id string) *Outage {
 // prune drops rows that are in no outage and older than Keep.
 func prune(cfg Config, st *State, wm int64) {
 	cut := wm - int64(cfg.Keep/time.Second)
-	for _, hub := range sortedKeys(st.members) {
-		for _, k := range sortedKeys(st.members[hub]) {
-			if m := st.members[hub][k]; m.Out == "" && m.T < cut {
-				st.drop(hub, k)
+	for hub, rows := range st.members {
+		for k, m := range rows {
+			if m.Out == "" && m.T < cut {
+				st.drop(hub, k) // deleting while ranging is safe in Go
 			}
 		}
 	}

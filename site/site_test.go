@@ -48,12 +48,20 @@ func diagnosis(d drop) classify.Diagnosis {
 		Evidence: []string{"no successful connect within 1m"}}
 }
 
+// stored is the rows the last run saved and did not delete, as the
+// pipeline's MetaBlobs would hold them; writes counts the row writes.
+var (
+	stored map[[2]string]bool
+	writes int
+)
+
 // run plays a fixture the way the pipeline does, one tick a minute: events
 // read up to the tick, the engine's final diagnoses ReconnectGrace (1m)
-// after each 404104, the watermark at the tick. It returns every signal
-// and every diagnosis Tick emitted or annotated.
+// after each 404104, the watermark at the tick, the changes saved. It
+// returns every signal and every diagnosis Tick emitted or annotated.
 func run(t *testing.T, cfg Config, st *State, drops []drop, until time.Duration) ([]classify.Signal, []classify.Diagnosis) {
 	t.Helper()
+	stored, writes = map[[2]string]bool{}, 0
 	var sigs []classify.Signal
 	var diags []classify.Diagnosis
 	for now := time.Duration(0); now <= until; now += time.Minute {
@@ -75,6 +83,17 @@ func run(t *testing.T, cfg Config, st *State, drops []drop, until time.Duration)
 		sigs = append(sigs, out.Signals...)
 		diags = append(diags, ds...)
 		diags = append(diags, out.Diagnoses...)
+		_, rows, gone := st.Changes()
+		for _, g := range gone {
+			if !stored[g] {
+				t.Fatalf("deleting row %v never saved", g)
+			}
+			delete(stored, g)
+		}
+		for _, r := range rows {
+			stored[r] = true
+			writes++
+		}
 	}
 	return sigs, diags
 }
@@ -256,13 +275,21 @@ func TestHubBlobBounded(t *testing.T) {
 	if small, big := size(3), size(5000); big > small+8 {
 		t.Fatalf("hub blob %d bytes for 5000 devices, %d for 3", big, small)
 	}
+	// Candidates in no outage are stored, then dropped after Keep.
 	st := NewState()
 	run(t, Config{}, st, site("plc", "203.0.113.XXX", 2, 0, time.Second, 0), 40*time.Minute)
-	if n := len(st.members[hub]); n != 0 {
-		t.Fatalf("%d rows kept for devices in no outage after Keep", n)
+	if n := len(st.members[hub]); n != 0 || len(stored) != 0 || writes == 0 {
+		t.Fatalf("%d rows kept, %d stored after Keep (%d writes)", n, len(stored), writes)
 	}
-	if _, _, gone := st.Changes(); len(gone) != 2 {
-		t.Fatalf("dropped rows = %v, want 2", gone)
+	// A token expiry (the usual 404104) is never written.
+	st = NewState()
+	expiries := site("dev", "203.0.113.XXX", 50, 0, time.Second, 0)
+	for i := range expiries {
+		expiries[i].cause = classify.TokenExpiry
+	}
+	run(t, Config{}, st, expiries, 10*time.Minute)
+	if writes != 0 || len(st.members[hub]) != 50 {
+		t.Fatalf("%d row writes for 50 token expiries (%d rows in memory)", writes, len(st.members[hub]))
 	}
 }
 
