@@ -116,6 +116,9 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ns []Notification, now time.Ti
 			}
 		}
 		for _, ch := range chans {
+			if n.Digest != nil && !d.digestChannel(ch) {
+				continue // never page or post a digest (DigestNotifier)
+			}
 			items = append(items, store.OutboxItem{ID: n.NotificationID + "/" + ch, NotificationID: n.NotificationID,
 				Channel: ch, Payload: payload, Created: now, Due: due, State: state})
 		}
@@ -243,6 +246,9 @@ func (d *Dispatcher) send(ctx context.Context, n Notifier, notif *Notification) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if notif.Digest != nil {
+		return sendDigest(ctx, n, notif)
+	}
 	return n.Notify(ctx, notif)
 }
 

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/digest"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/timetext"
 )
 
@@ -63,6 +64,9 @@ type Notification struct {
 	// Link is where a person can read more (PublicBaseURL + API path), empty
 	// when no public base URL is configured. It never carries a key.
 	Link string `json:"-"`
+	// Digest is set on a daily digest (Kind KindDigest, see digest.go),
+	// which only DigestNotifier channels receive.
+	Digest *digest.Digest `json:"-"`
 }
 
 // Alert is one alert inside a Notification (PRODUCT.md §7).
@@ -338,6 +342,8 @@ func KindTitle(k classify.SignalKind) string {
 		return "notifications failing"
 	case classify.HubStateBroken:
 		return "a hub's stored state cannot be read or written"
+	case classify.RecordsRejected:
+		return "input records refused by the state store (dead letters)"
 	}
 	return string(k)
 }
@@ -355,6 +361,8 @@ func Explanation(k classify.SignalKind) string {
 		return "disconnect-doctor cannot deliver its notifications on one of its channels: alerts sent there are lost."
 	case classify.HubStateBroken:
 		return "disconnect-doctor cannot read or write the stored state of one hub: that hub's diagnoses may be incomplete until it is fixed; the other hubs are evaluated as usual."
+	case classify.RecordsRejected:
+		return "disconnect-doctor's state store refused some input records for good: they were set aside as dead letters (GET v1/deadletters) so that the rest of their batches went on, and they are missing from the diagnoses."
 	case classify.HubIncident:
 		return base + "Many devices were disconnected at the same time while IoT Hub itself reported server errors: the cause is on the Azure side, not on the devices."
 	case classify.TokenRenewalFailing:
@@ -406,11 +414,13 @@ type outboxPayload struct {
 	Hub   string    `json:"hub,omitempty"`
 	Due   time.Time `json:"due"`
 	Stale bool      `json:"stale,omitempty"`
+	// Digest is the daily digest's content (DigestNotification).
+	Digest *digest.Digest `json:"digest,omitempty"`
 }
 
 // EncodePayload serializes n for an outbox item.
 func EncodePayload(n *Notification) ([]byte, error) {
-	b, err := json.Marshal(outboxPayload{Notification: n, Link: n.Link, Kind: string(n.Kind), Hub: n.Hub, Due: n.Due, Stale: n.Stale})
+	b, err := json.Marshal(outboxPayload{Notification: n, Link: n.Link, Kind: string(n.Kind), Hub: n.Hub, Due: n.Due, Stale: n.Stale, Digest: n.Digest})
 	if err != nil {
 		return nil, fmt.Errorf("alert: encode notification %s: %w", n.NotificationID, err)
 	}
@@ -427,6 +437,6 @@ func DecodePayload(b []byte) (*Notification, error) {
 	if n.NotificationID == "" {
 		return nil, fmt.Errorf("alert: decode notification: no notificationId")
 	}
-	n.Link, n.Kind, n.Hub, n.Due, n.Stale = p.Link, classify.SignalKind(p.Kind), p.Hub, p.Due, p.Stale
+	n.Link, n.Kind, n.Hub, n.Due, n.Stale, n.Digest = p.Link, classify.SignalKind(p.Kind), p.Hub, p.Due, p.Stale, p.Digest
 	return n, nil
 }

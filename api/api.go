@@ -139,6 +139,8 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		return a.incidents(ctx, q)
 	case path == "health":
 		return a.health(ctx)
+	case path == "deadletters":
+		return a.deadLetters(ctx, q) // deadletters.go
 	case path == "silences":
 		return a.listSilences(ctx, q)
 	case strings.HasPrefix(path, "silences/"):
@@ -153,7 +155,7 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		}
 		return a.device(ctx, id, q)
 	}
-	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health, silences)")
+	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health, silences, deadletters)")
 }
 
 func parseTime(q url.Values, name string) (time.Time, bool) {
@@ -345,6 +347,11 @@ type Health struct {
 	Ignored   int64  `json:"recordsIgnored"`
 	Skipped   int64  `json:"recordsSkipped"`
 	Writers   int    `json:"writers"`
+	// DeadLetters counts the records the store refused for good and ingest
+	// set aside (GET v1/deadletters; counted up to 1000), LastDeadLetter is
+	// when the newest was.
+	DeadLetters    int    `json:"deadLetters"`
+	LastDeadLetter string `json:"lastDeadLetter,omitempty"`
 	// Pipeline: the pipeline's own alerts (see WithPipeline).
 	Pipeline any `json:"pipeline,omitempty"`
 }
@@ -366,6 +373,9 @@ func (a *API) health(ctx context.Context) (int, any) {
 		h.Skipped += p.Skipped
 	}
 	h.Writers = len(ps)
+	if h.DeadLetters, h.LastDeadLetter, err = a.deadLetterCount(ctx); err != nil {
+		return unavailable(err)
+	}
 	if a.watermark != nil {
 		wm, err := a.watermark(ctx)
 		if err != nil {

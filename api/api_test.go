@@ -286,3 +286,58 @@ func TestDeviceIDCharacters(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLettersRoute: GET v1/deadletters lists what ingest set aside,
+// newest first, and names a bad parameter.
+func TestDeadLettersRoute(t *testing.T) {
+	st := store.NewMemory()
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if err := st.PutDeadLetters(context.Background(), []store.DeadLetter{
+		{ID: "a", At: t0, Writer: "insights-logs-connections/0", Hub: "h", Device: "d1", Reason: "refused"},
+		{ID: "b", At: t0.Add(time.Minute), Writer: "eventgrid", Reason: "refused too"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := New(st, nil, nil)
+	tests := []struct {
+		query  string
+		status int
+		ids    []string
+		param  string
+	}{
+		{"", 200, []string{"b", "a"}, ""},
+		{"limit=1", 200, []string{"b"}, ""},
+		{"to=2026-12-01T10:00:30Z", 200, []string{"a"}, ""},
+		{"from=yesterday", 400, nil, "from"},
+		{"limit=0", 400, nil, "limit"},
+		{"from=2026-12-01T11:00:00Z&to=2026-12-01T10:00:00Z", 400, nil, "to"},
+	}
+	for _, tt := range tests {
+		q, _ := url.ParseQuery(tt.query)
+		status, body := a.Query(context.Background(), "deadletters", q)
+		b, _ := json.Marshal(body)
+		if status != tt.status {
+			t.Errorf("%q: %d %s", tt.query, status, b)
+			continue
+		}
+		if tt.param != "" {
+			if !strings.Contains(string(b), `"parameter":"`+tt.param+`"`) {
+				t.Errorf("%q: %s does not name %s", tt.query, b, tt.param)
+			}
+			continue
+		}
+		var got struct{ Items []DeadLetter }
+		_ = json.Unmarshal(b, &got)
+		var ids []string
+		for _, d := range got.Items {
+			ids = append(ids, d.ID)
+		}
+		if strings.Join(ids, ",") != strings.Join(tt.ids, ",") {
+			t.Errorf("%q: ids %v, want %v", tt.query, ids, tt.ids)
+		}
+	}
+	status, body := a.Query(context.Background(), "health", nil)
+	if b, _ := json.Marshal(body); status != 200 || !strings.Contains(string(b), `"deadLetters":2`) {
+		t.Errorf("health %d %s", status, b)
+	}
+}

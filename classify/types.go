@@ -117,13 +117,17 @@ const (
 	// its partition). That hub is reported and the other hubs are
 	// evaluated as usual (issue 9).
 	HubStateBroken SignalKind = "hub-state-broken"
+	// RecordsRejected: the state store refused input records for good (an
+	// HTTP 400 for an entity it will never accept); they were set aside as
+	// dead letters so that their batches could move on (issue 10 item 9).
+	RecordsRejected SignalKind = "records-rejected"
 )
 
 // Kinds lists every alert kind, for checking the kinds users name in
 // ALERT_ROUTES and silences.
 func Kinds() []SignalKind {
 	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping,
-		PipelineSilent, PipelineLagging, NotificationsFailing}
+		PipelineSilent, PipelineLagging, NotificationsFailing, RecordsRejected}
 }
 
 // Valid reports whether k is one of Kinds.

@@ -53,6 +53,10 @@ type Config struct {
 	// Routes choose each notification's channels (ALERT_ROUTES); nil
 	// means every configured channel.
 	Routes *alert.Routes
+
+	// DigestHour is the UTC hour each hub's daily digest falls due
+	// (DIGEST_HOUR, default 8), DigestOff when turned off.
+	DigestHour int
 }
 
 // SMTP is the e-mail channel; it is enabled when Host and To are set.
@@ -151,6 +155,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	l.channels(&c)
 	l.routes(&c)
+	c.DigestHour = l.digestHour()
 	if len(l.errs) > 0 {
 		return Config{}, errors.Join(l.errs...)
 	}

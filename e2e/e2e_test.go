@@ -610,6 +610,19 @@ func parseTime(t *testing.T, s string) time.Time {
 	return tm
 }
 
+// splitDigests separates the daily digests (whose body contains marker)
+// from the alert notifications, and counts them.
+func splitDigests(got []sink.Saved, marker string) (alerts []sink.Saved, digests int) {
+	for _, s := range got {
+		if bytes.Contains(s.Body, []byte(marker)) {
+			digests++
+			continue
+		}
+		alerts = append(alerts, s)
+	}
+	return alerts, digests
+}
+
 // checkNotifications compares what the three receivers got: the same
 // notifications on each channel, identified by notificationId (webhook body
 // = Idempotency-Key header = e-mail Message-ID local part; Teams cards carry
@@ -620,6 +633,18 @@ func checkNotifications(t *testing.T, hooks, cards, mails []sink.Saved) {
 	t.Logf("received %d webhook notifications, %d Teams cards, %d e-mails", len(hooks), len(cards), len(mails))
 	if len(hooks) == 0 {
 		t.Fatal("no notifications at all")
+	}
+	// The fleet passes DIGEST_HOUR (08:00 UTC by default): the hub's daily
+	// digest goes to Teams and e-mail, never the webhook.
+	cards, cardDigests := splitDigests(cards, `"Daily digest for `)
+	mails, mailDigests := splitDigests(mails, "Subject: [DIGEST] ")
+	if cardDigests != 1 || mailDigests != 1 {
+		t.Errorf("daily digests: %d Teams, %d e-mail; want 1 each", cardDigests, mailDigests)
+	}
+	for _, s := range hooks {
+		if bytes.Contains(s.Body, []byte(`"groupKey":"daily-digest/`)) {
+			t.Errorf("the webhook got a digest: %s", s.Path)
+		}
 	}
 	if len(cards) != len(hooks) || len(mails) != len(hooks) {
 		t.Errorf("channels disagree: %d webhook, %d Teams, %d e-mail", len(hooks), len(cards), len(mails))

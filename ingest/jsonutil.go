@@ -110,7 +110,9 @@ func parseTime(s string) (time.Time, bool) {
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			t = t.UTC()
-			if t.IsZero() || t.Year() < 1970 {
+			// After 2262 a time no longer fits the nanosecond clock the
+			// store and the engine keep: such a record is malformed.
+			if t.IsZero() || t.Year() < 1970 || t.Year() > 2262 {
 				return time.Time{}, false
 			}
 			return t, true

@@ -346,6 +346,7 @@ func TestParseTime(t *testing.T) {
 		{"2025-03-01T11:00:00+01:00", true, 0},
 		{"2025-03-01 10:00:00", true, 0},
 		{"0001-01-01T00:00:00", false, 0},
+		{"2300-01-01T00:00:00Z", false, 0}, // past the nanosecond clock (2262)
 		{"03/01/2025 10:00:00", false, 0},
 		{"", false, 0},
 	} {

@@ -98,6 +98,9 @@ type Pipeline struct {
 	raised []watch.Condition
 	// rollup counts disconnects per minute for the dashboard (rollup.go).
 	rollup *rollup.Rollup
+	// digestDone is the end of the last daily digests all hubs have (see
+	// digestPhase).
+	digestDone time.Time
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -355,6 +358,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 	if err := p.persistPhase(ctx, now, drain, d, &rep); err != nil {
 		return rep, err
 	}
+	p.digestPhase(ctx, now, d.wm)
 	return rep, p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
 }
 
@@ -500,6 +504,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	if p.cfg.Engine.Mode == classify.EventTime {
 		alertNow = d.newest
 	}
+	p.checkDeadLetters(ctx, now) // deadletter.go
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
 	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
 	if now.Sub(res.meta.LastPurge) >= purgeEach {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,7 +39,11 @@ const (
 func (p *Pipeline) Ingest(ctx context.Context, writer string, res *ingest.Result) error {
 	m := &store.Mark{Writer: writer, ID: markID(writer, res), Newest: res.Newest, Read: int64(res.Read),
 		Kept: int64(len(res.Events)), Ignored: int64(res.Ignored), Skipped: int64(res.SkippedTotal())}
-	if err := p.st.AppendEvents(ctx, p.now(), res.Events, m); err != nil {
+	now := p.now()
+	if err := p.st.AppendEvents(ctx, now, res.Events, m); err != nil {
+		if errors.Is(err, store.ErrRejected) {
+			return p.setAside(ctx, now, writer, res, err) // deadletter.go
+		}
 		return fmt.Errorf("pipeline: ingest %s: %w", writer, err)
 	}
 	return nil

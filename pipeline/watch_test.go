@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -186,4 +187,70 @@ func TestRaisedConditionsAndReload(t *testing.T) {
 
 func watchCondition() watch.Condition {
 	return watch.Condition{Kind: classify.PipelineSilent, Hub: "h1", Hold: 10 * time.Minute, Summary: "found during the tick"}
+}
+
+// TestPipelineSilent: a hub whose Event Grid keeps showing devices
+// connecting and disconnecting while its resource logs stop (a deleted
+// diagnostic setting) raises pipeline-silent PIPELINE_SILENT_AFTER after the
+// first connection event the logs do not cover, and resolves it when the
+// logs catch up.
+func TestPipelineSilent(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
+	hook := &channel{}
+	p, err := New(Options{Config: testConfig(t), Store: st, Now: c.Now, Instance: "x", Log: zerolog.Nop(), ReadSafety: -1,
+		Channels: map[string]alert.Notifier{"webhook": hook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := 0
+	ev := func(src event.Source, kind event.Kind, at time.Time) event.Event {
+		seq++
+		return event.Event{ID: event.ID{byte(seq), byte(seq >> 8), 7}, Source: src, Kind: kind, Hub: "h1",
+			Device: fmt.Sprintf("d%d", seq%50), Category: "Connections", Time: at}
+	}
+	push := func(writer string, e event.Event) {
+		t.Helper()
+		if err := p.Ingest(ctx, writer, &ingest.Result{Events: []event.Event{e}, Read: 1, Newest: e.Time}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logsStop := c.t.Add(10 * time.Minute)
+	var firedAt time.Time
+	for m := 1; m <= 40; m++ {
+		c.t = c.t.Add(time.Minute)
+		push("eventgrid", ev(event.EventGrid, event.StateDisconnected, c.t.Add(-5*time.Second)))
+		if c.t.Before(logsStop) || m > 35 {
+			// The logs: 3 minutes late; from minute 36 they are back and
+			// catch up past the Event Grid events.
+			at := c.t.Add(-3 * time.Minute)
+			if m > 35 {
+				at = c.t
+			}
+			push("logs/0", ev(event.ResourceLog, event.Disconnect, at))
+		}
+		if _, err := p.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if firedAt.IsZero() && hook.count(classify.PipelineSilent, alert.StatusFiring) > 0 {
+			firedAt = c.t
+		}
+	}
+	// The last log before the stop is of 10:06; Event Grid showed a
+	// disconnect at 10:07 (the first minute after it) that no log covered:
+	// silent 15 minutes after that minute.
+	if want := time.Date(2026, 12, 6, 10, 23, 0, 0, time.UTC); !firedAt.Equal(want) {
+		t.Errorf("pipeline-silent fired at %s, want %s", firedAt, want)
+	}
+	if n := hook.count(classify.PipelineSilent, alert.StatusResolved); n != 1 {
+		t.Errorf("%d resolved pipeline-silent, want 1 once the logs caught up", n)
+	}
+	for _, n := range hook.got {
+		if n.Kind == classify.PipelineSilent && n.Status == alert.StatusFiring {
+			if a := n.Alerts[0]; a.Key != "pipeline-silent/h1" || a.Severity != "critical" || !strings.Contains(a.Summary, "Event Grid") {
+				t.Errorf("alert %+v", a)
+			}
+		}
+	}
 }

@@ -230,7 +230,8 @@ func statusOf(err error) (int, string) {
 }
 
 // wrap classifies err for the Store contract — 412 → ErrConflict, 404 →
-// ErrNotFound, 408/429/5xx and transport failures → ErrUnavailable — and
+// ErrNotFound, 400/413 → ErrRejected, 408/429/5xx and transport failures →
+// ErrUnavailable — and
 // builds a message that carries no secret: never the raw SDK error text,
 // which holds the request URL (a SAS token would be in its query).
 func wrap(ctx context.Context, err error, format string, args ...any) error {
@@ -257,6 +258,8 @@ func wrap(ctx context.Context, err error, format string, args ...any) error {
 			kind = ErrNotFound
 		case st == http.StatusRequestTimeout || st == http.StatusTooManyRequests || st >= 500:
 			kind = ErrUnavailable
+		case st == http.StatusBadRequest || st == http.StatusRequestEntityTooLarge:
+			kind = ErrRejected // the content is refused; it always will be
 		}
 		if kind == nil {
 			return fmt.Errorf("store: %s: HTTP %d %s", what, st, code)
@@ -299,6 +302,10 @@ func odataString(s string) string {
 type inputError struct{ msg string }
 
 func (e *inputError) Error() string { return e.msg }
+
+// Unwrap makes a refused request an ErrRejected: sending it again cannot
+// succeed.
+func (e *inputError) Unwrap() error { return ErrRejected }
 
 func inputErr(format string, args ...any) error {
 	return &inputError{fmt.Sprintf(format, args...)}

@@ -37,6 +37,7 @@ type Memory struct {
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
 	silences map[string]Silence
+	dead     map[string]DeadLetter
 	closed   bool
 }
 
@@ -63,6 +64,7 @@ func NewMemory() *Memory {
 		outbox:   map[string]OutboxItem{},
 		leases:   map[string]memLease{},
 		silences: map[string]Silence{},
+		dead:     map[string]DeadLetter{},
 	}
 }
 
@@ -108,11 +110,19 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 		}
 		m.events[k] = e
 	}
+	var rej []Rejection
 	for i := range evs {
+		if err := checkEvent(&evs[i]); err != nil {
+			rej = append(rej, Rejection{Index: i, ID: evs[i].ID, Reason: err.Error()})
+			continue
+		}
 		put(eventRowKey(stamp, evs[i].ID), memEvent{stamp: stamp, data: encodeStored(&evs[i])})
 	}
 	if mark != nil {
 		put(markRowKey(stamp, mark.ID), memEvent{stamp: stamp, data: md, mark: true})
+	}
+	if len(rej) > 0 {
+		return &RejectedError{Rejected: rej}
 	}
 	return nil
 }
@@ -572,6 +582,7 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 		}
 	}
 	m.purgeSilences(before)
+	m.purgeDeadLetters(before)
 	return nil
 }
 

@@ -184,6 +184,9 @@ type Store interface {
 	// request when the events fit one transaction (99 or fewer). Appending an
 	// event that is already stored (same ID, any stamp) may store it again;
 	// readers deduplicate by ID (events) and mark ID (marks).
+	// An event the store refuses for good (ErrRejected) does not stop the
+	// others: they and the mark are stored, and a *RejectedError names the
+	// refused ones.
 	AppendEvents(ctx context.Context, stamp time.Time, evs []event.Event, mark *Mark) error
 	// ReadEvents returns the events and marks whose stamp is in [from, to),
 	// in stamp order, calling fn once per page; fn's error stops the read and
@@ -247,6 +250,9 @@ type Store interface {
 	// Silences (maintenance windows): written by the API on any instance,
 	// read by Evaluate every tick. See Silence.
 	SilenceStore
+	// Dead letters: records the store refused for good (ErrRejected), set
+	// aside by ingest, listed by the API. See DeadLetter.
+	DeadLetterStore
 
 	// Ping checks the backing service is reachable (API health).
 	Ping(ctx context.Context) error

@@ -244,11 +244,18 @@ func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.E
 	pk := minuteKey(stamp)
 	seen := make(map[event.ID]bool, len(evs))
 	ops := make([]op, 0, len(evs))
+	evOf := make([]int, 0, len(evs)+1) // op index -> event index (-1: the mark)
+	var rej []Rejection
 	for i := range evs {
 		if seen[evs[i].ID] {
 			continue
 		}
 		seen[evs[i].ID] = true
+		if err := checkEvent(&evs[i]); err != nil {
+			rej = append(rej, Rejection{Index: i, ID: evs[i].ID, Reason: err.Error()})
+			continue
+		}
+		evOf = append(evOf, i)
 		rk := eventRowKey(stamp, evs[i].ID)
 		body, err := marshalEntity(pk, rk, props{"E": encodeStored(&evs[i])})
 		if err != nil {
@@ -268,9 +275,21 @@ func (t *Table) AppendEvents(ctx context.Context, stamp time.Time, evs []event.E
 			return fmt.Errorf("store: append mark %q: %w", mark.Writer, err)
 		}
 		ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
+		evOf = append(evOf, -1)
 	}
-	if err := t.submitAll(ctx, tEvents, ops); err != nil {
+	aside, err := t.appendSetAside(ctx, tEvents, ops)
+	if err != nil {
 		return wrap(ctx, err, "append %d events", len(ops))
+	}
+	for j, reason := range aside {
+		if evOf[j] < 0 {
+			return fmt.Errorf("store: append mark of %q: %s: %w", cut(mark.Writer, 64), reason, ErrRejected)
+		}
+		rej = append(rej, Rejection{Index: evOf[j], ID: evs[evOf[j]].ID, Reason: reason})
+	}
+	if len(rej) > 0 {
+		slices.SortFunc(rej, func(a, b Rejection) int { return a.Index - b.Index })
+		return &RejectedError{Rejected: rej}
 	}
 	return nil
 }
@@ -1150,6 +1169,7 @@ func (t *Table) Purge(ctx context.Context, eventsBefore, before time.Time) error
 		{tIncident, fmt.Sprintf("Open eq false and End lt %dL", unixNano(before))},
 		{tOutbox, fmt.Sprintf("PartitionKey eq 'o' and RowKey ge 'i_' and RowKey lt 'i`' and State ne 'pending' and C lt %dL", unixNano(before))},
 		{tSilence, purgeSilencesFilter(before)},
+		{tDeadLetter, purgeDeadLettersFilter(before)},
 	}
 	for _, s := range sels {
 		var ops []op

@@ -75,6 +75,9 @@ type RunResult struct {
 	Incidents     []classify.Incident
 	Score         sim.Score
 	Notifications []alert.Notification
+	// Digests are the daily digests delivered (the run ends just past the
+	// digest hour: one per hub); Teams, Emails and Graph count them too.
+	Digests       []alert.Notification
 	Teams, Emails int
 	// Graph and PagerDuty count the sendMail and Events API requests.
 	Graph, PagerDuty int
@@ -221,6 +224,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		return nil, err
 	}
 	tail := cfg.Engine.AllowedLateness + cfg.Engine.ReconnectGrace + cfg.Engine.OfflineAfter + cfg.Engine.FlapReset + 10*time.Minute
+	fleetEnd := o.sim.Start.Add(o.sim.Duration)
+	end := runDigestHour(&cfg, fleetEnd.Add(tail))
+	tail = end.Sub(fleetEnd)
 	cfg.Watch.SilentAfter = max(cfg.Watch.SilentAfter, tail+time.Minute)
 	cfg.Watch.LagAfter = max(cfg.Watch.LagAfter, tail+time.Minute)
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Now: clock.Now,
@@ -259,7 +265,6 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	// The run goes on past the fleet's end until every verdict and alert
 	// has had time to settle (lateness, grace, offline, flapping reset).
-	end := o.sim.Start.Add(o.sim.Duration).Add(tail)
 	batchSize := app.Host.Extensions.EventHubs.MaxEventBatchSize
 	if batchSize <= 0 {
 		batchSize = 100 // the extension's default
@@ -319,6 +324,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 
+	if res.Digests, err = runDigests(ctx, st); err != nil {
+		return nil, err
+	}
 	if res.Diagnoses, err = allDiagnoses(ctx, st); err != nil {
 		return nil, err
 	}
@@ -368,6 +376,41 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	return res, nil
 }
 
+// runDigests returns the daily digests the run's outbox delivered, once each.
+func runDigests(ctx context.Context, st store.Store) ([]alert.Notification, error) {
+	items, err := st.ListItems(ctx, time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		return nil, err
+	}
+	var out []alert.Notification
+	seen := map[string]bool{}
+	for _, it := range items {
+		if it.State != store.OutboxDelivered || seen[it.NotificationID] {
+			continue
+		}
+		n, err := alert.DecodePayload(it.Payload)
+		if err != nil || n.Digest == nil {
+			continue
+		}
+		seen[it.NotificationID] = true
+		out = append(out, *n)
+	}
+	return out, nil
+}
+
+// runDigestHour makes the run end with each hub's daily digest covering
+// the whole simulated fleet: unless DIGEST_HOUR is set, the digest hour is
+// the first full hour after end, and the run goes on until the watermark
+// has passed it. It returns the run's new end.
+func runDigestHour(cfg *config.Config, end time.Time) time.Time {
+	if os.Getenv("DIGEST_HOUR") != "" {
+		return end
+	}
+	at := end.Truncate(time.Hour).Add(time.Hour)
+	cfg.DigestHour = at.Hour()
+	return at.Add(cfg.Engine.AllowedLateness + 2*time.Minute)
+}
+
 // logFile is where the handler's own log lines go during a run: out/handler.log,
 // or nowhere without an output folder.
 func logFile(out string) (io.WriteCloser, error) {
@@ -396,14 +439,25 @@ func printRun(w io.Writer, r *RunResult) {
 		len(r.Notifications), r.Teams, r.Emails, r.Graph, r.PagerDuty)
 	for _, n := range r.Notifications {
 		status := n.Status
-		if n.IsReminder() {
+		switch {
+		case n.IsReminder():
 			status = "reminder" + strconv.Itoa(n.Repeat)
+		case n.Suspected() && n.Status == alert.StatusFiring:
+			status = "suspected"
+		case n.Suspected():
+			status = "withdrawn"
+		case n.Confirmed():
+			status = "confirmed"
 		}
 		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, len(n.Alerts))
 		if len(n.Alerts) > 0 {
 			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
 		}
 		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\n== daily digest (Teams card and e-mail in teams/, email/, graph/) ==\n")
+	for _, n := range r.Digests {
+		fmt.Fprintf(w, "%s — %s\n%s\n", n.Digest.Title(), n.Digest.Span(), n.Digest.Headline())
 	}
 	if r.Failed > 0 {
 		fmt.Fprintf(w, "\n%d of %d invocations FAILED (see handler.log)\n", r.Failed, r.Invocations)

@@ -94,8 +94,19 @@ func TestRunNotifications(t *testing.T) {
 	if len(res.Notifications) == 0 {
 		t.Fatal("no notifications at all")
 	}
-	if res.Teams != len(res.Notifications) || res.Emails != len(res.Notifications) {
-		t.Errorf("channels disagree: %d webhook, %d Teams, %d e-mail", len(res.Notifications), res.Teams, res.Emails)
+	// The run ends with one daily digest, to Teams and e-mail, never the
+	// webhook.
+	if len(res.Digests) != 1 || res.Digests[0].Digest.Disconnects != len(res.Diagnoses) {
+		t.Errorf("%d digests", len(res.Digests))
+	}
+	for _, n := range res.Notifications {
+		if strings.HasPrefix(n.GroupKey, "daily-digest/") {
+			t.Errorf("the webhook got a digest: %s", n.NotificationID)
+		}
+	}
+	people := len(res.Notifications) + len(res.Digests)
+	if res.Teams != people || res.Emails != people {
+		t.Errorf("channels disagree: %d webhook + %d digests, %d Teams, %d e-mail", len(res.Notifications), len(res.Digests), res.Teams, res.Emails)
 	}
 	// Per alert key, an episode opens with a firing notification, may get
 	// reminders (firing again while open) and closes with one resolved.
@@ -169,7 +180,7 @@ func TestRunNotifications(t *testing.T) {
 	// same notification ids.
 	cards, _ := filepath.Glob(filepath.Join(out, "teams", "*.json"))
 	mails, _ := filepath.Glob(filepath.Join(out, "email", "*.eml"))
-	if len(cards) != len(res.Notifications) || len(mails) != len(res.Notifications) {
+	if len(cards) != people || len(mails) != people {
 		t.Fatalf("%d cards, %d e-mails for %d notifications", len(cards), len(mails), len(res.Notifications))
 	}
 	checkRequestSinks(t, out, res)
@@ -200,7 +211,7 @@ func TestRunNotifications(t *testing.T) {
 func checkRequestSinks(t *testing.T, out string, res *RunResult) {
 	t.Helper()
 	mails, _ := filepath.Glob(filepath.Join(out, "graph", "*.json"))
-	if len(mails) != len(res.Notifications) || res.Graph != len(mails) {
+	if len(mails) != len(res.Notifications)+len(res.Digests) || res.Graph != len(mails) {
 		t.Errorf("%d Graph requests (counted %d) for %d notifications", len(mails), res.Graph, len(res.Notifications))
 	}
 	for _, p := range mails {

@@ -152,14 +152,16 @@ func New(cfg Config) (*Notifier, error) {
 // after the message went to the rest. A misconfiguration (TLS mode, XOAUTH2
 // permission) is a notify.ConfigError naming the fix.
 func (e *Notifier) Notify(ctx context.Context, n *alert.Notification) (bool, error) {
-	retry, err := e.send(ctx, n)
+	retry, err := e.send(ctx, func() []byte { return Message(n, e.cfg.From, e.cfg.To, e.cfg.Now()) })
 	if err != nil {
 		return retry, fmt.Errorf("email: notification %s: %w", n.NotificationID, scrub(err, e.cfg.Password))
 	}
 	return false, nil
 }
 
-func (e *Notifier) send(ctx context.Context, n *alert.Notification) (bool, error) {
+// send submits the message render returns (rendered once connected, so its
+// Date is the time of sending) to every recipient.
+func (e *Notifier) send(ctx context.Context, render func() []byte) (bool, error) {
 	c, done, retry, err := e.connect(ctx)
 	if err != nil {
 		return retry, err
@@ -168,7 +170,7 @@ func (e *Notifier) send(ctx context.Context, n *alert.Notification) (bool, error
 	if retry, err := e.authenticate(ctx, c); err != nil {
 		return retry, err
 	}
-	msg := Message(n, e.cfg.From, e.cfg.To, e.cfg.Now())
+	msg := render()
 	if err := c.Mail(e.cfg.From, nil); err != nil {
 		return classify(err, "MAIL FROM")
 	}

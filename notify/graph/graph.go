@@ -119,31 +119,37 @@ type Address struct {
 // one body). Sent copies are not kept: alerts would fill the sender's
 // Sent Items.
 func Render(n *alert.Notification, to []string) ([]byte, error) {
-	r := Request{Message: Message{Subject: email.Subject(n), Body: Body{ContentType: "HTML", Content: email.HTML(n)}}}
-	for _, a := range to {
-		r.Message.ToRecipients = append(r.Message.ToRecipients, Recipient{EmailAddress: Address{Address: a}})
-	}
-	b, err := json.Marshal(r)
+	b, err := json.Marshal(request(email.Subject(n), email.HTML(n), to))
 	if err != nil {
 		return nil, fmt.Errorf("graph: encode %s: %w", n.NotificationID, err)
 	}
 	return b, nil
 }
 
+// request is a sendMail body with an HTML body to the recipients.
+func request(subject, html string, to []string) Request {
+	r := Request{Message: Message{Subject: subject, Body: Body{ContentType: "HTML", Content: html}}}
+	for _, a := range to {
+		r.Message.ToRecipients = append(r.Message.ToRecipients, Recipient{EmailAddress: Address{Address: a}})
+	}
+	return r
+}
+
 // Notify sends n. Errors never carry the token.
 func (g *Notifier) Notify(ctx context.Context, n *alert.Notification) (bool, error) {
-	retry, err := g.send(ctx, n)
+	body, err := Render(n, g.cfg.To)
+	if err != nil {
+		return false, err
+	}
+	retry, err := g.send(ctx, body)
 	if err != nil {
 		return retry, fmt.Errorf("graph: notification %s: %w", n.NotificationID, err)
 	}
 	return false, nil
 }
 
-func (g *Notifier) send(ctx context.Context, n *alert.Notification) (bool, error) {
-	body, err := Render(n, g.cfg.To)
-	if err != nil {
-		return false, err
-	}
+// send posts a rendered sendMail body with a fresh token.
+func (g *Notifier) send(ctx context.Context, body []byte) (bool, error) {
 	tok, err := g.cfg.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{Scope}})
 	if err != nil {
 		return true, fmt.Errorf("get a token for %s from %s: %w", Scope, g.cfg.Identity, err)

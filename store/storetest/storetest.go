@@ -83,6 +83,8 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"Purge", testPurge},
 		{"Silences", testSilences},
+		{"EventsRejected", testEventsRejected},
+		{"DeadLetters", testDeadLetters},
 		{"Rollup", testRollup},
 		{"Ping", func(t *testing.T, s store.Store) {
 			if err := s.Ping(t.Context()); err != nil {
