@@ -165,6 +165,9 @@ type Silence struct {
 type Delivery struct {
 	Kind           string
 	NotificationID string
+	// At is when the notification fell due, on the digest's clock (its
+	// Due in event time; its creation on the wall clock).
+	At time.Time
 	// State is "delivered", "dead", "pending" or "suppressed".
 	State string
 }
@@ -312,10 +315,10 @@ func (b *Builder) Outage(o Outage) {
 	b.out = append(b.out, o)
 }
 
-// Alert counts one outbox item of the hub created in the window. Digests
-// themselves are not counted.
+// Alert counts one outbox item of the hub that fell due in the window.
+// Digests themselves are not counted.
 func (b *Builder) Alert(it Delivery) {
-	if it.Kind == Kind {
+	if it.Kind == Kind || !b.in(it.At) {
 		return
 	}
 	a := b.alerts[it.Kind]

@@ -142,13 +142,14 @@ func TestSummarise(t *testing.T) {
 			}
 		}},
 		{"alerts counted per kind, digests not", Data{Deliveries: []Delivery{
-			{Kind: "device-offline", NotificationID: "n1", State: "delivered"},
-			{Kind: "device-offline", NotificationID: "n1", State: "delivered"},
-			{Kind: "device-offline", NotificationID: "n1", State: "dead"},
-			{Kind: "device-offline", NotificationID: "n2", State: "suppressed"},
-			{Kind: "device-offline", NotificationID: "n2", State: "suppressed"},
-			{Kind: "hub-incident", NotificationID: "n3", State: "pending"},
-			{Kind: Kind, NotificationID: "d1", State: "delivered"},
+			{Kind: "device-offline", NotificationID: "n1", State: "delivered", At: in(5)},
+			{Kind: "device-offline", NotificationID: "n1", State: "delivered", At: in(5)},
+			{Kind: "device-offline", NotificationID: "n1", State: "dead", At: in(5)},
+			{Kind: "device-offline", NotificationID: "n2", State: "suppressed", At: in(5)},
+			{Kind: "device-offline", NotificationID: "n2", State: "suppressed", At: in(5)},
+			{Kind: "hub-incident", NotificationID: "n3", State: "pending", At: in(5)},
+			{Kind: Kind, NotificationID: "d1", State: "delivered", At: in(5)},
+			{Kind: "device-offline", NotificationID: "old", State: "delivered", At: in(24*60 + 1)},
 		}}, func(t *testing.T, d Digest) {
 			want := []AlertCount{{Kind: "device-offline", Notifications: 2, Delivered: 2, Failed: 1, Suppressed: 1},
 				{Kind: "hub-incident", Notifications: 1}}

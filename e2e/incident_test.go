@@ -31,7 +31,7 @@ const (
 	liveLogDelayMax = 150 * time.Second
 	// liveLead is the wall time from the start to the fleets' incident; the
 	// catch-up of their history (45 minutes) takes a few seconds of it.
-	liveLead = 30 * time.Second
+	liveLead = 40 * time.Second
 	// liveHoldBack: hub B's resource logs of the incident's first minutes
 	// reach the handler together this long after the incident starts.
 	liveHoldBack = 60 * time.Second
@@ -222,7 +222,7 @@ func runLiveIncident(tb testing.TB) liveResult {
 	next := deliver(began, 0)
 	tb.Logf("caught up %d messages of history in %s; incident at %s (in %s)", next, time.Since(began).Round(time.Millisecond),
 		incA.Start.Format(time.RFC3339), time.Until(incA.Start).Round(time.Second))
-	if time.Until(incA.Start) < 15*time.Second {
+	if time.Until(incA.Start) < 10*time.Second {
 		tb.Fatalf("the catch-up left only %s before the incident", time.Until(incA.Start))
 	}
 

@@ -79,7 +79,7 @@ func (p *Pipeline) sendDigests(ctx context.Context, now, to time.Time) (int, err
 	if len(hubs) == 0 {
 		return 0, nil
 	}
-	ds, err := p.gatherDigests(ctx, hubs, to)
+	ds, err := p.gatherDigests(ctx, now, hubs, to)
 	if err != nil {
 		return 0, err
 	}
@@ -128,7 +128,7 @@ func (p *Pipeline) loadDigestRecord(ctx context.Context) (digestRecord, string, 
 // diagnoses and incidents of each hub, the outbox items of the window and
 // the silences from the store, the token periods from the engine's
 // resident state. Site outages join here when they exist (Builder.Outage).
-func (p *Pipeline) gatherDigests(ctx context.Context, hubs []string, to time.Time) ([]digest.Digest, error) {
+func (p *Pipeline) gatherDigests(ctx context.Context, now time.Time, hubs []string, to time.Time) ([]digest.Digest, error) {
 	from := to.Add(-digest.Window)
 	bs := make(map[string]*digest.Builder, len(hubs))
 	for _, h := range hubs {
@@ -139,18 +139,8 @@ func (p *Pipeline) gatherDigests(ctx context.Context, hubs []string, to time.Tim
 			b.Period(v)
 		}
 	})
-	items, err := p.st.ListItems(ctx, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: digest: outbox: %w", err)
-	}
-	for _, it := range items {
-		n, err := alert.DecodePayload(it.Payload)
-		if err != nil {
-			continue // counted nowhere: the Dispatcher dead-letters it
-		}
-		if b := bs[n.Hub]; b != nil {
-			b.Alert(digest.Delivery{Kind: string(n.Kind), NotificationID: it.NotificationID, State: string(it.State)})
-		}
+	if err := p.eachAlert(ctx, now, from, to, bs); err != nil {
+		return nil, err
 	}
 	sils, err := p.st.ListSilences(ctx)
 	if err != nil {
@@ -177,6 +167,37 @@ func (p *Pipeline) gatherDigests(ctx context.Context, hubs []string, to time.Tim
 		out = append(out, b.Digest())
 	}
 	return out, nil
+}
+
+// eachAlert feeds the builders the outbox items of their hubs that fell due
+// in [from, to). Items are listed by their creation on the wall clock: with
+// the production watermark that is the window itself; in event time
+// (replay) the window is in the data's past, so every item is listed and
+// judged by when its notification fell due.
+func (p *Pipeline) eachAlert(ctx context.Context, now, from, to time.Time, bs map[string]*digest.Builder) error {
+	lo, hi := from, to
+	eventTime := p.cfg.Engine.Mode == classify.EventTime
+	if eventTime {
+		lo, hi = time.Time{}, now.Add(time.Nanosecond)
+	}
+	items, err := p.st.ListItems(ctx, lo, hi)
+	if err != nil {
+		return fmt.Errorf("pipeline: digest: outbox: %w", err)
+	}
+	for _, it := range items {
+		n, err := alert.DecodePayload(it.Payload)
+		if err != nil {
+			continue // counted nowhere: the Dispatcher dead-letters it
+		}
+		at := it.Created
+		if eventTime {
+			at = n.Due
+		}
+		if b := bs[n.Hub]; b != nil {
+			b.Alert(digest.Delivery{Kind: string(n.Kind), NotificationID: it.NotificationID, State: string(it.State), At: at})
+		}
+	}
+	return nil
 }
 
 // eachDiagnosis pages through hub's diagnoses in [from, to).

@@ -260,8 +260,15 @@ func (r Report) String() string {
 		wm = r.Watermark.Format(time.RFC3339)
 	}
 	d := r.Delivery
-	return fmt.Sprintf("evaluate: read %d events (%d new), watermark %s, %d diagnoses, %d incidents, %d signals, %d notifications; delivered %d, retrying %d, dead %d, deferred %d",
+	s := fmt.Sprintf("evaluate: read %d events (%d new), watermark %s, %d diagnoses, %d incidents, %d signals, %d notifications; delivered %d, retrying %d, dead %d, deferred %d",
 		r.Events, r.New, wm, r.Diagnoses, r.Incidents, r.Signals, r.Notifications, d.Delivered, d.Retrying, d.Dead, d.Deferred)
+	if r.Steps > 1 || r.Backlog {
+		s += fmt.Sprintf("; %d bounded steps", r.Steps)
+		if r.Backlog {
+			s += ", backlog still waiting"
+		}
+	}
+	return s
 }
 
 // Evaluate runs one tick and returns its summary line (handlers.Backend).
@@ -394,7 +401,7 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 // safety margin before it, for appends that were in flight when it last
 // read).
 //
-// A step reads at most stepEvents events: a backlog (a first deployment
+// A step takes about stepEvents new events: a backlog (a first deployment
 // onto an Event Hub holding a week of logs, a recovery) is worked through
 // in bounded steps, each ending at the stamp of the last mark read, so
 // that one invocation never takes on more than it can finish well inside
@@ -404,7 +411,10 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	if res.readTo.IsZero() {
 		res.readTo, res.readAt = res.meta.Cursor, res.meta.Committed
 	}
-	limit := p.stepEvents
+	// The budget counts events new to the engine: a step re-reads the
+	// window of appends that may have been in flight at the last read, and
+	// those re-reads must not use it up (the step would make no progress).
+	limit, stepNew := p.stepEvents, 0
 	var lastMark time.Time
 	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
@@ -412,6 +422,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 		suspect.Observe(p.suspectConfig(), res.suspect, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
+		stepNew += s.New
 		p.noteRollup(evs, s.New)
 		for _, m := range marks {
 			res.merge(m)
@@ -419,7 +430,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 				lastMark = m.Stamp
 			}
 		}
-		if rep.Events >= limit && !lastMark.IsZero() {
+		if stepNew >= limit && !lastMark.IsZero() {
 			return errStepFull
 		}
 		return nil

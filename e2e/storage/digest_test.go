@@ -74,4 +74,11 @@ func TestDailyDigestUnderHandler(t *testing.T) {
 	if digests != 1 {
 		t.Errorf("%d digest cards of %d cards, want 1", digests, len(cards))
 	}
+	// With WATERMARK=eventtime the alerts of the day are counted by when
+	// they fell due in event time, not when they were enqueued.
+	for _, c := range cards {
+		if strings.Contains(c, "Daily digest for ") && strings.Contains(c, "; 0 alert notifications sent.") {
+			t.Errorf("the digest counts no alerts though %d alert cards were posted", len(cards)-digests)
+		}
+	}
 }

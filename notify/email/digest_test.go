@@ -33,7 +33,7 @@ func sampleDigest() *alert.Notification {
 			{Key: k("gw-7"), SDK: "C"},
 		},
 		Incidents:  []classify.Incident{{ID: "contoso-hub-20240514T0500Z", Hub: "contoso-hub", Start: at, End: at.Add(12 * time.Minute), Devices: 40}},
-		Deliveries: []digest.Delivery{{Kind: "hub-incident", NotificationID: "n1", State: "delivered"}},
+		Deliveries: []digest.Delivery{{Kind: "hub-incident", NotificationID: "n1", State: "delivered", At: at}},
 		Silences: []digest.ActiveSilence{{Silence: digest.Silence{Matchers: "hub=contoso-hub device=pump-*", EndsAt: to.Add(2 * time.Hour),
 			CreatedBy: "ops@example.com", Comment: "pump firmware update <v2>"}, StartsAt: at}},
 	})

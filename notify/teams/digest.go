@@ -34,7 +34,7 @@ func DigestEnvelope(n *alert.Notification) ([]byte, error) {
 	if n.Digest == nil {
 		return nil, fmt.Errorf("teams: %s is not a digest", n.NotificationID)
 	}
-	for _, lim := range []limits{{digest.MaxListed, 0, 200}, {5, 0, 120}, {3, 0, 80}, {1, 0, 60}, {0, 0, 40}} {
+	for _, lim := range []limits{{digest.MaxListed + 2, 0, 200}, {5, 0, 120}, {3, 0, 80}, {1, 0, 60}, {0, 0, 40}} {
 		b, err := json.Marshal(envelope{Type: "message", Attachments: []attachment{{
 			ContentType: "application/vnd.microsoft.card.adaptive", Content: digestCard(n, lim)}}})
 		if err != nil {
@@ -49,7 +49,8 @@ func DigestEnvelope(n *alert.Notification) ([]byte, error) {
 
 // digestCard builds the digest's Adaptive Card: the title, the window, the
 // one-sentence headline, then each section as a heading and its lines (at
-// most lim.devices lines of at most lim.chars characters).
+// most lim.devices lines of at most lim.chars characters; the first limit
+// leaves room for all twelve SDK family lines).
 func digestCard(n *alert.Notification, lim limits) element {
 	d := n.Digest
 	body := []element{
@@ -66,12 +67,14 @@ func digestCard(n *alert.Notification, lim limits) element {
 			s.More += len(lines) - lim.devices
 			lines = lines[:lim.devices]
 		}
-		if s.More > 0 {
-			lines = append(lines, "…and "+strconv.Itoa(s.More)+" more")
-		}
 		body = append(body, text(s.Title, element{"weight": "Bolder", "separator": true}))
 		if len(lines) > 0 {
+			// A Markdown list, items separated by \n (Teams card formatting).
 			body = append(body, text(strings.Join(lines, "\n"), element{"spacing": "Small"}))
+		}
+		if s.More > 0 {
+			// Its own block: a line after a list would join the last item.
+			body = append(body, text("…and "+strconv.Itoa(s.More)+" more", element{"isSubtle": true, "spacing": "None"}))
 		}
 	}
 	c := element{

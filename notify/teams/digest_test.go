@@ -42,7 +42,7 @@ func hubDay(n, idLen int) *digest.Digest {
 	}
 	for _, k := range []string{"device-offline", "device-flapping", "hub-incident", "token-renewal-failed", "notifications-failing"} {
 		for i := range 50 {
-			b.Alert(digest.Delivery{Kind: k, NotificationID: fmt.Sprint(k, i), State: "delivered"})
+			b.Alert(digest.Delivery{Kind: k, NotificationID: fmt.Sprint(k, i), State: "delivered", At: digestTo.Add(-time.Hour)})
 		}
 	}
 	d := b.Digest()
@@ -64,7 +64,7 @@ func TestDigestCard(t *testing.T) {
 		"The 24 hours from 2024-05-13 08:00 to 2024-05-14 08:00 UTC.",
 		"120 disconnects: 80 device-or-network, 40 token-expiry; 30 incidents; 250 alert notifications sent.",
 		"Disconnects by cause (120)", "- device-or-network: 80",
-		"Token periods per SDK family", "- .NET: learned for ", "- Python (AMQP): learned for 1 of 1 device",
+		"Token periods per SDK family", "- .NET: learned for ", "- Python (AMQP): learned for 1 of 1 device", "- unknown: learned for 5 of 5 devices", "- unknown (AMQP): learned for 1 of 1 device",
 		"Devices off their usual token period", "…and 30 more",
 		"Most flapping devices", "2 device-or-network disconnects (3 in all)",
 		"Incidents", "…and 20 more", "Alerts sent", "- device-offline: 50 notifications, 50 deliveries to channels",
