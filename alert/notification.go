@@ -170,17 +170,23 @@ func (a *Alert) StartsAtTime() time.Time {
 func (n *Notification) Title() string {
 	if n.Kind != classify.HubIncident && !n.Kind.AboutDevice() {
 		// The pipeline's own alerts: about a hub or the app, not devices.
-		where := n.Hub
-		if where == "" {
-			where = "disconnect-doctor"
-		}
-		t := n.StatusWords() + ": " + KindTitle(n.Kind) + " on " + where
+		t := n.StatusWords() + ": " + KindTitle(n.Kind) + " on " + n.Where()
 		if len(n.Alerts) == 1 && n.Alerts[0].Subject != "" {
 			t += " (" + n.Alerts[0].Subject + ")"
 		}
 		return t
 	}
 	return n.StatusWords() + ": " + KindTitle(n.Kind) + " on " + n.Hub + " (" + n.DeviceCount() + ")"
+}
+
+// Where names what the notification is about for a headline: its hub, or
+// "disconnect-doctor" for the pipeline's own app-wide alerts, which have
+// none (pipeline-lagging, notifications-failing).
+func (n *Notification) Where() string {
+	if n.Hub == "" {
+		return "disconnect-doctor"
+	}
+	return n.Hub
 }
 
 // StatusWords is the status as a headline starts with it: "FIRING",

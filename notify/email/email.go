@@ -27,7 +27,7 @@ import (
 // after "[FIRING]" for the n-th reminder of alerts still firing, so that
 // receivers can filter reminders ("[FIRING][REMINDER 2] device-offline …").
 func Subject(n *alert.Notification) string {
-	return n.StatusTag() + " " + string(n.Kind) + " " + n.Hub + ": " + n.DeviceCount() + ", " + alert.KindTitle(n.Kind)
+	return n.StatusTag() + " " + string(n.Kind) + " " + n.Where() + ": " + n.DeviceCount() + ", " + alert.KindTitle(n.Kind)
 }
 
 // Message renders the RFC 5322 message: headers, and a multipart/alternative
@@ -75,7 +75,7 @@ func Text(n *alert.Notification) string {
 	if n.Status == alert.StatusResolved {
 		b.WriteString("This is over: each alert below says why (back, cleared, or no longer tracked).\n\n")
 	}
-	fmt.Fprintf(&b, "Hub: %s\nDevices: %s\n", n.Hub, n.DeviceCount())
+	fmt.Fprintf(&b, "Hub: %s\nDevices: %s\n", n.Where(), n.DeviceCount())
 	if s := n.Since(); !s.IsZero() {
 		fmt.Fprintf(&b, "Since: %s\n", n.TimeText(s))
 	}
@@ -111,7 +111,7 @@ func HTML(n *alert.Notification) string {
 	if n.Status == alert.StatusResolved {
 		b.WriteString("<p><b>This is over: each alert below says why (back, cleared, or no longer tracked).</b></p>")
 	}
-	fmt.Fprintf(&b, "<table><tr><th align=left>Hub</th><td>%s</td></tr><tr><th align=left>Devices</th><td>%s</td></tr>", esc(n.Hub), esc(n.DeviceCount()))
+	fmt.Fprintf(&b, "<table><tr><th align=left>Hub</th><td>%s</td></tr><tr><th align=left>Devices</th><td>%s</td></tr>", esc(n.Where()), esc(n.DeviceCount()))
 	if s := n.Since(); !s.IsZero() {
 		fmt.Fprintf(&b, "<tr><th align=left>Since</th><td>%s</td></tr>", esc(n.TimeText(s)))
 	}

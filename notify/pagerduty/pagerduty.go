@@ -121,6 +121,15 @@ func trigger(n *alert.Notification, a *alert.Alert) Event {
 			component += "/" + a.Module
 		}
 	}
+	// payload.source is required: the pipeline's own app-wide alerts
+	// (pipeline-lagging, notifications-failing) have no hub.
+	source := a.Hub
+	if source == "" {
+		source = "disconnect-doctor"
+	}
+	if a.Subject != "" {
+		component = a.Subject // the failing channel
+	}
 	summary := a.Summary
 	if summary == "" {
 		summary = alert.KindTitle(n.Kind) + " on " + a.Hub
@@ -148,8 +157,8 @@ func trigger(n *alert.Notification, a *alert.Alert) Event {
 		details["confirmed"] = true
 	}
 	ev := Event{EventAction: "trigger", DedupKey: DedupKey(a.Key), Client: "disconnect-doctor",
-		Payload: &Payload{Summary: truncate(summary, maxSummary), Source: a.Hub, Severity: severity(a.Severity),
-			Timestamp: a.StartsAt, Component: component, Group: a.Hub, Class: a.Kind, CustomDetails: details}}
+		Payload: &Payload{Summary: truncate(summary, maxSummary), Source: source, Severity: severity(a.Severity),
+			Timestamp: a.StartsAt, Component: component, Group: source, Class: a.Kind, CustomDetails: details}}
 	if n.Link != "" {
 		ev.ClientURL = n.Link
 		ev.Links = []Link{{Href: n.Link, Text: "disconnect-doctor: " + alert.KindTitle(n.Kind) + " on " + a.Hub}}

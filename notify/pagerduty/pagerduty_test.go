@@ -207,6 +207,18 @@ func TestSeverityAndHubIncident(t *testing.T) {
 	}
 }
 
+// TestPipelineAlertsHaveASource: the pipeline's own app-wide alerts have no
+// hub, and PagerDuty requires payload.source.
+func TestPipelineAlertsHaveASource(t *testing.T) {
+	n := &alert.Notification{NotificationID: "n2", Status: alert.StatusFiring, Kind: classify.NotificationsFailing,
+		Alerts: []alert.Alert{{Key: "notifications-failing//teams", Kind: "notifications-failing", Status: "firing",
+			Severity: "critical", Subject: "teams", Devices: 1}}}
+	p := pagerduty.Events(n)[0].Payload
+	if p.Source != "disconnect-doctor" || p.Group != "disconnect-doctor" || p.Component != "teams" {
+		t.Errorf("payload %+v", p)
+	}
+}
+
 func TestLimits(t *testing.T) {
 	n := offline(alert.StatusFiring, 0, strings.Repeat("é", 700))
 	n.Alerts[0].Summary = strings.Repeat("ü", 2000)

@@ -135,7 +135,7 @@ func card(n *alert.Notification, lim limits) element {
 		evidenceFact = strings.Join(more(evidence, lim.evidence), "\n\n")
 	}
 	body := []element{
-		text(n.StatusWords()+": "+string(n.Kind)+" on "+n.Hub, element{"size": "Large", "weight": "Bolder", "color": color}),
+		text(n.StatusWords()+": "+string(n.Kind)+" on "+n.Where(), element{"size": "Large", "weight": "Bolder", "color": color}),
 	}
 	if r := n.Reminder(); r != "" {
 		body = append(body, text(r, element{"weight": "Bolder"}))
@@ -155,7 +155,7 @@ func card(n *alert.Notification, lim limits) element {
 	}
 	body = append(body, element{"type": "FactSet", "facts": []element{
 		fact("Cause", alert.KindTitle(n.Kind)),
-		fact("Hub", n.Hub),
+		fact("Hub", n.Where()),
 		fact("Devices", deviceFact),
 		fact("Since", since),
 		fact("Evidence", evidenceFact),
