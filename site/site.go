@@ -667,10 +667,21 @@ func prune(cfg Config, st *State, wm int64) {
 // verdict (a token expiry the moment the site went down: it cannot come
 // back either). A signal already in a hub incident is left alone: the hub
 // incident takes precedence.
+//
+// A device alert's end (the engine saw the device connect, in event-time
+// order) also marks a member back: a connect record read before its
+// 404104's record (shuffled delivery) is missed by Observe.
 func Hold(st *State, sigs []classify.Signal) {
 	for i := range sigs {
 		s := &sigs[i]
-		if !s.Kind.AboutDevice() || s.Incident != "" {
+		if !s.Kind.AboutDevice() {
+			continue
+		}
+		if !s.Firing {
+			returned(st, s)
+			continue
+		}
+		if s.Incident != "" {
 			continue
 		}
 		m := st.members[s.Key.Hub][DevKey(s.Key.Device, s.Key.Module)]
@@ -685,6 +696,15 @@ func Hold(st *State, sigs []classify.Signal) {
 		if o != nil && o.Open && m.T >= o.Start && s.Since.Unix() >= o.Start {
 			s.Incident, s.Site = o.ID, o.Network
 		}
+	}
+}
+
+// returned marks a member back at a device alert's end.
+func returned(st *State, s *classify.Signal) {
+	key := DevKey(s.Key.Device, s.Key.Module)
+	if m := st.members[s.Key.Hub][key]; m != nil && m.Out != "" && m.Back == 0 && s.At.Unix() > m.T {
+		m.Back = s.At.Unix()
+		st.touchM(s.Key.Hub, key)
 	}
 }
 

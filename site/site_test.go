@@ -310,6 +310,26 @@ func TestHistoryBounded(t *testing.T) {
 	}
 }
 
+// TestBackFromTheEngine: a member whose connect record was read before its
+// 404104's (so Observe missed it) is back once the engine ends its
+// device-offline alert; the outage then resolves.
+func TestBackFromTheEngine(t *testing.T) {
+	st := NewState()
+	drops := site("plc", "203.0.113.XXX", 4, 0, 5*time.Second, 0)
+	if sigs, _ := run(t, Config{}, st, drops, 20*time.Minute); len(sigs) != 1 || !sigs[0].Firing {
+		t.Fatalf("signals %+v, want one firing", sigs)
+	}
+	var ends []classify.Signal
+	for _, d := range drops[:3] {
+		ends = append(ends, classify.Signal{Kind: classify.DeviceOffline, Key: key(d.id), Since: t0.Add(d.at), At: t0.Add(25 * time.Minute)})
+	}
+	Hold(st, ends)
+	out := Tick(Config{}, st, Input{Watermark: t0.Add(26 * time.Minute)})
+	if len(out.Signals) != 1 || out.Signals[0].Firing || !out.Signals[0].At.Equal(t0.Add(25*time.Minute)) {
+		t.Fatalf("after the engine saw 3 of 4 back: %+v, want one resolved at 05:52", out.Signals)
+	}
+}
+
 func TestRule(t *testing.T) {
 	for _, tc := range []struct {
 		times []int64
