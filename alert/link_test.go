@@ -31,6 +31,8 @@ func TestLink(t *testing.T) {
 			"/api/v1/ui/devices", url.Values{"hub": {"hub-1"}, "id": {"edge-1"}, "module": {"$edgeHub"}}},
 		{"several devices", base, classify.DeviceOffline, []Alert{{DeviceID: "d1"}, {DeviceID: "d2"}},
 			"/api/v1/ui/hubs/hub-1", url.Values{}},
+		{"site outage", base, classify.SiteOutage, []Alert{{Subject: "203.0.113", StartsAt: "2026-12-06T04:00:00Z"}},
+			"/api/v1/ui/hubs/hub-1", url.Values{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -166,21 +166,29 @@ func announce(ds []due) []due {
 
 func signalRank(s *classify.Signal) int {
 	switch {
-	case s.Kind == classify.HubIncident && s.Firing:
+	case holds(s.Kind) && s.Firing:
 		return 0
-	case s.Kind == classify.HubIncident:
+	case holds(s.Kind):
 		return 2
 	}
 	return 1
 }
 
+// holds reports whether alerts of the kind hold their devices' alerts back:
+// a hub incident, and a site outage (package site).
+func holds(k classify.SignalKind) bool { return k == classify.HubIncident || k == classify.SiteOutage }
+
 // inhibited reports whether a device signal is held back by its open hub
-// incident's firing alert.
+// incident's or site outage's firing alert.
 func inhibited(st *State, s *classify.Signal) bool {
-	if s.Kind == classify.HubIncident || s.Incident == "" {
+	if holds(s.Kind) || s.Incident == "" {
 		return false
 	}
-	h := st.recs[string(classify.HubIncident)+"/"+s.Key.Hub]
+	key := string(classify.HubIncident) + "/" + s.Key.Hub
+	if s.Site != "" {
+		key = string(classify.SiteOutage) + "/" + s.Key.Hub + "/" + s.Site
+	}
+	h := st.recs[key]
 	return h != nil && h.Firing && h.Incident == s.Incident
 }
 
@@ -242,7 +250,7 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 		out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: s.At, ends: s.At})
 		st.remove(key)
 	}
-	if r.Kind == classify.HubIncident {
+	if holds(r.Kind) {
 		out = m.release(st, r.Incident, s.At, out)
 	}
 	return out
@@ -359,11 +367,11 @@ func batches(ds []due) []batch {
 		switch {
 		case a.hub != b.hub:
 			return a.hub < b.hub
-		case (a.kind == classify.HubIncident) != (b.kind == classify.HubIncident):
-			// A hub's incident before its device alerts: its start comes
-			// before the devices it does not hold back, its end before the
-			// devices it releases.
-			return a.kind == classify.HubIncident
+		case holds(a.kind) != holds(b.kind):
+			// A hub's incident (or site outage) before its device alerts:
+			// its start comes before the devices it does not hold back,
+			// its end before the devices it releases.
+			return holds(a.kind)
 		case a.kind != b.kind:
 			return a.kind < b.kind
 		case a.stale != b.stale:

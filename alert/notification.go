@@ -340,6 +340,8 @@ func KindTitle(k classify.SignalKind) string {
 		return "devices offline after a disconnect"
 	case classify.DeviceFlapping:
 		return "devices keep disconnecting (flapping)"
+	case classify.SiteOutage:
+		return "site outage (devices behind one network lost their connection together)"
 	case classify.PipelineSilent:
 		return "no resource logs arriving (pipeline silent)"
 	case classify.PipelineLagging:
@@ -377,6 +379,8 @@ func Explanation(k classify.SignalKind) string {
 		return base + "The devices did not come back afterwards: they may have crashed, lost power or lost their network."
 	case classify.DeviceFlapping:
 		return base + "The devices disconnect again and again for device- or network-side reasons."
+	case classify.SiteOutage:
+		return base + "Several devices behind one network location lost their connection together, with no error on IoT Hub's side: the site's network (router, uplink, power) is the likely cause. Their own alerts are held back while it lasts."
 	}
 	return base
 }
@@ -384,7 +388,8 @@ func Explanation(k classify.SignalKind) string {
 // link builds the dashboard link of a group, or "" without a base URL: the
 // incident page for a hub incident (found by the incident's start, which
 // the alert carries, not its id), the overview (with the pipeline's health)
-// for the pipeline's own alerts, the device page for a single device (with
+// for the pipeline's own alerts, the hub page (which lists its site
+// outages) for a site outage, the device page for a single device (with
 // its module), the hub page otherwise. Device ids travel in the query, so
 // every character an id may hold survives. The link never carries the
 // function key: a key posted to a Teams channel or a mailbox is a key for
@@ -398,7 +403,7 @@ func link(base string, kind classify.SignalKind, hub string, alerts []Alert) str
 	switch {
 	case kind == classify.HubIncident && len(alerts) > 0 && alerts[0].StartsAt != "":
 		return ui + "/incidents?" + url.Values{"hub": {hub}, "at": {alerts[0].StartsAt}}.Encode()
-	case kind != classify.HubIncident && !kind.AboutDevice():
+	case kind != classify.HubIncident && kind != classify.SiteOutage && !kind.AboutDevice():
 		return ui // the pipeline's own alerts: the overview shows its health
 	case len(alerts) == 1 && alerts[0].DeviceID != "":
 		q := url.Values{"hub": {hub}, "id": {alerts[0].DeviceID}}

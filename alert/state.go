@@ -55,12 +55,14 @@ type Record struct {
 	// now ("" when none does); Muted: the episode's firing was silenced
 	// and has not been sent (see silence.go).
 	SilencedBy string `json:"silencedBy,omitempty"`
-	Muted      bool   `json:"muted,omitempty"`
+	Muted      bool   `json:"muted,omitempty"` // Site: the network of the site outage (package site) holding a device
+	// alert back, or a site outage's own network; "" otherwise.
+	Site string `json:"site,omitempty"`
 }
 
 func newRecord(key string, s *classify.Signal) *Record {
 	r := &Record{Key: key, Kind: s.Kind, Hub: s.Key.Hub, Device: s.Key.Device, Module: s.Key.Module,
-		Firing: true, Since: s.Since, Incident: s.Incident, Suspected: s.Suspected}
+		Firing: true, Since: s.Since, Incident: s.Incident, Suspected: s.Suspected, Site: s.Site}
 	if r.Since.IsZero() {
 		r.Since = s.At
 	}

@@ -141,6 +141,8 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		return a.health(ctx)
 	case path == "deadletters":
 		return a.deadLetters(ctx, q) // deadletters.go
+	case path == "sites":
+		return a.sites(ctx, q) // sites.go
 	case path == "silences":
 		return a.listSilences(ctx, q)
 	case strings.HasPrefix(path, "silences/"):
@@ -155,7 +157,7 @@ func (a *API) Query(ctx context.Context, path string, q url.Values) (int, any) {
 		}
 		return a.device(ctx, id, q)
 	}
-	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, health, silences, deadletters)")
+	return notFound("no such endpoint: " + path + " (try disconnects, devices/{deviceId}, incidents, sites, health, silences, deadletters)")
 }
 
 func parseTime(q url.Values, name string) (time.Time, bool) {

@@ -96,6 +96,11 @@ const (
 	TokenRenewalFailing SignalKind = "token-renewal-failed"
 	DeviceOffline       SignalKind = "device-offline"
 	DeviceFlapping      SignalKind = "device-flapping"
+	// SiteOutage: several devices behind one network location lost their
+	// connection together, with nothing on the hub's side (package site);
+	// its devices' own alerts are held back while it fires. Key.Device is
+	// the network ("203.0.113"), not a device.
+	SiteOutage SignalKind = "site-outage"
 )
 
 // Kinds the pipeline raises about itself (package watch), not the engine:
@@ -126,7 +131,7 @@ const (
 // Kinds lists every alert kind, for checking the kinds users name in
 // ALERT_ROUTES and silences.
 func Kinds() []SignalKind {
-	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping,
+	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping, SiteOutage,
 		PipelineSilent, PipelineLagging, NotificationsFailing, RecordsRejected}
 }
 
@@ -189,6 +194,10 @@ type Signal struct {
 	// signal for the hub then confirms it (same alert key and episode), or a
 	// Suspected end withdraws it.
 	Suspected bool
+	// Site: for a device signal, the network of the open site outage
+	// (package site) the device was caught in — Incident is then that
+	// outage's ID; for SiteOutage, its own network.
+	Site string
 }
 
 // AlertKey returns the stable alert key kind/hub[/device[/module]].

@@ -17,6 +17,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/notify"
+	"github.com/disconnect-doctor/disconnect-doctor/site"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// DigestHour is the UTC hour each hub's daily digest falls due
 	// (DIGEST_HOUR, default 8), DigestOff when turned off.
 	DigestHour int
+
+	// Site tunes site outages (SITE_MIN_DEVICES, SITE_WINDOW; package site).
+	Site site.Config
 }
 
 // SMTP is the e-mail channel; it is enabled when Host and To are set.
@@ -156,6 +160,9 @@ func Load(getenv func(string) string) (Config, error) {
 	l.channels(&c)
 	l.routes(&c)
 	c.DigestHour = l.digestHour()
+	c.Site = site.Defaults()
+	c.Site.MinDevices = l.int("SITE_MIN_DEVICES", c.Site.MinDevices, 2)
+	c.Site.Window = l.dur("SITE_WINDOW", c.Site.Window)
 	if len(l.errs) > 0 {
 		return Config{}, errors.Join(l.errs...)
 	}

@@ -158,6 +158,18 @@ type Event struct {
 	Seq string
 }
 
+// Network is the network location of a connect or disconnect record: its
+// maskedIpAddress without the last (masked) part, "81.204.17.XXX" →
+// "81.204.17" (the /24); an IPv6 form loses its last group. One notion for
+// every detector that groups devices by where they are (package suspect's
+// spread check, package site's outages).
+func Network(masked string) string {
+	if i := strings.LastIndexAny(masked, ".:"); i > 0 {
+		return masked[:i]
+	}
+	return masked
+}
+
 // Key identifies a device or module identity within a hub.
 type Key struct {
 	Hub    string

@@ -29,6 +29,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/config"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/rollup"
+	"github.com/disconnect-doctor/disconnect-doctor/site"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 	"github.com/disconnect-doctor/disconnect-doctor/suspect"
 	"github.com/disconnect-doctor/disconnect-doctor/watch"
@@ -137,6 +138,8 @@ type resident struct {
 	// suspect is the early incident detector's state (package suspect),
 	// one MetaBlobs blob per hub under suspectPrefix.
 	suspect *suspect.State
+	// site is the site outage detector's state (package site; site.go).
+	site *site.State
 }
 
 // meta is the pipeline's own bookkeeping, stored as a MetaBlobs blob.
@@ -420,6 +423,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 		rep.Events += len(evs)
 		watch.Observe(res.watch, evs, now)
 		suspect.Observe(p.suspectConfig(), res.suspect, evs)
+		site.Observe(res.site, evs)
 		s := p.engine.Ingest(res.engine, evs)
 		rep.New += s.New
 		stepNew += s.New
@@ -507,6 +511,7 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 	p.checkDeadLetters(ctx, now) // deadletter.go
 	sigs := append(d.out.Signals, p.watchSignals(now, wm, alertNow)...)
 	sigs = append(sigs, p.suspectSignals(now, wm, d.out)...)
+	sigs = append(sigs, p.siteSignals(wm, &d.out, sigs)...)
 	if now.Sub(res.meta.LastPurge) >= purgeEach {
 		// Retention: forgotten devices resolve their open alerts.
 		f := p.forget(now, &d)
@@ -546,6 +551,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		return err
 	}
 	if err := p.saveSuspect(ctx, false); err != nil {
+		return err
+	}
+	if err := p.saveSite(ctx); err != nil {
 		return err
 	}
 	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
@@ -674,6 +682,9 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return err
 	}
 	if res.suspect, err = p.loadSuspect(ctx); err != nil {
+		return err
+	}
+	if res.site, err = p.loadSite(ctx); err != nil {
 		return err
 	}
 	res.engine.ClearDirty()

@@ -20,7 +20,7 @@ import (
 //	diagnostics/y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json
 //	                         the delivered records as a storage-account archive
 //	                         writes them: JSON lines, one file per hour
-//	truth.json               Truth, Incidents, Expect and Stats
+//	truth.json               Truth, Incidents, Expect, Stats and Sites
 func WriteFiles(dir string, out *Output) error {
 	type indexEntry struct {
 		File      string    `json:"file"`
@@ -65,7 +65,8 @@ func WriteFiles(dir string, out *Output) error {
 		Incidents []TruthIncident `json:"incidents"`
 		Expect    []TruthAlert    `json:"expect"`
 		Stats     Stats           `json:"stats"`
-	}{out.Truth, out.Incidents, out.Expect, out.Stats}
+		Sites     []TruthSite     `json:"sites"`
+	}{out.Truth, out.Incidents, out.Expect, out.Stats, out.Sites}
 	b, err := json.MarshalIndent(truth, "", " ")
 	if err != nil {
 		return fmt.Errorf("sim: truth: %w", err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 )
 
@@ -196,6 +198,19 @@ func (s *sim) finish(out *Output) {
 	for _, t := range s.truth {
 		out.Stats.TruthByCause[string(t.Cause)]++
 	}
+	for _, st := range s.sites {
+		ts := TruthSite{Hub: s.hubLower, Network: event.Network(st.ip), Start: st.start, End: st.end}
+		for _, d := range s.devices {
+			if d.site >= 0 && s.sites[d.site] == st {
+				id := d.id
+				if d.module != "" {
+					id += "/" + d.module
+				}
+				ts.Devices = append(ts.Devices, id)
+			}
+		}
+		out.Sites = append(out.Sites, ts)
+	}
 	for _, in := range s.incidents {
 		out.Incidents = append(out.Incidents, TruthIncident{ID: in.id, Hub: s.hubLower, Start: in.start.Truncate(time.Second),
 			End: in.end.Truncate(time.Second), Devices: len(in.devices), HubErrors: in.hubErrors})
@@ -203,6 +218,7 @@ func (s *sim) finish(out *Output) {
 			Until: in.end.Truncate(time.Second)})
 	}
 	s.deviceAlerts()
+	s.siteAlerts()
 	slices.SortStableFunc(s.expect, func(a, b TruthAlert) int {
 		if c := a.Since.Compare(b.Since); c != 0 {
 			return c
@@ -237,6 +253,9 @@ func (s *sim) deviceAlerts() {
 		times := byKey[k]
 		for _, t := range times {
 			back := d.nextConnect(t)
+			if s.heldBySite(d, t, back) {
+				continue // the site outage's alert tells it, not the device's
+			}
 			if (back.IsZero() && s.end.Sub(t) >= s.cfg.OfflineAfter) || back.Sub(t) >= s.cfg.OfflineAfter {
 				a := TruthAlert{Kind: classify.DeviceOffline, Hub: s.hubLower, Device: d.id, Module: d.module, Since: t}
 				if !back.IsZero() {
@@ -267,6 +286,26 @@ func (s *sim) deviceAlerts() {
 			}
 		}
 	}
+}
+
+// siteAlerts adds one site-outage condition per injected site outage: from
+// its start to its end (its devices back within seconds of it).
+func (s *sim) siteAlerts() {
+	for _, st := range s.sites {
+		s.expect = append(s.expect, TruthAlert{Kind: classify.SiteOutage, Hub: s.hubLower, Device: event.Network(st.ip),
+			Since: st.start.Truncate(time.Second), Until: st.end.Truncate(time.Second)})
+	}
+}
+
+// heldBySite reports whether d's disconnect at t is one of its site
+// outage's, and d came back with the site: the site-outage alert covers it
+// and no device-offline of its own is expected.
+func (s *sim) heldBySite(d *device, t, back time.Time) bool {
+	if d.site < 0 {
+		return false
+	}
+	st := s.sites[d.site]
+	return !t.Before(st.start) && !t.After(st.end) && !back.IsZero() && !back.After(st.end.Add(5*time.Minute))
 }
 
 // nextConnect returns the first successful connect of d after t (zero if none).

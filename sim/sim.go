@@ -245,6 +245,9 @@ type Output struct {
 	Truth []Truth
 	// Incidents are the injected hub incidents.
 	Incidents []TruthIncident
+	// Sites are the injected site outages (their 404104s are truth
+	// device-or-network, seed cause 2).
+	Sites []TruthSite
 	// Expect are the alert conditions a perfect system raises.
 	Expect []TruthAlert
 	// Stats counts what was generated, for reports and tests.
@@ -268,6 +271,18 @@ type Truth struct {
 }
 
 // TruthIncident is one injected hub incident.
+// TruthSite is an injected site outage: the identities behind one masked
+// IP prefix whose network was down from Start to End.
+type TruthSite struct {
+	Hub string `json:"hub"`
+	// Network is the location package site groups by (event.Network).
+	Network string    `json:"network"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	// Devices are the member identities, "device[/module]".
+	Devices []string `json:"devices"`
+}
+
 type TruthIncident struct {
 	ID    string    `json:"id"`
 	Hub   string    `json:"hub"`

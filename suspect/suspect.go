@@ -305,14 +305,9 @@ func devKey(e *event.Event) string {
 	return e.Device
 }
 
-// network is the masked address without its last (masked) part:
-// "81.204.17.XXX" → "81.204.17"; an IPv6 form loses its last group.
-func network(masked string) string {
-	if i := strings.LastIndexAny(masked, ".:"); i > 0 {
-		return masked[:i]
-	}
-	return masked
-}
+// network is the device's network location, event.Network (shared with
+// package site, which groups site outages by it).
+func network(masked string) string { return event.Network(masked) }
 
 // device returns the tracked state of key, creating it when the device is
 // in the sample; nil when it is not. The sample halves (and the counts

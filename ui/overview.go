@@ -226,7 +226,7 @@ func (v *view) firingAlerts(ctx context.Context) (map[string][]*alert.Record, er
 			if json.Unmarshal(b.Data, &r) != nil || !r.Firing || r.Kind == classify.HubIncident {
 				continue // unreadable records are the alert side's business
 			}
-			if !r.Kind.AboutDevice() {
+			if !r.Kind.AboutDevice() && r.Kind != classify.SiteOutage {
 				out[""] = append(out[""], &r)
 				continue
 			}
@@ -276,14 +276,31 @@ func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.
 				label += " / " + r.Module
 			}
 			detail := r.Summary
-			if r.Held {
+			switch {
+			case r.Held && r.Site != "":
+				detail = "held back by the open site outage behind " + r.Site + ".x. " + detail
+			case r.Held:
 				detail = "held back by the open hub incident. " + detail
 			}
 			g.Items = append(g.Items, firingItem{Label: label, Href: v.deviceLink(hub, r.Device, r.Module), Detail: detail, Since: ago(v.now.Sub(r.Since))})
 		}
 		gs = append(gs, g)
 	}
+	if sg := v.siteGroup(recs); len(sg.Items) > 0 {
+		gs = append(gs, sg)
+	}
 	return gs
+}
+
+// siteGroup lists the hub's firing site outages (package site), by network.
+func (v *view) siteGroup(recs []*alert.Record) firingGroup {
+	g := firingGroup{Kind: string(classify.SiteOutage), Title: "Site outages", Severity: classify.SiteOutage.Severity()}
+	for _, r := range recs {
+		if r.Kind == classify.SiteOutage {
+			g.Items = append(g.Items, firingItem{Label: r.Device + ".x", Detail: r.Summary, Since: ago(v.now.Sub(r.Since))})
+		}
+	}
+	return g
 }
 
 func kindTitle(k classify.SignalKind) string {

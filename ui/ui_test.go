@@ -70,7 +70,12 @@ func TestPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	lag, _ := json.Marshal(alert.Record{Key: "pipeline-lagging", Kind: classify.PipelineLagging, Firing: true, Since: now.Add(-time.Hour), Summary: "the watermark is 40m behind"})
-	if _, err := st.PutBlobs(ctx, store.AlertBlobs, []store.Blob{{Key: "pipeline-lagging", Data: lag}}); err != nil {
+	siteRec, _ := json.Marshal(alert.Record{Key: "site-outage/hub-1/203.0.113", Kind: classify.SiteOutage, Hub: "hub-1", Device: "203.0.113",
+		Site: "203.0.113", Firing: true, Since: now.Add(-time.Hour), Summary: "12 devices behind 203.0.113.x lost their connection at 09:00 UTC; 9 still away"})
+	heldRec, _ := json.Marshal(alert.Record{Key: "device-offline/hub-1/plc-1", Kind: classify.DeviceOffline, Hub: "hub-1", Device: "plc-1",
+		Site: "203.0.113", Held: true, Firing: true, Since: now.Add(-time.Hour), Summary: "plc-1 has been offline"})
+	if _, err := st.PutBlobs(ctx, store.AlertBlobs, []store.Blob{{Key: "pipeline-lagging", Data: lag},
+		{Key: "site-outage/hub-1/203.0.113", Data: siteRec}, {Key: "device-offline/hub-1/plc-1", Data: heldRec}}); err != nil {
 		t.Fatal(err)
 	}
 	p := New(st, func() time.Time { return now }, nil)
@@ -82,7 +87,8 @@ func TestPages(t *testing.T) {
 		want   []string
 	}{
 		{"overview", "ui", nil, 200, []string{`data-cause="token-expiry" d="M`, "token expiry <span class=\"muted\">7</span>", "code=k%26y", "pipeline-lagging", "the watermark is 40m behind"}},
-		{"hub", "ui/hubs/HUB-1", nil, 200, []string{`<h1>Hub hub-1</h1>`}},
+		{"hub", "ui/hubs/HUB-1", nil, 200, []string{`<h1>Hub hub-1</h1>`, "Site outages", "203.0.113.x", "9 still away",
+			"held back by the open site outage behind 203.0.113.x"}},
 		{"unknown hub", "ui/hubs/nope", nil, 404, []string{"Unknown hub"}},
 		{"device without blob", "ui/devices", url.Values{"hub": {"hub-1"}, "id": {"dev'1"}}, 404, []string{"dev&#39;1"}},
 		{"device without hub", "ui/devices", url.Values{"id": {"x"}}, 400, []string{"needs the hub"}},

@@ -30,6 +30,7 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/notify/webhook"
 	"github.com/disconnect-doctor/disconnect-doctor/pipeline"
 	"github.com/disconnect-doctor/disconnect-doctor/sim"
+	"github.com/disconnect-doctor/disconnect-doctor/site"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
@@ -69,10 +70,12 @@ const (
 
 // RunResult is what a run produced, for the printed report and tests.
 type RunResult struct {
-	Fleet         *sim.Output
-	Store         store.Store
-	Diagnoses     []classify.Diagnosis
-	Incidents     []classify.Incident
+	Fleet     *sim.Output
+	Store     store.Store
+	Diagnoses []classify.Diagnosis
+	Incidents []classify.Incident
+	// Sites are the site outages found (package site; run_sites.go).
+	Sites         []site.Outage
 	Score         sim.Score
 	Notifications []alert.Notification
 	// Digests are the daily digests delivered (the run ends just past the
@@ -333,6 +336,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	if res.Incidents, err = st.ListIncidents(ctx, "", nil); err != nil {
 		return nil, err
 	}
+	if res.Sites, err = runSites(ctx, st); err != nil {
+		return nil, err
+	}
 	res.Score = sim.ScoreDiagnoses(fleet.Truth, res.Diagnoses)
 	if webhookSink != nil {
 		for _, s := range webhookSink.Received() {
@@ -435,6 +441,8 @@ func printRun(w io.Writer, r *RunResult) {
 	r.Score.Print(w)
 	fmt.Fprintf(w, "\n== hub incidents (injected: %d) ==\n", len(r.Fleet.Incidents))
 	printIncidents(w, r.Incidents)
+	fmt.Fprintf(w, "\n== site outages (injected: %d) ==\n", len(r.Fleet.Sites))
+	printSites(w, r.Sites)
 	fmt.Fprintf(w, "\n== notifications (%d webhook, %d Teams cards, %d e-mails, %d Graph sendMail, %d PagerDuty events) ==\n",
 		len(r.Notifications), r.Teams, r.Emails, r.Graph, r.PagerDuty)
 	for _, n := range r.Notifications {

@@ -156,12 +156,15 @@ func TestRunNotifications(t *testing.T) {
 				}
 			}
 			switch kind {
-			case classify.HubIncident, classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping:
+			case classify.HubIncident, classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping, classify.SiteOutage:
 			default:
 				t.Errorf("unknown alert kind %q (%s): a healthy token renewal must never alert", a.Kind, a.Key)
 			}
 		}
 	}
+	// One site-outage firing and one resolved per injected site outage, and
+	// no device-offline of a member while it lasted (site_test.go).
+	checkSiteOutages(t, res, episodes[classify.SiteOutage], resolved[classify.SiteOutage])
 	if want := len(res.Fleet.Incidents); episodes[classify.HubIncident] != want || resolved[classify.HubIncident] != want {
 		t.Errorf("hub incidents: %d firing episodes and %d resolved notifications, want %d of each",
 			episodes[classify.HubIncident], resolved[classify.HubIncident], want)
