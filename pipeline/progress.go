@@ -189,18 +189,3 @@ func (p *Pipeline) watermarkAt(now time.Time) (wm, newest time.Time) {
 	}
 	return classify.Watermark(p.cfg.Engine.Mode, at, p.cfg.Engine.AllowedLateness, cp), newest
 }
-
-// progressNow returns every writer's progress as Evaluate last merged it (the
-// resident copy, current as of the last tick; nil before the first), for
-// pipeline checks run inside a tick.
-func (p *Pipeline) progressNow() []store.Progress {
-	if p.res == nil {
-		return nil
-	}
-	out := make([]store.Progress, 0, len(p.res.progress))
-	for _, q := range p.res.progress {
-		out = append(out, q)
-	}
-	slices.SortFunc(out, func(a, b store.Progress) int { return strings.Compare(a.Writer, b.Writer) })
-	return out
-}
