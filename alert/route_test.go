@@ -40,6 +40,10 @@ func TestRoutesChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	digest, err := alert.ParseRoutes(`{"routes":[{"kinds":["daily-digest"],"channels":["email"]}]}`, allChannels)
+	if err != nil {
+		t.Fatalf("the digest's kind in a route: %v", err)
+	}
 	cases := []struct {
 		name string
 		rs   *alert.Routes
@@ -57,6 +61,8 @@ func TestRoutesChannels(t *testing.T) {
 		{"default channels", crit, note(classify.DeviceOffline, "lab"), []string{"webhook"}},
 		{"glob ?", none, note(classify.DeviceOffline, "lab-1"), []string{"webhook"}},
 		{"default [] sends nowhere", none, note(classify.DeviceOffline, "lab-10"), nil},
+		{"the daily digest routed by its kind", digest, note(alert.KindDigest, "lab"), []string{"email"}},
+		{"alerts past the digest's route", digest, note(classify.DeviceOffline, "lab"), allChannels},
 	}
 	for _, c := range cases {
 		got := c.rs.Channels(c.n, allChannels)

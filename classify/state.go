@@ -3,6 +3,7 @@ package classify
 import (
 	"hash/fnv"
 	"sort"
+	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/event"
 )
@@ -482,4 +483,25 @@ func keyLess(a, b event.Key) bool {
 		return a.Device < b.Device
 	}
 	return a.Module < b.Module
+}
+
+// HubErrors returns the hub-side error records counted in the minute of
+// hub that holds t: the engine's own
+// deduplicated count (exact for the first records of a minute, a fixed-size
+// sketch beyond), so that a consumer such as the dashboard's rollup needs
+// no set of record IDs that grows with an incident. ok is false when the
+// engine holds no bucket for that minute (none seen, or pruned).
+func (s *State) HubErrors(hub string, t time.Time) (n int, ok bool) {
+	h := s.hubs[hub]
+	if h == nil {
+		return 0, false
+	}
+	b := h.buckets[t.Unix()/60]
+	if b == nil {
+		return 0, false
+	}
+	if b.seen != nil {
+		return max(b.errs, b.seen.count()), true
+	}
+	return b.errs, true
 }

@@ -132,7 +132,7 @@ const (
 // ALERT_ROUTES and silences.
 func Kinds() []SignalKind {
 	return []SignalKind{HubIncident, TokenRenewalFailing, DeviceOffline, DeviceFlapping, SiteOutage,
-		PipelineSilent, PipelineLagging, NotificationsFailing, RecordsRejected}
+		PipelineSilent, PipelineLagging, NotificationsFailing, RecordsRejected, HubStateBroken}
 }
 
 // Valid reports whether k is one of Kinds.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +25,14 @@ const (
 	// read safety margin and than a batch's retries (the Event Hubs retry
 	// policy waits at most 5 minutes between attempts).
 	seenKeep = 15 * time.Minute
+	// maxMarks bounds the mark IDs kept in the meta row (~45 bytes each in
+	// its JSON): a fleet whose pushed inputs arrive one event per
+	// invocation (Event Grid at 30 000 devices during an incident) would
+	// otherwise grow it past the entity limit and stop every Evaluate. Past
+	// the bound the oldest IDs go first; a batch retried after its ID was
+	// dropped is counted twice in the read/kept counters of health, while
+	// the newest times, which the watermark uses, are maxima and unaffected.
+	maxMarks = 4096
 )
 
 // Ingest appends a parsed batch with its mark: what the invocation read, so
@@ -132,12 +141,20 @@ func (r *resident) keepProgress(now time.Time) {
 		r.meta.Progress = append(r.meta.Progress, q)
 	}
 	slices.SortFunc(r.meta.Progress, func(a, b store.Progress) int { return strings.Compare(a.Writer, b.Writer) })
-	r.meta.Marks = make(map[string]int64, len(r.seen))
 	for id, st := range r.seen {
 		if ref.Sub(st) > seenKeep {
 			delete(r.seen, id)
-			continue
 		}
+	}
+	if len(r.seen) > maxMarks {
+		ids := slices.Collect(maps.Keys(r.seen))
+		slices.SortFunc(ids, func(a, b string) int { return r.seen[b].Compare(r.seen[a]) }) // newest first
+		for _, id := range ids[maxMarks:] {
+			delete(r.seen, id)
+		}
+	}
+	r.meta.Marks = make(map[string]int64, len(r.seen))
+	for id, st := range r.seen {
 		r.meta.Marks[id] = st.UnixNano()
 	}
 }

@@ -237,3 +237,38 @@ func TestGoneWritersArePurged(t *testing.T) {
 		t.Errorf("progress rows %+v, want logs/live only", rows)
 	}
 }
+
+// TestMarksBounded: an Evaluate that counted more invocation marks than the
+// meta row can hold (one Event Grid event per invocation across a large
+// fleet) keeps only the newest maxMarks, so the commit fits its row, while
+// the writer's progress keeps every newest time.
+func TestMarksBounded(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	r := &resident{progress: map[string]store.Progress{}, seen: map[string]time.Time{}}
+	const n = 30_000
+	for i := range n {
+		at := t0.Add(time.Duration(i) * 20 * time.Millisecond) // all within seenKeep
+		r.merge(store.Mark{Writer: "eventgrid", ID: fmt.Sprintf("%024x", i), Stamp: at, Newest: at, Read: 1})
+	}
+	r.keepProgress(t0.Add(10 * time.Minute))
+	if len(r.meta.Marks) != maxMarks {
+		t.Fatalf("%d marks kept, want %d", len(r.meta.Marks), maxMarks)
+	}
+	newest := fmt.Sprintf("%024x", n-1)
+	if _, ok := r.meta.Marks[newest]; !ok {
+		t.Error("the newest mark was dropped")
+	}
+	if _, ok := r.meta.Marks[fmt.Sprintf("%024x", 0)]; ok {
+		t.Error("the oldest mark was kept")
+	}
+	b, err := json.Marshal(r.meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > store.MaxBlobSize/2 {
+		t.Errorf("meta row %d bytes with %d marks: too close to the %d-byte limit", len(b), len(r.meta.Marks), store.MaxBlobSize)
+	}
+	if q := r.progress["eventgrid"]; q.Read != n || !q.Newest.Equal(t0.Add((n-1)*20*time.Millisecond)) {
+		t.Errorf("progress %+v: want %d records and the newest time", q, n)
+	}
+}

@@ -28,7 +28,7 @@ func (p *Pipeline) noteRollup(evs []event.Event, fresh int) { p.rollupOf().Note(
 // after a crash counts nothing twice.
 func (p *Pipeline) saveRollup(ctx context.Context, ds []classify.Diagnosis, wm, now time.Time) error {
 	r := p.rollupOf()
-	if err := r.Save(ctx, ds, wm); err != nil {
+	if err := r.Save(ctx, ds, wm, p.res.engine.HubErrors); err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
 	if err := r.SaveSample(ctx, now); err != nil {

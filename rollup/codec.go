@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/event"
+	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
 // errDamaged marks a stored row that does not decode; it is recounted from
@@ -22,52 +23,73 @@ type memberID [8]byte
 func idOf(id event.ID) memberID { return memberID(id[:8]) }
 
 const (
-	membersVersion = 1
+	membersVersion = 2 // 1: a single row without a page count (still read)
 	dayVersion     = 1
 	memberSize     = len(memberID{}) + 1
+	// membersPerPage bounds one member row under store.MaxBlobSize (with
+	// room for the header): a minute with more members (a whole 100 000-
+	// device hub dropping in one minute) spreads over several rows.
+	membersPerPage = (store.MaxBlobSize - 32) / memberSize
 )
 
-// encodeMembers writes a minute's members, sorted by ID so that the same
-// set always encodes to the same bytes: version, count, then per member 8
-// ID bytes and its column.
-func encodeMembers(m map[memberID]uint8) []byte {
+// encodeMembers writes a minute's members as pages, sorted by ID so that
+// the same set always encodes to the same bytes: per page the version, the
+// number of pages, the count, then per member 8 ID bytes and its column.
+// There is always at least one page.
+func encodeMembers(m map[memberID]uint8) [][]byte {
 	ids := make([]memberID, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(a, b memberID) int { return slices.Compare(a[:], b[:]) })
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(ids)*memberSize)
-	b = append(b, membersVersion)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		b = append(b, id[:]...)
-		b = append(b, m[id])
+	pages := max(1, (len(ids)+membersPerPage-1)/membersPerPage)
+	out := make([][]byte, 0, pages)
+	for p := range pages {
+		chunk := ids[min(p*membersPerPage, len(ids)):min((p+1)*membersPerPage, len(ids))]
+		b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(chunk)*memberSize)
+		b = append(b, membersVersion)
+		b = binary.AppendUvarint(b, uint64(pages))
+		b = binary.AppendUvarint(b, uint64(len(chunk)))
+		for _, id := range chunk {
+			b = append(b, id[:]...)
+			b = append(b, m[id])
+		}
+		out = append(out, b)
 	}
-	return b
+	return out
 }
 
-// decodeMembers is the inverse of encodeMembers.
-func decodeMembers(b []byte) (map[memberID]uint8, error) {
-	if len(b) < 1 || b[0] != membersVersion {
-		return nil, fmt.Errorf("rollup: members: unknown version")
+// decodeMembers adds one page's members to m and returns the number of
+// pages the minute has (1 for a version-1 row).
+func decodeMembers(b []byte, m map[memberID]uint8) (pages int, err error) {
+	if len(b) < 1 || (b[0] != 1 && b[0] != membersVersion) {
+		return 0, fmt.Errorf("rollup: members: unknown version")
 	}
-	n, k := binary.Uvarint(b[1:])
+	rest := b[1:]
+	pages = 1
+	if b[0] == membersVersion {
+		np, k := binary.Uvarint(rest)
+		if k <= 0 || np == 0 || np > 1<<16 {
+			return 0, fmt.Errorf("rollup: members: bad page count")
+		}
+		pages, rest = int(np), rest[k:]
+	}
+	n, k := binary.Uvarint(rest)
 	if k <= 0 {
-		return nil, fmt.Errorf("rollup: members: bad count")
+		return 0, fmt.Errorf("rollup: members: bad count")
 	}
-	rest := b[1+k:]
-	if uint64(len(rest)) != n*uint64(memberSize) || n > uint64(len(rest)) {
-		return nil, fmt.Errorf("rollup: members: %d bytes for %d members", len(rest), n)
+	rest = rest[k:]
+	if n > uint64(len(rest)) || uint64(len(rest)) != n*uint64(memberSize) {
+		return 0, fmt.Errorf("rollup: members: %d bytes for %d members", len(rest), n)
 	}
-	m := make(map[memberID]uint8, n)
 	for i := 0; i < len(rest); i += memberSize {
 		col := rest[i+memberSize-1]
 		if col >= Columns {
-			return nil, fmt.Errorf("rollup: members: column %d out of range", col)
+			return 0, fmt.Errorf("rollup: members: column %d out of range", col)
 		}
 		m[memberID(rest[i:i+8])] = col
 	}
-	return m, nil
+	return pages, nil
 }
 
 // Day is one hub's counts for one UTC day.

@@ -2,8 +2,12 @@ package rollup
 
 import (
 	"bytes"
+	"encoding/binary"
+	"maps"
 	"testing"
 	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
 func TestDayRoundTrip(t *testing.T) {
@@ -42,7 +46,7 @@ func TestDayRoundTrip(t *testing.T) {
 
 func TestDecodeDamaged(t *testing.T) {
 	good := (&Day{Minutes: map[int]Counts{5: {1}}}).encode()
-	members := encodeMembers(map[memberID]uint8{{1}: 2, {2}: HubErrors})
+	members := encodeMembers(map[memberID]uint8{{1}: 2, {2}: HubErrors})[0]
 	tests := []struct {
 		name string
 		b    []byte
@@ -56,7 +60,8 @@ func TestDecodeDamaged(t *testing.T) {
 		{"members version", append([]byte{9}, members[1:]...), false},
 		{"members truncated", members[:len(members)-1], false},
 		{"members column", append(append([]byte{}, members[:len(members)-1]...), Columns), false},
-		{"members huge count", []byte{membersVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, false},
+		{"members huge count", []byte{membersVersion, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, false},
+		{"members no pages", []byte{membersVersion, 0, 0}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +69,7 @@ func TestDecodeDamaged(t *testing.T) {
 			if tt.day {
 				_, err = DecodeDay(tt.b)
 			} else {
-				_, err = decodeMembers(tt.b)
+				_, err = decodeMembers(tt.b, map[memberID]uint8{})
 			}
 			if err == nil {
 				t.Fatal("decoded a damaged row without an error")
@@ -96,17 +101,57 @@ func FuzzDecodeDay(f *testing.F) {
 // FuzzDecodeMembers: any bytes decode or fail cleanly; a decoded set
 // encodes canonically.
 func FuzzDecodeMembers(f *testing.F) {
-	f.Add(encodeMembers(map[memberID]uint8{{1}: 0, {2, 3}: HubErrors}))
-	f.Add([]byte{membersVersion, 0})
+	f.Add(encodeMembers(map[memberID]uint8{{1}: 0, {2, 3}: HubErrors})[0])
+	f.Add([]byte{membersVersion, 1, 0})
+	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeMembers(b)
-		if err != nil {
+		m := map[memberID]uint8{}
+		if _, err := decodeMembers(b, m); err != nil {
 			return
 		}
 		enc := encodeMembers(m)
-		m2, err := decodeMembers(enc)
-		if err != nil || len(m2) != len(m) || !bytes.Equal(encodeMembers(m2), enc) {
-			t.Fatalf("round trip: %v", err)
+		m2 := map[memberID]uint8{}
+		for _, page := range enc {
+			if _, err := decodeMembers(page, m2); err != nil {
+				t.Fatalf("round trip: %v", err)
+			}
+		}
+		if len(m2) != len(m) || !bytes.Equal(bytes.Join(encodeMembers(m2), nil), bytes.Join(enc, nil)) {
+			t.Fatal("round trip changed the members")
 		}
 	})
+}
+
+// TestMembersPages: a minute with more members than one row holds spreads
+// over pages, each under the store's row limit, and reads back whole; a
+// version-1 row (before pages) still decodes.
+func TestMembersPages(t *testing.T) {
+	m := map[memberID]uint8{}
+	for i := range 2*membersPerPage + 10 {
+		var id memberID
+		binary.BigEndian.PutUint64(id[:], uint64(i)*0x9e3779b97f4a7c15)
+		m[id] = uint8(i % Columns)
+	}
+	pages := encodeMembers(m)
+	if len(pages) != 3 {
+		t.Fatalf("%d members in %d pages, want 3", len(m), len(pages))
+	}
+	got := map[memberID]uint8{}
+	for i, p := range pages {
+		if len(p) > store.MaxBlobSize {
+			t.Fatalf("page %d: %d bytes, over the %d-byte row limit", i, len(p), store.MaxBlobSize)
+		}
+		n, err := decodeMembers(p, got)
+		if err != nil || n != 3 {
+			t.Fatalf("page %d: pages %d, err %v", i, n, err)
+		}
+	}
+	if !maps.Equal(got, m) {
+		t.Fatalf("read back %d members, want %d", len(got), len(m))
+	}
+	v1 := []byte{1, 1, 7, 0, 0, 0, 0, 0, 0, 0, 2}
+	old := map[memberID]uint8{}
+	if n, err := decodeMembers(v1, old); err != nil || n != 1 || old[memberID{7}] != 2 {
+		t.Fatalf("version-1 row: pages %d, %v, err %v", n, old, err)
+	}
 }

@@ -5,11 +5,15 @@
 //
 // Counting is idempotent, because the engine emits a diagnosis several times
 // (pending, final, revised) and replays a tick's output after a crash. Each
-// minute of each hub keeps its members — the ID of every 404104 and hub-side
-// error counted in it, with the column it was counted in — as a blob of its
-// own (store.RollupMemberBlobs), and the minute's counts are recomputed from
-// those members whenever one changes. The counts of a whole UTC day live in
-// one blob per hub (store.RollupBlobs), which is all a page reads.
+// minute of each hub keeps its members — the ID of every 404104 counted in
+// it, with the cause column it was counted in — as rows of its own
+// (store.RollupMemberBlobs; a minute with more members than a row holds
+// spreads over several pages), and the minute's cause counts are recomputed
+// from those members whenever one changes. Hub-side errors are not kept as
+// members (an incident brings millions of them): their column is the
+// engine's own deduplicated count for the minute (classify.State.HubErrors),
+// set, never added. The counts of a whole UTC day live in one blob per hub
+// (store.RollupBlobs), which is all a page reads.
 //
 // Members are kept for MemberWindow: a verdict revised later than that no
 // longer moves the chart (the dashboard draws 24 hours).
@@ -71,8 +75,9 @@ func column(c classify.Cause) uint8 {
 type Rollup struct {
 	st        store.Store
 	retention time.Duration
-	// errs are the hub-side errors seen since the last Save, by minute.
-	errs map[minuteKey]map[memberID]uint8
+	// errMinutes are the minutes in which hub-side errors were read since
+	// the last Save (their counts come from the engine at Save).
+	errMinutes map[minuteKey]struct{}
 	// last is the newest event time seen per hub since the last Save.
 	last map[string]time.Time
 	// samples are the ingest-rate samples (loaded once); fresh counts the
@@ -95,6 +100,15 @@ type minuteKey struct {
 
 func (k minuteKey) blobKey() string { return k.hub + "/" + strconv.FormatInt(k.min*60, 10) }
 
+// pageKey is the row of the minute's i-th member page (the first is the
+// minute's own key, as before pages existed).
+func (k minuteKey) pageKey(i int) string {
+	if i == 0 {
+		return k.blobKey()
+	}
+	return k.blobKey() + "/" + strconv.Itoa(i)
+}
+
 func (k minuteKey) day() dayKey {
 	return dayKey{k.hub, k.min / (24 * 60)}
 }
@@ -108,10 +122,9 @@ func (k dayKey) blobKey() string {
 	return k.hub + "/" + time.Unix(k.day*86400, 0).UTC().Format(time.DateOnly)
 }
 
-// Note records the hub-side errors and the newest record time per hub of a
-// page of events read by Evaluate, and fresh, how many of them were new to
-// the engine (its deduplicated count: the ingest rate). Hub-side errors
-// read twice are counted once.
+// Note records the minutes with hub-side errors and the newest record time
+// per hub of a page of events read by Evaluate, and fresh, how many of them
+// were new to the engine (its deduplicated count: the ingest rate).
 func (r *Rollup) Note(evs []event.Event, fresh int) {
 	r.fresh += int64(fresh)
 	for i := range evs {
@@ -128,27 +141,26 @@ func (r *Rollup) Note(evs []event.Event, fresh int) {
 		if !e.IsHubSide() {
 			continue
 		}
-		if r.errs == nil {
-			r.errs = map[minuteKey]map[memberID]uint8{}
+		if r.errMinutes == nil {
+			r.errMinutes = map[minuteKey]struct{}{}
 		}
-		k := minuteKey{e.Hub, e.Time.Unix() / 60}
-		if r.errs[k] == nil {
-			r.errs[k] = map[memberID]uint8{}
-		}
-		r.errs[k][idOf(e.ID)] = HubErrors
+		r.errMinutes[minuteKey{e.Hub, e.Time.Unix() / 60}] = struct{}{}
 	}
 }
 
-// Save counts ds (the tick's diagnoses, any state) and what Note gathered,
-// and writes the changed minutes' members and their days' counts. Anything
-// before watermark - MemberWindow is left out. Save is idempotent: saving the
-// same input again changes nothing.
-func (r *Rollup) Save(ctx context.Context, ds []classify.Diagnosis, watermark time.Time) error {
+// ErrorCount returns the deduplicated hub-side error count of the minute of
+// hub holding t (classify.State.HubErrors); ok false leaves the stored
+// count as it is.
+type ErrorCount func(hub string, t time.Time) (n int, ok bool)
+
+// Save counts ds (the tick's diagnoses, any state), sets the hub-error
+// column of the minutes Note saw errors in from errs, and writes the changed
+// minutes' members and their days' counts. Anything before watermark -
+// MemberWindow is left out. Save is idempotent: saving the same input again
+// changes nothing.
+func (r *Rollup) Save(ctx context.Context, ds []classify.Diagnosis, watermark time.Time, errs ErrorCount) error {
 	horizon := watermark.Add(-MemberWindow).Unix() / 60
-	updates := r.errs
-	if updates == nil {
-		updates = map[minuteKey]map[memberID]uint8{}
-	}
+	updates := map[minuteKey]map[memberID]uint8{}
 	for i := range ds {
 		d := &ds[i]
 		k := minuteKey{d.Key.Hub, d.Time.Unix() / 60}
@@ -166,10 +178,19 @@ func (r *Rollup) Save(ctx context.Context, ds []classify.Diagnosis, watermark ti
 	if err != nil {
 		return err
 	}
-	if err := r.saveDays(ctx, changed); err != nil {
+	errCounts := map[minuteKey]uint32{}
+	for k := range r.errMinutes {
+		if k.min < horizon || errs == nil {
+			continue
+		}
+		if n, ok := errs(k.hub, time.Unix(k.min*60, 0)); ok {
+			errCounts[k] = uint32(n)
+		}
+	}
+	if err := r.saveDays(ctx, changed, errCounts); err != nil {
 		return err
 	}
-	r.errs, r.last = nil, nil
+	r.errMinutes, r.last = nil, nil
 	return nil
 }
 
@@ -203,11 +224,9 @@ func (r *Rollup) applyMembers(ctx context.Context, updates map[minuteKey]map[mem
 		if !dirty {
 			continue
 		}
-		data := encodeMembers(m)
-		if len(data) > store.MaxBlobSize {
-			return nil, fmt.Errorf("rollup: minute %s has %d members, more than a row holds", k.blobKey(), len(m))
+		for i, data := range encodeMembers(m) {
+			blobs = append(blobs, store.Blob{Key: k.pageKey(i), Data: data})
 		}
-		blobs = append(blobs, store.Blob{Key: k.blobKey(), Data: data})
 		var c Counts
 		for _, col := range m {
 			c[col]++
@@ -223,18 +242,24 @@ func (r *Rollup) applyMembers(ctx context.Context, updates map[minuteKey]map[mem
 }
 
 func (r *Rollup) loadMembers(ctx context.Context, k minuteKey) (map[memberID]uint8, error) {
-	b, err := r.st.GetBlob(ctx, store.RollupMemberBlobs, k.blobKey())
-	if errors.Is(err, store.ErrNotFound) {
-		return map[memberID]uint8{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rollup: members of %s: %w", k.blobKey(), err)
-	}
-	m, err := decodeMembers(b.Data)
-	if err != nil {
-		// A damaged row is recounted from what comes next rather than
-		// blocking Evaluate for ever.
-		return map[memberID]uint8{}, nil
+	m := map[memberID]uint8{}
+	for i, pages := 0, 1; i < pages; i++ {
+		b, err := r.st.GetBlob(ctx, store.RollupMemberBlobs, k.pageKey(i))
+		if errors.Is(err, store.ErrNotFound) {
+			return m, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rollup: members of %s: %w", k.pageKey(i), err)
+		}
+		n, err := decodeMembers(b.Data, m)
+		if err != nil {
+			// A damaged row is recounted from what comes next rather
+			// than blocking Evaluate for ever.
+			return map[memberID]uint8{}, nil
+		}
+		if i == 0 {
+			pages = n
+		}
 	}
 	return m, nil
 }
@@ -242,7 +267,7 @@ func (r *Rollup) loadMembers(ctx context.Context, k minuteKey) (map[memberID]uin
 // saveDays writes the changed minutes' counts and the newest record times
 // into the day rows. A day row that did not exist yet starts a new day: the
 // members of two days before and the day rows past retention are removed.
-func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts) error {
+func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts, errCounts map[minuteKey]uint32) error {
 	days := map[dayKey]*Day{}
 	get := func(k dayKey) (*Day, error) {
 		if d := days[k]; d != nil {
@@ -268,6 +293,16 @@ func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts) err
 		if err != nil {
 			return err
 		}
+		c[HubErrors] = d.Minutes[int(k.min%(24*60))][HubErrors]
+		d.Minutes[int(k.min%(24*60))] = c
+	}
+	for k, n := range errCounts {
+		d, err := get(k.day())
+		if err != nil {
+			return err
+		}
+		c := d.Minutes[int(k.min%(24*60))]
+		c[HubErrors] = n
 		d.Minutes[int(k.min%(24*60))] = c
 	}
 	for hub, t := range r.last {
@@ -295,9 +330,27 @@ func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts) err
 // forget removes, as day k begins, the members of day k-2 (past
 // MemberWindow) and the day rows that fell out of retention.
 func (r *Rollup) forget(ctx context.Context, k dayKey) error {
-	old := make([]string, 0, 24*60)
-	for m := range int64(24 * 60) {
-		old = append(old, minuteKey{k.hub, (k.day-2)*24*60 + m}.blobKey())
+	// The member rows are listed rather than deleted blind by key: a day
+	// has 1 440 minute keys, most never written, and a busy minute has
+	// pages beyond its first row.
+	var old []string
+	before := (k.day - 1) * 24 * 60 * 60 // unix seconds: rows of day k-2 and older
+	prefix := k.hub + "/"
+	err := r.st.ListBlobs(ctx, store.RollupMemberBlobs, func(bs []store.Blob) error {
+		for _, b := range bs {
+			rest, ok := strings.CutPrefix(b.Key, prefix)
+			if !ok {
+				continue
+			}
+			secs, _, _ := strings.Cut(rest, "/")
+			if t, err := strconv.ParseInt(secs, 10, 64); err == nil && t < before {
+				old = append(old, b.Key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rollup: list members: %w", err)
 	}
 	if err := r.st.DeleteBlobs(ctx, store.RollupMemberBlobs, old); err != nil {
 		return fmt.Errorf("rollup: forget members: %w", err)

@@ -58,7 +58,7 @@ func bigHub(b *testing.B) (*Pages, time.Time) {
 		if now.Sub(m) < 10*time.Minute {
 			add(classify.Pending, 300)
 		}
-		if err := r.Save(ctx, ds, m.Add(time.Minute)); err != nil {
+		if err := r.Save(ctx, ds, m.Add(time.Minute), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -60,7 +60,7 @@ func TestPages(t *testing.T) {
 		ds = append(ds, classify.Diagnosis{Key: k, Time: now.Add(-time.Duration(i+1) * time.Hour), EventID: event.ID{byte(i + 1)},
 			Cause: classify.TokenExpiry, Final: true, Confidence: 0.99, Evidence: []string{"401003 beside it"}, Recommendation: "nothing"})
 	}
-	if err := rollup.New(st, 7*24*time.Hour).Save(ctx, ds, now); err != nil {
+	if err := rollup.New(st, 7*24*time.Hour).Save(ctx, ds, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.PutDiagnoses(ctx, ds); err != nil {
