@@ -1,12 +1,9 @@
 package email
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"html"
-	"mime"
-	"mime/quotedprintable"
 	"strconv"
 	"strings"
 	"time"
@@ -47,28 +44,7 @@ func count(n int, word string) string {
 // multipart/alternative text and HTML, Message-ID from the notificationId
 // (stable per hub and day, so the one possible duplicate is recognisable).
 func DigestMessage(n *alert.Notification, from string, to []string, now time.Time) []byte {
-	boundary := "dd-" + n.NotificationID
-	var b bytes.Buffer
-	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	hdr("From", from)
-	hdr("To", strings.Join(to, ", "))
-	hdr("Subject", mime.QEncoding.Encode("utf-8", DigestSubject(n)))
-	hdr("Date", now.UTC().Format(time.RFC1123Z))
-	hdr("Message-ID", "<"+n.NotificationID+"@disconnect-doctor>")
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
-	hdr("X-Disconnect-Doctor-Group", n.GroupKey)
-	b.WriteString("\r\n")
-	for _, p := range []struct{ ctype, body string }{{"text/plain", DigestText(n)}, {"text/html", DigestHTML(n)}} {
-		b.WriteString("--" + boundary + "\r\n")
-		b.WriteString("Content-Type: " + p.ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-		w := quotedprintable.NewWriter(&b)
-		w.Write([]byte(p.body))
-		w.Close()
-		b.WriteString("\r\n")
-	}
-	b.WriteString("--" + boundary + "--\r\n")
-	return b.Bytes()
+	return mimeMessage(n, from, to, now, DigestSubject(n), DigestText(n), DigestHTML(n))
 }
 
 // DigestText renders the digest's plain-text body: title, window,

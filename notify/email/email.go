@@ -34,28 +34,35 @@ func Subject(n *alert.Notification) string {
 // body with a plain-text and an HTML part, both quoted-printable. The
 // boundary and Message-ID derive from the notificationId.
 func Message(n *alert.Notification, from string, to []string, now time.Time) []byte {
+	return mimeMessage(n, from, to, now, Subject(n), Text(n), HTML(n))
+}
+
+// mimeMessage is the one RFC 5322 writer of the package (alerts and the
+// daily digest): the given subject, a multipart/alternative body with the
+// text and HTML parts, both quoted-printable, and a boundary and Message-ID
+// derived from the notificationId, so the one possible duplicate of a
+// notification is recognisable.
+func mimeMessage(n *alert.Notification, from string, to []string, now time.Time, subject, text, html string) []byte {
 	boundary := "dd-" + n.NotificationID
 	var b bytes.Buffer
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
 	hdr("From", from)
 	hdr("To", strings.Join(to, ", "))
-	hdr("Subject", mime.QEncoding.Encode("utf-8", Subject(n)))
+	hdr("Subject", mime.QEncoding.Encode("utf-8", subject))
 	hdr("Date", now.UTC().Format(time.RFC1123Z))
 	hdr("Message-ID", "<"+n.NotificationID+"@disconnect-doctor>")
 	hdr("MIME-Version", "1.0")
 	hdr("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 	hdr("X-Disconnect-Doctor-Group", n.GroupKey)
 	b.WriteString("\r\n")
-	part := func(ctype, body string) {
+	for _, p := range []struct{ ctype, body string }{{"text/plain", text}, {"text/html", html}} {
 		b.WriteString("--" + boundary + "\r\n")
-		b.WriteString("Content-Type: " + ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+		b.WriteString("Content-Type: " + p.ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
 		w := quotedprintable.NewWriter(&b)
-		w.Write([]byte(body))
+		w.Write([]byte(p.body))
 		w.Close()
 		b.WriteString("\r\n")
 	}
-	part("text/plain", Text(n))
-	part("text/html", HTML(n))
 	b.WriteString("--" + boundary + "--\r\n")
 	return b.Bytes()
 }
