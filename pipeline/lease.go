@@ -149,3 +149,15 @@ func (p *Pipeline) claim(ctx context.Context, res *resident) error {
 	res.meta.Epoch, res.etag = p.epoch, tags[0]
 	return nil
 }
+
+// keepLease renews the lease at the end of a tick that used more than half
+// of it (fence's rule), so that a long tick — a loaded instance, a whole hub
+// dropping — does not leave its lease to run out before this instance's
+// next tick and hand evaluation to another instance while the holder is
+// alive. A short tick costs no request. A failure here is not the tick's:
+// the next tick renews or loses the lease as usual.
+func (p *Pipeline) keepLease(ctx context.Context) {
+	if err := p.fence(ctx); err != nil && !errors.Is(err, errFenced) {
+		p.log.Warn().Err(err).Msg("evaluate lease: renewal at the end of the tick failed; the next tick retries")
+	}
+}

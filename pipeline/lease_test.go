@@ -95,3 +95,50 @@ func TestLeaseFollowsThePeriod(t *testing.T) {
 		t.Fatalf("b did not take over two periods after a's last tick: %+v %v", r, err)
 	}
 }
+
+// stalling advances the shared clock by d at the first PutBlobs after it is
+// armed: a tick that runs long on a loaded instance, past its lease check.
+type stalling struct {
+	store.Store
+	c     *clock
+	d     time.Duration
+	armed bool
+}
+
+func (s *stalling) PutBlobs(ctx context.Context, kind store.BlobKind, blobs []store.Blob) ([]string, error) {
+	if s.armed {
+		s.armed = false
+		s.c.t = s.c.t.Add(s.d)
+	}
+	return s.Store.PutBlobs(ctx, kind, blobs)
+}
+
+// TestLongTickKeepsItsLease: a holder whose tick runs most of its lease
+// renews it as the tick ends, so another instance's timer firing shortly
+// after does not take evaluation over from a holder that is alive.
+func TestLongTickKeepsItsLease(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	slow := &stalling{Store: mem, c: c}
+	a, b := newPipeline(t, slow, c, "a"), newPipeline(t, mem, c, "b")
+	const period = 20 * time.Second
+	for range 3 { // a measures the period: its lease lasts 30 s
+		if r, err := a.Tick(ctx); err != nil || r.Skipped != "" {
+			t.Fatalf("holder: %+v %v", r, err)
+		}
+		c.t = c.t.Add(period)
+	}
+	ingestLogs(t, a, "logs/0", logRecord(c.t.Add(-time.Minute), "Connections", "deviceConnect", "", "d1"))
+	slow.d, slow.armed = 25*time.Second, true
+	if r, err := a.Tick(ctx); err != nil || r.Skipped != "" {
+		t.Fatalf("long tick: %+v %v", r, err)
+	}
+	if slow.armed {
+		t.Fatal("the tick wrote nothing: the test did not stall it")
+	}
+	c.t = c.t.Add(6 * time.Second) // 31 s after the long tick began
+	if r, err := b.Tick(ctx); err != nil || r.Skipped == "" {
+		t.Fatalf("another instance took over from a live holder whose tick ran long: %+v %v", r, err)
+	}
+}

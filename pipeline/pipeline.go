@@ -362,7 +362,9 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		return rep, err
 	}
 	p.digestPhase(ctx, now, d.wm)
-	return rep, p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
+	err = p.deliverPhase(ctx, now, continuous, len(d.notes), &rep)
+	p.keepLease(ctx)
+	return rep, err
 }
 
 // holding reports whether this process holds the Evaluate lease at now.
