@@ -330,27 +330,14 @@ func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts, err
 // forget removes, as day k begins, the members of day k-2 (past
 // MemberWindow) and the day rows that fell out of retention.
 func (r *Rollup) forget(ctx context.Context, k dayKey) error {
-	// The member rows are listed rather than deleted blind by key: a day
-	// has 1 440 minute keys, most never written, and a busy minute has
-	// pages beyond its first row.
-	var old []string
-	before := (k.day - 1) * 24 * 60 * 60 // unix seconds: rows of day k-2 and older
-	prefix := k.hub + "/"
-	err := r.st.ListBlobs(ctx, store.RollupMemberBlobs, func(bs []store.Blob) error {
-		for _, b := range bs {
-			rest, ok := strings.CutPrefix(b.Key, prefix)
-			if !ok {
-				continue
-			}
-			secs, _, _ := strings.Cut(rest, "/")
-			if t, err := strconv.ParseInt(secs, 10, 64); err == nil && t < before {
-				old = append(old, b.Key)
-			}
-		}
-		return nil
-	})
+	// Which member rows day k-2 has is in its own day row: a minute has
+	// members only where it counted a disconnect (or, in rows written
+	// before errors left the members, a hub-side error), and its pages
+	// follow from the count. So neither the 1 440 minute keys of a day,
+	// most never written, are deleted blind, nor every hub's rows listed.
+	old, err := r.memberKeys(ctx, dayKey{k.hub, k.day - 2})
 	if err != nil {
-		return fmt.Errorf("rollup: list members: %w", err)
+		return err
 	}
 	if err := r.st.DeleteBlobs(ctx, store.RollupMemberBlobs, old); err != nil {
 		return fmt.Errorf("rollup: forget members: %w", err)
@@ -364,6 +351,30 @@ func (r *Rollup) forget(ctx context.Context, k dayKey) error {
 		return fmt.Errorf("rollup: forget days: %w", err)
 	}
 	return nil
+}
+
+// memberKeys returns the member rows day k wrote, from its day row (none
+// when the row is missing or damaged).
+func (r *Rollup) memberKeys(ctx context.Context, k dayKey) ([]string, error) {
+	d, err := readDay(ctx, r.st, k)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errDamaged) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for m, c := range d.Minutes {
+		n := int(c.Disconnects())
+		if n == 0 && c[HubErrors] == 0 {
+			continue
+		}
+		mk := minuteKey{k.hub, k.day*24*60 + int64(m)}
+		for i := range max(1, (n+membersPerPage-1)/membersPerPage) {
+			keys = append(keys, mk.pageKey(i))
+		}
+	}
+	return keys, nil
 }
 
 // Series are a hub's counts per minute over a time range.

@@ -140,4 +140,18 @@ func testRollup(t *testing.T, s store.Store) {
 	if sr, err = rollup.Read(ctx, s, hub, late, late.Add(time.Minute)); err != nil || sr.Minutes[0].Disconnects() != 2 {
 		t.Errorf("day 0 counts after day 2 began: %v, %v", sr.Minutes, err)
 	}
+	// Day 3 begins: day 1's members go, every page of its busy minute too.
+	bigKey := hub + "/" + strconv.FormatInt(big.Unix()/60*60, 10)
+	if _, err := s.GetBlob(ctx, store.RollupMemberBlobs, bigKey+"/1"); err != nil {
+		t.Fatalf("the second page of the minute of %d disconnects: %v", many, err)
+	}
+	day3 := day0.Add(72*time.Hour + time.Minute)
+	if err := r.Save(ctx, []classify.Diagnosis{diag(6, "f", day3, classify.Pending)}, day3, errs); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{bigKey, bigKey + "/1", hub + "/" + strconv.FormatInt(early.Unix()/60*60, 10)} {
+		if _, err := s.GetBlob(ctx, store.RollupMemberBlobs, key); err == nil {
+			t.Errorf("member row %s of day 1 survived the start of day 3", key)
+		}
+	}
 }
