@@ -72,6 +72,7 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"BlobsLarge", testBlobsLarge},
 		{"BlobsPaging", testBlobsPaging},
 		{"BlobsConcurrentETag", testBlobsConcurrent},
+		{"BlobsWrite", testBlobsWrite},
 		{"Diagnoses", testDiagnoses},
 		{"DiagnosesPaging", testDiagnosesPaging},
 		{"DiagnosesQuoteInjection", testDiagnosesInjection},
