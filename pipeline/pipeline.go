@@ -559,7 +559,7 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		return err
 	}
 	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
-	if err := p.saveRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
+	if err := p.stageRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
 		return err
 	}
 	purged := d.purged
@@ -585,6 +585,9 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error {
 	res := p.res
 	res.ticks = 0
+	if err := p.flushRollup(ctx); err != nil {
+		return err
+	}
 	engineSaved, err := p.saveEngine(ctx)
 	if err != nil {
 		return err
@@ -640,6 +643,7 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return p.claim(ctx, p.res)
 	}
 	res := &resident{engine: classify.NewState(), alerts: alert.NewState(), etag: b.ETag}
+	p.rollup = nil // its cached rows may be another instance's past
 	if len(b.Data) > 0 {
 		if err := json.Unmarshal(b.Data, &res.meta); err != nil {
 			return fmt.Errorf("pipeline: decode meta: %w", err)
