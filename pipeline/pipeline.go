@@ -102,6 +102,9 @@ type Pipeline struct {
 	// digestDone is the end of the last daily digests all hubs have (see
 	// digestPhase).
 	digestDone time.Time
+	// lastDeadLetters and lastSilences are when the dead letters and the
+	// silences were last read (deadletter.go, silences.go).
+	lastDeadLetters, lastSilences time.Time
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -128,6 +131,12 @@ type resident struct {
 	// counted, by stamp, so re-read and retried marks count once.
 	progress map[string]store.Progress
 	seen     map[string]time.Time
+	// written is each state row's bytes as this holder last wrote them, by
+	// kind (rows.go).
+	written map[store.BlobKind]map[string][]byte
+	// published is what the progress table holds, as this holder last
+	// listed or wrote it (nil: not known, listed at the next commit).
+	published map[string]store.Progress
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
@@ -549,13 +558,12 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveAlerts(ctx); err != nil {
 		return err
 	}
-	if err := p.saveWatch(ctx, false); err != nil {
-		return err
-	}
-	if err := p.saveSuspect(ctx, false); err != nil {
-		return err
-	}
-	if err := p.saveSite(ctx); err != nil {
+	// Commit the engine's state with the cursor every commitEvery (or when
+	// the input is drained, or after a retention run), not every minute: it
+	// is most of a tick's Table requests.
+	res.ticks++
+	commit := drain > 0 || d.purged || rep.Backlog || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery
+	if err := p.saveStateRows(ctx, commit); err != nil { // rows.go
 		return err
 	}
 	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
@@ -569,12 +577,8 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		}
 		res.meta.LastPurge = now
 	}
-	// Commit the engine's state with the cursor every commitEvery (or when
-	// the input is drained, or after a retention run), not every minute: it
-	// is most of a tick's Table requests.
 	res.meta.Watermark = d.wm
-	res.ticks++
-	if drain > 0 || purged || rep.Backlog || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery {
+	if commit {
 		return p.commit(ctx, now, purged)
 	}
 	return nil
@@ -590,12 +594,6 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 	}
 	engineSaved, err := p.saveEngine(ctx)
 	if err != nil {
-		return err
-	}
-	if err := p.saveWatch(ctx, true); err != nil {
-		return err
-	}
-	if err := p.saveSuspect(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -699,30 +697,22 @@ func (p *Pipeline) load(ctx context.Context) error {
 	return nil
 }
 
-// saveAlerts writes the changed alert records.
+// saveAlerts writes the changed alert records in one call (rows.go).
 func (p *Pipeline) saveAlerts(ctx context.Context) error {
-	keys := p.res.alerts.Dirty()
-	if len(keys) == 0 {
-		return nil
-	}
-	blobs := make([]store.Blob, 0, len(keys))
-	var gone []string
-	for _, k := range keys {
+	var b rowBatch
+	for _, k := range p.res.alerts.Dirty() {
 		data, ok, err := p.res.alerts.Marshal(k)
 		if err != nil {
 			return fmt.Errorf("pipeline: encode alert %s: %w", k, err)
 		}
 		if !ok {
-			gone = append(gone, k)
+			b.del(k)
 			continue
 		}
-		blobs = append(blobs, store.Blob{Key: k, Data: data})
+		b.put(k, data)
 	}
-	if _, err := p.st.PutBlobs(ctx, store.AlertBlobs, blobs); err != nil {
+	if err := p.writeRows(ctx, store.AlertBlobs, &b); err != nil {
 		return fmt.Errorf("pipeline: save alerts: %w", err)
-	}
-	if err := p.st.DeleteBlobs(ctx, store.AlertBlobs, gone); err != nil {
-		return fmt.Errorf("pipeline: delete alerts: %w", err)
 	}
 	p.res.alerts.ClearDirty()
 	return nil

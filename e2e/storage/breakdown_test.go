@@ -134,6 +134,13 @@ func (a *attributing) PutBlobs(ctx context.Context, k store.BlobKind, bs []store
 	err = a.charge(blobLabel("PutBlobs", k, keys), func() error { tags, err = a.Store.PutBlobs(ctx, k, bs); return err })
 	return tags, err
 }
+func (a *attributing) WriteBlobs(ctx context.Context, k store.BlobKind, puts []store.Blob, dels []string) error {
+	keys := make([]string, 0, len(puts)+len(dels))
+	for i := range puts {
+		keys = append(keys, puts[i].Key)
+	}
+	return a.charge(blobLabel("WriteBlobs", k, append(keys, dels...)), func() error { return a.Store.WriteBlobs(ctx, k, puts, dels) })
+}
 func (a *attributing) DeleteBlobs(ctx context.Context, k store.BlobKind, keys []string) error {
 	return a.charge(blobLabel("DeleteBlobs", k, keys), func() error { return a.Store.DeleteBlobs(ctx, k, keys) })
 }
