@@ -88,10 +88,8 @@ type Pipeline struct {
 	stepEvents int
 	stepBudget time.Duration
 	// outboxBusy: the outbox may hold items due now or soon (something was
-	// enqueued, or the last delivery left retries); lastDeliver is when it
-	// was last looked at.
-	outboxBusy  bool
-	lastDeliver time.Time
+	// enqueued, or the last delivery left retries).
+	outboxBusy bool
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
 	// raised are the pipeline's own alert conditions found during the
@@ -179,9 +177,6 @@ const (
 	watchKey  = "watch"
 	leaseName = "evaluate"
 	purgeEach = time.Hour
-	// deliverEvery is how often an idle outbox is looked at anyway, should
-	// items have been left by a process that died.
-	deliverEvery = 10 * time.Minute
 	// commitEvery is how often the engine's state and the cursor are
 	// committed together. Between commits they live in this process only:
 	// after a crash the next instance reloads the last commit and re-reads
@@ -614,7 +609,11 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 // deliverPhase sends what is due after everything is recorded. A channel
 // failure is the outbox's business (retries, dead letters), not the tick's.
 func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous bool, notes int, rep *Report) error {
-	if notes == 0 && !p.outboxBusy && continuous && now.Sub(p.lastDeliver) < deliverEvery {
+	// Only the lease holder enqueues (notifications, digests): while it
+	// has held the lease without a gap it knows whether anything can be
+	// due, and an idle outbox needs no look. Items left by a process that
+	// died are found by the first tick after a gap (not continuous).
+	if notes == 0 && !p.outboxBusy && continuous {
 		return nil
 	}
 	d, err := p.outbox.Deliver(ctx, now)
@@ -622,7 +621,6 @@ func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous b
 	if err != nil {
 		return fmt.Errorf("pipeline: deliver: %w", err)
 	}
-	p.lastDeliver = now
 	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
 	return p.watchDeliveries(ctx, d.Outcomes, now)
 }
