@@ -76,6 +76,8 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"DiagnosesPaging", testDiagnosesPaging},
 		{"DiagnosesQuoteInjection", testDiagnosesInjection},
 		{"DiagnosesModules", testDiagnosesModules},
+		{"DiagnosesAcrossHubs", testDiagnosesAcrossHubs},
+		{"Fencing", testFencing},
 		{"Incidents", testIncidents},
 		{"Outbox", testOutbox},
 		{"OutboxConcurrentUpdate", testOutboxConcurrent},
