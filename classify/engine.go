@@ -25,14 +25,15 @@ type Engine struct {
 	offline    int64
 	flapWin    int64
 	flapReset  int64
-	revHorizon int64 // how long decided 404104s stay open to revision
+	revHorizon int64  // how long decided 404104s stay open to revision
+	rules      []rule // the classification rules in precedence order (ruleOrder)
 }
 
 // New returns an engine for cfg. cfg should have passed Validate; New does
 // not re-check it.
 func New(cfg Config) *Engine {
 	sec := func(d time.Duration) int64 { return int64(d / time.Second) }
-	return &Engine{
+	e := &Engine{
 		cfg:        cfg,
 		grace:      sec(cfg.ReconnectGrace),
 		lateness:   sec(cfg.AllowedLateness),
@@ -41,6 +42,8 @@ func New(cfg Config) *Engine {
 		flapReset:  sec(cfg.FlapReset),
 		revHorizon: max(3600, 4*sec(cfg.AllowedLateness), sec(cfg.FlapReset)+600, sec(cfg.OfflineAfter)+600),
 	}
+	e.rules = e.ruleOrder()
+	return e
 }
 
 // Config returns the engine's configuration.

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
-	"time"
-
-	"github.com/disconnect-doctor/disconnect-doctor/event"
 )
 
 // verdict is the outcome of the rules for one 404104.
@@ -47,247 +44,240 @@ func (v *verdict) fingerprint() uint32 {
 	return h.Sum32()
 }
 
-// decide applies PRODUCT.md §5 to the 404104 at entries[i], on all evidence
-// ingested so far. It is a pure function of the device's timeline and
-// samples, the hub's incidents and the configuration. ref is the time the
-// evidence's times are dated against (timetext): the disconnect itself for a
-// diagnosis, 0 (always dated) for alert text a reminder may repeat days later.
-func (e *Engine) decide(d *device, h *hub, i int, ref int64) verdict {
-	ent := &d.entries[i]
-	t := ent.t
-	grace := int64(e.cfg.ReconnectGrace / time.Second)
-	te := d.tokenEvidence(t)
-	v := verdict{incLine: -1, backed: te.beside >= 0}
+// rule is one classification rule of PRODUCT.md §5: it looks at the facts
+// gathered for one 404104 and, when it applies, returns the verdict with
+// its evidence in words and its confidence. The first rule that applies
+// wins (Engine.rules holds the order).
+type rule struct {
+	name  string
+	apply func(f *facts) (verdict, bool)
+}
 
-	// reconnect: a successful resource-log connect in [t, t+grace] (same
-	// second counts: a device can be back within the second), else a
-	// Connected state event whose sequence number is the newest there.
-	lo, hi := d.window(t, t+grace)
-	for j := lo; j < hi; j++ {
-		if d.entries[j].isSuccessConnect() {
-			v.reconnect, v.reconnectT = true, d.entries[j].t
+// ruleOrder is the precedence of the rules, strongest evidence first:
+// the device's own token evidence (§5 "per-device evidence first"), then
+// the codes of a second client on its identity, then the hub incident whose
+// burst caught it, then its SDK's documented token cut-off, and otherwise
+// the device or its network.
+func (e *Engine) ruleOrder() []rule {
+	return []rule{
+		{"tokenRenewalFailed", e.tokenRenewalFailed},
+		{"tokenBy401003", e.tokenBy401003},
+		{"tokenByLearnedPeriod", e.tokenByLearnedPeriod},
+		{"duplicateIdentity", e.duplicateIdentity},
+		{"hubBurst", e.hubBurst},
+		{"tokenBySDKPrior", e.tokenBySDKPrior},
+		{"deviceOrNetwork", e.deviceOrNetwork},
+	}
+}
+
+// decide applies PRODUCT.md §5 to the 404104 at entries[i], on all evidence
+// ingested so far: it gathers the facts once and runs the rules in order. It
+// is a pure function of the device's timeline and samples, the hub's
+// incidents and the configuration. ref is the time the evidence's times are
+// dated against (timetext): the disconnect itself for a diagnosis, 0 (always
+// dated) for alert text a reminder may repeat days later.
+func (e *Engine) decide(d *device, h *hub, i int, ref int64) verdict {
+	f := e.gather(d, h, i, ref)
+	var v verdict
+	for _, r := range e.rules {
+		if rv, ok := r.apply(&f); ok {
+			v = rv
 			break
 		}
 	}
-	if !v.reconnect {
-		if ct, ok := d.stateConnectedIn(t, t+grace); ok {
-			v.reconnect, v.reconnectT = true, ct
-		}
-	}
-	// 401003s continuing after the disconnect: failed connects.
-	failed, firstFail, lastFail := 0, int64(0), int64(0)
-	var failClass msgClass
-	for j := lo; j < hi; j++ {
-		x := &d.entries[j]
-		if !x.isUnauthorized() {
-			continue
-		}
-		if x.kind == event.Connect || x.t > t+besideAfter {
-			if failed == 0 {
-				firstFail = x.t
-			}
-			failed++
-			lastFail = x.t
-			failClass = x.class
-		}
-	}
-	// duplicate identity: 400027 / 409002 around the 404104.
-	n400027, n409002 := 0, 0
-	var dupT int64
-	dlo, dhi := d.window(t-grace, t+grace)
-	for j := dlo; j < dhi; j++ {
-		x := &d.entries[j]
-		if x.isDupIdentity() {
-			if x.code == event.CodeClosedOnNewConnection {
-				n400027++
-			} else {
-				n409002++
-			}
-			if dupT == 0 {
-				dupT = x.t
-			}
-		}
-	}
-	inc := e.caughtIn(h, d, i)
-	prior, unknownAge := te.sdkPrior(h, t)
-	if te.beside < 0 && te.onPeriod && !te.close && (!v.reconnect || inc != nil) {
-		// the period match is all that is left of the token signature:
-		// it must be close, not merely within the enforcement jitter
-		te.onPeriod, te.loose = false, true
-	}
+	return e.finish(&f, v)
+}
 
-	v.onPeriod = te.onPeriod
-	switch {
-	case te.ok():
-		v.class = mcGeneric
-		if te.beside >= 0 {
-			v.class = d.entries[te.beside].class
-		}
-		if failed > 0 && failClass != mcNone {
-			v.class = failClass
-		}
-		if !v.reconnect && failed > 0 {
-			v.cause = ccRenewalFailed
-		} else {
-			v.cause = ccTokenExpiry
-		}
-		if v.class == mcDeviceGone && !v.reconnect {
-			v.cause = ccRenewalFailed
-		}
-	case n400027 > 0 || (n409002 > 0 && inc == nil):
-		v.cause = ccDuplicateIdentity
-	case inc != nil:
-		v.cause = ccHubTransient
-		v.incident = inc
-	case prior && (v.reconnect || h.incidentAt(t) != nil):
-		// the SDK's documented cut-off with the reconnect that follows it
-		// (inside a hub incident's span, where the hub itself refuses
-		// reconnects, a missing one says nothing against it)
-		v.cause = ccTokenExpiry
-		v.class = mcGeneric
-		v.prior = !unknownAge // only a known session age can be found off a period learned later
-	default:
-		v.cause = ccDeviceOrNetwork
+// finish completes a rule's verdict with what every verdict carries: the
+// reconnect and token facts later stages read (samples, revisions), the
+// incident it was caught in even when its own evidence decided, the
+// rounded confidence and the recommendation.
+func (e *Engine) finish(f *facts, v verdict) verdict {
+	v.backed = f.te.beside >= 0
+	v.onPeriod = f.te.onPeriod
+	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
+	if v.cause != ccHubTransient && f.inc != nil {
+		v.incident = f.inc
+		v.evidence = append(v.evidence, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(f.h.name, f.inc.idStart)))
 	}
-	if v.cause != ccHubTransient && inc != nil {
-		v.incident = inc // caught in it even if explained otherwise
-	}
+	v.confidence = math.Round(clamp01(v.confidence)*100) / 100
+	v.rec = recommendation(v.cause, v.class, v.reconnect)
+	return v
+}
 
-	// Evidence, in words, and confidence.
-	ev := make([]string, 0, 6)
-	conf := 0.0
-	tokenWords := func() {
-		if te.beside >= 0 {
-			b := &d.entries[te.beside]
-			ev = append(ev, fmt.Sprintf("401003 IoTHubUnauthorized at %s, %s the disconnect%s",
-				clock(b.t, ref), relWords(b.t-t), classWords(b.class)))
-		} else {
-			ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
-		}
-		since := "connected"
-		if te.anchored {
-			since = "disconnected (its reconnect record is missing)"
-		}
-		switch {
-		case te.onPeriod:
-			ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
-				since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
-		case te.havePeriod && te.connected >= 0:
-			ev = append(ev, fmt.Sprintf("%s %s before, off its learned token period of %s (±%s)",
-				since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
-		case te.connected >= 0:
-			ev = append(ev, fmt.Sprintf("%s %s before; no token period learned yet", since, durWords(te.connected)))
-		case h.first != 0:
-			ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(h.first, ref), durWords(t-h.first)))
-		}
-		if prior {
-			ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",
-				te.sdk.family(), durWords(hubCutLifespan+hubCutDelayMin), durWords(hubCutLifespan+hubCutDelayMax)))
-		}
+// tokenRenewalFailed: the device's own token evidence (a 401003 beside the
+// disconnect, or its learned period) and it is not getting back in — 401003s
+// continue on its connects, or the hub says the identity is gone.
+func (e *Engine) tokenRenewalFailed(f *facts) (verdict, bool) {
+	if !f.te.ok() || f.reconnect {
+		return verdict{}, false
 	}
-	reconnectWords := func() {
-		if v.reconnect {
-			ev = append(ev, fmt.Sprintf("reconnected %s later", durWords(v.reconnectT-t)))
-		} else {
-			ev = append(ev, fmt.Sprintf("no successful connect within %s", durWords(grace)))
-		}
+	class := f.tokenClass()
+	if f.failed == 0 && class != mcDeviceGone {
+		return verdict{}, false
 	}
-	switch v.cause {
-	case ccTokenExpiry:
-		tokenWords()
-		reconnectWords()
-		if failed > 0 {
-			ev = append(ev, fmt.Sprintf("%d more 401003 after the disconnect", failed))
-		}
-		conf = 0.55
-		if te.beside >= 0 {
-			conf = 0.8
-		}
-		if !te.ok() { // the SDK prior alone: the device's own timing, not the hub's word
-			conf = 0.5
-			if unknownAge {
-				conf = 0.42
-			}
-		}
-		if te.beside >= 0 && te.onPeriod {
-			conf += 0.1
-		}
-		if te.onPeriod && te.p.by {
-			conf += 0.05
-		}
-		if v.reconnect {
-			conf += 0.08
-		} else {
-			conf -= 0.1
-		}
-	case ccRenewalFailed:
-		tokenWords()
-		reconnectWords()
-		if failed > 0 {
-			ev = append(ev, fmt.Sprintf("401003 continues: %d refused connect(s) between %s and %s%s",
-				failed, clock(firstFail, ref), clock(lastFail, ref), classWords(v.class)))
-		}
-		conf = 0.7 + 0.05*float64(min(failed, 5))
-		if te.beside < 0 {
-			conf -= 0.1
-		}
-	case ccDuplicateIdentity:
-		if n400027 > 0 {
-			ev = append(ev, fmt.Sprintf("400027 ConnectionForcefullyClosedOnNewConnection ×%d around the disconnect (first at %s)", n400027, clock(dupT, ref)))
-		}
-		if n409002 > 0 {
-			ev = append(ev, fmt.Sprintf("409002 LinkCreationConflict ×%d around the disconnect", n409002))
-		}
-		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
-		reconnectWords()
-		conf = 0.7
-		if n400027 > 0 {
-			conf += 0.1
-		}
-		if n400027+n409002 > 1 {
-			conf += 0.1
-		}
-	case ccHubTransient:
-		v.incLine = len(ev)
-		ev = append(ev, inc.summary(ref))
-		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
-		if te.havePeriod && te.connected >= 0 {
-			ev = append(ev, fmt.Sprintf("connected %s before, off its learned token period of %s", durWords(te.connected), durWords(te.p.dur)))
-		}
-		reconnectWords()
-		conf = 0.75
-		if inc.metric {
-			conf += 0.1
-			ev = append(ev, "a connected-devices metric alert fired during the incident")
-		}
-		if inc.hubErrors >= 3*max(1, inc.devices) {
-			conf += 0.05
-		}
-	case ccDeviceOrNetwork:
-		tokenWords()
-		if in := h.incidentAt(t); inc == nil && in != nil {
-			ev = append(ev, fmt.Sprintf("during hub incident %s, but not part of its burst: fewer than %d other devices disconnected unexplained within %ds",
-				incidentID(h.name, in.idStart), e.hubBurstPeers(h), burstSpan))
-		} else if inc == nil {
-			ev = append(ev, "no hub incident at the time")
-		}
-		reconnectWords()
-		conf = 0.6
-		if te.havePeriod {
-			conf += 0.1 // its token period is known and this is off it
-		}
-		if !v.reconnect {
-			conf += 0.1 // slow or no return points at the device or its network
-		}
-		if te.connected < 0 {
-			conf -= 0.1 // little history to go on
-		}
-	}
-	if v.incident != nil && v.cause != ccHubTransient {
-		ev = append(ev, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(h.name, v.incident.idStart)))
+	v := verdict{cause: ccRenewalFailed, class: class, incLine: -1}
+	ev := f.tokenWords(nil)
+	ev = f.reconnectWords(ev)
+	if f.failed > 0 {
+		ev = append(ev, fmt.Sprintf("401003 continues: %d refused connect(s) between %s and %s%s",
+			f.failed, clock(f.firstFail, f.ref), clock(f.lastFail, f.ref), classWords(class)))
 	}
 	v.evidence = ev
-	v.confidence = math.Round(clamp01(conf)*100) / 100
-	v.rec = recommendation(v.cause, v.class, v.reconnect)
+	v.confidence = 0.7 + 0.05*float64(min(f.failed, 5))
+	if f.te.beside < 0 {
+		v.confidence -= 0.1
+	}
+	return v, true
+}
+
+// tokenBy401003: the hub refused the device's token beside the disconnect
+// (reference §2.2: 401003 → 404104 → reconnect) and the device is back or
+// not refused again.
+func (e *Engine) tokenBy401003(f *facts) (verdict, bool) {
+	if f.te.beside < 0 {
+		return verdict{}, false
+	}
+	return f.tokenExpiry(), true
+}
+
+// tokenByLearnedPeriod: the session ended on the device's own learned token
+// period (§5 "learned, not hard-coded, periods"); closely on it when that
+// match is all the token evidence left (see gather).
+func (e *Engine) tokenByLearnedPeriod(f *facts) (verdict, bool) {
+	if !f.te.onPeriod {
+		return verdict{}, false
+	}
+	return f.tokenExpiry(), true
+}
+
+// duplicateIdentity: a second client on the identity knocked this one off —
+// 400027 around the disconnect, or 409002 outside a hub incident (during
+// one, link conflicts are the reconnect storm's side effect).
+func (e *Engine) duplicateIdentity(f *facts) (verdict, bool) {
+	if f.n400027 == 0 && (f.n409002 == 0 || f.inc != nil) {
+		return verdict{}, false
+	}
+	v := verdict{cause: ccDuplicateIdentity, incLine: -1}
+	var ev []string
+	if f.n400027 > 0 {
+		ev = append(ev, fmt.Sprintf("400027 ConnectionForcefullyClosedOnNewConnection ×%d around the disconnect (first at %s)", f.n400027, clock(f.dupT, f.ref)))
+	}
+	if f.n409002 > 0 {
+		ev = append(ev, fmt.Sprintf("409002 LinkCreationConflict ×%d around the disconnect", f.n409002))
+	}
+	ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
+	v.evidence = f.reconnectWords(ev)
+	v.confidence = 0.7
+	if f.n400027 > 0 {
+		v.confidence += 0.1
+	}
+	if f.n400027+f.n409002 > 1 {
+		v.confidence += 0.1
+	}
+	return v, true
+}
+
+// hubBurst: the disconnect was part of the burst of a hub incident (many
+// devices at once, unexplained by their own evidence, with hub-side errors
+// above the hub's usual rate: caughtIn).
+func (e *Engine) hubBurst(f *facts) (verdict, bool) {
+	in := f.inc
+	if in == nil {
+		return verdict{}, false
+	}
+	v := verdict{cause: ccHubTransient, incident: in, incLine: 0}
+	ev := []string{in.summary(f.ref), fmt.Sprintf("no 401003 within %ds", besideBefore)}
+	if f.te.havePeriod && f.te.connected >= 0 {
+		ev = append(ev, fmt.Sprintf("connected %s before, off its learned token period of %s", durWords(f.te.connected), durWords(f.te.p.dur)))
+	}
+	ev = f.reconnectWords(ev)
+	v.confidence = 0.75
+	if in.metric {
+		v.confidence += 0.1
+		ev = append(ev, "a connected-devices metric alert fired during the incident")
+	}
+	if in.hubErrors >= 3*max(1, in.devices) {
+		v.confidence += 0.05
+	}
+	v.evidence = ev
+	return v, true
+}
+
+// tokenBySDKPrior: no token evidence of its own and no period learned yet,
+// but a .NET or Java client over MQTT whose session ended at the age the hub
+// cuts such clients off (sdkPrior), with the reconnect that follows a cut —
+// inside a hub incident's span, where the hub itself refuses reconnects, a
+// missing one says nothing against it.
+func (e *Engine) tokenBySDKPrior(f *facts) (verdict, bool) {
+	if !f.prior || !(f.reconnect || f.h.incidentAt(f.t) != nil) {
+		return verdict{}, false
+	}
+	v := f.tokenExpiry()
+	v.prior = !f.unknownAge // only a known session age can be found off a period learned later
+	return v, true
+}
+
+// deviceOrNetwork: nothing else explains the disconnect — no token evidence,
+// no second client, not part of a hub burst: keep-alive timeout, reset or
+// crash on the device's side (PRODUCT.md §1 cause 2).
+func (e *Engine) deviceOrNetwork(f *facts) (verdict, bool) {
+	v := verdict{cause: ccDeviceOrNetwork, incLine: -1}
+	ev := f.tokenWords(nil)
+	if in := f.h.incidentAt(f.t); in != nil {
+		ev = append(ev, fmt.Sprintf("during hub incident %s, but not part of its burst: fewer than %d other devices disconnected unexplained within %ds",
+			incidentID(f.h.name, in.idStart), e.hubBurstPeers(f.h), burstSpan))
+	} else {
+		ev = append(ev, "no hub incident at the time")
+	}
+	v.evidence = f.reconnectWords(ev)
+	v.confidence = 0.6
+	if f.te.havePeriod {
+		v.confidence += 0.1 // its token period is known and this is off it
+	}
+	if !f.reconnect {
+		v.confidence += 0.1 // slow or no return points at the device or its network
+	}
+	if f.te.connected < 0 {
+		v.confidence -= 0.1 // little history to go on
+	}
+	return v, true
+}
+
+// tokenExpiry renders a token-expiry verdict on the facts (by 401003, by
+// learned period, or by the SDK prior alone).
+func (f *facts) tokenExpiry() verdict {
+	v := verdict{cause: ccTokenExpiry, class: f.tokenClass(), incLine: -1}
+	if !f.te.ok() {
+		v.class = mcGeneric
+	}
+	ev := f.tokenWords(nil)
+	ev = f.reconnectWords(ev)
+	if f.failed > 0 {
+		ev = append(ev, fmt.Sprintf("%d more 401003 after the disconnect", f.failed))
+	}
+	v.evidence = ev
+	conf := 0.55
+	if f.te.beside >= 0 {
+		conf = 0.8
+	}
+	if !f.te.ok() { // the SDK prior alone: the device's own timing, not the hub's word
+		conf = 0.5
+		if f.unknownAge {
+			conf = 0.42
+		}
+	}
+	if f.te.beside >= 0 && f.te.onPeriod {
+		conf += 0.1
+	}
+	if f.te.onPeriod && f.te.p.by {
+		conf += 0.05
+	}
+	if f.reconnect {
+		conf += 0.08
+	} else {
+		conf -= 0.1
+	}
+	v.confidence = conf
 	return v
 }

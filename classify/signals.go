@@ -146,45 +146,80 @@ func (e *Engine) flapResetAt(d *device, since, w int64) (c, at int64, ok bool) {
 // so the transitions do not depend on batching. A condition that starts and
 // ends within one Tick emits both transitions.
 func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
-	changed := false
-	emit := func(s Signal) {
-		s.Key = d.key
-		s.Devices = 1
-		out.Signals = append(out.Signals, s)
-		changed = true
+	sc := &signalCtx{e: e, h: h, d: d, w: w, out: out}
+	e.renewalSignals(sc)
+	e.offlineSignals(sc)
+	e.flappingSignals(sc)
+	return sc.changed
+}
+
+// signalCtx is what the device alert conditions share while one device is
+// evaluated: its hub and timeline, the watermark, and where transitions go.
+type signalCtx struct {
+	e       *Engine
+	h       *hub
+	d       *device
+	w       int64
+	out     *Output
+	changed bool
+}
+
+// emit records one transition of the device's alert conditions.
+func (c *signalCtx) emit(s Signal) {
+	s.Key = c.d.key
+	s.Devices = 1
+	c.out.Signals = append(c.out.Signals, s)
+	c.changed = true
+}
+
+// incName is the ID of the hub incident that started at start ("" none).
+func (c *signalCtx) incName(start int64) string {
+	if start == 0 {
+		return ""
 	}
-	incName := func(start int64) string {
-		if start == 0 {
-			return ""
-		}
-		return incidentID(h.name, start)
-	}
-	incAt := func(t int64) int64 {
-		// the incident the device was caught in: its 404104 at t was part
-		// of the burst (caughtIn), not merely inside the incident's span
-		if k := d.find(t); k >= 0 {
-			if in := e.caughtIn(h, d, k); in != nil {
-				return in.idStart
-			}
-			return 0
-		}
-		if in := h.incidentAt(t); in != nil {
+	return incidentID(c.h.name, start)
+}
+
+// incAt returns the start of the incident the device was caught in at t:
+// its 404104 at t was part of the burst (caughtIn), not merely inside the
+// incident's span; 0 none.
+func (c *signalCtx) incAt(t int64) int64 {
+	if k := c.d.find(t); k >= 0 {
+		if in := c.e.caughtIn(c.h, c.d, k); in != nil {
 			return in.idStart
 		}
 		return 0
 	}
-	alive := func(t int64) bool { return d.deleted == 0 || t < d.deleted }
-	deletedWords := []string{"DeviceDeleted at " + clock(d.deleted, 0)}
-	deletedSummary := fmt.Sprintf("%s is no longer tracked: device deleted", d.key)
+	if in := c.h.incidentAt(t); in != nil {
+		return in.idStart
+	}
+	return 0
+}
 
-	// token renewal failing: fires with each final token-renewal-failed
-	// verdict, resolves on a successful connect (or the device's deletion).
+// alive reports whether the device identity still existed at t.
+func (c *signalCtx) alive(t int64) bool { return c.d.deleted == 0 || t < c.d.deleted }
+
+// deletedWords and deletedSummary resolve a condition because the device
+// was deleted.
+func (c *signalCtx) deletedWords() []string {
+	return []string{"DeviceDeleted at " + clock(c.d.deleted, 0)}
+}
+
+func (c *signalCtx) deletedSummary() string {
+	return fmt.Sprintf("%s is no longer tracked: device deleted", c.d.key)
+}
+
+// renewalSignals is the token-renewal-failing alert: it fires with each
+// final token-renewal-failed verdict, resolves on a successful connect (or
+// the device's deletion).
+func (e *Engine) renewalSignals(sc *signalCtx) {
+	h, d, w := sc.h, sc.d, sc.w
 	for range len(d.entries) + 1 {
 		if !d.renewal.firing {
 			l := -1
 			for i := range d.entries {
 				x := &d.entries[i]
-				if x.is404104() && x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref && alive(x.t) {
+				if x.is404104() && x.flags&fFinal != 0 && x.cause == ccRenewalFailed && x.t > d.renewal.ref && sc.alive(x.t) {
 					l = i
 					break
 				}
@@ -194,8 +229,8 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			}
 			x := &d.entries[l]
 			v := e.decide(d, h, l, 0)
-			d.renewal = sigState{firing: true, since: x.t, ref: x.t, inc: incAt(x.t)}
-			emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: incName(d.renewal.inc),
+			d.renewal = sigState{firing: true, since: x.t, ref: x.t, inc: sc.incAt(x.t)}
+			sc.emit(Signal{Kind: TokenRenewalFailing, Firing: true, Since: unix(x.t), At: unix(x.t), Incident: sc.incName(d.renewal.inc),
 				Summary:        fmt.Sprintf("%s cannot renew its token: refused since %s and not reconnected", d.key, clock(x.t, 0)),
 				Evidence:       v.evidence,
 				Recommendation: v.rec})
@@ -203,7 +238,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		rs := d.renewal
 		if c, back := d.connectIn(rs.ref, w); back {
 			d.renewal.firing = false
-			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(c), Incident: incName(rs.inc),
+			sc.emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(c), Incident: sc.incName(rs.inc),
 				Summary:  fmt.Sprintf("%s connected again at %s: its token renewal works again", d.key, clock(c, 0)),
 				Evidence: []string{fmt.Sprintf("successful connect at %s", clock(c, 0))}})
 			continue
@@ -211,21 +246,25 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if d.deleted != 0 && d.deleted <= w {
 			d.renewal.firing = false
 			d.renewal.ref = max(d.renewal.ref, d.deleted)
-			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(max(d.deleted, rs.since)), Incident: incName(rs.inc),
-				Summary: deletedSummary, Evidence: deletedWords})
+			sc.emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(max(d.deleted, rs.since)), Incident: sc.incName(rs.inc),
+				Summary: sc.deletedSummary(), Evidence: sc.deletedWords()})
 			break
 		}
 		if r := d.find(rs.ref); r >= 0 && d.entries[r].cause != ccRenewalFailed {
 			d.renewal.firing = false
-			emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(rs.ref + e.grace), Incident: incName(rs.inc),
+			sc.emit(Signal{Kind: TokenRenewalFailing, Since: unix(rs.since), At: unix(rs.ref + e.grace), Incident: sc.incName(rs.inc),
 				Summary: fmt.Sprintf("%s: late evidence revised its failed token renewal", d.key)})
 			continue
 		}
 		break
 	}
+}
 
-	// offline: not back OfflineAfter after an eligible final 404104; each
-	// such episode fires once and resolves on the next successful connect.
+// offlineSignals is the device-offline alert: not back OfflineAfter after an
+// eligible final 404104; each such episode fires once and resolves on the
+// next successful connect.
+func (e *Engine) offlineSignals(sc *signalCtx) {
+	d, w := sc.d, sc.w
 	for range len(d.entries) + 1 {
 		if !d.offline.firing {
 			l := e.nextOffline(d, w)
@@ -234,18 +273,18 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 			}
 			x := &d.entries[l]
 			at := x.t + e.offline
-			d.offline = sigState{firing: true, since: at, ref: x.t, inc: incAt(x.t)}
+			d.offline = sigState{firing: true, since: at, ref: x.t, inc: sc.incAt(x.t)}
 			ev := []string{
 				fmt.Sprintf("404104 at %s, judged %s", clock(x.t, 0), x.cause.cause()),
 				fmt.Sprintf("no successful connect in the %s since", durWords(e.offline)),
 			}
 			if d.offline.inc != 0 {
-				ev = append(ev, "disconnected during hub incident "+incName(d.offline.inc))
+				ev = append(ev, "disconnected during hub incident "+sc.incName(d.offline.inc))
 			}
 			// Since is the disconnect the device has been away from, as its
 			// summary says ("offline since …"); At is when that became an
 			// alert (OfflineAfter later).
-			emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(x.t), At: unix(at), Incident: incName(d.offline.inc),
+			sc.emit(Signal{Kind: DeviceOffline, Firing: true, Since: unix(x.t), At: unix(at), Incident: sc.incName(d.offline.inc),
 				Summary:        fmt.Sprintf("%s has been offline since %s (%s)", d.key, clock(x.t, 0), x.cause.cause()),
 				Evidence:       ev,
 				Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
@@ -253,7 +292,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		os := d.offline
 		if c, back := d.connectIn(os.ref, w); back {
 			d.offline.firing = false
-			emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(c, os.since)), Incident: incName(os.inc),
+			sc.emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(c, os.since)), Incident: sc.incName(os.inc),
 				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c, 0)),
 				Evidence: []string{fmt.Sprintf("successful connect at %s, %s after its disconnect", clock(c, 0), durWords(c-os.ref))}})
 			continue
@@ -261,14 +300,17 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if d.deleted != 0 && d.deleted <= w {
 			d.offline.firing = false
 			d.offline.ref = max(d.offline.ref, d.deleted)
-			emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(d.deleted, os.since)), Incident: incName(os.inc),
-				Summary: deletedSummary, Evidence: deletedWords})
+			sc.emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(d.deleted, os.since)), Incident: sc.incName(os.inc),
+				Summary: sc.deletedSummary(), Evidence: sc.deletedWords()})
 		}
 		break
 	}
+}
 
-	// flapping: FlapCount seed-2 disconnects within FlapWindow; clears after
-	// FlapReset connected without a disconnect.
+// flappingSignals is the device-flapping alert: FlapCount seed-2 disconnects
+// within FlapWindow; clears after FlapReset connected without a disconnect.
+func (e *Engine) flappingSignals(sc *signalCtx) {
+	h, d, w := sc.h, sc.d, sc.w
 	n := e.cfg.FlapCount
 	for range len(d.flaps) + 1 {
 		if !d.flapping.firing {
@@ -290,7 +332,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				if at+e.flapHold() > w {
 					break // not yet: whether an incident catches it is still open
 				}
-				if !fl[j].seed2At(at) || !alive(at) {
+				if !fl[j].seed2At(at) || !sc.alive(at) {
 					continue
 				}
 				// the window ending at at counts the verdicts that were
@@ -311,7 +353,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 				for _, t := range win {
 					ev = append(ev, "device-or-network 404104 at "+clock(t, 0))
 				}
-				emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: incName(d.flapping.inc),
+				sc.emit(Signal{Kind: DeviceFlapping, Firing: true, Since: unix(at), At: unix(at), Incident: sc.incName(d.flapping.inc),
 					Summary:        fmt.Sprintf("%s disconnected %d times within %s (device or network side)", d.key, n, durWords(e.flapWin)),
 					Evidence:       ev,
 					Recommendation: "Test the device's connectivity and power, check its MQTT keep-alive settings and update it to the latest SDK."})
@@ -326,7 +368,7 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if c, at, ok := e.flapResetAt(d, fs.since, w); ok {
 			d.flapping.firing = false
 			d.flapping.ref = at
-			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(at), Incident: incName(fs.inc),
+			sc.emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(at), Incident: sc.incName(fs.inc),
 				Summary:  fmt.Sprintf("%s has stayed connected since %s", d.key, clock(c, 0)),
 				Evidence: []string{fmt.Sprintf("connected at %s and no disconnect for %s", clock(c, 0), durWords(e.flapReset))}})
 			continue
@@ -334,12 +376,11 @@ func (e *Engine) evalSignals(h *hub, d *device, w int64, out *Output) bool {
 		if d.deleted != 0 && d.deleted <= w {
 			d.flapping.firing = false
 			d.flapping.ref = max(d.deleted, fs.since)
-			emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(max(d.deleted, fs.since)), Incident: incName(fs.inc),
-				Summary: deletedSummary, Evidence: deletedWords})
+			sc.emit(Signal{Kind: DeviceFlapping, Since: unix(fs.since), At: unix(max(d.deleted, fs.since)), Incident: sc.incName(fs.inc),
+				Summary: sc.deletedSummary(), Evidence: sc.deletedWords()})
 		}
 		break
 	}
-	return changed
 }
 
 // flapHold is how long after its last disconnect a flapping condition waits

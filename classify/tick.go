@@ -28,7 +28,33 @@ type Output struct {
 func (e *Engine) Tick(st *State, watermark time.Time) Output {
 	w := watermark.Unix()
 	var out Output
+	touched := e.syncTouched(st)
+	hubs := st.hubNames()
+	eval := e.dueDevices(st, hubs, touched, w)
+	for _, k := range eval {
+		d := st.devices[k]
+		if d == nil {
+			continue
+		}
+		h := st.hub(k.Hub)
+		e.evalDevice(st, h, d, w, &out)
+		e.syncBuckets(st, h, d)
+		if d.deleted != 0 && d.deleted <= w && !d.hasPending() {
+			e.remove(st, h, d, &out)
+		}
+	}
+	for _, n := range hubs {
+		e.sealHub(st, st.hubs[n], w, &out)
+	}
+	st.clearTouched()
+	sortOutput(&out)
+	return out
+}
 
+// syncTouched brings the hub minute counts up to date with the devices
+// Ingest touched, so that incidents are judged on every record in; it
+// returns those devices, sorted.
+func (e *Engine) syncTouched(st *State) []event.Key {
 	touched := make([]event.Key, 0, len(st.touched))
 	for k := range st.touched {
 		if _, ok := st.devices[k]; ok {
@@ -37,15 +63,26 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 	}
 	sortKeys(touched)
 	for _, k := range touched {
-		d := st.devices[k]
-		e.syncBuckets(st, st.hub(k.Hub), d)
+		e.syncBuckets(st, st.hub(k.Hub), st.devices[k])
 	}
+	return touched
+}
 
-	hubs := make([]string, 0, len(st.hubs))
-	for n := range st.hubs {
+// hubNames returns the tracked hubs' names, sorted.
+func (s *State) hubNames() []string {
+	hubs := make([]string, 0, len(s.hubs))
+	for n := range s.hubs {
 		hubs = append(hubs, n)
 	}
 	slices.Sort(hubs)
+	return hubs
+}
+
+// dueDevices updates every hub's incidents and returns, sorted, the
+// devices this Tick judges: those touched by Ingest, those with a 404104
+// in the minutes an incident change affects, and those whose own deadline
+// (device.due) the watermark w has passed.
+func (e *Engine) dueDevices(st *State, hubs []string, touched []event.Key, w int64) []event.Key {
 	eval := make(map[event.Key]struct{}, len(touched))
 	for _, k := range touched {
 		eval[k] = struct{}{}
@@ -76,51 +113,50 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 		keys = append(keys, k)
 	}
 	sortKeys(keys)
-	for _, k := range keys {
-		d := st.devices[k]
-		if d == nil {
-			continue
-		}
-		h := st.hub(k.Hub)
-		e.evalDevice(st, h, d, w, &out)
-		e.syncBuckets(st, h, d)
-		if d.deleted != 0 && d.deleted <= w && !d.hasPending() {
-			e.remove(st, h, d, &out)
-		}
-	}
+	return keys
+}
 
-	for _, n := range hubs {
-		h := st.hubs[n]
-		sealed, closed := h.sealed, h.closed
-		e.seal(h, w)
-		if h.sealed != sealed || h.closed != closed {
+// sealHub folds the minutes the watermark passed into hub h's baseline and
+// emits its incidents' changes and their firing and resolved signals, once
+// each.
+func (e *Engine) sealHub(st *State, h *hub, w int64, out *Output) {
+	sealed, closed := h.sealed, h.closed
+	e.seal(h, w)
+	if h.sealed != sealed || h.closed != closed {
+		st.markHub(h)
+	}
+	for _, in := range h.inc {
+		if fp := in.fingerprint(); fp != in.emitted {
+			in.emitted = fp
+			out.Incidents = append(out.Incidents, in.toIncident(h.name, in.start))
 			st.markHub(h)
 		}
-		for _, in := range h.inc {
-			if fp := in.fingerprint(); fp != in.emitted {
-				in.emitted = fp
-				out.Incidents = append(out.Incidents, in.toIncident(n, in.start))
-				st.markHub(h)
-			}
-			if !in.sigFired {
-				in.sigFired = true
-				out.Signals = append(out.Signals, e.incidentSignal(h, in, true))
-				st.markHub(h)
-			}
-			if !in.open && !in.sigClosed {
-				in.sigClosed = true
-				out.Signals = append(out.Signals, e.incidentSignal(h, in, false))
-				st.markHub(h)
-			}
+		if !in.sigFired {
+			in.sigFired = true
+			out.Signals = append(out.Signals, e.incidentSignal(h, in, true))
+			st.markHub(h)
+		}
+		if !in.open && !in.sigClosed {
+			in.sigClosed = true
+			out.Signals = append(out.Signals, e.incidentSignal(h, in, false))
+			st.markHub(h)
 		}
 	}
-	for k := range st.touched {
-		if d := st.devices[k]; d != nil {
+}
+
+// clearTouched empties Ingest's work list after a Tick.
+func (s *State) clearTouched() {
+	for k := range s.touched {
+		if d := s.devices[k]; d != nil {
 			d.inTouched = false
 		}
 	}
-	st.touched = emptied(st.touched)
+	s.touched = emptied(s.touched)
+}
 
+// sortOutput orders a Tick's output deterministically: diagnoses by time,
+// device and record ID; signals by time, kind and device.
+func sortOutput(out *Output) {
 	slices.SortStableFunc(out.Diagnoses, func(a, b Diagnosis) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
@@ -148,7 +184,6 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 		}
 		return 0
 	})
-	return out
 }
 
 func (d *device) hasPending() bool {
@@ -170,7 +205,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			continue
 		}
 		final := ent.flags&fFinal != 0
-		if !final && ent.t+e.grace > w {
+		if e.pending(ent, w) {
 			if ent.flags&fAnnounced == 0 {
 				ent.flags |= fAnnounced
 				changed = true
@@ -178,27 +213,12 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			}
 			continue
 		}
-		if final && (ent.t-besideBefore-e.grace < d.floor || ent.t < w-e.revHorizon) {
-			continue // frozen: its evidence may have been pruned
+		if final && e.frozen(d, ent, w) {
+			continue
 		}
-		v := e.decide(d, h, i, ent.t)
-		if final && ent.flags&fRetro != 0 {
-			if v.cause != ccDeviceOrNetwork {
-				ent.flags &^= fRetro // new evidence of its own decides now
-			} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 {
-				v = retroVerdict(&d.samples[si], e.grace)
-			} else {
-				continue // revised by a period learned later; its sample is gone
-			}
-		}
-		if final && ent.flags&fUnprior != 0 {
-			if !v.prior {
-				ent.flags &^= fUnprior // new evidence of its own decides now
-			} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 && d.samples[si].prior {
-				v = unpriorVerdict(&d.samples[si], e.grace)
-			} else {
-				continue // revised by a period learned later; its sample is gone
-			}
+		v, ok := e.keepRevision(d, ent, e.decide(d, h, i, ent.t))
+		if !ok {
+			continue
 		}
 		fp := v.fingerprint()
 		causeChanged := final && v.cause != ent.cause
@@ -243,6 +263,53 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 	if changed {
 		st.markDev(d)
 	}
+}
+
+// pending is the rule for a 404104 not yet decided (PRODUCT.md §5
+// "pending"): until the watermark passes t + ReconnectGrace, the reconnect
+// that supports or weighs against every other rule may still arrive, and so
+// may evidence up to ALLOWED_LATENESS late.
+func (e *Engine) pending(ent *entry, w int64) bool {
+	return ent.flags&fFinal == 0 && ent.t+e.grace > w
+}
+
+// frozen reports whether a final verdict is no longer re-judged: its
+// evidence (the 401003 beside it, its reconnect) may have been pruned from
+// the timeline, or it is older than the revision horizon.
+func (e *Engine) frozen(d *device, ent *entry, w int64) bool {
+	return ent.t-besideBefore-e.grace < d.floor || ent.t < w-e.revHorizon
+}
+
+// keepRevision keeps a verdict that reviseEarlier revised (fRetro, fUnprior)
+// rendered from its sample while the rules still give the cause it was
+// revised from: the revision rests on a period learned later, which decide
+// does not see. When the device's own new evidence decides otherwise, the
+// rules' verdict v stands and the revision mark goes. ok is false when the
+// revision's sample is gone (nothing to re-render: the verdict stays as
+// emitted).
+func (e *Engine) keepRevision(d *device, ent *entry, v verdict) (verdict, bool) {
+	if ent.flags&fFinal == 0 {
+		return v, true
+	}
+	if ent.flags&fRetro != 0 {
+		if v.cause != ccDeviceOrNetwork {
+			ent.flags &^= fRetro // new evidence of its own decides now
+		} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 {
+			v = retroVerdict(&d.samples[si], e.grace)
+		} else {
+			return v, false // revised by a period learned later; its sample is gone
+		}
+	}
+	if ent.flags&fUnprior != 0 {
+		if !v.prior {
+			ent.flags &^= fUnprior // new evidence of its own decides now
+		} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 && d.samples[si].prior {
+			v = unpriorVerdict(&d.samples[si], e.grace)
+		} else {
+			return v, false // revised by a period learned later; its sample is gone
+		}
+	}
+	return v, true
 }
 
 func unix(t int64) time.Time { return time.Unix(t, 0).UTC() }
