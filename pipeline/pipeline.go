@@ -355,6 +355,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		rep.Skipped = "another instance holds the evaluate lease"
 		return rep, nil
 	}
+	ctx = p.fenced(ctx) // every state write below carries the epoch
 	if err := p.readPhase(ctx, now, &rep); err != nil {
 		return rep, err
 	}
@@ -399,7 +400,7 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 		continuous = continuous && p.res.meta.Epoch == p.epoch
 	}
 	if !continuous {
-		if err := p.load(ctx); err != nil {
+		if err := p.load(p.fenced(ctx)); err != nil {
 			return false, true, err
 		}
 	}

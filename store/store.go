@@ -84,7 +84,8 @@ type Blob struct {
 	ETag string
 }
 
-// BlobKind names a family of blobs; each lives in its own table/partition.
+// BlobKind names a family of blobs; each lives in its own table (device
+// blobs spread over partitions, store/blobs.go).
 type BlobKind string
 
 const (

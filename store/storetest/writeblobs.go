@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -99,5 +101,57 @@ func testBlobsWrite(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetBlob(ctx, kind, "ok"); err == nil {
 		t.Errorf("WriteBlobs with an invalid blob wrote the valid one beside it")
+	}
+}
+
+// testBlobsWriteFenced: WriteBlobs carries the context's fence like the
+// other state writes: a late holder's puts and deletes are refused with
+// ErrFenced and change nothing, on device blobs (spread over partitions)
+// and meta rows alike; the successor writes on.
+func testBlobsWriteFenced(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	old := store.WithFence(ctx, store.Fence{Name: "evaluate", Epoch: 1})
+	succ := store.WithFence(ctx, store.Fence{Name: "evaluate", Epoch: 2})
+	rows := func(data string) []store.Blob {
+		bs := make([]store.Blob, 40)
+		for i := range bs {
+			bs[i] = store.Blob{Key: fmt.Sprintf("hub/dev%02d", i), Data: []byte(data)}
+		}
+		return bs
+	}
+	for _, w := range []struct {
+		ctx  context.Context
+		data string
+	}{{old, "epoch 1"}, {succ, "epoch 2"}} {
+		if err := s.WriteBlobs(w.ctx, store.DeviceBlobs, rows(w.data), nil); err != nil {
+			t.Fatalf("WriteBlobs(%s): %v", w.data, err)
+		}
+		if err := s.WriteBlobs(w.ctx, store.MetaBlobs, []store.Blob{{Key: "watch", Data: []byte(w.data)}}, nil); err != nil {
+			t.Fatalf("WriteBlobs(meta, %s): %v", w.data, err)
+		}
+	}
+	if err := s.WriteBlobs(old, store.DeviceBlobs, rows("late"), nil); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("the late holder's device rows: %v, want ErrFenced", err)
+	}
+	if err := s.WriteBlobs(old, store.MetaBlobs, []store.Blob{{Key: "watch", Data: []byte("late")}}, []string{"hub/dev01"}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("the late holder's meta row: %v, want ErrFenced", err)
+	}
+	if err := s.WriteBlobs(old, store.DeviceBlobs, nil, []string{"hub/dev01"}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("the late holder's delete: %v, want ErrFenced", err)
+	}
+	got := blobMap(t, s, store.DeviceBlobs)
+	if len(got) != 40 {
+		t.Fatalf("%d device rows after the late writes, want 40", len(got))
+	}
+	for k, v := range got {
+		if string(v) != "epoch 2" {
+			t.Errorf("device row %s = %q after the late writes, want the successor's", k, v)
+		}
+	}
+	if b, err := s.GetBlob(ctx, store.MetaBlobs, "watch"); err != nil || string(b.Data) != "epoch 2" {
+		t.Errorf("meta row = %q, %v; want the successor's", b.Data, err)
+	}
+	if err := s.WriteBlobs(succ, store.DeviceBlobs, rows("epoch 2 again"), []string{"hub/never-written"}); err != nil {
+		t.Fatalf("the successor writes on: %v", err)
 	}
 }
