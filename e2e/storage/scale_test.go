@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,7 @@ const (
 // and every entity the run left in Table storage is within the service's
 // limits, every state blob under 64 KiB.
 func TestHubDropping20kUnderHandler(t *testing.T) {
-	r := runDrop(t, dropConfig{devices: 20000, grid: true, controls: 200, heartbeatUntil: 40 * time.Minute})
+	r := runDrop(t, "table", dropConfig{devices: *dropDevices, grid: true, controls: 200, heartbeatUntil: 40 * time.Minute})
 	rss, err := r.h.PeakRSS()
 	if err != nil {
 		t.Fatal(err)
@@ -78,20 +79,28 @@ func TestHubDropping20kUnderHandler(t *testing.T) {
 	})
 }
 
+// dropDevices is the hub size of TestHubDropping20kUnderHandler and of the
+// Table-store run of BenchmarkHandlerPeakRSS (go test ./e2e/storage -run
+// HubDropping -args -drop-devices=20000).
+var dropDevices = flag.Int("drop-devices", 20000, "devices of the hub that drops in TestHubDropping20kUnderHandler and BenchmarkHandlerPeakRSS/table")
+
 // BenchmarkHandlerPeakRSS reports the handler process's peak RSS (VmHWM)
 // while it serves DiagnosticLogs, ConnectionEvents and Evaluate for a hub
-// whose every device drops (TestHubDropping20kUnderHandler's scenario, on
-// Azurite), and the wall time per ingested record (mostly Azurite's).
-// The 100 000-device run takes about an hour on Azurite: run it alone,
-//
-//	flock /tmp/big.lock go test ./e2e/storage -run '^$' -bench 'HandlerPeakRSS/devices=100000' -benchtime=1x -timeout 3h -v
+// whose every device drops (TestHubDropping20kUnderHandler's scenario),
+// and the wall time per ingested record: with the Table store on Azurite
+// (-drop-devices, mostly Azurite's time) and with the embedded store at
+// 100 000 devices — an upper bound for the Table store's handler, whose
+// events, diagnoses and blobs live in Table storage, not in the process.
 func BenchmarkHandlerPeakRSS(b *testing.B) {
-	for _, n := range []int{20000, 100000} {
-		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		store   string
+		devices int
+	}{{"table", *dropDevices}, {"memory", 100000}} {
+		b.Run(fmt.Sprintf("%s/devices=%d", c.store, c.devices), func(b *testing.B) {
 			var rss int64
 			var perRecord float64
 			for b.Loop() {
-				r := runDrop(b, dropConfig{devices: n, grid: true, heartbeatUntil: 40 * time.Minute})
+				r := runDrop(b, c.store, dropConfig{devices: c.devices, grid: true, heartbeatUntil: 40 * time.Minute})
 				got, err := r.h.PeakRSS()
 				if err != nil {
 					b.Fatal(err)
@@ -107,7 +116,7 @@ func BenchmarkHandlerPeakRSS(b *testing.B) {
 
 // dropRun is one run of massDrop's scenario through the real handler.
 type dropRun struct {
-	srv    *azurite.Server
+	srv    *azurite.Server // nil on the embedded store
 	prefix string
 	h      *emulator.Host
 	hook   *notes
@@ -117,29 +126,30 @@ type dropRun struct {
 }
 
 // runDrop runs massDrop(cfg) through the real handler binary under the
-// emulated host on a fresh Azurite, minute by minute (each minute's
-// deliveries, then Evaluate), and fails tb at the first invocation that
-// does not answer 2xx. With -v it reports each minute's wall time and the
-// handler's peak RSS as it goes.
-func runDrop(tb testing.TB, cfg dropConfig) dropRun {
+// emulated host, on a fresh Azurite (st "table") or the embedded store
+// ("memory"), minute by minute (each minute's deliveries, then Evaluate),
+// and fails tb at the first invocation that does not answer 2xx. With -v
+// it reports each minute's wall time and the handler's peak RSS as it goes.
+func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
 	ctx := context.Background()
-	r := dropRun{srv: azurite.Start(tb, azurite.Options{}), hook: &notes{}}
-	r.prefix = r.srv.Prefix()
+	r := dropRun{hook: &notes{}}
 	hs := httptest.NewServer(r.hook)
 	tb.Cleanup(hs.Close)
-	r.h = emulator.Start(tb, emulator.Options{
-		Env: funchost.WithLocalSettings(map[string]string{
-			"STATE_STORAGE":      r.srv.ConnString(),
-			"STATE_TABLE_PREFIX": r.prefix,
-			"WATERMARK":          "eventtime",
-			"ALERT_WEBHOOK_URL":  hs.URL,
-			// Deliveries are synchronous: no append is in flight when
-			// Evaluate reads. The default margin (2 minutes of wall clock)
-			// would re-read the whole compressed run at every tick.
-			"EVALUATE_READ_SAFETY": "1s",
-		}),
-		MaxAttempts: 1,
-	})
+	env := map[string]string{
+		"STATE_STORAGE":     "memory",
+		"WATERMARK":         "eventtime",
+		"ALERT_WEBHOOK_URL": hs.URL,
+		// Deliveries are synchronous: no append is in flight when
+		// Evaluate reads. The default margin (2 minutes of wall clock)
+		// would re-read the whole compressed run at every tick.
+		"EVALUATE_READ_SAFETY": "1s",
+	}
+	if st == "table" {
+		r.srv = azurite.Start(tb, azurite.Options{})
+		r.prefix = r.srv.Prefix()
+		env["STATE_STORAGE"], env["STATE_TABLE_PREFIX"] = r.srv.ConnString(), r.prefix
+	}
+	r.h = emulator.Start(tb, emulator.Options{Env: funchost.WithLocalSettings(env), MaxAttempts: 1})
 	var s scenario
 	s, r.truth = massDrop(cfg)
 	r.ms = schedule(tb, s.output(), s.start, r.h.Host.Extensions.EventHubs.MaxEventBatchSize)
@@ -160,8 +170,8 @@ func runDrop(tb testing.TB, cfg dropConfig) dropRun {
 		}
 	}
 	r.took = time.Since(began)
-	tb.Logf("%d devices, %d records in %d deliveries over %d simulated minutes: %s", cfg.devices, records(r.ms), deliveries(r.ms), len(r.ms),
-		r.took.Round(time.Millisecond))
+	tb.Logf("%s store, %d devices, %d records in %d deliveries over %d simulated minutes: %s", st, cfg.devices, records(r.ms), deliveries(r.ms),
+		len(r.ms), r.took.Round(time.Millisecond))
 	return r
 }
 
