@@ -25,9 +25,10 @@ type dropConfig struct {
 	heartbeatUntil time.Duration
 	// controls of the devices (the first ones) have a disconnect of their
 	// own 25 to 5 minutes before the drop, and are back before it: every
-	// other one a token expiry (a 401003 beside the 404104, back within
-	// 20 s), the rest device-or-network (no evidence, back 3–10 minutes
-	// later). They give the truth more than one cause.
+	// other one a token expiry 65 minutes after its connect (a 401003
+	// beside the 404104, back within 20 s), the rest device-or-network (no
+	// evidence, back 3–10 minutes later). They give the truth more than one
+	// cause.
 	controls int
 }
 
@@ -130,9 +131,14 @@ func (g *dropGen) change(on bool, dev string, at time.Time) {
 	g.grid = append(g.grid, gridEvent{at: at.Add(time.Second + time.Duration(g.extra.Int64N(int64(7*time.Second)))), body: b})
 }
 
-// control adds a control device's own disconnect before the drop.
-func (g *dropGen) control(dev string, token bool) {
-	cut := dropT0.Add(-5*time.Minute - time.Duration(g.extra.Int64N(int64(20*time.Minute)))).Truncate(time.Second)
+// controlCut is when a control device has its own disconnect: 25 to 5
+// minutes before the drop.
+func (g *dropGen) controlCut() time.Time {
+	return dropT0.Add(-5*time.Minute - time.Duration(g.extra.Int64N(int64(20*time.Minute)))).Truncate(time.Second)
+}
+
+// control adds a control device's own disconnect at cut.
+func (g *dropGen) control(dev string, token bool, cut time.Time) {
 	back := cut.Add(3*time.Minute + time.Duration(g.extra.Int64N(int64(7*time.Minute))))
 	cause := classify.DeviceOrNetwork
 	if token {
@@ -164,10 +170,17 @@ func massDrop(cfg dropConfig) (scenario, []dropTruth) {
 	for i := range cfg.devices {
 		dev := fmt.Sprintf("sensor-%05d", i)
 		connected := dropT0.Add(-time.Duration(g.rng.Int64N(int64(30 * time.Minute))))
+		var cut0 time.Time
+		if i < cfg.controls {
+			cut0 = g.controlCut()
+			if i%2 == 0 { // a token expiry comes a token lifetime (65 min) after the connect
+				connected = cut0.Add(-65 * time.Minute)
+			}
+		}
 		g.conn(dev, connected, "deviceConnect", 0, "Information")
 		g.change(true, dev, connected)
 		if i < cfg.controls {
-			g.control(dev, i%2 == 0)
+			g.control(dev, i%2 == 0, cut0)
 		}
 		cut := dropT0.Add(time.Duration(g.rng.Int64N(int64(2 * time.Minute))))
 		g.conn(dev, cut, "deviceDisconnect", 404104, "Error")
