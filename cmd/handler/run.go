@@ -102,6 +102,8 @@ type runOptions struct {
 	progress io.Writer
 	// routes is an ALERT_ROUTES document, applied to the run's channels.
 	routes string
+	// profile, when set, samples the heap once a simulated minute.
+	profile *runProfile
 }
 
 // run is `handler run` (make run): a realistic simulated fleet through the
@@ -114,6 +116,9 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	out := fs.String("out", "out", "folder for the notifications, diagnoses and report")
 	appDir := fs.String("app", ".", "folder holding host.json and functions/ (the repository root)")
 	serveAddr := fs.String("serve", "", "after the run, serve the dashboard live on this address (e.g. 127.0.0.1:8080) until Ctrl-C")
+	prof := &runProfile{}
+	fs.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&prof.mem, "memprofile", "", "write a heap profile taken at the run's largest live heap to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,10 +137,14 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := prof.start(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	defer prof.stop()
 	begin := time.Now()
 	fmt.Fprintf(w, "disconnect-doctor: simulating hub %q, %d devices, %s, %d incident(s), seed %d\n",
 		sc.Hub, sc.Devices, sc.Duration, sc.Incidents, sc.Seed)
-	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w, routes: os.Getenv("ALERT_ROUTES")})
+	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w, routes: os.Getenv("ALERT_ROUTES"), profile: prof})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -321,6 +330,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 		if err := invoke(app.Timer("Evaluate")); err != nil {
 			log.Error().Err(err).Msg("run: evaluate failed")
+		}
+		if err := o.profile.sample(); err != nil {
+			return nil, err
 		}
 		if o.progress != nil && t.Sub(o.sim.Start)%(2*time.Hour) == 0 && t != o.sim.Start {
 			fmt.Fprintf(o.progress, "  … simulated %s of %s\n", t.Sub(o.sim.Start), end.Sub(o.sim.Start).Round(time.Minute))
