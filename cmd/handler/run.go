@@ -177,10 +177,12 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 // partition, one Event Grid invocation per event, metric alerts over HTTP,
 // and the Evaluate timer every minute.
 func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
-	fleet := sim.Generate(o.sim)
+	// The fleet is simulated minute by minute as the run reads it: a big
+	// fleet's records never all exist at once.
+	fleet := sim.NewStream(o.sim)
 	clock := &simClock{t: o.sim.Start}
 	st := store.NewMemory()
-	res := &RunResult{Fleet: fleet, Store: st}
+	res := &RunResult{Store: st}
 
 	channels := map[string]alert.Notifier{}
 	var webhookSink, teamsSink *sink.HTTP
@@ -254,18 +256,6 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	app.Clock = clock.Now
 	res.App, res.Backend = app, p
 
-	arrivals := make([]arrival, 0, len(fleet.Diagnostics)+len(fleet.EventGrid)+len(fleet.MetricAlerts))
-	for _, m := range fleet.Diagnostics {
-		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveDiag, partition: m.Partition, body: m.Body})
-	}
-	for _, m := range fleet.EventGrid {
-		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveGrid, body: m.Body})
-	}
-	for _, m := range fleet.MetricAlerts {
-		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveMetric, body: m.Body})
-	}
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].at.Before(arrivals[j].at) })
-
 	invoke := func(inv *funchost.Invocation) error {
 		res.Invocations++
 		r := app.Call(ctx, h, inv, 0)
@@ -281,7 +271,6 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	if batchSize <= 0 {
 		batchSize = 100 // the extension's default
 	}
-	next := 0
 	for t := o.sim.Start; !t.After(end); t = t.Add(time.Minute) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -291,8 +280,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		// it: Event Hubs batches of at most maxEventBatchSize per partition.
 		batches := map[string][]arrival{}
 		var parts []string
-		for ; next < len(arrivals) && !arrivals[next].at.After(t); next++ {
-			a := arrivals[next]
+		for _, a := range minuteArrivals(fleet.Next(t)) {
 			switch a.kind {
 			case arriveDiag:
 				if batches[a.partition] == nil {
@@ -339,6 +327,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 
+	res.Fleet = fleet.Result()
 	if res.Digests, err = runDigests(ctx, st); err != nil {
 		return nil, err
 	}
@@ -351,7 +340,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	if res.Sites, err = runSites(ctx, st); err != nil {
 		return nil, err
 	}
-	res.Score = sim.ScoreDiagnoses(fleet.Truth, res.Diagnoses)
+	res.Score = sim.ScoreDiagnoses(res.Fleet.Truth, res.Diagnoses)
 	if webhookSink != nil {
 		for _, s := range webhookSink.Received() {
 			var n alert.Notification
@@ -392,6 +381,24 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// minuteArrivals lists one minute's messages in arrival order, as the
+// host sees them: on a tie, resource logs before Event Grid before metric
+// alerts.
+func minuteArrivals(in sim.Arrivals) []arrival {
+	out := make([]arrival, 0, len(in.Diagnostics)+len(in.EventGrid)+len(in.MetricAlerts))
+	for _, m := range in.Diagnostics {
+		out = append(out, arrival{at: m.Enqueued, kind: arriveDiag, partition: m.Partition, body: m.Body})
+	}
+	for _, m := range in.EventGrid {
+		out = append(out, arrival{at: m.Enqueued, kind: arriveGrid, body: m.Body})
+	}
+	for _, m := range in.MetricAlerts {
+		out = append(out, arrival{at: m.Enqueued, kind: arriveMetric, body: m.Body})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	return out
 }
 
 // runDigests returns the daily digests the run's outbox delivered, once each.
