@@ -24,15 +24,14 @@ const memPage = 1000
 // against it behaves the same on Azure. It is safe for concurrent use; all
 // state is lost when the process exits.
 type Memory struct {
-	mu     sync.Mutex
-	etag   uint64
-	events map[string]memEvent // by eventRowKey
-	evKeys []string            // sorted when !evDirty
-	// evDirty: evKeys needs sorting (an append arrived out of key order).
-	evDirty  bool
+	mu       sync.Mutex
+	etag     uint64
+	events   map[string]memEvent // by eventRowKey
+	evKeys   keyIndex
 	progress map[string]Progress
 	blobs    map[BlobKind]map[string]Blob  // by key
 	diags    map[string]classify.Diagnosis // by diagRowKey
+	diagKeys keyIndex
 	incs     map[string]classify.Incident
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
@@ -103,10 +102,7 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 	}
 	put := func(k string, e memEvent) {
 		if _, ok := m.events[k]; !ok {
-			if n := len(m.evKeys); n > 0 && k < m.evKeys[n-1] {
-				m.evDirty = true
-			}
-			m.evKeys = append(m.evKeys, k)
+			m.evKeys.add(k)
 		}
 		m.events[k] = e
 	}
@@ -137,15 +133,12 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 			m.mu.Unlock()
 			return fmt.Errorf("store: read events: %w", err)
 		}
-		if m.evDirty {
-			sort.Strings(m.evKeys)
-			m.evDirty = false
-		}
-		i := sort.SearchStrings(m.evKeys, lo)
+		i := m.evKeys.search(lo)
+		keys := m.evKeys.keys
 		var page []event.Event
 		var marks []Mark
-		for ; i < len(m.evKeys) && len(page)+len(marks) < memPage; i++ {
-			k := m.evKeys[i]
+		for ; i < len(keys) && len(page)+len(marks) < memPage; i++ {
+			k := keys[i]
 			if k >= hi {
 				break
 			}
@@ -166,9 +159,9 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 			}
 			page = append(page, e)
 		}
-		more := i < len(m.evKeys) && m.evKeys[i] < hi
+		more := i < len(keys) && keys[i] < hi
 		if more {
-			lo = m.evKeys[i]
+			lo = keys[i]
 		}
 		m.mu.Unlock()
 		if len(page)+len(marks) == 0 {
@@ -329,7 +322,11 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 	for _, d := range ds {
 		d.Evidence = slices.Clone(d.Evidence)
 		d.Time = d.Time.UTC()
-		m.diags[diagRowKey(&d)] = d
+		k := diagRowKey(&d)
+		if _, ok := m.diags[k]; !ok {
+			m.diagKeys.add(k)
+		}
+		m.diags[k] = d
 	}
 	return nil
 }
@@ -352,14 +349,17 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 		m.mu.Unlock()
 		return nil, "", fmt.Errorf("store: list diagnoses: %w", err)
 	}
-	keys := make([]string, 0, len(m.diags))
-	for k, d := range m.diags {
-		if k < lo || (hi != "" && k >= hi) || !diagMatches(&d, &q) {
-			continue
+	var keys []string
+	all := m.diagKeys.ordered()
+	for i := m.diagKeys.search(lo); i < len(all) && len(keys) <= limit; i++ {
+		k := all[i]
+		if hi != "" && k >= hi {
+			break
 		}
-		keys = append(keys, k)
+		if d := m.diags[k]; diagMatches(&d, &q) {
+			keys = append(keys, k)
+		}
 	}
-	sort.Strings(keys)
 	next := ""
 	if len(keys) > limit {
 		keys = keys[:limit]
@@ -556,21 +556,14 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: purge: %w", err)
 	}
-	cut := stampKey(eventsBefore)
-	kept := m.evKeys[:0]
-	for _, k := range m.evKeys {
-		if k < cut {
-			delete(m.events, k)
-		} else {
-			kept = append(kept, k)
-		}
-	}
-	m.evKeys = kept
-	for k, d := range m.diags {
-		if d.Time.Before(before) {
+	m.evKeys.dropBefore(stampKey(eventsBefore), func(k string) { delete(m.events, k) })
+	m.diagKeys.dropIf(func(k string) bool {
+		if m.diags[k].Time.Before(before) {
 			delete(m.diags, k)
+			return true
 		}
-	}
+		return false
+	})
 	for k, in := range m.incs {
 		if !in.Open && in.End.Before(before) {
 			delete(m.incs, k)
