@@ -38,6 +38,23 @@ type Memory struct {
 	silences map[string]Silence
 	dead     map[string]DeadLetter
 	closed   bool
+	// readKeep, when positive, is how far before a read's start events
+	// are kept (ForgetReadEvents).
+	readKeep time.Duration
+}
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*Memory)
+
+// ForgetReadEvents bounds the events a Memory keeps for a store with one
+// forward reader — `handler run` and replay, where one pipeline reads the
+// events in stamp order and re-reads at most from its last commit: a
+// ReadEvents from `from` drops the events stamped before from-keep, as
+// Purge would. Without it events stay until Purge (hourly, an hour behind
+// the reader's cursor), which at 100 000 devices is millions of events
+// nobody reads again.
+func ForgetReadEvents(keep time.Duration) MemoryOption {
+	return func(m *Memory) { m.readKeep = keep }
 }
 
 type memEvent struct {
@@ -53,8 +70,8 @@ type memLease struct {
 }
 
 // NewMemory returns an empty in-process store.
-func NewMemory() *Memory {
-	return &Memory{
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{
 		events:   map[string]memEvent{},
 		progress: map[string]Progress{},
 		blobs:    map[BlobKind]map[string]Blob{},
@@ -65,6 +82,10 @@ func NewMemory() *Memory {
 		silences: map[string]Silence{},
 		dead:     map[string]DeadLetter{},
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 var _ Store = (*Memory)(nil)
@@ -127,6 +148,13 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 // in stamp order. The lock is not held while fn runs.
 func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []Mark) error) error {
 	lo, hi := stampKey(from), stampKey(to)
+	if m.readKeep > 0 {
+		m.mu.Lock()
+		if !m.closed {
+			m.evKeys.dropBefore(stampKey(from.Add(-m.readKeep)), func(k string) { delete(m.events, k) })
+		}
+		m.mu.Unlock()
+	}
 	for {
 		m.mu.Lock()
 		if err := m.check(ctx); err != nil {

@@ -68,6 +68,12 @@ const (
 	arriveMetric
 )
 
+// runReadKeep is how long the run's store keeps events its pipeline has
+// read: the pipeline re-reads at most from its last commit, made every 5
+// ticks or 5 minutes, so half an hour is ample, and a 100 000-device run
+// no longer holds an hour or two of events nobody reads again.
+const runReadKeep = 30 * time.Minute
+
 // RunResult is what a run produced, for the printed report and tests.
 type RunResult struct {
 	Fleet     *sim.Output
@@ -181,7 +187,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	// fleet's records never all exist at once.
 	fleet := sim.NewStream(o.sim)
 	clock := &simClock{t: o.sim.Start}
-	st := store.NewMemory()
+	st := store.NewMemory(store.ForgetReadEvents(runReadKeep))
 	res := &RunResult{Store: st}
 
 	channels := map[string]alert.Notifier{}
