@@ -217,6 +217,10 @@ func (s *State) MarshalDevice(k event.Key) ([]byte, error) {
 }
 
 func encodeDevice(d *device) []byte {
+	a := d.alerts
+	if a == nil {
+		a = &alerts{} // nothing held: written as zeros
+	}
 	w := &writer{b: make([]byte, 0, 64+len(d.entries)*28)}
 	w.byte(deviceBlobV3)
 	w.u(uint64(len(d.entries)))
@@ -280,15 +284,15 @@ func encodeDevice(d *device) []byte {
 			w.byte(s.pn)
 		}
 	}
-	w.u(uint64(len(d.flaps)))
+	w.u(uint64(len(a.flaps)))
 	prev = 0
-	for _, t := range d.flaps {
+	for _, t := range a.flaps {
 		w.i(t - prev)
 		prev = t
 	}
-	w.u(uint64(len(d.flapRevs)))
+	w.u(uint64(len(a.flapRevs)))
 	prev = 0
-	for _, r := range d.flapRevs {
+	for _, r := range a.flapRevs {
 		w.i(r.t - prev)
 		// by ≥ t always; a late one (unprior) is written as -(by-t)-1
 		if r.late {
@@ -301,7 +305,7 @@ func encodeDevice(d *device) []byte {
 	w.i(d.floor)
 	w.i(d.deleted)
 	w.i(d.due)
-	for _, s := range []*sigState{&d.offline, &d.flapping, &d.renewal} {
+	for _, s := range []*sigState{&a.offline, &a.flapping, &a.renewal} {
 		w.bool(s.firing)
 		w.i(s.since)
 		w.i(s.ref)
@@ -323,7 +327,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 	if r.err == nil && v != deviceBlobV1 && v != deviceBlobV2 && v != deviceBlobV3 {
 		return nil, fmt.Errorf("classify: device %s: unknown blob version %d", k, v)
 	}
-	d := &device{key: k, hash: keyHash(k)}
+	d := &device{key: k, alerts: &alerts{}}
 	n := r.n(22)
 	d.entries = make([]entry, n)
 	var prev int64
@@ -427,6 +431,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("classify: device %s: decode: %d trailing bytes", k, len(r.b))
 	}
+	d.releaseAlerts()
 	return d, nil
 }
 
@@ -779,7 +784,10 @@ func DecodeDeviceView(k event.Key, blob []byte) (DeviceView, error) {
 	if err != nil {
 		return DeviceView{}, err
 	}
-	v := DeviceView{Key: k, Offline: d.offline.firing, Flapping: d.flapping.firing, RenewalFailing: d.renewal.firing}
+	v := DeviceView{Key: k}
+	if a := d.alerts; a != nil {
+		v.Offline, v.Flapping, v.RenewalFailing = a.offline.firing, a.flapping.firing, a.renewal.firing
+	}
 	if p, ok := learnedPeriod(d.samples, math.MaxInt64, d.sdkAt(math.MaxInt64)); ok {
 		v.TokenPeriod = time.Duration(p.dur) * time.Second
 	}

@@ -39,7 +39,16 @@ func (d *device) recordSample(i int, v *verdict) {
 		return
 	}
 	pos, _ := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmp.Compare(s.disc, t) })
-	d.samples = slices.Insert(grown(d.samples, 2), pos, s)
+	if len(d.samples) < maxSamples {
+		d.samples = slices.Insert(grown(d.samples, 2), pos, s)
+		return
+	}
+	// full: the oldest sample makes room in place (a full list never grows
+	// its array past maxSamples), or the new one is the oldest and goes
+	if pos > 0 {
+		copy(d.samples[:pos-1], d.samples[1:pos])
+		d.samples[pos-1] = s
+	}
 	if len(d.samples) > maxSamples {
 		d.samples = slices.Delete(d.samples, 0, len(d.samples)-maxSamples)
 	}

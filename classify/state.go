@@ -158,17 +158,22 @@ type sigState struct {
 }
 
 // device is everything the engine keeps about one device or module identity.
+// It is resident for every tracked identity (issue 9: ≤ 1 KiB each, Go's
+// overhead included), so what most devices never have lives behind the
+// alerts pointer, and nothing here is derivable from the key.
 type device struct {
-	key                        event.Key
-	hash                       uint64
-	entries                    []entry // sorted by (t, id)
-	samples                    []sample
-	flaps                      []int64   // times of final seed-2 verdicts, ascending
-	flapRevs                   []flapRev // seed-2 verdicts revised by a later-learned period, by t
-	floor                      int64     // events before this were pruned: arrivals older are stale
-	deleted                    int64     // time of a DeviceDeleted, 0 none
-	due                        int64     // earliest watermark a Tick needs to look at it again, 0 none
-	offline, flapping, renewal sigState
+	key     event.Key
+	entries []entry // sorted by (t, id)
+	samples []sample
+	floor   int64 // events before this were pruned: arrivals older are stale
+	deleted int64 // time of a DeviceDeleted, 0 none
+	due     int64 // earliest watermark a Tick needs to look at it again, 0 none
+
+	// alerts is the device's alert-condition state; nil when all of it is
+	// zero, as for most devices (they never fire). evalDevice holds it for
+	// the device's evaluation (holdAlerts) and lets it go again when it is
+	// zero (releaseAlerts); code outside that span checks for nil.
+	*alerts
 
 	// contrib lists the hub minutes the device is counted in (an
 	// unexplained 404104), for the open minutes and the two before them;
@@ -181,6 +186,35 @@ type device struct {
 	// inDirty / inTouched mirror membership of State.dirtyDev / touched, so
 	// the ingest hot path skips a map write per event.
 	inDirty, inTouched bool
+}
+
+// alerts is a device's alert conditions (§7: offline, flapping, failing
+// renewal) and the seed-2 disconnect times flapping counts.
+type alerts struct {
+	offline, flapping, renewal sigState
+	flaps                      []int64   // times of final seed-2 verdicts, ascending
+	flapRevs                   []flapRev // seed-2 verdicts revised by a later-learned period, by t
+}
+
+// zero reports whether the alert state holds nothing (a device that never
+// fired nor had a seed-2 verdict kept).
+func (a *alerts) zero() bool {
+	return a.offline == sigState{} && a.flapping == sigState{} && a.renewal == sigState{} &&
+		len(a.flaps) == 0 && len(a.flapRevs) == 0
+}
+
+// holdAlerts gives the device an alert state to work on (see device.alerts).
+func (d *device) holdAlerts() {
+	if d.alerts == nil {
+		d.alerts = &alerts{}
+	}
+}
+
+// releaseAlerts drops the device's alert state when it holds nothing.
+func (d *device) releaseAlerts() {
+	if d.alerts != nil && d.alerts.zero() {
+		d.alerts = nil
+	}
 }
 
 // bucket is one hub minute, held as counts so that its size does not grow
@@ -410,7 +444,7 @@ func (s *State) hub(name string) *hub {
 func (s *State) device(k event.Key) *device {
 	d := s.devices[k]
 	if d == nil {
-		d = &device{key: k, hash: keyHash(k), contribKnown: true}
+		d = &device{key: k, contribKnown: true}
 		s.addDevice(d)
 	}
 	return d

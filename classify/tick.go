@@ -198,6 +198,8 @@ func (d *device) hasPending() bool {
 // evalDevice decides due 404104s, revises final ones whose evidence changed,
 // and updates the device's alert conditions.
 func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) {
+	d.holdAlerts()
+	defer d.releaseAlerts()
 	changed := false
 	for i := range d.entries {
 		ent := &d.entries[i]
@@ -399,7 +401,7 @@ func (e *Engine) remove(st *State, h *hub, d *device, out *Output) {
 	if h.tombs == nil {
 		h.tombs = make(map[uint64]int64)
 	}
-	h.tombs[d.hash] = d.deleted
+	h.tombs[keyHash(d.key)] = d.deleted
 	st.markHub(h)
 	st.dropDevice(d.key)
 	out.Removed = append(out.Removed, d.key)
