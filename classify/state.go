@@ -89,6 +89,11 @@ func (e *entry) isSuccessConnect() bool {
 	return e.src == event.ResourceLog && e.kind == event.Connect && e.code == 0
 }
 
+// isRefusedConnect: a resource-log deviceConnect the hub refused.
+func (e *entry) isRefusedConnect() bool {
+	return e.src == event.ResourceLog && e.kind == event.Connect && e.code != 0
+}
+
 func (e *entry) isDupIdentity() bool {
 	return e.src == event.ResourceLog && (e.code == event.CodeClosedOnNewConnection || e.code == event.CodeLinkCreationConflict)
 }
