@@ -58,6 +58,11 @@ const (
 	// it; readers that predate it skip it, since the layout follows
 	// smVerdict and smRetro.
 	smPrior
+	// smRefused: with smAnch, the anchor is a connect the hub refused after
+	// the disconnect (sessionStart), not the disconnect itself.
+	smRefused
+	// smKept are the bits a sample keeps in memory (sample.fl).
+	smKept = smBacked | smAnch | smPBy | smPrior | smRefused
 )
 
 var errShort = errors.New("truncated")
@@ -242,7 +247,7 @@ func encodeDevice(d *device) []byte {
 			w.u32(x.fp)
 		}
 		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
-			packSeq(w, x.seq)
+			packSeq(w, x.seqNum())
 		}
 	}
 	w.u(uint64(len(d.samples)))
@@ -250,24 +255,12 @@ func encodeDevice(d *device) []byte {
 		s := &d.samples[i]
 		w.i(s.disc)
 		w.i(int64(s.dur))
-		var fl byte
-		if s.backed {
-			fl |= smBacked
-		}
-		if s.anch {
-			fl |= smAnch
-		}
-		if s.pby {
-			fl |= smPBy
-		}
-		if s.prior {
-			fl |= smPrior
-		}
-		verd := s.cause == ccDeviceOrNetwork || s.retroAt != 0 || s.prior
+		fl := s.fl & smKept
+		verd := s.cause == ccDeviceOrNetwork || s.retroIn != 0 || s.prior()
 		if verd {
 			fl |= smVerdict
 		}
-		if s.retroAt != 0 {
+		if s.retroIn != 0 {
 			fl |= smRetro
 		}
 		w.byte(fl)
@@ -277,8 +270,8 @@ func encodeDevice(d *device) []byte {
 			w.byte(s.rev)
 			w.i(int64(s.back))
 		}
-		if s.retroAt != 0 {
-			w.i(s.retroAt - s.disc)
+		if s.retroIn != 0 {
+			w.i(int64(s.retroIn))
 			w.i(int64(s.pdur))
 			w.i(int64(s.ptol))
 			w.byte(s.pn)
@@ -348,7 +341,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 			x.fp = r.u32()
 		}
 		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
-			x.seq = unpackSeq(r)
+			x.setSeq(unpackSeq(r))
 		}
 		if r.err != nil {
 			break
@@ -362,11 +355,13 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 		s := &d.samples[i]
 		s.disc, s.dur, s.back = r.i(), int32(r.i()), -1
 		if v == deviceBlobV1 {
-			s.backed = r.bool()
+			if r.bool() {
+				s.fl = smBacked
+			}
 			continue
 		}
 		fl := r.byte()
-		s.backed, s.anch, s.pby, s.prior = fl&smBacked != 0, fl&smAnch != 0, fl&smPBy != 0, fl&smPrior != 0
+		s.fl = fl & smKept
 		s.cause = causeCode(r.byte())
 		if fl&smVerdict != 0 {
 			r.raw(s.id[:])
@@ -374,11 +369,16 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 			s.back = int32(r.i())
 		}
 		if fl&smRetro != 0 {
-			s.retroAt = s.disc + r.i()
+			dt := r.i()
 			s.pdur, s.ptol = int32(r.i()), int32(r.i())
 			s.pn = r.byte()
-			if s.retroAt == 0 {
-				s.retroAt = 1 // never "not revised" for a revised sample
+			switch {
+			case dt < math.MinInt32 || dt > math.MaxInt32:
+				r.fail() // a revision decades from its disconnect
+			case dt == 0:
+				s.retroIn = 1 // never "not revised" for a revised sample
+			default:
+				s.retroIn = int32(dt)
 			}
 		}
 		if r.err != nil {
@@ -818,8 +818,8 @@ func DecodeDeviceView(k event.Key, blob []byte) (DeviceView, error) {
 		case x.kind == event.Disconnect:
 			v.Connected = false
 		case x.kind == event.StateConnected || x.kind == event.StateDisconnected:
-			if !haveState || !seqLess(x.seq, connSeq) {
-				haveState, connSeq = true, x.seq
+			if !haveState || !seqLess(x.seqNum(), connSeq) {
+				haveState, connSeq = true, x.seqNum()
 				v.Connected = x.kind == event.StateConnected
 			}
 		}

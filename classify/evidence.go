@@ -212,13 +212,7 @@ func (f *facts) tokenWords(ev []string) []string {
 	} else {
 		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 	}
-	since := "connected"
-	switch {
-	case te.refused:
-		since = "refused a connect (its successful reconnect record is missing)"
-	case te.anchored:
-		since = "disconnected (its reconnect record is missing)"
-	}
+	since := sinceWords(te.anchored, te.refused)
 	switch {
 	case te.onPeriod:
 		ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
@@ -244,4 +238,17 @@ func (f *facts) reconnectWords(ev []string) []string {
 		return append(ev, fmt.Sprintf("reconnected %s later", durWords(f.reconnectT-f.t)))
 	}
 	return append(ev, fmt.Sprintf("no successful connect within %s", durWords(f.grace)))
+}
+
+// sinceWords names what a session's age runs from (sessionStart): its
+// connect, or — when the reconnect record was lost — the disconnect or the
+// refused connect it is anchored on.
+func sinceWords(anchored, refused bool) string {
+	switch {
+	case refused:
+		return "refused a connect (its successful reconnect record is missing)"
+	case anchored:
+		return "disconnected (its reconnect record is missing)"
+	}
+	return "connected"
 }

@@ -49,7 +49,7 @@ func (d *device) stateConnectedIn(from, to int64) (int64, bool) {
 		if e.kind != event.StateConnected && e.kind != event.StateDisconnected {
 			continue
 		}
-		if best < 0 || seqLess(d.entries[best].seq, e.seq) {
+		if best < 0 || seqLess(d.entries[best].seqNum(), e.seqNum()) {
 			best = i
 		}
 	}
