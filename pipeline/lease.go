@@ -125,6 +125,17 @@ func (p *Pipeline) fence(ctx context.Context) error {
 	return nil
 }
 
+// fenced returns ctx carrying this holder's fencing token: every state
+// write of the tick (blobs, diagnoses, incidents) carries its epoch, and
+// the store refuses it once a later epoch has written there
+// (store.WithFence). The lease check in fence cannot close the gap between
+// the check and the writes — a process paused in between wakes up to a
+// store its successor has written — the store's check, made with each
+// write, does.
+func (p *Pipeline) fenced(ctx context.Context) context.Context {
+	return store.WithFence(ctx, store.Fence{Name: leaseName, Epoch: p.epoch})
+}
+
 // claim makes res, just loaded, this holder's: a meta row written under an
 // older epoch gets this epoch, conditionally on the ETag read, so that a
 // predecessor's later commit fails. A row of a newer epoch means this
