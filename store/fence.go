@@ -39,7 +39,7 @@ var ErrFenced = errors.New("store: fenced: a later holder of the lease has writt
 type fenceKey struct{}
 
 // WithFence returns a context whose store writes (PutBlobs, DeleteBlobs,
-// PutDiagnoses, PutIncidents) are fenced by f. Ingest appends, the outbox
+// WriteBlobs, PutDiagnoses, PutIncidents) are fenced by f. Ingest appends, the outbox
 // (conditional or insert-only already) and purges are not.
 func WithFence(ctx context.Context, f Fence) context.Context {
 	return context.WithValue(ctx, fenceKey{}, f)

@@ -338,6 +338,35 @@ func (m *Memory) DeleteBlobs(ctx context.Context, kind BlobKind, keys []string) 
 	return nil
 }
 
+// WriteBlobs writes and deletes blobs of one kind at once; see Store.
+func (m *Memory) WriteBlobs(ctx context.Context, kind BlobKind, puts []Blob, deletes []string) error {
+	if err := checkBlobs(kind, puts); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(ctx); err != nil {
+		return fmt.Errorf("store: write %s blobs: %w", kind, err)
+	}
+	if err := m.fence(ctx, "write "+string(kind)+" blobs"); err != nil {
+		return err
+	}
+	tab := m.blobs[kind]
+	if tab == nil {
+		tab = map[string]Blob{}
+		m.blobs[kind] = tab
+	}
+	for _, k := range deletes {
+		delete(tab, k)
+	}
+	for _, b := range puts {
+		b.ETag = m.nextETag()
+		b.Data = slices.Clone(b.Data)
+		tab[b.Key] = b
+	}
+	return nil
+}
+
 // PutDiagnoses upserts diagnoses keyed by (Key, EventID).
 func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error {
 	m.mu.Lock()

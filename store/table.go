@@ -64,6 +64,9 @@ type Table struct {
 	// single-partition layout have been moved (blobs.go).
 	claims   map[string]int64
 	migrated map[BlobKind]bool
+	// leases remembers, per lease name, the row this process last wrote
+	// (leaseTag), so that a holder renews with one conditional write.
+	leases sync.Map
 }
 
 var _ Store = (*Table)(nil)
@@ -710,13 +713,26 @@ func (t *Table) ListItems(ctx context.Context, from, to time.Time) ([]OutboxItem
 
 // ---- leases ----
 
+// leaseTag is the lease row as this process last wrote it.
+type leaseTag struct {
+	holder string
+	epoch  int64
+	etag   azcore.ETag
+}
+
 // AcquireLease reads the lease row and takes it with a conditional write
 // (If-Match on its ETag, or an insert for a new lease): of racing callers
-// exactly one wins, the others get false.
+// exactly one wins, the others get false. A holder renewing the row this
+// process last wrote skips the read: the write conditional on the ETag it
+// got back succeeds only if nobody wrote the row since (renew), and
+// otherwise the read and write are done as for a stranger.
 func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (int64, error) {
 	rk := EncodeKey(name)
 	entity := func(epoch int64) ([]byte, error) {
 		return marshalEntity("l", rk, props{"Holder": holder, "Until": until.UnixNano(), "Epoch": epoch})
+	}
+	if ep, ok, err := t.renewLease(ctx, name, holder, entity); ok || err != nil {
+		return ep, err
 	}
 	var won int64
 	err := t.do(ctx, tLease, func(c *aztables.Client) error {
@@ -726,12 +742,13 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 			if err != nil {
 				return err
 			}
-			_, err = c.AddEntity(ctx, body, nil)
+			add, err := c.AddEntity(ctx, body, nil)
 			if st, _ := statusOf(err); st == http.StatusConflict {
 				return nil // another holder inserted it first
 			}
 			if err == nil {
 				won = 1
+				t.leases.Store(name, leaseTag{holder, 1, add.ETag})
 			}
 			return err
 		}
@@ -753,12 +770,13 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 		if err != nil {
 			return err
 		}
-		_, err = c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &resp.ETag})
+		up, err := c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &resp.ETag})
 		if st, _ := statusOf(err); st == http.StatusPreconditionFailed {
 			return nil
 		}
 		if err == nil {
 			won = epoch
+			t.leases.Store(name, leaseTag{holder, epoch, up.ETag})
 		}
 		return err
 	})
@@ -766,6 +784,36 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 		return 0, wrap(ctx, err, "acquire lease %q", name)
 	}
 	return won, nil
+}
+
+// renewLease renews the lease row this process last wrote for holder with
+// one write conditional on its ETag. ok is false when there is no such row
+// or somebody wrote it since (the caller then reads it).
+func (t *Table) renewLease(ctx context.Context, name, holder string, entity func(int64) ([]byte, error)) (epoch int64, ok bool, err error) {
+	v, found := t.leases.Load(name)
+	if !found || v.(leaseTag).holder != holder {
+		return 0, false, nil
+	}
+	last := v.(leaseTag)
+	body, err := entity(last.epoch)
+	if err != nil {
+		return 0, false, err
+	}
+	err = t.do(ctx, tLease, func(c *aztables.Client) error {
+		up, err := c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &last.etag})
+		if err == nil {
+			t.leases.Store(name, leaseTag{holder, last.epoch, up.ETag})
+		}
+		return err
+	})
+	if st, _ := statusOf(err); st == http.StatusPreconditionFailed || st == http.StatusNotFound {
+		t.leases.Delete(name)
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrap(ctx, err, "renew lease %q", name)
+	}
+	return last.epoch, true, nil
 }
 
 // ---- retention ----

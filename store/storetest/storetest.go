@@ -72,6 +72,8 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"BlobsLarge", testBlobsLarge},
 		{"BlobsPaging", testBlobsPaging},
 		{"BlobsConcurrentETag", testBlobsConcurrent},
+		{"BlobsWrite", testBlobsWrite},
+		{"BlobsWriteFenced", testBlobsWriteFenced},
 		{"Diagnoses", testDiagnoses},
 		{"DiagnosesPaging", testDiagnosesPaging},
 		{"DiagnosesQuoteInjection", testDiagnosesInjection},
