@@ -802,7 +802,7 @@ func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify
 			if err != nil {
 				return false, err
 			}
-			if !q.MatchesModule(d.Key) {
+			if !q.MatchesModule(d.Key) || !q.MatchesIncident(&d) {
 				continue
 			}
 			out = append(out, d)
