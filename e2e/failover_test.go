@@ -162,11 +162,13 @@ func TestStaleHolderCommitRejected(t *testing.T) {
 			t.Fatal("the first instance did not evaluate")
 		}
 	}
-	px.Inject(faultproxy.Fault{Delay: 1500 * time.Millisecond, Method: "GET", Probability: 1})
+	// Every request slowed (a renewal is one conditional write, an idle
+	// tick's other request the event read).
+	px.Inject(faultproxy.Fault{Delay: 1500 * time.Millisecond, Probability: 1})
 	sleepUntil(nextOccurrence(time.Now()))
 	done := make(chan *funchost.Result, 1)
 	go func() { done <- a.Invoke(ctx, a.Timer("Evaluate"), 0, nil) }()
-	time.Sleep(2500 * time.Millisecond) // the lease renewed (one slow GET), the events being read (another)
+	time.Sleep(2500 * time.Millisecond) // the lease renewed (one slow write), the events being read (a slow read)
 	a.Pause()
 	select {
 	case r := <-done:

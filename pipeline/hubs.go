@@ -83,7 +83,9 @@ func (p *Pipeline) saveHub(ctx context.Context, name string, devs []event.Key, h
 		}
 		blobs = append(blobs, store.Blob{Key: k.Path(), Data: data})
 	}
-	if _, err := p.st.PutBlobs(ctx, store.DeviceBlobs, blobs); err != nil {
+	// WriteBlobs: a transaction per 100 devices, no ETags read back (the
+	// engine's blobs are never written conditionally).
+	if err := p.st.WriteBlobs(ctx, store.DeviceBlobs, blobs, nil); err != nil {
 		return fmt.Errorf("save devices: %w", err)
 	}
 	if !hub {
@@ -93,7 +95,7 @@ func (p *Pipeline) saveHub(ctx context.Context, name string, devs []event.Key, h
 	if err != nil {
 		return fmt.Errorf("encode hub: %w", err)
 	}
-	if _, err := p.st.PutBlobs(ctx, store.HubBlobs, []store.Blob{{Key: name, Data: data}}); err != nil {
+	if err := p.st.WriteBlobs(ctx, store.HubBlobs, []store.Blob{{Key: name, Data: data}}, nil); err != nil {
 		return fmt.Errorf("save hub: %w", err)
 	}
 	return nil

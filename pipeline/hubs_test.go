@@ -177,6 +177,15 @@ func (s *partitionDown) PutBlobs(ctx context.Context, kind store.BlobKind, bs []
 	return s.Store.PutBlobs(ctx, kind, bs)
 }
 
+func (s *partitionDown) WriteBlobs(ctx context.Context, kind store.BlobKind, bs []store.Blob, dels []string) error {
+	for _, b := range bs {
+		if (kind == store.HubBlobs || kind == store.DeviceBlobs) && s.isDown(hubOfBlob(kind, b.Key)) {
+			return fmt.Errorf("write %s blob %q: 503 Server Busy: %w", kind, b.Key, store.ErrUnavailable)
+		}
+	}
+	return s.Store.WriteBlobs(ctx, kind, bs, dels)
+}
+
 func (s *partitionDown) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error {
 	for _, d := range ds {
 		if s.isDown(d.Key.Hub) {

@@ -103,16 +103,15 @@ func (p *Pipeline) renew(ctx context.Context, now time.Time, ttl time.Duration) 
 }
 
 // fence checks, before a tick writes anything, that this process still
-// holds the lease under its epoch: on its own clock it has time left, and
-// if the tick has already used half the lease it renews it (a renewal under
-// another epoch means another instance held it meanwhile).
+// holds the lease under its epoch: on its own clock it has more than half
+// of it left, or it renews it. A renewal under the same epoch means no
+// other instance held the lease meanwhile, even if it ran out during a
+// long tick (nobody else can have written); another epoch, or a refusal,
+// means another instance has it.
 func (p *Pipeline) fence(ctx context.Context) error {
 	now := p.now()
-	if !p.holding(now) {
-		return errFenced
-	}
 	ttl := p.leaseTTL()
-	if now.Before(p.leaseUntil.Add(-ttl / 2)) {
+	if p.holding(now) && now.Before(p.leaseUntil.Add(-ttl/2)) {
 		return nil
 	}
 	held := p.epoch
@@ -123,6 +122,17 @@ func (p *Pipeline) fence(ctx context.Context) error {
 		return errFenced
 	}
 	return nil
+}
+
+// fenced returns ctx carrying this holder's fencing token: every state
+// write of the tick (blobs, diagnoses, incidents) carries its epoch, and
+// the store refuses it once a later epoch has written there
+// (store.WithFence). The lease check in fence cannot close the gap between
+// the check and the writes — a process paused in between wakes up to a
+// store its successor has written — the store's check, made with each
+// write, does.
+func (p *Pipeline) fenced(ctx context.Context) context.Context {
+	return store.WithFence(ctx, store.Fence{Name: leaseName, Epoch: p.epoch})
 }
 
 // claim makes res, just loaded, this holder's: a meta row written under an

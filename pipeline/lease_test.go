@@ -96,7 +96,7 @@ func TestLeaseFollowsThePeriod(t *testing.T) {
 	}
 }
 
-// stalling advances the shared clock by d at the first PutBlobs after it is
+// stalling advances the shared clock by d at the first blob write after it is
 // armed: a tick that runs long on a loaded instance, past its lease check.
 type stalling struct {
 	store.Store
@@ -105,12 +105,21 @@ type stalling struct {
 	armed bool
 }
 
-func (s *stalling) PutBlobs(ctx context.Context, kind store.BlobKind, blobs []store.Blob) ([]string, error) {
+func (s *stalling) stall() {
 	if s.armed {
 		s.armed = false
 		s.c.t = s.c.t.Add(s.d)
 	}
+}
+
+func (s *stalling) PutBlobs(ctx context.Context, kind store.BlobKind, blobs []store.Blob) ([]string, error) {
+	s.stall()
 	return s.Store.PutBlobs(ctx, kind, blobs)
+}
+
+func (s *stalling) WriteBlobs(ctx context.Context, kind store.BlobKind, puts []store.Blob, deletes []string) error {
+	s.stall()
+	return s.Store.WriteBlobs(ctx, kind, puts, deletes)
 }
 
 // TestLongTickKeepsItsLease: a holder whose tick runs most of its lease
@@ -123,7 +132,10 @@ func TestLongTickKeepsItsLease(t *testing.T) {
 	slow := &stalling{Store: mem, c: c}
 	a, b := newPipeline(t, slow, c, "a"), newPipeline(t, mem, c, "b")
 	const period = 20 * time.Second
-	for range 3 { // a measures the period: its lease lasts 30 s
+	// a measures the period (its lease lasts 30 s); the first tick and
+	// the long one, commitTicks later, commit: it writes blobs after its
+	// lease check.
+	for range commitTicks {
 		if r, err := a.Tick(ctx); err != nil || r.Skipped != "" {
 			t.Fatalf("holder: %+v %v", r, err)
 		}

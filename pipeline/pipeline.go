@@ -88,10 +88,8 @@ type Pipeline struct {
 	stepEvents int
 	stepBudget time.Duration
 	// outboxBusy: the outbox may hold items due now or soon (something was
-	// enqueued, or the last delivery left retries); lastDeliver is when it
-	// was last looked at.
-	outboxBusy  bool
-	lastDeliver time.Time
+	// enqueued, or the last delivery left retries).
+	outboxBusy bool
 	// ticked: the current tick has advanced the engine (see run).
 	ticked bool
 	// raised are the pipeline's own alert conditions found during the
@@ -102,6 +100,9 @@ type Pipeline struct {
 	// digestDone is the end of the last daily digests all hubs have (see
 	// digestPhase).
 	digestDone time.Time
+	// lastDeadLetters and lastSilences are when the dead letters and the
+	// silences were last read (deadletter.go, silences.go).
+	lastDeadLetters, lastSilences time.Time
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -128,6 +129,12 @@ type resident struct {
 	// counted, by stamp, so re-read and retried marks count once.
 	progress map[string]store.Progress
 	seen     map[string]time.Time
+	// written is each state row's bytes as this holder last wrote them, by
+	// kind (rows.go).
+	written map[store.BlobKind]map[string][]byte
+	// published is what the progress table holds, as this holder last
+	// listed or wrote it (nil: not known, listed at the next commit).
+	published map[string]store.Progress
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
@@ -170,9 +177,6 @@ const (
 	watchKey  = "watch"
 	leaseName = "evaluate"
 	purgeEach = time.Hour
-	// deliverEvery is how often an idle outbox is looked at anyway, should
-	// items have been left by a process that died.
-	deliverEvery = 10 * time.Minute
 	// commitEvery is how often the engine's state and the cursor are
 	// committed together. Between commits they live in this process only:
 	// after a crash the next instance reloads the last commit and re-reads
@@ -351,6 +355,7 @@ func (p *Pipeline) tick(ctx context.Context, drain time.Duration) (Report, error
 		rep.Skipped = "another instance holds the evaluate lease"
 		return rep, nil
 	}
+	ctx = p.fenced(ctx) // every state write below carries the epoch
 	if err := p.readPhase(ctx, now, &rep); err != nil {
 		return rep, err
 	}
@@ -395,7 +400,7 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 		continuous = continuous && p.res.meta.Epoch == p.epoch
 	}
 	if !continuous {
-		if err := p.load(ctx); err != nil {
+		if err := p.load(p.fenced(ctx)); err != nil {
 			return false, true, err
 		}
 	}
@@ -549,17 +554,16 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveAlerts(ctx); err != nil {
 		return err
 	}
-	if err := p.saveWatch(ctx, false); err != nil {
-		return err
-	}
-	if err := p.saveSuspect(ctx, false); err != nil {
-		return err
-	}
-	if err := p.saveSite(ctx); err != nil {
+	// Commit the engine's state with the cursor every commitEvery (or when
+	// the input is drained, or after a retention run), not every minute: it
+	// is most of a tick's Table requests.
+	res.ticks++
+	commit := drain > 0 || d.purged || rep.Backlog || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery
+	if err := p.saveStateRows(ctx, commit); err != nil { // rows.go
 		return err
 	}
 	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
-	if err := p.saveRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
+	if err := p.stageRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
 		return err
 	}
 	purged := d.purged
@@ -569,12 +573,8 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 		}
 		res.meta.LastPurge = now
 	}
-	// Commit the engine's state with the cursor every commitEvery (or when
-	// the input is drained, or after a retention run), not every minute: it
-	// is most of a tick's Table requests.
 	res.meta.Watermark = d.wm
-	res.ticks++
-	if drain > 0 || purged || rep.Backlog || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery {
+	if commit {
 		return p.commit(ctx, now, purged)
 	}
 	return nil
@@ -585,14 +585,11 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error {
 	res := p.res
 	res.ticks = 0
+	if err := p.flushRollup(ctx); err != nil {
+		return err
+	}
 	engineSaved, err := p.saveEngine(ctx)
 	if err != nil {
-		return err
-	}
-	if err := p.saveWatch(ctx, true); err != nil {
-		return err
-	}
-	if err := p.saveSuspect(ctx, true); err != nil {
 		return err
 	}
 	// Nothing changed since the last commit (every change leaves the
@@ -613,7 +610,11 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 // deliverPhase sends what is due after everything is recorded. A channel
 // failure is the outbox's business (retries, dead letters), not the tick's.
 func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous bool, notes int, rep *Report) error {
-	if notes == 0 && !p.outboxBusy && continuous && now.Sub(p.lastDeliver) < deliverEvery {
+	// Only the lease holder enqueues (notifications, digests): while it
+	// has held the lease without a gap it knows whether anything can be
+	// due, and an idle outbox needs no look. Items left by a process that
+	// died are found by the first tick after a gap (not continuous).
+	if notes == 0 && !p.outboxBusy && continuous {
 		return nil
 	}
 	d, err := p.outbox.Deliver(ctx, now)
@@ -621,7 +622,6 @@ func (p *Pipeline) deliverPhase(ctx context.Context, now time.Time, continuous b
 	if err != nil {
 		return fmt.Errorf("pipeline: deliver: %w", err)
 	}
-	p.lastDeliver = now
 	p.outboxBusy = d.Retrying+d.Deferred > 0 || d.Delivered+d.Dead >= deliverLimit
 	return p.watchDeliveries(ctx, d.Outcomes, now)
 }
@@ -640,6 +640,7 @@ func (p *Pipeline) load(ctx context.Context) error {
 		return p.claim(ctx, p.res)
 	}
 	res := &resident{engine: classify.NewState(), alerts: alert.NewState(), etag: b.ETag}
+	p.rollup = nil // its cached rows may be another instance's past
 	if len(b.Data) > 0 {
 		if err := json.Unmarshal(b.Data, &res.meta); err != nil {
 			return fmt.Errorf("pipeline: decode meta: %w", err)
@@ -695,30 +696,22 @@ func (p *Pipeline) load(ctx context.Context) error {
 	return nil
 }
 
-// saveAlerts writes the changed alert records.
+// saveAlerts writes the changed alert records in one call (rows.go).
 func (p *Pipeline) saveAlerts(ctx context.Context) error {
-	keys := p.res.alerts.Dirty()
-	if len(keys) == 0 {
-		return nil
-	}
-	blobs := make([]store.Blob, 0, len(keys))
-	var gone []string
-	for _, k := range keys {
+	var b rowBatch
+	for _, k := range p.res.alerts.Dirty() {
 		data, ok, err := p.res.alerts.Marshal(k)
 		if err != nil {
 			return fmt.Errorf("pipeline: encode alert %s: %w", k, err)
 		}
 		if !ok {
-			gone = append(gone, k)
+			b.del(k)
 			continue
 		}
-		blobs = append(blobs, store.Blob{Key: k, Data: data})
+		b.put(k, data)
 	}
-	if _, err := p.st.PutBlobs(ctx, store.AlertBlobs, blobs); err != nil {
+	if err := p.writeRows(ctx, store.AlertBlobs, &b); err != nil {
 		return fmt.Errorf("pipeline: save alerts: %w", err)
-	}
-	if err := p.st.DeleteBlobs(ctx, store.AlertBlobs, gone); err != nil {
-		return fmt.Errorf("pipeline: delete alerts: %w", err)
 	}
 	p.res.alerts.ClearDirty()
 	return nil

@@ -160,27 +160,61 @@ func (r *resident) keepProgress(now time.Time) {
 }
 
 // saveProgress publishes the committed progress in the progress table, for
-// the API's health and anyone watching the pipeline, and removes the rows
-// of writers no longer in it (gone for progressKeep, or rows of an older
-// version).
+// the API's health and anyone watching the pipeline: the rows that changed
+// since this holder last wrote them, and it removes the rows of writers no
+// longer in it (gone for progressKeep, or rows of an older version). What
+// the table holds is listed once per load of the state, then known.
 func (p *Pipeline) saveProgress(ctx context.Context) error {
-	rows, err := p.st.ListProgress(ctx)
-	if err != nil {
-		return fmt.Errorf("pipeline: list progress: %w", err)
-	}
-	var gone []string
-	for _, q := range rows {
-		if _, ok := p.res.progress[q.Writer]; !ok {
-			gone = append(gone, q.Writer)
+	res := p.res
+	if res.published == nil {
+		rows, err := p.st.ListProgress(ctx)
+		if err != nil {
+			return fmt.Errorf("pipeline: list progress: %w", err)
+		}
+		res.published = make(map[string]store.Progress, len(rows))
+		for _, q := range rows {
+			res.published[q.Writer] = q
 		}
 	}
-	if err := p.st.PutProgress(ctx, p.res.meta.Progress...); err != nil {
-		return fmt.Errorf("pipeline: save progress: %w", err)
+	var put []store.Progress
+	for _, q := range res.meta.Progress {
+		if old, ok := res.published[q.Writer]; !ok || !sameProgress(old, q) {
+			put = append(put, q)
+		}
 	}
-	if err := p.st.DeleteProgress(ctx, gone...); err != nil {
-		return fmt.Errorf("pipeline: purge progress: %w", err)
+	var gone []string
+	for w := range res.published {
+		if _, ok := res.progress[w]; !ok {
+			gone = append(gone, w)
+		}
+	}
+	slices.Sort(gone)
+	if len(put) > 0 {
+		if err := p.st.PutProgress(ctx, put...); err != nil {
+			res.published = nil // unknown now: listed again at the next commit
+			return fmt.Errorf("pipeline: save progress: %w", err)
+		}
+	}
+	for _, q := range put {
+		res.published[q.Writer] = q
+	}
+	if len(gone) > 0 {
+		if err := p.st.DeleteProgress(ctx, gone...); err != nil {
+			res.published = nil
+			return fmt.Errorf("pipeline: purge progress: %w", err)
+		}
+	}
+	for _, w := range gone {
+		delete(res.published, w)
 	}
 	return nil
+}
+
+// sameProgress compares two progress rows as stored (times to the
+// nanosecond, whatever their location).
+func sameProgress(a, b store.Progress) bool {
+	return a.Writer == b.Writer && a.Newest.Equal(b.Newest) && a.Updated.Equal(b.Updated) &&
+		a.Read == b.Read && a.Kept == b.Kept && a.Ignored == b.Ignored && a.Skipped == b.Skipped
 }
 
 // watermarkAt computes the watermark from the merged progress, as of the read

@@ -57,40 +57,27 @@ func (p *Pipeline) loadSite(ctx context.Context) (*site.State, error) {
 	return st, nil
 }
 
-// saveSite writes the hubs and device rows that changed, and deletes the
-// dropped rows.
-func (p *Pipeline) saveSite(ctx context.Context) error {
+// stageSite adds the hubs and device rows that changed to b, and the
+// dropped rows to its deletes.
+func (p *Pipeline) stageSite(b *rowBatch) error {
 	st := p.res.site
 	hubs, rows, gone := st.Changes()
-	if len(gone) > 0 {
-		keys := make([]string, len(gone))
-		for i, g := range gone {
-			keys[i] = siteDevPrefix + g[0] + "/" + g[1]
-		}
-		if err := p.st.DeleteBlobs(ctx, store.MetaBlobs, keys); err != nil {
-			return fmt.Errorf("pipeline: delete site rows: %w", err)
-		}
+	for _, g := range gone {
+		b.del(siteDevPrefix + g[0] + "/" + g[1])
 	}
-	blobs := make([]store.Blob, 0, len(hubs)+len(rows))
 	for _, h := range hubs {
 		data, err := st.MarshalHub(h)
 		if err != nil {
 			return fmt.Errorf("pipeline: %w", err)
 		}
-		blobs = append(blobs, store.Blob{Key: site.BlobKey(h), Data: data})
+		b.put(site.BlobKey(h), data)
 	}
 	for _, r := range rows {
 		data, err := st.MarshalMember(r[0], r[1])
 		if err != nil {
 			return fmt.Errorf("pipeline: %w", err)
 		}
-		blobs = append(blobs, store.Blob{Key: siteDevPrefix + r[0] + "/" + r[1], Data: data})
-	}
-	if len(blobs) == 0 {
-		return nil
-	}
-	if _, err := p.st.PutBlobs(ctx, store.MetaBlobs, blobs); err != nil {
-		return fmt.Errorf("pipeline: save site: %w", err)
+		b.put(siteDevPrefix+r[0]+"/"+r[1], data)
 	}
 	return nil
 }

@@ -68,36 +68,25 @@ func (p *Pipeline) loadSuspect(ctx context.Context) (*suspect.State, error) {
 	return st, nil
 }
 
-// saveSuspect writes the hubs whose detector state changed: at a commit,
-// or at once when a suspicion was raised, confirmed or withdrawn.
-func (p *Pipeline) saveSuspect(ctx context.Context, commit bool) error {
+// stageSuspect adds the hubs whose detector state changed to b: at a
+// commit, or at once when a suspicion was raised, confirmed or withdrawn.
+func (p *Pipeline) stageSuspect(b *rowBatch, commit bool) error {
 	st := p.res.suspect
-	gone := st.Gone()
-	hubs, urgent := st.Dirty()
-	if len(gone) > 0 {
-		keys := make([]string, len(gone))
-		for i, h := range gone {
-			keys[i] = suspectPrefix + h
-		}
-		if err := p.st.DeleteBlobs(ctx, store.MetaBlobs, keys); err != nil {
-			return fmt.Errorf("pipeline: delete suspect: %w", err)
-		}
+	for _, h := range st.Gone() {
+		b.del(suspectPrefix + h)
 	}
+	hubs, urgent := st.Dirty()
 	if len(hubs) == 0 || !(commit || urgent) {
 		return nil
 	}
-	blobs := make([]store.Blob, 0, len(hubs))
 	for _, h := range hubs {
 		data, ok, err := st.Marshal(h)
 		if err != nil {
 			return fmt.Errorf("pipeline: %w", err)
 		}
 		if ok {
-			blobs = append(blobs, store.Blob{Key: suspectPrefix + h, Data: data})
+			b.put(suspectPrefix+h, data)
 		}
-	}
-	if _, err := p.st.PutBlobs(ctx, store.MetaBlobs, blobs); err != nil {
-		return fmt.Errorf("pipeline: save suspect: %w", err)
 	}
 	st.ClearDirty()
 	return nil

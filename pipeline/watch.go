@@ -46,7 +46,7 @@ func (p *Pipeline) watchDeliveries(ctx context.Context, outs []alert.Outcome, no
 		ws[i] = watch.Outcome{Channel: o.Channel, Kind: o.Kind, Dead: o.Dead, Error: o.Error, At: now}
 	}
 	watch.Deliveries(p.res.watch, ws)
-	return p.saveWatch(ctx, false)
+	return p.saveWatch(ctx)
 }
 
 // loadWatch reads the watch state and adopts the alert records of the
@@ -75,9 +75,18 @@ func (p *Pipeline) loadWatch(ctx context.Context, alerts *alert.State) (*watch.S
 	return st, nil
 }
 
-// saveWatch writes the watch state when its alerts or channels changed, or
-// (commit) when only the hubs' input records changed.
-func (p *Pipeline) saveWatch(ctx context.Context, commit bool) error {
+// saveWatch writes the watch state when its alerts or channels changed.
+func (p *Pipeline) saveWatch(ctx context.Context) error {
+	var b rowBatch
+	if err := p.stageWatch(&b, false); err != nil {
+		return err
+	}
+	return p.writeRows(ctx, store.MetaBlobs, &b)
+}
+
+// stageWatch adds the watch state to b when its alerts or channels
+// changed, or (commit) when only the hubs' input records changed.
+func (p *Pipeline) stageWatch(b *rowBatch, commit bool) error {
 	st := p.res.watch
 	alerts, inputs := st.Dirty()
 	if !alerts && !(commit && inputs) {
@@ -87,9 +96,7 @@ func (p *Pipeline) saveWatch(ctx context.Context, commit bool) error {
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	if _, err := p.st.PutBlobs(ctx, store.MetaBlobs, []store.Blob{{Key: watchKey, Data: data}}); err != nil {
-		return fmt.Errorf("pipeline: save watch: %w", err)
-	}
+	b.put(watchKey, data)
 	st.ClearDirty()
 	return nil
 }

@@ -20,6 +20,7 @@
 package rollup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,27 +71,50 @@ func column(c classify.Cause) uint8 {
 	return uint8(len(Causes) - 1)
 }
 
-// Rollup accumulates what one Evaluate tick saw and writes it with Save. It
-// is not safe for concurrent use: Evaluate runs one tick at a time.
+// Rollup accumulates what Evaluate saw and writes it: Save at once, or
+// Stage every tick and Flush with the pipeline's commit. It keeps the rows
+// it has read or written (the minutes of the last cacheWindow, the days in
+// use), so a tick reads only what it has not seen and writes only the rows
+// whose bytes changed. The cache is valid while this Rollup is the only
+// writer (the Evaluate lease): a pipeline that reloads its state starts a
+// new Rollup. It is not safe for concurrent use: Evaluate runs one tick at
+// a time.
 type Rollup struct {
 	st        store.Store
 	retention time.Duration
 	// errMinutes are the minutes in which hub-side errors were read since
-	// the last Save (their counts come from the engine at Save).
+	// the last Stage (their counts come from the engine at Stage).
 	errMinutes map[minuteKey]struct{}
-	// last is the newest event time seen per hub since the last Save.
+	// last is the newest event time seen per hub since the last Stage.
 	last map[string]time.Time
 	// samples are the ingest-rate samples (loaded once); fresh counts the
 	// records new to the engine since the last one.
 	samples []Sample
 	loaded  bool
 	fresh   int64
+	// members and days are the rows read or written (members of a minute
+	// with no disconnect counted in its day row are known to be none);
+	// dirtyMin and dirtyDay are those changed since the last Flush, and
+	// dirtySample the samples; written is each day row's bytes as last
+	// written or read.
+	members     map[minuteKey]map[memberID]uint8
+	days        map[dayKey]*Day
+	written     map[dayKey][]byte
+	dirtyMin    map[minuteKey]bool
+	dirtyDay    map[dayKey]bool
+	dirtySample bool
 }
+
+// cacheWindow is how long a minute's members stay cached behind the
+// watermark: verdicts are revised within minutes, and an older minute is
+// read again when one is.
+const cacheWindow = 2 * time.Hour
 
 // New returns a Rollup writing to st; day rows older than retention are
 // removed as new days begin.
 func New(st store.Store, retention time.Duration) *Rollup {
-	return &Rollup{st: st, retention: retention}
+	return &Rollup{st: st, retention: retention, members: map[minuteKey]map[memberID]uint8{}, days: map[dayKey]*Day{},
+		written: map[dayKey][]byte{}, dirtyMin: map[minuteKey]bool{}, dirtyDay: map[dayKey]bool{}}
 }
 
 type minuteKey struct {
@@ -153,26 +177,32 @@ func (r *Rollup) Note(evs []event.Event, fresh int) {
 // count as it is.
 type ErrorCount func(hub string, t time.Time) (n int, ok bool)
 
-// Save counts ds (the tick's diagnoses, any state), sets the hub-error
-// column of the minutes Note saw errors in from errs, and writes the changed
-// minutes' members and their days' counts. Anything before watermark -
-// MemberWindow is left out. Save is idempotent: saving the same input again
-// changes nothing.
+// Save is Stage then Flush: it counts ds and writes what changed at once.
 func (r *Rollup) Save(ctx context.Context, ds []classify.Diagnosis, watermark time.Time, errs ErrorCount) error {
+	if err := r.Stage(ctx, ds, watermark, errs); err != nil {
+		return err
+	}
+	return r.Flush(ctx)
+}
+
+// Stage counts ds (the tick's diagnoses, any state) and sets the hub-error
+// column of the minutes Note saw errors in from errs, in the rows this
+// Rollup holds (reading those it has not seen); Flush writes them.
+// Anything before watermark - MemberWindow is left out. Stage is
+// idempotent: staging the same input again changes nothing.
+func (r *Rollup) Stage(ctx context.Context, ds []classify.Diagnosis, watermark time.Time, errs ErrorCount) error {
 	horizon := watermark.Add(-MemberWindow).Unix() / 60
 	updates := map[minuteKey]map[memberID]uint8{}
 	for i := range ds {
 		d := &ds[i]
 		k := minuteKey{d.Key.Hub, d.Time.Unix() / 60}
+		if k.min < horizon {
+			continue
+		}
 		if updates[k] == nil {
 			updates[k] = map[memberID]uint8{}
 		}
 		updates[k][idOf(d.EventID)] = column(d.Cause)
-	}
-	for k := range updates {
-		if k.min < horizon {
-			delete(updates, k)
-		}
 	}
 	changed, err := r.applyMembers(ctx, updates)
 	if err != nil {
@@ -187,35 +217,25 @@ func (r *Rollup) Save(ctx context.Context, ds []classify.Diagnosis, watermark ti
 			errCounts[k] = uint32(n)
 		}
 	}
-	if err := r.saveDays(ctx, changed, errCounts); err != nil {
+	if err := r.stageDays(ctx, changed, errCounts); err != nil {
 		return err
 	}
 	r.errMinutes, r.last = nil, nil
+	r.evict(watermark)
 	return nil
 }
 
-// applyMembers merges the updates into the stored members of each minute
-// and returns the new counts of the minutes that changed.
+// applyMembers merges the updates into each minute's members and returns
+// the new counts of the minutes that changed.
 func (r *Rollup) applyMembers(ctx context.Context, updates map[minuteKey]map[memberID]uint8) (map[minuteKey]Counts, error) {
-	keys := make([]minuteKey, 0, len(updates))
-	for k := range updates {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b minuteKey) int {
-		if c := strings.Compare(a.hub, b.hub); c != 0 {
-			return c
-		}
-		return int(a.min - b.min)
-	})
 	changed := map[minuteKey]Counts{}
-	var blobs []store.Blob
-	for _, k := range keys {
-		m, err := r.loadMembers(ctx, k)
+	for k, u := range updates {
+		m, err := r.membersOf(ctx, k)
 		if err != nil {
 			return nil, err
 		}
 		dirty := false
-		for id, col := range updates[k] {
+		for id, col := range u {
 			if old, ok := m[id]; !ok || old != col {
 				m[id] = col
 				dirty = true
@@ -224,21 +244,36 @@ func (r *Rollup) applyMembers(ctx context.Context, updates map[minuteKey]map[mem
 		if !dirty {
 			continue
 		}
-		for i, data := range encodeMembers(m) {
-			blobs = append(blobs, store.Blob{Key: k.pageKey(i), Data: data})
-		}
+		r.dirtyMin[k] = true
 		var c Counts
 		for _, col := range m {
 			c[col]++
 		}
 		changed[k] = c
 	}
-	if len(blobs) > 0 {
-		if _, err := r.st.PutBlobs(ctx, store.RollupMemberBlobs, blobs); err != nil {
-			return nil, fmt.Errorf("rollup: members: %w", err)
+	return changed, nil
+}
+
+// membersOf returns minute k's members: cached, none when its day row
+// counts no disconnect in it (members are written before or with their
+// day row, so the minute has no member row: no read that can only find
+// nothing), else read from its pages.
+func (r *Rollup) membersOf(ctx context.Context, k minuteKey) (map[memberID]uint8, error) {
+	if m := r.members[k]; m != nil {
+		return m, nil
+	}
+	d, err := r.dayOf(ctx, k.day())
+	if err != nil {
+		return nil, err
+	}
+	m := map[memberID]uint8{}
+	if c := d.Minutes[int(k.min%(24*60))]; c.Disconnects() > 0 {
+		if m, err = r.loadMembers(ctx, k); err != nil {
+			return nil, err
 		}
 	}
-	return changed, nil
+	r.members[k] = m
+	return m, nil
 }
 
 func (r *Rollup) loadMembers(ctx context.Context, k minuteKey) (map[memberID]uint8, error) {
@@ -264,67 +299,134 @@ func (r *Rollup) loadMembers(ctx context.Context, k minuteKey) (map[memberID]uin
 	return m, nil
 }
 
-// saveDays writes the changed minutes' counts and the newest record times
-// into the day rows. A day row that did not exist yet starts a new day: the
-// members of two days before and the day rows past retention are removed.
-func (r *Rollup) saveDays(ctx context.Context, changed map[minuteKey]Counts, errCounts map[minuteKey]uint32) error {
-	days := map[dayKey]*Day{}
-	get := func(k dayKey) (*Day, error) {
-		if d := days[k]; d != nil {
-			return d, nil
-		}
-		d, err := readDay(ctx, r.st, k)
-		if errors.Is(err, errDamaged) {
-			d, err = &Day{Hub: k.hub, Date: time.Unix(k.day*86400, 0).UTC(), Minutes: map[int]Counts{}}, nil
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			d = &Day{Hub: k.hub, Date: time.Unix(k.day*86400, 0).UTC(), Minutes: map[int]Counts{}}
-			if err := r.forget(ctx, k); err != nil {
-				return nil, err
-			}
-		} else if err != nil {
-			return nil, err
-		}
-		days[k] = d
+// dayOf returns day k's row: cached, read, or new. A day row that did not
+// exist yet starts a new day: the members of two days before and the day
+// rows past retention are removed.
+func (r *Rollup) dayOf(ctx context.Context, k dayKey) (*Day, error) {
+	if d := r.days[k]; d != nil {
 		return d, nil
 	}
-	for k, c := range changed {
-		d, err := get(k.day())
-		if err != nil {
-			return err
+	d, err := readDay(ctx, r.st, k)
+	switch {
+	case errors.Is(err, errDamaged):
+		d = &Day{Hub: k.hub, Date: time.Unix(k.day*86400, 0).UTC(), Minutes: map[int]Counts{}}
+	case errors.Is(err, store.ErrNotFound):
+		d = &Day{Hub: k.hub, Date: time.Unix(k.day*86400, 0).UTC(), Minutes: map[int]Counts{}}
+		if err := r.forget(ctx, k); err != nil {
+			return nil, err
 		}
-		c[HubErrors] = d.Minutes[int(k.min%(24*60))][HubErrors]
-		d.Minutes[int(k.min%(24*60))] = c
+	case err != nil:
+		return nil, err
+	default:
+		r.written[k] = d.encode()
 	}
-	for k, n := range errCounts {
-		d, err := get(k.day())
+	r.days[k] = d
+	return d, nil
+}
+
+// stageDays puts the changed minutes' counts and the newest record times
+// into the day rows.
+func (r *Rollup) stageDays(ctx context.Context, changed map[minuteKey]Counts, errCounts map[minuteKey]uint32) error {
+	set := func(k minuteKey, f func(c *Counts)) error {
+		d, err := r.dayOf(ctx, k.day())
 		if err != nil {
 			return err
 		}
 		c := d.Minutes[int(k.min%(24*60))]
-		c[HubErrors] = n
+		f(&c)
 		d.Minutes[int(k.min%(24*60))] = c
+		r.dirtyDay[k.day()] = true
+		return nil
+	}
+	for k, c := range changed {
+		if err := set(k, func(old *Counts) { c[HubErrors] = old[HubErrors]; *old = c }); err != nil {
+			return err
+		}
+	}
+	for k, n := range errCounts {
+		if err := set(k, func(c *Counts) { c[HubErrors] = n }); err != nil {
+			return err
+		}
 	}
 	for hub, t := range r.last {
-		d, err := get(minuteKey{hub, t.Unix() / 60}.day())
+		k := minuteKey{hub, t.Unix() / 60}.day()
+		d, err := r.dayOf(ctx, k)
 		if err != nil {
 			return err
 		}
 		if t.After(d.LastRecord) {
 			d.LastRecord = t.UTC()
+			r.dirtyDay[k] = true
 		}
 	}
-	if len(days) == 0 {
-		return nil
-	}
-	blobs := make([]store.Blob, 0, len(days))
-	for k, d := range days {
-		blobs = append(blobs, store.Blob{Key: k.blobKey(), Data: d.encode()})
-	}
-	if _, err := r.st.PutBlobs(ctx, store.RollupBlobs, blobs); err != nil {
-		return fmt.Errorf("rollup: days: %w", err)
-	}
 	return nil
+}
+
+// Flush writes the staged rows: the changed minutes' members first (a day
+// row never counts members that are not stored), then the day rows whose
+// bytes changed and the ingest-rate samples, each kind in as few
+// transactions as the store allows. What fails stays staged for the next
+// Flush.
+func (r *Rollup) Flush(ctx context.Context) error {
+	var members []store.Blob
+	for k := range r.dirtyMin {
+		for i, data := range encodeMembers(r.members[k]) {
+			members = append(members, store.Blob{Key: k.pageKey(i), Data: data})
+		}
+	}
+	if len(members) > 0 {
+		slices.SortFunc(members, func(a, b store.Blob) int { return strings.Compare(a.Key, b.Key) })
+		if err := r.st.WriteBlobs(ctx, store.RollupMemberBlobs, members, nil); err != nil {
+			return fmt.Errorf("rollup: members: %w", err)
+		}
+	}
+	clear(r.dirtyMin)
+	var rows []store.Blob
+	enc := map[dayKey][]byte{}
+	for k := range r.dirtyDay {
+		if b := r.days[k].encode(); !bytes.Equal(b, r.written[k]) {
+			enc[k] = b
+			rows = append(rows, store.Blob{Key: k.blobKey(), Data: b})
+		}
+	}
+	if r.dirtySample {
+		b, err := json.Marshal(r.samples)
+		if err != nil {
+			return fmt.Errorf("rollup: samples: %w", err)
+		}
+		rows = append(rows, store.Blob{Key: ingestKey, Data: b})
+	}
+	if len(rows) > 0 {
+		slices.SortFunc(rows, func(a, b store.Blob) int { return strings.Compare(a.Key, b.Key) })
+		if err := r.st.WriteBlobs(ctx, store.RollupBlobs, rows, nil); err != nil {
+			return fmt.Errorf("rollup: days: %w", err)
+		}
+	}
+	for k, b := range enc {
+		r.written[k] = b
+	}
+	clear(r.dirtyDay)
+	r.dirtySample = false
+	return nil
+}
+
+// evict drops the cached rows too old to be touched soon (and not waiting
+// for a Flush): minutes older than cacheWindow behind the watermark, days
+// before yesterday's.
+func (r *Rollup) evict(watermark time.Time) {
+	minMin := watermark.Add(-cacheWindow).Unix() / 60
+	for k := range r.members {
+		if k.min < minMin && !r.dirtyMin[k] {
+			delete(r.members, k)
+		}
+	}
+	minDay := watermark.Unix()/86400 - 1
+	for k := range r.days {
+		if k.day < minDay && !r.dirtyDay[k] {
+			delete(r.days, k)
+			delete(r.written, k)
+		}
+	}
 }
 
 // forget removes, as day k begins, the members of day k-2 (past
@@ -448,10 +550,19 @@ type Sample struct {
 // SampleEvery is the spacing of the ingest-rate samples.
 const SampleEvery = 5 * time.Minute
 
-// SaveSample records the running total of records Evaluate took in, so
-// that a page can tell records per minute. A sample is stored every
-// SampleEvery; the samples are read from the store once and then kept.
+// SaveSample is StageSample then Flush.
 func (r *Rollup) SaveSample(ctx context.Context, now time.Time) error {
+	if err := r.StageSample(ctx, now); err != nil {
+		return err
+	}
+	return r.Flush(ctx)
+}
+
+// StageSample records the running total of records Evaluate took in, so
+// that a page can tell records per minute; Flush writes it. A sample is
+// taken every SampleEvery; the samples are read from the store once and
+// then kept.
+func (r *Rollup) StageSample(ctx context.Context, now time.Time) error {
 	if !r.loaded {
 		ss, err := ReadSamples(ctx, r.st)
 		if err != nil {
@@ -462,8 +573,7 @@ func (r *Rollup) SaveSample(ctx context.Context, now time.Time) error {
 	if n := len(r.samples); n > 0 && now.Sub(r.samples[n-1].At) < SampleEvery {
 		return nil
 	}
-	added := r.fresh
-	total := added
+	total := r.fresh
 	if n := len(r.samples); n > 0 {
 		total += r.samples[n-1].Read
 	}
@@ -472,14 +582,7 @@ func (r *Rollup) SaveSample(ctx context.Context, now time.Time) error {
 	if len(r.samples) > maxSamples {
 		r.samples = r.samples[len(r.samples)-maxSamples:]
 	}
-	b, err := json.Marshal(r.samples)
-	if err != nil {
-		return fmt.Errorf("rollup: samples: %w", err)
-	}
-	if _, err := r.st.PutBlobs(ctx, store.RollupBlobs, []store.Blob{{Key: ingestKey, Data: b}}); err != nil {
-		r.loaded, r.fresh = false, added // read them again, and count these next time
-		return fmt.Errorf("rollup: samples: %w", err)
-	}
+	r.dirtySample = true
 	return nil
 }
 

@@ -134,6 +134,7 @@ type op struct {
 	typ     aztables.TransactionType
 	body    []byte // nil for deletes
 	ifMatch *azcore.ETag
+	pos     int // index in the caller's list (writeOps)
 }
 
 func (o op) action() (aztables.TransactionAction, error) {
@@ -150,7 +151,11 @@ func (o op) action() (aztables.TransactionAction, error) {
 // chunkOps groups operations into transactions: one PartitionKey each (in
 // order of first appearance), at most maxBatch operations and about
 // maxBatchBytes of body.
-func chunkOps(ops []op) [][]op {
+func chunkOps(ops []op) [][]op { return chunkOpsN(ops, maxBatch) }
+
+// chunkOpsN is chunkOps with at most room operations per transaction (a
+// fenced write keeps space for its fence rows).
+func chunkOpsN(ops []op, room int) [][]op {
 	var order []string
 	byPK := map[string][]op{}
 	for _, o := range ops {
@@ -165,7 +170,7 @@ func chunkOps(ops []op) [][]op {
 		size := 0
 		for _, o := range byPK[pk] {
 			sz := len(o.body)*4/3 + 512
-			if len(cur) == maxBatch || (len(cur) > 0 && size+sz > maxBatchBytes) {
+			if len(cur) == room || (len(cur) > 0 && size+sz > maxBatchBytes) {
 				out = append(out, cur)
 				cur, size = nil, 0
 			}

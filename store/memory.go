@@ -45,7 +45,10 @@ type Memory struct {
 	leases   map[string]memLease
 	silences map[string]Silence
 	dead     map[string]DeadLetter
-	closed   bool
+	// fences is the highest epoch that has written under each fence name
+	// (fence.go): Memory fences the whole store at once.
+	fences map[string]int64
+	closed bool
 }
 
 type memEvent struct {
@@ -72,7 +75,22 @@ func NewMemory() *Memory {
 		leases:   map[string]memLease{},
 		silences: map[string]Silence{},
 		dead:     map[string]DeadLetter{},
+		fences:   map[string]int64{},
 	}
+}
+
+// fence refuses a write under an older epoch than one that has written;
+// callers hold mu.
+func (m *Memory) fence(ctx context.Context, what string) error {
+	f, ok := fenceOf(ctx)
+	if !ok {
+		return nil
+	}
+	if cur := m.fences[f.Name]; cur > f.Epoch {
+		return fencedErr(f, cur, what)
+	}
+	m.fences[f.Name] = f.Epoch
+	return nil
 }
 
 var _ Store = (*Memory)(nil)
@@ -283,6 +301,9 @@ func (m *Memory) PutBlobs(ctx context.Context, kind BlobKind, blobs []Blob) ([]s
 	if err := m.check(ctx); err != nil {
 		return nil, fmt.Errorf("store: put %s blobs: %w", kind, err)
 	}
+	if err := m.fence(ctx, "put "+string(kind)+" blobs"); err != nil {
+		return nil, err
+	}
 	tab := m.blobs[kind]
 	if tab == nil {
 		tab = map[string]Blob{}
@@ -315,8 +336,40 @@ func (m *Memory) DeleteBlobs(ctx context.Context, kind BlobKind, keys []string) 
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: delete %s blobs: %w", kind, err)
 	}
+	if err := m.fence(ctx, "delete "+string(kind)+" blobs"); err != nil {
+		return err
+	}
 	for _, k := range keys {
 		delete(m.blobs[kind], k)
+	}
+	return nil
+}
+
+// WriteBlobs writes and deletes blobs of one kind at once; see Store.
+func (m *Memory) WriteBlobs(ctx context.Context, kind BlobKind, puts []Blob, deletes []string) error {
+	if err := checkBlobs(kind, puts); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(ctx); err != nil {
+		return fmt.Errorf("store: write %s blobs: %w", kind, err)
+	}
+	if err := m.fence(ctx, "write "+string(kind)+" blobs"); err != nil {
+		return err
+	}
+	tab := m.blobs[kind]
+	if tab == nil {
+		tab = map[string]Blob{}
+		m.blobs[kind] = tab
+	}
+	for _, k := range deletes {
+		delete(tab, k)
+	}
+	for _, b := range puts {
+		b.ETag = m.nextETag()
+		b.Data = slices.Clone(b.Data)
+		tab[b.Key] = b
 	}
 	return nil
 }
@@ -332,6 +385,9 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 		if err := checkDiagnosis(&d); err != nil {
 			return err
 		}
+	}
+	if err := m.fence(ctx, "put diagnoses"); err != nil {
+		return err
 	}
 	for _, d := range ds {
 		d.Evidence = slices.Clone(d.Evidence)
@@ -443,6 +499,9 @@ func (m *Memory) PutIncidents(ctx context.Context, is []classify.Incident) error
 	defer m.mu.Unlock()
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: put incidents: %w", err)
+	}
+	if err := m.fence(ctx, "put incidents"); err != nil {
+		return err
 	}
 	for _, in := range is {
 		in.Evidence = slices.Clone(in.Evidence)

@@ -84,7 +84,8 @@ type Blob struct {
 	ETag string
 }
 
-// BlobKind names a family of blobs; each lives in its own table/partition.
+// BlobKind names a family of blobs; each lives in its own table (device
+// blobs spread over partitions, store/blobs.go).
 type BlobKind string
 
 const (
@@ -219,6 +220,16 @@ type Store interface {
 	PutBlobs(ctx context.Context, kind BlobKind, blobs []Blob) ([]string, error)
 	// DeleteBlobs removes blobs by key; missing keys are not an error.
 	DeleteBlobs(ctx context.Context, kind BlobKind, keys []string) error
+	// WriteBlobs writes puts and deletes the blobs named in deletes, all of
+	// one kind, in as few requests as the store can: on Table storage one
+	// entity-group transaction per 100 rows of a partition, so the few
+	// state rows Evaluate changes in a tick cost one request, and such a
+	// transaction is all or nothing. ETags are ignored (every put is
+	// unconditional) and none are returned: it is for rows only the
+	// Evaluate lease holder writes and never reads back while it holds the
+	// lease. A key both put and deleted is put; a missing key to delete is
+	// not an error.
+	WriteBlobs(ctx context.Context, kind BlobKind, puts []Blob, deletes []string) error
 
 	// PutDiagnoses upserts diagnoses, keyed by (Key, EventID).
 	PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error

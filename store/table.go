@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +59,14 @@ type Table struct {
 	prefix string
 	mu     sync.Mutex
 	tables map[string]*aztables.Client // created (or known to exist)
+	// claims are the partitions this process has claimed under a fence
+	// epoch (tablewrite.go); migrated the blob kinds whose rows of the
+	// single-partition layout have been moved (blobs.go).
+	claims   map[string]int64
+	migrated map[BlobKind]bool
+	// leases remembers, per lease name, the row this process last wrote
+	// (leaseTag), so that a holder renews with one conditional write.
+	leases sync.Map
 }
 
 var _ Store = (*Table)(nil)
@@ -127,7 +134,8 @@ func OpenTable(ctx context.Context, o TableOptions) (*Table, error) {
 	default:
 		return nil, errors.New("store: open table storage: need a connection string, or a service URL and a credential")
 	}
-	return &Table{svc: svc, prefix: o.Prefix, tables: map[string]*aztables.Client{}}, nil
+	return &Table{svc: svc, prefix: o.Prefix, tables: map[string]*aztables.Client{}, claims: map[string]int64{},
+		migrated: map[BlobKind]bool{}}, nil
 }
 
 // Table name suffixes.
@@ -403,265 +411,6 @@ func fromNano(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-// ---- blobs ----
-
-const blobPK = "b"
-
-func blobEntity(b *Blob) ([]byte, error) {
-	p := props{}
-	if err := putParts(p, b.Data); err != nil {
-		return nil, err
-	}
-	return marshalEntity(blobPK, EncodeKey(b.Key), p)
-}
-
-func (e *entity) blob() (Blob, error) {
-	k, err := DecodeKey(e.RowKey)
-	if err != nil {
-		return Blob{}, err
-	}
-	data, err := e.parts()
-	if err != nil {
-		return Blob{}, err
-	}
-	if data == nil {
-		data = []byte{}
-	}
-	return Blob{Key: k, Data: data, ETag: e.ETag}, nil
-}
-
-// GetBlob reads one blob; ErrNotFound if absent.
-func (t *Table) GetBlob(ctx context.Context, kind BlobKind, key string) (Blob, error) {
-	if err := checkKind(kind); err != nil {
-		return Blob{}, err
-	}
-	var b Blob
-	err := t.do(ctx, blobTable(kind), func(c *aztables.Client) error {
-		resp, err := c.GetEntity(ctx, blobPK, EncodeKey(key), nil)
-		if err != nil {
-			return err
-		}
-		e, err := parseEntity(resp.Value)
-		if err != nil {
-			return err
-		}
-		b, err = e.blob()
-		b.ETag = string(resp.ETag)
-		return err
-	})
-	if err != nil {
-		return Blob{}, wrap(ctx, err, "get %s blob %q", kind, key)
-	}
-	return b, nil
-}
-
-// ListBlobs calls fn for every page of blobs of kind, in encoded-key order.
-func (t *Table) ListBlobs(ctx context.Context, kind BlobKind, fn func([]Blob) error) error {
-	if err := checkKind(kind); err != nil {
-		return err
-	}
-	var fnErr error
-	err := t.query(ctx, blobTable(kind), "PartitionKey eq 'b'", "", 0, func(ents []entity) (bool, error) {
-		bs := make([]Blob, 0, len(ents))
-		for i := range ents {
-			b, err := ents[i].blob()
-			if err != nil {
-				return false, err
-			}
-			bs = append(bs, b)
-		}
-		if err := fn(bs); err != nil {
-			fnErr = err
-			return false, err
-		}
-		return true, nil
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return wrap(ctx, err, "list %s blobs", kind)
-}
-
-// batchThreshold: PutBlobs writes fewer blobs than this one request each
-// (exact ETags from the responses); more go in entity-group transactions
-// whose new ETags are read back with one range query.
-const batchThreshold = 8
-
-// PutBlobs writes blobs; see Store. Blobs with a stale ETag are not written
-// and reported with ErrConflict after the others are written.
-//
-// Mass writes use transactions of up to 100 blobs and read the new ETags
-// back with a key-range query (transactions return no ETags). Should another
-// writer replace one of these blobs unconditionally in between, its ETag is
-// returned; under the Evaluate lease there is no other writer.
-func (t *Table) PutBlobs(ctx context.Context, kind BlobKind, blobs []Blob) ([]string, error) {
-	if err := checkBlobs(kind, blobs); err != nil {
-		return nil, err
-	}
-	tags := make([]string, len(blobs))
-	var mu sync.Mutex
-	var conflicts []string
-	single := func(ctx context.Context, i int) error {
-		b := &blobs[i]
-		body, err := blobEntity(b)
-		if err != nil {
-			return fmt.Errorf("store: put %s blob %q: %w", kind, b.Key, err)
-		}
-		err = t.do(ctx, blobTable(kind), func(c *aztables.Client) error {
-			var etag azcore.ETag
-			if b.ETag == "" {
-				resp, err := c.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-				etag = resp.ETag
-				if err != nil {
-					return err
-				}
-			} else {
-				m := azcore.ETag(b.ETag)
-				resp, err := c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &m})
-				etag = resp.ETag
-				if err != nil {
-					return err
-				}
-			}
-			tags[i] = string(etag)
-			return nil
-		})
-		if err != nil {
-			werr := wrap(ctx, err, "put %s blob %q", kind, b.Key)
-			if errors.Is(werr, ErrConflict) || errors.Is(werr, ErrNotFound) {
-				mu.Lock()
-				conflicts = append(conflicts, b.Key)
-				mu.Unlock()
-				return nil
-			}
-			return werr
-		}
-		return nil
-	}
-	singles := func(idx []int) error {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(8)
-		for _, i := range idx {
-			g.Go(func() error { return single(gctx, i) })
-		}
-		return g.Wait()
-	}
-	all := make([]int, len(blobs))
-	for i := range all {
-		all[i] = i
-	}
-	if len(blobs) < batchThreshold {
-		if err := singles(all); err != nil {
-			return nil, err
-		}
-	} else if err := t.putBlobsBatched(ctx, kind, blobs, all, tags, singles); err != nil {
-		return nil, err
-	}
-	if conflicts != nil {
-		return tags, conflictErr(kind, conflicts)
-	}
-	return tags, nil
-}
-
-func (t *Table) putBlobsBatched(ctx context.Context, kind BlobKind, blobs []Blob, idx []int, tags []string, singles func([]int) error) error {
-	sort.Slice(idx, func(a, b int) bool { return EncodeKey(blobs[idx[a]].Key) < EncodeKey(blobs[idx[b]].Key) })
-	ops := make([]op, len(idx))
-	opIdx := map[string]int{}
-	for j, i := range idx {
-		b := &blobs[i]
-		body, err := blobEntity(b)
-		if err != nil {
-			return fmt.Errorf("store: put %s blob %q: %w", kind, b.Key, err)
-		}
-		o := op{pk: blobPK, rk: EncodeKey(b.Key), typ: aztables.TransactionTypeInsertReplace, body: body}
-		if b.ETag != "" {
-			m := azcore.ETag(b.ETag)
-			o.typ, o.ifMatch = aztables.TransactionTypeUpdateReplace, &m
-		}
-		ops[j] = o
-		opIdx[o.rk] = i
-	}
-	chunks := chunkOps(ops)
-	var mu sync.Mutex
-	var retry []int  // chunks that failed on a precondition: write one by one
-	var batched []op // written by a transaction: ETag to read back
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for _, ch := range chunks {
-		g.Go(func() error {
-			err := t.do(gctx, blobTable(kind), func(c *aztables.Client) error { return submit(gctx, c, ch) })
-			if err == nil {
-				mu.Lock()
-				batched = append(batched, ch...)
-				mu.Unlock()
-				return nil
-			}
-			if st, _ := statusOf(err); st == http.StatusPreconditionFailed || st == http.StatusNotFound {
-				mu.Lock()
-				for _, o := range ch {
-					retry = append(retry, opIdx[o.rk])
-				}
-				mu.Unlock()
-				return nil
-			}
-			return wrap(gctx, err, "put %d %s blobs", len(ch), kind)
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if len(retry) > 0 {
-		if err := singles(retry); err != nil {
-			return err
-		}
-	}
-	if len(batched) == 0 {
-		return nil
-	}
-	want := make(map[string]int, len(batched))
-	lo, hi := batched[0].rk, batched[0].rk
-	for _, o := range batched {
-		want[o.rk] = opIdx[o.rk]
-		lo, hi = min(lo, o.rk), max(hi, o.rk)
-	}
-	filter := fmt.Sprintf("PartitionKey eq 'b' and RowKey ge %s and RowKey le %s", odataString(lo), odataString(hi))
-	err := t.query(ctx, blobTable(kind), filter, "RowKey", 0, func(ents []entity) (bool, error) {
-		for _, e := range ents {
-			if i, ok := want[e.RowKey]; ok {
-				tags[i] = e.ETag
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		return wrap(ctx, err, "read back %s blob ETags", kind)
-	}
-	for _, i := range want {
-		if tags[i] == "" {
-			return fmt.Errorf("store: put %s blob %q: written but not found when reading back its ETag: %w", kind, blobs[i].Key, ErrConflict)
-		}
-	}
-	return nil
-}
-
-// DeleteBlobs removes blobs by key in transactions; missing keys are not an
-// error (a transaction that hits one is redone one row at a time).
-func (t *Table) DeleteBlobs(ctx context.Context, kind BlobKind, keys []string) error {
-	if err := checkKind(kind); err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	var ops []op
-	for _, k := range keys {
-		rk := EncodeKey(k)
-		if !seen[rk] {
-			seen[rk] = true
-			ops = append(ops, op{pk: blobPK, rk: rk, typ: aztables.TransactionTypeDelete})
-		}
-	}
-	return wrap(ctx, t.deleteOps(ctx, blobTable(kind), ops), "delete %d %s blobs", len(ops), kind)
-}
-
 // deleteOps deletes rows in transactions, redoing a transaction that hit a
 // missing row one row at a time, ignoring 404s.
 func (t *Table) deleteOps(ctx context.Context, suffix string, ops []op) error {
@@ -688,139 +437,6 @@ func (t *Table) deleteOps(ctx context.Context, suffix string, ops []op) error {
 	return g.Wait()
 }
 
-// ---- diagnoses ----
-
-// Diagnoses are written twice: to partition "all" (every hub, newest first)
-// and to "h<hub>" (one hub), so both listings are forward range scans.
-const diagAllPK = "all"
-
-func diagHubPK(hub string) string { return "h" + EncodeKey(hub) }
-
-type diagDoc struct {
-	Hub, Device, Module string
-	Time                int64
-	EventID             string
-	Cause               classify.Cause
-	Final               bool
-	Confidence          float64
-	Evidence            []string `json:",omitempty"`
-	Recommendation      string   `json:",omitempty"`
-	Revisions           int      `json:",omitempty"`
-	Incident            string   `json:",omitempty"`
-}
-
-// PutDiagnoses upserts diagnoses keyed by (Key, EventID).
-func (t *Table) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error {
-	byRK := map[string]int{}
-	for i := range ds {
-		if err := checkDiagnosis(&ds[i]); err != nil {
-			return err
-		}
-		byRK[diagRowKey(&ds[i])] = i // last wins
-	}
-	var ops []op
-	for rk, i := range byRK {
-		d := &ds[i]
-		doc, _ := json.Marshal(diagDoc{d.Key.Hub, d.Key.Device, d.Key.Module, d.Time.UnixNano(), d.EventID.String(),
-			d.Cause, d.Final, d.Confidence, d.Evidence, d.Recommendation, d.Revisions, d.Incident})
-		for _, pk := range []string{diagAllPK, diagHubPK(d.Key.Hub)} {
-			p := props{"Device": d.Key.Device, "Module": d.Key.Module, "Cause": string(d.Cause)}
-			if err := putParts(p, doc); err != nil {
-				return fmt.Errorf("store: put diagnosis of %s: %w", d.Key, err)
-			}
-			body, err := marshalEntity(pk, rk, p)
-			if err != nil {
-				return fmt.Errorf("store: put diagnosis of %s: %w", d.Key, err)
-			}
-			ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
-		}
-	}
-	slices.SortFunc(ops, func(a, b op) int { return strings.Compare(a.pk+"/"+a.rk, b.pk+"/"+b.rk) })
-	return wrap(ctx, t.submitAll(ctx, tDiag, ops), "put %d diagnoses", len(byRK))
-}
-
-func (e *entity) diagnosis() (classify.Diagnosis, error) {
-	data, err := e.parts()
-	if err != nil {
-		return classify.Diagnosis{}, err
-	}
-	var d diagDoc
-	if err := json.Unmarshal(data, &d); err != nil {
-		return classify.Diagnosis{}, fmt.Errorf("store: diagnosis %s: %w", e.RowKey, err)
-	}
-	id, _ := event.ParseID(d.EventID)
-	return classify.Diagnosis{Key: event.Key{Hub: d.Hub, Device: d.Device, Module: d.Module}, Time: time.Unix(0, d.Time).UTC(),
-		EventID: id, Cause: d.Cause, Final: d.Final, Confidence: d.Confidence, Evidence: d.Evidence,
-		Recommendation: d.Recommendation, Revisions: d.Revisions, Incident: d.Incident}, nil
-}
-
-// ListDiagnoses is a forward range scan of the hub's (or the "all")
-// partition, with Device and Cause filtered by the service, and the module
-// (DiagnosisQuery.ByModule) as described there.
-func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify.Diagnosis, string, error) {
-	limit := clampLimit(q.Limit)
-	lo, hi := diagTimeBounds(q.From, q.To)
-	loOp := "ge"
-	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if c >= lo {
-			lo, loOp = c, "gt"
-		}
-	}
-	pk := diagAllPK
-	if q.Hub != "" {
-		pk = diagHubPK(q.Hub)
-	}
-	f := []string{"PartitionKey eq " + odataString(pk)}
-	if lo != "" {
-		f = append(f, "RowKey "+loOp+" "+odataString(lo))
-	}
-	if hi != "" {
-		f = append(f, "RowKey lt "+odataString(hi))
-	}
-	if q.Device != "" {
-		f = append(f, "Device eq "+odataString(q.Device))
-	}
-	if q.Cause != "" {
-		f = append(f, "Cause eq "+odataString(string(q.Cause)))
-	}
-	if q.ByModule && q.Device == "" {
-		// Across devices the service filters (rows written before the Module
-		// property existed are not found this way until RETENTION has
-		// purged them); with a device, its few rows are filtered as read, so
-		// those older rows are found too.
-		f = append(f, "Module eq "+odataString(q.Module))
-	}
-	var out []classify.Diagnosis
-	var keys []string
-	err := t.query(ctx, tDiag, strings.Join(f, " and "), "", int32(limit+1), func(ents []entity) (bool, error) {
-		for i := range ents {
-			d, err := ents[i].diagnosis()
-			if err != nil {
-				return false, err
-			}
-			if !q.MatchesModule(d.Key) || !q.MatchesIncident(&d) {
-				continue
-			}
-			out = append(out, d)
-			keys = append(keys, ents[i].RowKey)
-		}
-		return len(out) <= limit, nil
-	})
-	if err != nil {
-		return nil, "", wrap(ctx, err, "list diagnoses")
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(keys[limit-1])
-	}
-	return out, next, nil
-}
-
 // ---- incidents ----
 
 type incidentDoc struct {
@@ -832,7 +448,8 @@ type incidentDoc struct {
 	Evidence           []string `json:",omitempty"`
 }
 
-// PutIncidents upserts incidents by ID (partition = hub).
+// PutIncidents upserts incidents by ID (partition = hub), fenced by the
+// context's Fence.
 func (t *Table) PutIncidents(ctx context.Context, is []classify.Incident) error {
 	var ops []op
 	for _, in := range is {
@@ -849,12 +466,12 @@ func (t *Table) PutIncidents(ctx context.Context, is []classify.Incident) error 
 		}
 		ops = append(ops, op{pk: pk, rk: rk, typ: aztables.TransactionTypeInsertReplace, body: body})
 	}
-	return wrap(ctx, t.submitAll(ctx, tIncident, ops), "put %d incidents", len(ops))
+	return wrap(ctx, t.upsertOps(ctx, tIncident, ops, fenceFor(ctx)), "put %d incidents", len(ops))
 }
 
 // ListIncidents returns incidents newest first (Start descending, then ID).
 func (t *Table) ListIncidents(ctx context.Context, hub string, open *bool) ([]classify.Incident, error) {
-	var f []string
+	f := []string{dataRows}
 	if hub != "" {
 		f = append(f, "PartitionKey eq "+odataString(diagHubPK(hub)))
 	}
@@ -1096,13 +713,26 @@ func (t *Table) ListItems(ctx context.Context, from, to time.Time) ([]OutboxItem
 
 // ---- leases ----
 
+// leaseTag is the lease row as this process last wrote it.
+type leaseTag struct {
+	holder string
+	epoch  int64
+	etag   azcore.ETag
+}
+
 // AcquireLease reads the lease row and takes it with a conditional write
 // (If-Match on its ETag, or an insert for a new lease): of racing callers
-// exactly one wins, the others get false.
+// exactly one wins, the others get false. A holder renewing the row this
+// process last wrote skips the read: the write conditional on the ETag it
+// got back succeeds only if nobody wrote the row since (renew), and
+// otherwise the read and write are done as for a stranger.
 func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (int64, error) {
 	rk := EncodeKey(name)
 	entity := func(epoch int64) ([]byte, error) {
 		return marshalEntity("l", rk, props{"Holder": holder, "Until": until.UnixNano(), "Epoch": epoch})
+	}
+	if ep, ok, err := t.renewLease(ctx, name, holder, entity); ok || err != nil {
+		return ep, err
 	}
 	var won int64
 	err := t.do(ctx, tLease, func(c *aztables.Client) error {
@@ -1112,12 +742,13 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 			if err != nil {
 				return err
 			}
-			_, err = c.AddEntity(ctx, body, nil)
+			add, err := c.AddEntity(ctx, body, nil)
 			if st, _ := statusOf(err); st == http.StatusConflict {
 				return nil // another holder inserted it first
 			}
 			if err == nil {
 				won = 1
+				t.leases.Store(name, leaseTag{holder, 1, add.ETag})
 			}
 			return err
 		}
@@ -1139,12 +770,13 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 		if err != nil {
 			return err
 		}
-		_, err = c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &resp.ETag})
+		up, err := c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &resp.ETag})
 		if st, _ := statusOf(err); st == http.StatusPreconditionFailed {
 			return nil
 		}
 		if err == nil {
 			won = epoch
+			t.leases.Store(name, leaseTag{holder, epoch, up.ETag})
 		}
 		return err
 	})
@@ -1152,6 +784,36 @@ func (t *Table) AcquireLease(ctx context.Context, name, holder string, now, unti
 		return 0, wrap(ctx, err, "acquire lease %q", name)
 	}
 	return won, nil
+}
+
+// renewLease renews the lease row this process last wrote for holder with
+// one write conditional on its ETag. ok is false when there is no such row
+// or somebody wrote it since (the caller then reads it).
+func (t *Table) renewLease(ctx context.Context, name, holder string, entity func(int64) ([]byte, error)) (epoch int64, ok bool, err error) {
+	v, found := t.leases.Load(name)
+	if !found || v.(leaseTag).holder != holder {
+		return 0, false, nil
+	}
+	last := v.(leaseTag)
+	body, err := entity(last.epoch)
+	if err != nil {
+		return 0, false, err
+	}
+	err = t.do(ctx, tLease, func(c *aztables.Client) error {
+		up, err := c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: &last.etag})
+		if err == nil {
+			t.leases.Store(name, leaseTag{holder, last.epoch, up.ETag})
+		}
+		return err
+	})
+	if st, _ := statusOf(err); st == http.StatusPreconditionFailed || st == http.StatusNotFound {
+		t.leases.Delete(name)
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrap(ctx, err, "renew lease %q", name)
+	}
+	return last.epoch, true, nil
 }
 
 // ---- retention ----

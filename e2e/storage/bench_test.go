@@ -214,13 +214,15 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 			}
 			var recs, ingestReq, evalReq, ticks, maxEvalReq int64
 			var elapsed, slowest time.Duration
+			var by *attributing
 			for b.Loop() {
 				st, err := store.OpenTable(b.Context(), store.TableOptions{ConnectionString: azurite.ConnStringFor(px.URL()), Prefix: srv.Prefix()})
 				if err != nil {
 					b.Fatal(err)
 				}
 				now := sc.s.start
-				p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Now: func() time.Time { return now }, Log: zerolog.Nop(), Instance: "bench"})
+				by = newAttributing(st, px)
+				p, err := pipeline.New(pipeline.Options{Config: cfg, Store: by, Now: func() time.Time { return now }, Log: zerolog.Nop(), Instance: "bench"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -276,7 +278,7 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 				elapsed += time.Since(began)
 				_ = st.Close()
 			}
-			total, by := px.Counts()
+			total, methods := px.Counts()
 			b.ReportMetric(float64(ingestReq+evalReq)/float64(recs), "req/record")
 			b.ReportMetric(float64(ingestReq)/float64(recs), "ingest-req/record")
 			b.ReportMetric(float64(evalReq)/float64(ticks), "eval-req/tick")
@@ -284,7 +286,8 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 			b.ReportMetric(slowest.Seconds(), "slowest-tick-s")
 			b.ReportMetric(float64(recs)/elapsed.Seconds(), "records/s")
 			b.Logf("%d records, %d ticks: %d requests (%d ingest, %d evaluate; proxy total %d %v), statuses %v, %s",
-				recs, ticks, ingestReq+evalReq, ingestReq, evalReq, total, by, px.Statuses(), elapsed.Round(time.Millisecond))
+				recs, ticks, ingestReq+evalReq, ingestReq, evalReq, total, methods, px.Statuses(), elapsed.Round(time.Millisecond))
+			b.Logf("requests by what made them (last run):%s", by.table())
 		})
 	}
 }

@@ -1,0 +1,254 @@
+package classify
+
+import (
+	"fmt"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// Rule windows around a 404104 at t (seconds). A 401003 "beside" the 404104
+// is the hub refusing the token that the disconnect ends; resource-log times
+// have second precision, so the window is generous on both sides.
+const (
+	besideBefore = 30
+	besideAfter  = 5
+)
+
+// tokenEvidence is the device's own token evidence for a 404104 at t.
+type tokenEvidence struct {
+	beside     int // index of the 401003 beside, -1 none
+	onPeriod   bool
+	close      bool // on its period within closeMatch
+	loose      bool // on its period, but not closely enough without other token evidence
+	havePeriod bool
+	p          period
+	connected  int64 // seconds since the session began, -1 unknown
+	anchored   bool  // connected runs from the previous disconnect (its reconnect record was lost)
+	refused    bool  // … or from a connect the hub refused after it
+	sdk        connSDK
+}
+
+// ok reports whether the device's own records show the token pattern: a
+// 401003 beside the 404104, or the disconnect on its learned period.
+func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
+
+func (d *device) tokenEvidence(t int64) tokenEvidence {
+	te := tokenEvidence{beside: -1, connected: -1}
+	si, anch := d.sessionStartIdx(t)
+	haveStart := si >= 0
+	var st int64
+	if haveStart {
+		st = d.entries[si].t
+		te.connected, te.anchored = t-st, anch
+		te.refused = anch && d.entries[si].isRefusedConnect()
+	}
+	lo, hi := d.window(t-besideBefore, t+besideAfter)
+	for i := lo; i < hi; i++ {
+		// a 401003 before the session's connect refused the previous
+		// token, not the one this disconnect ends
+		if x := &d.entries[i]; x.isUnauthorized() && (!haveStart || anch || x.t >= st) {
+			// the closest one wins; ties go to the earlier record
+			if te.beside < 0 || abs64(d.entries[i].t-t) < abs64(d.entries[te.beside].t-t) {
+				te.beside = i
+			}
+		}
+	}
+	te.sdk = d.sdkAt(t)
+	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
+	if te.havePeriod && te.connected >= 0 && abs64(te.connected-te.p.dur) <= te.p.tol {
+		te.onPeriod = true
+		te.close = abs64(te.connected-te.p.dur) <= closeMatch
+	}
+	return te
+}
+
+// sdkPrior is the token evidence of a device's SDK while no period is
+// learned for it (reference §6.1, §6.2, §8 "use sdkVersion from the last
+// deviceConnect"): a .NET or Java client over MQTT is cut off by the hub at
+// token lifespan plus up to ~10 minutes, so a session of that age ending in
+// a 404104 is its token running out. unknownAge: the session began before
+// the hub's records did (no connect on record) and those records began less
+// than the window's end before t, so its age is consistent with the window.
+// A learned period always takes precedence, and C, Node and Python clients,
+// which renew cleanly, never get this prior.
+func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
+	if te.ok() || te.havePeriod || !te.sdk.hubCut() {
+		return false, false
+	}
+	if te.connected >= 0 {
+		return te.connected >= hubCutMin && te.connected <= hubCutMax, false
+	}
+	if h.first != 0 && t-h.first <= hubCutMax {
+		return true, true
+	}
+	return false, false
+}
+
+// facts is everything the rules look at for one 404104, gathered once by
+// Engine.gather: the device's own token evidence, whether and when it came
+// back, the 401003s refusing its reconnects, the codes of a second client
+// on its identity, the hub incident whose burst caught it, and its SDK's
+// documented token cut-off.
+type facts struct {
+	d     *device
+	h     *hub
+	i     int   // index of the 404104 in d.entries
+	t     int64 // its time
+	ref   int64 // the time evidence text is dated against (clock)
+	grace int64 // ReconnectGrace, seconds
+
+	te tokenEvidence
+
+	// reconnect: a successful connect within the grace, at reconnectT.
+	reconnect  bool
+	reconnectT int64
+	// failed 401003s after the disconnect within the grace (refused
+	// connects), the first and last of them, and the class of the last.
+	failed              int
+	firstFail, lastFail int64
+	failClass           msgClass
+	// duplicate-identity codes within the grace either side, and the
+	// time of the first.
+	n400027, n409002 int
+	dupT             int64
+	// inc is the hub incident whose burst the disconnect was part of.
+	inc *incident
+	// prior: the SDK's token cut-off explains the session's age (sdkPrior);
+	// unknownAge: that age is only consistent with it (no connect on record).
+	prior, unknownAge bool
+}
+
+// gather collects the facts for the 404104 at d.entries[i].
+func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
+	t := d.entries[i].t
+	f := facts{d: d, h: h, i: i, t: t, ref: ref, grace: e.grace, te: d.tokenEvidence(t)}
+	f.reconnectT, f.reconnect = d.reconnectAfter(t, e.grace)
+	f.gatherRefusals()
+	f.gatherDuplicates()
+	f.inc = e.caughtIn(h, d, i)
+	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
+	if f.te.beside < 0 && f.te.onPeriod && !f.te.close && (!f.reconnect || f.inc != nil) {
+		// the period match is all that is left of the token signature:
+		// it must be close, not merely within the enforcement jitter
+		f.te.onPeriod, f.te.loose = false, true
+	}
+	return f
+}
+
+// reconnectAfter returns the device's return after a 404104 at t: a
+// successful resource-log connect in [t, t+grace] (same second counts: a
+// device can be back within the second), else a Connected state event
+// whose sequence number is the newest there.
+func (d *device) reconnectAfter(t, grace int64) (int64, bool) {
+	lo, hi := d.window(t, t+grace)
+	for j := lo; j < hi; j++ {
+		if d.entries[j].isSuccessConnect() {
+			return d.entries[j].t, true
+		}
+	}
+	return d.stateConnectedIn(t, t+grace)
+}
+
+// gatherRefusals counts the 401003s that continue after the disconnect
+// within the grace: refused connects.
+func (f *facts) gatherRefusals() {
+	lo, hi := f.d.window(f.t, f.t+f.grace)
+	for j := lo; j < hi; j++ {
+		x := &f.d.entries[j]
+		if !x.isUnauthorized() || !(x.kind == event.Connect || x.t > f.t+besideAfter) {
+			continue
+		}
+		if f.failed == 0 {
+			f.firstFail = x.t
+		}
+		f.failed++
+		f.lastFail = x.t
+		f.failClass = x.class
+	}
+}
+
+// gatherDuplicates counts 400027 / 409002 within the grace either side of
+// the disconnect.
+func (f *facts) gatherDuplicates() {
+	lo, hi := f.d.window(f.t-f.grace, f.t+f.grace)
+	for j := lo; j < hi; j++ {
+		x := &f.d.entries[j]
+		if !x.isDupIdentity() {
+			continue
+		}
+		if x.code == event.CodeClosedOnNewConnection {
+			f.n400027++
+		} else {
+			f.n409002++
+		}
+		if f.dupT == 0 {
+			f.dupT = x.t
+		}
+	}
+}
+
+// tokenClass is what the 401003s say about a token verdict's fix: the one
+// beside the disconnect, overridden by the refusals that follow it.
+func (f *facts) tokenClass() msgClass {
+	c := mcGeneric
+	if f.te.beside >= 0 {
+		c = f.d.entries[f.te.beside].class
+	}
+	if f.failed > 0 && f.failClass != mcNone {
+		c = f.failClass
+	}
+	return c
+}
+
+// tokenWords appends the token evidence in words: the 401003 beside the
+// disconnect (or its absence), the session's age against the learned period,
+// and the SDK's cut-off when it applies.
+func (f *facts) tokenWords(ev []string) []string {
+	te := &f.te
+	if te.beside >= 0 {
+		b := &f.d.entries[te.beside]
+		ev = append(ev, fmt.Sprintf("401003 IoTHubUnauthorized at %s, %s the disconnect%s",
+			clock(b.t, f.ref), relWords(b.t-f.t), classWords(b.class)))
+	} else {
+		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
+	}
+	since := sinceWords(te.anchored, te.refused)
+	switch {
+	case te.onPeriod:
+		ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
+			since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
+	case te.havePeriod && te.connected >= 0:
+		ev = append(ev, fmt.Sprintf("%s %s before, off its learned token period of %s (±%s)",
+			since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))
+	case te.connected >= 0:
+		ev = append(ev, fmt.Sprintf("%s %s before; no token period learned yet", since, durWords(te.connected)))
+	case f.h.first != 0:
+		ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(f.h.first, f.ref), durWords(f.t-f.h.first)))
+	}
+	if f.prior {
+		ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",
+			te.sdk.family(), durWords(hubCutLifespan+hubCutDelayMin), durWords(hubCutLifespan+hubCutDelayMax)))
+	}
+	return ev
+}
+
+// reconnectWords appends whether the device came back within the grace.
+func (f *facts) reconnectWords(ev []string) []string {
+	if f.reconnect {
+		return append(ev, fmt.Sprintf("reconnected %s later", durWords(f.reconnectT-f.t)))
+	}
+	return append(ev, fmt.Sprintf("no successful connect within %s", durWords(f.grace)))
+}
+
+// sinceWords names what a session's age runs from (sessionStart): its
+// connect, or — when the reconnect record was lost — the disconnect or the
+// refused connect it is anchored on.
+func sinceWords(anchored, refused bool) string {
+	switch {
+	case refused:
+		return "refused a connect (its successful reconnect record is missing)"
+	case anchored:
+		return "disconnected (its reconnect record is missing)"
+	}
+	return "connected"
+}
