@@ -5,7 +5,7 @@ import (
 	"sort"
 )
 
-// keyIndex is Memory's ordered index of row keys (Table's RowKey order).
+// keyIndex is Memory's ordered index of event row keys (Table's RowKey order).
 // Keys mostly arrive in order; those that do not are appended unsorted and
 // merged in at the next read, so a read costs the few new keys' sort and a
 // linear merge, not a sort of every key the store holds.
@@ -57,11 +57,5 @@ func (x *keyIndex) dropBefore(k string, gone func(string)) {
 		gone(old)
 	}
 	x.keys = slices.Delete(x.keys, 0, i)
-	x.sorted = len(x.keys)
-}
-
-// dropIf removes the keys for which drop reports true.
-func (x *keyIndex) dropIf(drop func(string) bool) {
-	x.keys = slices.DeleteFunc(x.ordered(), drop)
 	x.sorted = len(x.keys)
 }

@@ -31,7 +31,13 @@ type Memory struct {
 	progress map[string]Progress
 	blobs    map[BlobKind]map[string]Blob  // by key
 	diags    map[string]classify.Diagnosis // by diagRowKey
-	diagKeys keyIndex
+	// diagIdx holds the diagnoses' keys in order (newest first): "" for
+	// every hub's, and one per hub, so a page of ListDiagnoses reads from
+	// its cursor on instead of sorting every diagnosis stored. diagNew are
+	// the keys added since, merged in by the next list; nil diagIdx is
+	// rebuilt by the next list (none yet, or after a purge).
+	diagIdx  map[string][]string
+	diagNew  []string
 	incs     map[string]classify.Incident
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
@@ -407,12 +413,55 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 		d.Evidence = slices.Clone(d.Evidence)
 		d.Time = d.Time.UTC()
 		k := diagRowKey(&d)
-		if _, ok := m.diags[k]; !ok {
-			m.diagKeys.add(k)
+		if _, ok := m.diags[k]; !ok && m.diagIdx != nil {
+			m.diagNew = append(m.diagNew, k)
 		}
 		m.diags[k] = d
 	}
 	return nil
+}
+
+// indexDiags brings diagIdx up to date: built from every diagnosis when
+// nil, else with the keys added since merged in (one merge per write, not
+// one sort per page).
+func (m *Memory) indexDiags() {
+	if m.diagIdx == nil {
+		m.diagIdx, m.diagNew = map[string][]string{}, nil
+		for k, d := range m.diags {
+			m.diagIdx[""] = append(m.diagIdx[""], k)
+			m.diagIdx[d.Key.Hub] = append(m.diagIdx[d.Key.Hub], k)
+		}
+		for _, keys := range m.diagIdx {
+			sort.Strings(keys)
+		}
+		return
+	}
+	if len(m.diagNew) == 0 {
+		return
+	}
+	sort.Strings(m.diagNew)
+	add := map[string][]string{"": m.diagNew}
+	for _, k := range m.diagNew {
+		h := m.diags[k].Key.Hub
+		add[h] = append(add[h], k)
+	}
+	for h, keys := range add {
+		m.diagIdx[h] = mergeSorted(m.diagIdx[h], keys)
+	}
+	m.diagNew = nil
+}
+
+// mergeSorted merges two sorted key lists into a new one.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // ListDiagnoses returns matching diagnoses newest first, and a cursor.
@@ -433,10 +482,11 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 		m.mu.Unlock()
 		return nil, "", fmt.Errorf("store: list diagnoses: %w", err)
 	}
+	m.indexDiags()
+	idx := m.diagIdx[q.Hub]
 	var keys []string
-	all := m.diagKeys.ordered()
-	for i := m.diagKeys.search(lo); i < len(all) && len(keys) <= limit; i++ {
-		k := all[i]
+	for i := sort.SearchStrings(idx, lo); i < len(idx) && len(keys) <= limit; i++ {
+		k := idx[i]
 		if hi != "" && k >= hi {
 			break
 		}
@@ -460,7 +510,7 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 
 func diagMatches(d *classify.Diagnosis, q *DiagnosisQuery) bool {
 	return (q.Hub == "" || d.Key.Hub == q.Hub) && (q.Device == "" || d.Key.Device == q.Device) &&
-		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key)
+		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key) && q.MatchesIncident(d)
 }
 
 // PutIncidents upserts incidents by ID.
@@ -644,13 +694,12 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 		return fmt.Errorf("store: purge: %w", err)
 	}
 	m.evKeys.dropBefore(stampKey(eventsBefore), func(k string) { delete(m.events, k) })
-	m.diagKeys.dropIf(func(k string) bool {
-		if m.diags[k].Time.Before(before) {
+	for k, d := range m.diags {
+		if d.Time.Before(before) {
 			delete(m.diags, k)
-			return true
+			m.diagIdx = nil // rebuilt by the next list
 		}
-		return false
-	})
+	}
 	for k, in := range m.incs {
 		if !in.Open && in.End.Before(before) {
 			delete(m.incs, k)
