@@ -138,8 +138,8 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
-	// retryDiag / retryInc are rows of hubs whose writes failed, written
-	// again with the next tick's (hubs.go).
+	// retryDiag / retryInc are rows not written yet: held until the next
+	// commit or notifying tick, or of hubs whose writes failed (hubs.go).
 	retryDiag []classify.Diagnosis
 	retryInc  []classify.Incident
 	// suspect is the early incident detector's state (package suspect),
@@ -562,7 +562,7 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	if err := p.saveStateRows(ctx, commit); err != nil { // rows.go
 		return err
 	}
-	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
+	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents, commit || len(d.notes) > 0) // hub by hub (hubs.go)
 	if err := p.stageRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
 		return err
 	}
