@@ -103,16 +103,15 @@ func (p *Pipeline) renew(ctx context.Context, now time.Time, ttl time.Duration) 
 }
 
 // fence checks, before a tick writes anything, that this process still
-// holds the lease under its epoch: on its own clock it has time left, and
-// if the tick has already used half the lease it renews it (a renewal under
-// another epoch means another instance held it meanwhile).
+// holds the lease under its epoch: on its own clock it has more than half
+// of it left, or it renews it. A renewal under the same epoch means no
+// other instance held the lease meanwhile, even if it ran out during a
+// long tick (nobody else can have written); another epoch, or a refusal,
+// means another instance has it.
 func (p *Pipeline) fence(ctx context.Context) error {
 	now := p.now()
-	if !p.holding(now) {
-		return errFenced
-	}
 	ttl := p.leaseTTL()
-	if now.Before(p.leaseUntil.Add(-ttl / 2)) {
+	if p.holding(now) && now.Before(p.leaseUntil.Add(-ttl/2)) {
 		return nil
 	}
 	held := p.epoch
