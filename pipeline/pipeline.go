@@ -184,10 +184,10 @@ const (
 	// state and the outbox, written every tick, are idempotent upserts.
 	commitEvery = 5 * time.Minute
 	// commitTicks commits after this many ticks whatever the wall clock
-	// says: Evaluate runs every 30 seconds in production (commitEvery
-	// decides there), but a replay or a test may drive hours of event time
-	// through it in seconds.
-	commitTicks = 10
+	// says: a replay or a test may drive hours of event time through
+	// Evaluate in seconds. (At the 30-second schedule it commits every 2.5
+	// minutes.)
+	commitTicks = 5
 	// deliverLimit is the most outbox items one tick delivers.
 	deliverLimit = 200
 	// stepBudget is how long one Evaluate invocation goes on taking bounded
