@@ -24,6 +24,7 @@ type tokenEvidence struct {
 	p          period
 	connected  int64 // seconds since the session began, -1 unknown
 	anchored   bool  // connected runs from the previous disconnect (its reconnect record was lost)
+	refused    bool  // … or from a connect the hub refused after it
 	sdk        connSDK
 }
 
@@ -33,9 +34,13 @@ func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
 
 func (d *device) tokenEvidence(t int64) tokenEvidence {
 	te := tokenEvidence{beside: -1, connected: -1}
-	st, anch, haveStart := d.sessionStart(t)
+	si, anch := d.sessionStartIdx(t)
+	haveStart := si >= 0
+	var st int64
 	if haveStart {
+		st = d.entries[si].t
 		te.connected, te.anchored = t-st, anch
+		te.refused = anch && d.entries[si].isRefusedConnect()
 	}
 	lo, hi := d.window(t-besideBefore, t+besideAfter)
 	for i := lo; i < hi; i++ {
@@ -207,10 +212,7 @@ func (f *facts) tokenWords(ev []string) []string {
 	} else {
 		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 	}
-	since := "connected"
-	if te.anchored {
-		since = "disconnected (its reconnect record is missing)"
-	}
+	since := sinceWords(te.anchored, te.refused)
 	switch {
 	case te.onPeriod:
 		ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
@@ -236,4 +238,17 @@ func (f *facts) reconnectWords(ev []string) []string {
 		return append(ev, fmt.Sprintf("reconnected %s later", durWords(f.reconnectT-f.t)))
 	}
 	return append(ev, fmt.Sprintf("no successful connect within %s", durWords(f.grace)))
+}
+
+// sinceWords names what a session's age runs from (sessionStart): its
+// connect, or — when the reconnect record was lost — the disconnect or the
+// refused connect it is anchored on.
+func sinceWords(anchored, refused bool) string {
+	switch {
+	case refused:
+		return "refused a connect (its successful reconnect record is missing)"
+	case anchored:
+		return "disconnected (its reconnect record is missing)"
+	}
+	return "connected"
 }

@@ -650,6 +650,29 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
+			name: "session anchored on the last refused connect when the reconnect after it is lost",
+			rule: "sessionStart: a connect the hub refused (500001 while it recovers) shows the device was not connected yet, so a session whose successful reconnect record is lost began after the last refusal, not at the disconnect before it → a .NET session of 68 min is its SDK's token cut-off",
+			evs: func() []event.Event {
+				evs := []event.Event{sdkConnect("kept-out", at(0), sdkDotNetV, "Mqtt"), d404("kept-out", at(hms(1, 0, 0)))}
+				for _, m := range []int{0, 3, 8} {
+					evs = append(evs, connect("kept-out", at(hms(1, m, 20)), 500001, ""))
+				}
+				// the successful reconnect at 01:09:00 is lost in delivery;
+				// the hub cuts the session 67 min after it
+				return append(evs, d404("kept-out", at(hms(2, 16, 0))), sdkConnect("kept-out", at(hms(2, 16, 20)), sdkDotNetV, "Mqtt"))
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("kept-out", at(hms(2, 16, 0)))
+				if d.Cause != TokenExpiry {
+					t.Fatalf("verdict %s, want token-expiry; evidence %q", d.Cause, d.Evidence)
+				}
+				if !containsLine(d.Evidence, "refused a connect (its successful reconnect record is missing) 67m40s before") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
 			name: "irregular keep-alive drops teach no period",
 			rule: "learnedPeriod: without 401003, durations of 9m50s/12m20s/10m40s/14m10s/10m05s agree within ±3 min but not within regularTolerance, and longer sessions contradict a ~10 min period → device-or-network",
 			evs: func() []event.Event {

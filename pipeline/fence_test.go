@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
+	"github.com/disconnect-doctor/disconnect-doctor/event"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/azurite"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
@@ -171,4 +172,50 @@ func lateHolder(t *testing.T, st store.Store) {
 			t.Errorf("the late holder wrote %s, which its successor had not", k)
 		}
 	}
+}
+
+// TestTickOutlivingItsLeaseAlone: a tick that runs past its lease (a loaded
+// instance) while no other instance took the lease over renews it under
+// the same epoch and completes; it is not "fenced" by its own clock (the
+// single-process Azurite test failed an Evaluate this way under load).
+func TestTickOutlivingItsLeaseAlone(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	slow := &readStalling{Store: mem, c: c}
+	a := newPipeline(t, slow, c, "a")
+	if r, err := a.Tick(ctx); err != nil || r.Skipped != "" {
+		t.Fatalf("first tick: %+v %v", r, err)
+	}
+	c.t = c.t.Add(time.Minute)
+	ingestLogs(t, a, "logs/0", logRecord(c.t.Add(-time.Minute), "Connections", "deviceConnect", "", "d1"))
+	slow.d, slow.armed = 2*a.leaseTTL(), true
+	if r, err := a.Tick(ctx); err != nil || r.Skipped != "" {
+		t.Fatalf("a tick outliving its lease, nobody else evaluating: %+v %v", r, err)
+	}
+	if slow.armed {
+		t.Fatal("the tick read nothing: the test did not stall it")
+	}
+	c.t = c.t.Add(time.Minute)
+	if r, err := a.Tick(ctx); err != nil || r.Skipped != "" {
+		t.Fatalf("the next tick: %+v %v", r, err)
+	}
+}
+
+// readStalling advances the shared clock by d in the first ReadEvents after
+// it is armed: a tick whose read and decide phases run long, before its
+// lease check.
+type readStalling struct {
+	store.Store
+	c     *clock
+	d     time.Duration
+	armed bool
+}
+
+func (s *readStalling) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []store.Mark) error) error {
+	if s.armed {
+		s.armed = false
+		s.c.t = s.c.t.Add(s.d)
+	}
+	return s.Store.ReadEvents(ctx, from, to, fn)
 }

@@ -104,10 +104,10 @@ func (p *Pipeline) renew(ctx context.Context, now time.Time, ttl time.Duration) 
 
 // fence checks, before a tick writes anything, that this process still
 // holds the lease under its epoch: on its own clock it has more than half
-// of it left, or else it renews it. A tick that outlasted its whole lease
-// (a hub dropping on a loaded instance) takes it back the same way: the
-// store gives it back under the same epoch only if no other instance held
-// it meanwhile; refused, or under another epoch, the tick is fenced.
+// of it left, or it renews it. A renewal under the same epoch means no
+// other instance held the lease meanwhile, even if it ran out during a
+// long tick (nobody else can have written); another epoch, or a refusal,
+// means another instance has it.
 func (p *Pipeline) fence(ctx context.Context) error {
 	now := p.now()
 	ttl := p.leaseTTL()
