@@ -188,7 +188,7 @@ func (t *Table) diagScan(ctx context.Context, pk, filter string, q *DiagnosisQue
 			if err != nil {
 				return false, err
 			}
-			if q.MatchesModule(d.Key) {
+			if q.MatchesModule(d.Key) && q.MatchesIncident(&d) {
 				out = append(out, diagRow{ents[i].RowKey, d})
 			}
 		}

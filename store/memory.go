@@ -33,6 +33,13 @@ type Memory struct {
 	progress map[string]Progress
 	blobs    map[BlobKind]map[string]Blob  // by key
 	diags    map[string]classify.Diagnosis // by diagRowKey
+	// diagIdx holds the diagnoses' keys in order (newest first): "" for
+	// every hub's, and one per hub, so a page of ListDiagnoses reads from
+	// its cursor on instead of sorting every diagnosis stored. diagNew are
+	// the keys added since, merged in by the next list; nil diagIdx is
+	// rebuilt by the next list (none yet, or after a purge).
+	diagIdx  map[string][]string
+	diagNew  []string
 	incs     map[string]classify.Incident
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
@@ -385,9 +392,56 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 	for _, d := range ds {
 		d.Evidence = slices.Clone(d.Evidence)
 		d.Time = d.Time.UTC()
-		m.diags[diagRowKey(&d)] = d
+		k := diagRowKey(&d)
+		if _, ok := m.diags[k]; !ok && m.diagIdx != nil {
+			m.diagNew = append(m.diagNew, k)
+		}
+		m.diags[k] = d
 	}
 	return nil
+}
+
+// indexDiags brings diagIdx up to date: built from every diagnosis when
+// nil, else with the keys added since merged in (one merge per write, not
+// one sort per page).
+func (m *Memory) indexDiags() {
+	if m.diagIdx == nil {
+		m.diagIdx, m.diagNew = map[string][]string{}, nil
+		for k, d := range m.diags {
+			m.diagIdx[""] = append(m.diagIdx[""], k)
+			m.diagIdx[d.Key.Hub] = append(m.diagIdx[d.Key.Hub], k)
+		}
+		for _, keys := range m.diagIdx {
+			sort.Strings(keys)
+		}
+		return
+	}
+	if len(m.diagNew) == 0 {
+		return
+	}
+	sort.Strings(m.diagNew)
+	add := map[string][]string{"": m.diagNew}
+	for _, k := range m.diagNew {
+		h := m.diags[k].Key.Hub
+		add[h] = append(add[h], k)
+	}
+	for h, keys := range add {
+		m.diagIdx[h] = mergeSorted(m.diagIdx[h], keys)
+	}
+	m.diagNew = nil
+}
+
+// mergeSorted merges two sorted key lists into a new one.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // ListDiagnoses returns matching diagnoses newest first, and a cursor.
@@ -408,14 +462,18 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 		m.mu.Unlock()
 		return nil, "", fmt.Errorf("store: list diagnoses: %w", err)
 	}
-	keys := make([]string, 0, len(m.diags))
-	for k, d := range m.diags {
-		if k < lo || (hi != "" && k >= hi) || !diagMatches(&d, &q) {
-			continue
+	m.indexDiags()
+	idx := m.diagIdx[q.Hub]
+	var keys []string
+	for i := sort.SearchStrings(idx, lo); i < len(idx) && len(keys) <= limit; i++ {
+		k := idx[i]
+		if hi != "" && k >= hi {
+			break
 		}
-		keys = append(keys, k)
+		if d := m.diags[k]; diagMatches(&d, &q) {
+			keys = append(keys, k)
+		}
 	}
-	sort.Strings(keys)
 	next := ""
 	if len(keys) > limit {
 		keys = keys[:limit]
@@ -432,7 +490,7 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 
 func diagMatches(d *classify.Diagnosis, q *DiagnosisQuery) bool {
 	return (q.Hub == "" || d.Key.Hub == q.Hub) && (q.Device == "" || d.Key.Device == q.Device) &&
-		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key)
+		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key) && q.MatchesIncident(d)
 }
 
 // PutIncidents upserts incidents by ID.
@@ -628,6 +686,7 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 	for k, d := range m.diags {
 		if d.Time.Before(before) {
 			delete(m.diags, k)
+			m.diagIdx = nil // rebuilt by the next list
 		}
 	}
 	for k, in := range m.incs {

@@ -457,7 +457,7 @@ func printRun(w io.Writer, r *RunResult) {
 		case n.Confirmed():
 			status = "confirmed"
 		}
-		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, len(n.Alerts))
+		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, n.AlertCount())
 		if len(n.Alerts) > 0 {
 			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
 		}
