@@ -102,7 +102,8 @@ func TestUnchangedRowsNotWritten(t *testing.T) {
 	write(map[string]string{"watch": "2", "site/h": "a"}) // one row changed
 	write(nil, "site/h")
 	write(map[string]string{"site/h": "a"}) // deleted since: written again
-	want := map[string]int{"WriteBlobs:meta:2": 1, "WriteBlobs:meta:1": 3} // rows put + deleted per call
+	// calls by rows put + deleted
+	want := map[string]int{"WriteBlobs:meta:2": 1, "WriteBlobs:meta:1": 3}
 	for k, n := range want {
 		if cs.n[k] != n {
 			t.Errorf("%s: %d calls, want %d (all: %v)", k, cs.n[k], n, cs.n)
