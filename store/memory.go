@@ -24,12 +24,10 @@ const memPage = 1000
 // against it behaves the same on Azure. It is safe for concurrent use; all
 // state is lost when the process exits.
 type Memory struct {
-	mu     sync.Mutex
-	etag   uint64
-	events map[string]memEvent // by eventRowKey
-	evKeys []string            // sorted when !evDirty
-	// evDirty: evKeys needs sorting (an append arrived out of key order).
-	evDirty  bool
+	mu       sync.Mutex
+	etag     uint64
+	events   map[string]memEvent // by eventRowKey
+	evKeys   keyIndex
 	progress map[string]Progress
 	blobs    map[BlobKind]map[string]Blob  // by key
 	diags    map[string]classify.Diagnosis // by diagRowKey
@@ -50,6 +48,23 @@ type Memory struct {
 	// (fence.go): Memory fences the whole store at once.
 	fences map[string]int64
 	closed bool
+	// readKeep, when positive, is how far before a read's start events
+	// are kept (ForgetReadEvents).
+	readKeep time.Duration
+}
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*Memory)
+
+// ForgetReadEvents bounds the events a Memory keeps for a store with one
+// forward reader — `handler run` and replay, where one pipeline reads the
+// events in stamp order and re-reads at most from its last commit: a
+// ReadEvents from `from` drops the events stamped before from-keep, as
+// Purge would. Without it events stay until Purge (hourly, an hour behind
+// the reader's cursor), which at 100 000 devices is millions of events
+// nobody reads again.
+func ForgetReadEvents(keep time.Duration) MemoryOption {
+	return func(m *Memory) { m.readKeep = keep }
 }
 
 type memEvent struct {
@@ -65,8 +80,8 @@ type memLease struct {
 }
 
 // NewMemory returns an empty in-process store.
-func NewMemory() *Memory {
-	return &Memory{
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{
 		events:   map[string]memEvent{},
 		progress: map[string]Progress{},
 		blobs:    map[BlobKind]map[string]Blob{},
@@ -78,6 +93,10 @@ func NewMemory() *Memory {
 		dead:     map[string]DeadLetter{},
 		fences:   map[string]int64{},
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 // fence refuses a write under an older epoch than one that has written;
@@ -129,10 +148,7 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 	}
 	put := func(k string, e memEvent) {
 		if _, ok := m.events[k]; !ok {
-			if n := len(m.evKeys); n > 0 && k < m.evKeys[n-1] {
-				m.evDirty = true
-			}
-			m.evKeys = append(m.evKeys, k)
+			m.evKeys.add(k)
 		}
 		m.events[k] = e
 	}
@@ -157,21 +173,25 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 // in stamp order. The lock is not held while fn runs.
 func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []Mark) error) error {
 	lo, hi := stampKey(from), stampKey(to)
+	if m.readKeep > 0 {
+		m.mu.Lock()
+		if !m.closed {
+			m.evKeys.dropBefore(stampKey(from.Add(-m.readKeep)), func(k string) { delete(m.events, k) })
+		}
+		m.mu.Unlock()
+	}
 	for {
 		m.mu.Lock()
 		if err := m.check(ctx); err != nil {
 			m.mu.Unlock()
 			return fmt.Errorf("store: read events: %w", err)
 		}
-		if m.evDirty {
-			sort.Strings(m.evKeys)
-			m.evDirty = false
-		}
-		i := sort.SearchStrings(m.evKeys, lo)
+		i := m.evKeys.search(lo)
+		keys := m.evKeys.keys
 		var page []event.Event
 		var marks []Mark
-		for ; i < len(m.evKeys) && len(page)+len(marks) < memPage; i++ {
-			k := m.evKeys[i]
+		for ; i < len(keys) && len(page)+len(marks) < memPage; i++ {
+			k := keys[i]
 			if k >= hi {
 				break
 			}
@@ -192,9 +212,9 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 			}
 			page = append(page, e)
 		}
-		more := i < len(m.evKeys) && m.evKeys[i] < hi
+		more := i < len(keys) && keys[i] < hi
 		if more {
-			lo = m.evKeys[i]
+			lo = keys[i]
 		}
 		m.mu.Unlock()
 		if len(page)+len(marks) == 0 {
@@ -697,16 +717,7 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: purge: %w", err)
 	}
-	cut := stampKey(eventsBefore)
-	kept := m.evKeys[:0]
-	for _, k := range m.evKeys {
-		if k < cut {
-			delete(m.events, k)
-		} else {
-			kept = append(kept, k)
-		}
-	}
-	m.evKeys = kept
+	m.evKeys.dropBefore(stampKey(eventsBefore), func(k string) { delete(m.events, k) })
 	for k, d := range m.diags {
 		if d.Time.Before(before) {
 			delete(m.diags, k)
