@@ -82,7 +82,9 @@ type due struct {
 //	orderSignals → transitions (fire, inhibit, hold, resolve) → timers
 //	(held resolves, reminders) → markStale → announce (drop the resolved
 //	of an episode nobody was told about) → batches (one per kind, hub,
-//	status, reminder number, staleness) → notifications
+//	status, reminder number, staleness; resolved alerts announced one by
+//	one in chunks of MaxListed) → notifications (a group of more than
+//	MaxListed is one notification that lists MaxListed: see MaxListed)
 //
 // Firing and resolved alerts never share a notification (as in
 // Alertmanager): a notification's status, title, device count and "since"
@@ -92,7 +94,7 @@ func (m *Manager) Apply(st *State, sigs []classify.Signal, now time.Time) []Noti
 	ds = m.timers(st, now, ds)
 	ds = m.markStale(ds, now)
 	ds = announce(ds)
-	return m.notifications(batches(ds))
+	return m.notifications(st, batches(ds))
 }
 
 // orderSignals returns sigs in event-time order; at equal times a hub
@@ -320,11 +322,15 @@ func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, out []
 	return out
 }
 
-// MaxAlertsPerNotification bounds one notification: a group larger than
-// this (thousands of devices released at once after an incident) is split
-// into several notifications with the same group key, so that each outbox
-// payload stays far below Azure Table's 1 MiB entity limit.
-const MaxAlertsPerNotification = 200
+// MaxListed bounds the alerts one notification lists in full. A group of
+// more alerts (thousands of devices released at once after a hub incident,
+// or a reminder that they are still away) is still one notification: it
+// lists the first MaxListed alerts by key and counts the rest
+// (Notification.TruncatedAlerts), so that a notification, its outbox item
+// and every message rendered from it weigh the same for 21 devices as for
+// 100 000 — never thousands of notifications, never a card over Teams'
+// limit, never an outbox row carrying every device id.
+const MaxListed = 20
 
 // batchID is what the alerts of one notification share.
 type batchID struct {
@@ -335,6 +341,12 @@ type batchID struct {
 	// repeat is the reminder number of firing alerts (0: first firing);
 	// always 0 for resolved ones.
 	repeat int
+	// grouped (resolved only): the alerts' episodes were announced as a
+	// group (Record.Grouped). Their resolved goes apart from those of
+	// alerts announced one by one, which are listed in full (chunks of
+	// MaxListed) so that a receiver that opened one page per alert
+	// (PagerDuty) can close each.
+	grouped bool
 }
 
 // batch is the alerts of one notification.
@@ -344,11 +356,12 @@ type batch struct {
 }
 
 // batches groups due alerts into notifications: one per kind, hub,
-// staleness, status and reminder number (split above
-// MaxAlertsPerNotification), in a deterministic order: by hub and kind,
-// stale before fresh, resolved before firing (a resolved and a firing of the
-// same key in one Apply are an old episode's end and a new one's start),
-// first firings before reminders; alerts by key within a batch.
+// staleness, status and reminder number (resolved alerts announced one by
+// one are split into chunks of MaxListed), in a deterministic order: by hub
+// and kind, stale before fresh, resolved before firing (a resolved and a
+// firing of the same key in one Apply are an old episode's end and a new
+// one's start), first firings before reminders; alerts by key within a
+// batch.
 func batches(ds []due) []batch {
 	groups := map[batchID][]due{}
 	var order []batchID
@@ -356,6 +369,8 @@ func batches(ds []due) []batch {
 		id := batchID{kind: d.r.Kind, hub: d.r.Hub, stale: d.stale, status: d.status}
 		if d.status == StatusFiring {
 			id.repeat = d.repeat
+		} else {
+			id.grouped = d.r.Grouped
 		}
 		if _, ok := groups[id]; !ok {
 			order = append(order, id)
@@ -378,6 +393,8 @@ func batches(ds []due) []batch {
 			return a.stale
 		case a.status != b.status:
 			return a.status == StatusResolved
+		case a.grouped != b.grouped:
+			return b.grouped
 		}
 		return a.repeat < b.repeat
 	})
@@ -385,8 +402,12 @@ func batches(ds []due) []batch {
 	for _, id := range order {
 		members := groups[id]
 		sort.SliceStable(members, func(i, j int) bool { return members[i].r.Key < members[j].r.Key })
+		if id.status == StatusFiring || id.grouped {
+			out = append(out, batch{id: id, alerts: members})
+			continue
+		}
 		for len(members) > 0 {
-			chunk := members[:min(len(members), MaxAlertsPerNotification)]
+			chunk := members[:min(len(members), MaxListed)]
 			members = members[len(chunk):]
 			out = append(out, batch{id: id, alerts: chunk})
 		}
@@ -394,13 +415,47 @@ func batches(ds []due) []batch {
 	return out
 }
 
+// group marks the episodes announced by a first firing of more than
+// MaxListed alerts as announced in a group (Record.Grouped), so that their
+// resolved goes out grouped too, and returns, per kind and hub, how many
+// alerts announced in a group are still live after this Apply (for the
+// resolved of a group: "1 200 back, 11 114 still offline").
+func group(st *State, bs []batch) map[string]int {
+	grouped := false
+	for _, b := range bs {
+		if b.id.status == StatusFiring && b.id.repeat == 0 && len(b.alerts) > MaxListed {
+			for _, d := range b.alerts {
+				if !d.r.Grouped {
+					d.r.Grouped = true
+					st.touch(d.r.Key)
+				}
+			}
+		}
+		grouped = grouped || (b.id.status == StatusResolved && b.id.grouped)
+	}
+	if !grouped {
+		return nil
+	}
+	live := map[string]int{}
+	for _, r := range st.recs {
+		if r.Grouped {
+			live[string(r.Kind)+"/"+r.Hub]++
+		}
+	}
+	return live
+}
+
 // notifications renders each batch as a Notification with its identity and
-// link.
-func (m *Manager) notifications(bs []batch) []Notification {
+// links. A notification carries every alert of its batch; the outbox keeps
+// only the first MaxListed of a larger one (EncodePayload), after the
+// silence stage has seen them all.
+func (m *Manager) notifications(st *State, bs []batch) []Notification {
+	live := group(st, bs)
 	ns := make([]Notification, 0, len(bs))
 	for _, b := range bs {
 		n := Notification{Version: Version, GroupKey: string(b.id.kind) + "/" + b.id.hub, Status: b.id.status,
-			Repeat: b.id.repeat, Kind: b.id.kind, Hub: b.id.hub, Stale: b.id.stale}
+			Repeat: b.id.repeat, Kind: b.id.kind, Hub: b.id.hub, Stale: b.id.stale,
+			Alerts: make([]Alert, 0, len(b.alerts))}
 		for _, d := range b.alerts {
 			if d.at.After(n.Due) {
 				n.Due = d.at
@@ -409,11 +464,42 @@ func (m *Manager) notifications(bs []batch) []Notification {
 			a.Confirmed = d.confirm
 			n.Alerts = append(n.Alerts, a)
 		}
-		n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
-		n.Link = link(m.cfg.PublicBaseURL, b.id.kind, b.id.hub, n.Alerts)
+		n.Grouped = len(b.alerts) > MaxListed || b.id.grouped
+		if n.Grouped && n.Status == StatusResolved {
+			n.StillFiring = live[n.GroupKey]
+		}
+		n.Incident = sharedIncident(b.alerts)
+		m.identify(&n)
 		ns = append(ns, n)
 	}
 	return ns
+}
+
+// identify sets what follows from a notification's alerts: its ID and
+// links.
+func (m *Manager) identify(n *Notification) {
+	n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
+	n.Link = link(m.cfg.PublicBaseURL, n.Kind, n.Hub, n.Alerts)
+	n.List = ""
+	if len(n.Alerts) > MaxListed {
+		n.List = listLink(m.cfg.PublicBaseURL, n)
+	}
+}
+
+// sharedIncident returns the hub incident every device alert of the batch
+// was caught in ("" when they were not, or not all in the same one): the
+// devices an incident held back and released.
+func sharedIncident(ds []due) string {
+	if len(ds) == 0 || !ds[0].r.Kind.AboutDevice() {
+		return ""
+	}
+	inc := ds[0].r.Incident
+	for _, d := range ds[1:] {
+		if d.r.Incident != inc {
+			return ""
+		}
+	}
+	return inc
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -377,47 +377,159 @@ func FuzzDecodePayload(f *testing.F) {
 }
 
 // BenchmarkApplyIncident10000: a hub incident holding back 10 000 device
-// alerts, then releasing them in grouped notifications of at most
-// MaxAlertsPerNotification alerts, each payload small enough for a table row.
+// alerts, then releasing them as one grouped notification whose outbox
+// payload lists MaxListed of them.
 func BenchmarkApplyIncident10000(b *testing.B) {
 	m := alert.New(alert.Config{})
-	sigs := []classify.Signal{fire(classify.HubIncident, "", 0, "I1")}
-	for i := range 10000 {
-		sigs = append(sigs, fire(classify.DeviceOffline, fmt.Sprintf("d%05d", i), time.Minute, "I1"))
-	}
-	end := []classify.Signal{clear(classify.HubIncident, "", 0, time.Hour)}
+	sigs, end := heldBack(10000)
 	for b.Loop() {
 		st := alert.NewState()
 		m.Apply(st, sigs, at(2*time.Minute))
 		ns := m.Apply(st, end, at(time.Hour))
-		if len(ns) != 10000/alert.MaxAlertsPerNotification+1 {
+		if len(ns) != 2 {
 			b.Fatalf("got %d notifications", len(ns))
 		}
 		for _, n := range ns {
-			if p, _ := alert.EncodePayload(&n); len(p) > 200_000 {
+			if p, _ := alert.EncodePayload(&n); len(p) > 64<<10 {
 				b.Fatalf("payload of %d bytes", len(p))
 			}
 		}
 	}
 }
 
-func TestLargeGroupIsSplit(t *testing.T) {
-	m := alert.New(alert.Config{})
-	var sigs []classify.Signal
-	for i := range 450 {
-		sigs = append(sigs, fire(classify.DeviceOffline, fmt.Sprintf("d%03d", i), 0, ""))
+// heldBack returns a hub incident firing with n device-offline alerts it
+// holds back, and its end.
+func heldBack(n int) (sigs, end []classify.Signal) {
+	sigs = []classify.Signal{fire(classify.HubIncident, "", 0, "I1")}
+	for i := range n {
+		s := fire(classify.DeviceOffline, fmt.Sprintf("sensor-%06d", i), time.Minute, "I1")
+		s.Evidence = []string{"404104 DeviceConnectionClosedRemotely at 10:01:00 UTC during IoT Hub incident I1",
+			"no connect since: away 59m", "last connected from 203.0.113.x over MQTT"}
+		s.Summary = "sensor-" + fmt.Sprint(i) + " is offline since 10:01:00 UTC (caught in IoT Hub incident I1)"
+		sigs = append(sigs, s)
 	}
-	ns := m.Apply(alert.NewState(), sigs, at(time.Minute))
-	var sizes []int
-	ids := map[string]bool{}
+	return sigs, []classify.Signal{clear(classify.HubIncident, "", 0, time.Hour)}
+}
+
+// TestReleaseIsOneNotification: 100 000 device alerts held back by a hub
+// incident are released, when it ends, as one notification after the
+// incident's resolved — not hundreds — and every outbox payload stays far
+// under a table property's 64 KiB whatever the group's size.
+func TestReleaseIsOneNotification(t *testing.T) {
+	m := alert.New(alert.Config{})
+	sigs, end := heldBack(100000)
+	st := alert.NewState()
+	if ns := m.Apply(st, sigs, at(2*time.Minute)); len(ns) != 1 || ns[0].Kind != classify.HubIncident {
+		t.Fatalf("incident start: %d notifications, want the incident's firing alone", len(ns))
+	}
+	ns := m.Apply(st, end, at(time.Hour))
+	var groups []string
 	for _, n := range ns {
-		sizes = append(sizes, len(n.Alerts))
-		ids[n.NotificationID] = true
-		if n.GroupKey != "device-offline/contoso-hub" {
-			t.Errorf("group key %s", n.GroupKey)
+		groups = append(groups, n.GroupKey+" "+n.Status)
+		p, err := alert.EncodePayload(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) > 32<<10 {
+			t.Errorf("%s %s: outbox payload of %d bytes", n.GroupKey, n.Status, len(p))
 		}
 	}
-	if !slices.Equal(sizes, []int{200, 200, 50}) || len(ids) != 3 {
-		t.Errorf("split into %v with %d distinct IDs, want [200 200 50] and 3", sizes, len(ids))
+	want := []string{"hub-incident/contoso-hub resolved", "device-offline/contoso-hub firing"}
+	if !slices.Equal(groups, want) {
+		t.Fatalf("release: %d notifications %q…, want %q", len(groups), groups[:min(len(groups), 3)], want)
+	}
+}
+
+// TestGroupedEpisodes: a first firing of more than MaxListed alerts marks
+// its episodes grouped; their resolved go out grouped, apart from alerts
+// announced one by one (listed in full, chunks of MaxListed), and say how
+// many of the group are still firing.
+func TestGroupedEpisodes(t *testing.T) {
+	m := alert.New(alert.Config{ResolveHold: -1})
+	st := alert.NewState()
+	var sigs []classify.Signal
+	for i := range 30 {
+		sigs = append(sigs, fire(classify.DeviceOffline, fmt.Sprintf("g%02d", i), 0, ""))
+	}
+	ns := m.Apply(st, sigs, at(time.Minute))
+	if len(ns) != 1 || !ns[0].Grouped || len(ns[0].Alerts) != 30 {
+		t.Fatalf("group firing: %d notifications, want one grouped with its 30 alerts", len(ns))
+	}
+	// 25 devices announced one by one, in ticks of 5.
+	for tick := range 5 {
+		var one []classify.Signal
+		for i := range 5 {
+			one = append(one, fire(classify.DeviceOffline, fmt.Sprintf("i%d%d", tick, i), 2*time.Minute, ""))
+		}
+		if ns := m.Apply(st, one, at(2*time.Minute)); len(ns) != 1 || ns[0].Grouped {
+			t.Fatalf("tick %d: %d notifications (grouped %v), want one ungrouped", tick, len(ns), len(ns) == 1 && ns[0].Grouped)
+		}
+	}
+	st = roundTrip(t, st, map[string][]byte{}) // Grouped survives the store
+	// 10 of the group and all 25 individual ones come back together.
+	var back []classify.Signal
+	for i := range 10 {
+		back = append(back, clear(classify.DeviceOffline, fmt.Sprintf("g%02d", i), 0, 3*time.Minute))
+	}
+	for tick := range 5 {
+		for i := range 5 {
+			back = append(back, clear(classify.DeviceOffline, fmt.Sprintf("i%d%d", tick, i), 2*time.Minute, 3*time.Minute))
+		}
+	}
+	ns = m.Apply(st, back, at(3*time.Minute))
+	var got []string
+	for _, n := range ns {
+		got = append(got, fmt.Sprintf("%s grouped=%v alerts=%d still=%d", n.Status, n.Grouped, len(n.Alerts), n.StillFiring))
+	}
+	want := []string{"resolved grouped=false alerts=20 still=0", "resolved grouped=false alerts=5 still=0",
+		"resolved grouped=true alerts=10 still=20"}
+	if !slices.Equal(got, want) {
+		t.Errorf("resolved:\n%q\nwant\n%q", got, want)
+	}
+	var rest []classify.Signal
+	for i := 10; i < 30; i++ {
+		rest = append(rest, clear(classify.DeviceOffline, fmt.Sprintf("g%02d", i), 0, 4*time.Minute))
+	}
+	ns = m.Apply(st, rest, at(4*time.Minute))
+	if len(ns) != 1 || !ns[0].Grouped || ns[0].StillFiring != 0 || len(ns[0].Alerts) != 20 {
+		t.Errorf("the group's last resolved: %+v", render(ns))
+	}
+}
+
+// TestPayloadListsMaxListed: the outbox keeps the first MaxListed alerts of
+// a large group and counts the rest; decoded, the notification still says
+// how many devices it is about, and links to the whole list.
+func TestPayloadListsMaxListed(t *testing.T) {
+	m := alert.New(alert.Config{PublicBaseURL: "https://dd.example.net/"})
+	sigs, end := heldBack(1234)
+	st := alert.NewState()
+	m.Apply(st, sigs, at(2*time.Minute))
+	ns := m.Apply(st, end, at(time.Hour))
+	n := ns[len(ns)-1]
+	p, err := alert.EncodePayload(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := alert.DecodePayload(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Alerts) != alert.MaxListed || got.TruncatedAlerts != 1234-alert.MaxListed || got.AlertCount() != 1234 {
+		t.Errorf("decoded: %d alerts listed, %d truncated", len(got.Alerts), got.TruncatedAlerts)
+	}
+	if got.DeviceCount() != "1234 devices" || got.NotificationID != n.NotificationID || got.Incident != "I1" {
+		t.Errorf("decoded: %q, id %s (want %s), incident %q", got.DeviceCount(), got.NotificationID, n.NotificationID, got.Incident)
+	}
+	if want := "https://dd.example.net/api/v1/disconnects?hub=contoso-hub&incident=I1"; got.List != want {
+		t.Errorf("list link %q, want %q", got.List, want)
+	}
+	line := got.Listing()
+	for _, w := range []string{"1234 devices are still offline after IoT Hub incident I1", "the first 20 of 1234", got.List} {
+		if !strings.Contains(line, w) {
+			t.Errorf("listing line %q lacks %q", line, w)
+		}
+	}
+	if len(n.Alerts) != 1234 {
+		t.Errorf("EncodePayload changed the notification it was given: %d alerts", len(n.Alerts))
 	}
 }

@@ -51,6 +51,32 @@ type Notification struct {
 	// the n-th reminder that they are still firing; 0 when resolved.
 	Repeat int     `json:"repeat"`
 	Alerts []Alert `json:"alerts"`
+	// TruncatedAlerts counts the alerts of the group left out of Alerts (as
+	// in Alertmanager's webhook): a group of more than MaxListed alerts
+	// lists the first MaxListed by key. Absent when every alert is listed.
+	TruncatedAlerts int `json:"truncatedAlerts,omitempty"`
+	// Grouped: the alerts were announced as one group (a first firing of
+	// more than MaxListed alerts, the resolved of such alerts, or a
+	// reminder of more than MaxListed): a paging receiver pages the group
+	// once, under the group key, instead of each alert.
+	Grouped bool `json:"grouped,omitempty"`
+	// StillFiring, on the resolved notification of grouped alerts, counts
+	// the group's alerts (of this kind and hub) still firing: 0 (absent)
+	// when this resolved ends the group.
+	StillFiring int `json:"stillFiring,omitempty"`
+	// Incident is the hub incident every device alert of the notification
+	// was caught in and held back by (absent otherwise): the devices still
+	// away after it.
+	Incident string `json:"incident,omitempty"`
+	// List is where the whole group can be read through the query API when
+	// alerts were left out and PUBLIC_BASE_URL is set: the incident's
+	// disconnects (disconnects?hub=&incident=), or the hub's disconnects of
+	// the kind's cause since the group's first alert. It never carries a
+	// key.
+	List string `json:"list,omitempty"`
+	// OmittedDevices is the number of devices of the alerts left out of
+	// Alerts (kept in the outbox, not on the wire).
+	OmittedDevices int `json:"-"`
 
 	// Kind and Hub are the group's alert kind and hub.
 	Kind classify.SignalKind `json:"-"`
@@ -306,7 +332,7 @@ func (n *Notification) DeviceCount() string {
 		}
 		return "the pipeline"
 	}
-	d := 0
+	d := n.OmittedDevices
 	for _, a := range n.members() {
 		d += max(a.Devices, 1)
 	}
@@ -314,6 +340,45 @@ func (n *Notification) DeviceCount() string {
 		return "1 device"
 	}
 	return strconv.Itoa(d) + " devices"
+}
+
+// AlertCount is the number of alerts of the group, listed or not.
+func (n *Notification) AlertCount() int { return len(n.Alerts) + n.TruncatedAlerts }
+
+// Listing is the line a notification of more alerts than it lists leads its
+// list with, e.g. "12 314 devices are still offline after IoT Hub incident
+// contoso-hub-20240514T0530Z was over. Listed: the first 20 (by id); all of
+// them: <link>"; "" when every alert is listed.
+func (n *Notification) Listing() string {
+	var s string
+	if n.Incident != "" && n.Status == StatusFiring {
+		s = n.DeviceCount() + " " + stillWords(n.Kind) + " after IoT Hub incident " + n.Incident +
+			" was over (held back while it lasted). "
+	}
+	if n.Status == StatusResolved && n.Grouped {
+		s = n.DeviceCount() + " back or cleared; " + strconv.Itoa(n.StillFiring) + " of the group still firing. "
+	}
+	if n.TruncatedAlerts == 0 {
+		return strings.TrimSpace(s)
+	}
+	s += "Listed: the first " + strconv.Itoa(len(n.Alerts)) + " of " + strconv.Itoa(n.AlertCount()) + " alerts (by id)"
+	if n.List != "" {
+		return s + "; all of them: " + n.List
+	}
+	return s + "; the rest in the API (GET v1/disconnects?hub=" + n.Hub + listQuery(n) + ") and the dashboard"
+}
+
+// stillWords says what the devices of a kind still are.
+func stillWords(k classify.SignalKind) string {
+	switch k {
+	case classify.DeviceOffline:
+		return "are still offline"
+	case classify.DeviceFlapping:
+		return "are still flapping"
+	case classify.TokenRenewalFailing:
+		return "still cannot renew their token"
+	}
+	return "are still firing"
 }
 
 // Since returns the earliest StartsAt of the alerts of the notification's
@@ -415,6 +480,54 @@ func link(base string, kind classify.SignalKind, hub string, alerts []Alert) str
 	return ui + "/hubs/" + url.PathEscape(hub)
 }
 
+// listLink is the query API's list of a group too large to list in a
+// notification (Notification.List), or "" without a base URL.
+func listLink(base string, n *Notification) string {
+	if base == "" {
+		return ""
+	}
+	return strings.TrimRight(base, "/") + "/api/v1/disconnects?hub=" + url.QueryEscape(n.Hub) + listQuery(n)
+}
+
+// listQuery is the rest of the query that lists a group's disconnects: the
+// incident its devices were caught in, or the cause of its kind since its
+// first alert.
+func listQuery(n *Notification) string {
+	if n.Incident != "" {
+		return "&" + url.Values{"incident": {n.Incident}}.Encode()
+	}
+	q := url.Values{}
+	if s := n.Since(); !s.IsZero() {
+		q.Set("from", formatTime(s))
+	}
+	switch n.Kind {
+	case classify.DeviceOffline, classify.DeviceFlapping:
+		q.Set("cause", string(classify.DeviceOrNetwork))
+	case classify.TokenRenewalFailing:
+		q.Set("cause", string(classify.TokenRenewalFailed))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "&" + q.Encode()
+}
+
+// Truncated returns n as the outbox keeps it and the channels send it: at
+// most MaxListed alerts, the others counted (TruncatedAlerts,
+// OmittedDevices). n itself is left as it is.
+func (n *Notification) Truncated() *Notification {
+	if len(n.Alerts) <= MaxListed {
+		return n
+	}
+	c := *n
+	c.Alerts = append([]Alert(nil), n.Alerts[:MaxListed]...)
+	for _, a := range n.Alerts[MaxListed:] {
+		c.OmittedDevices += max(a.Devices, 1)
+	}
+	c.TruncatedAlerts += len(n.Alerts) - MaxListed
+	return &c
+}
+
 // outboxPayload is what the outbox stores: the webhook body plus the
 // non-wire fields the integrations need after a restart. Decoding it as a
 // plain Notification also works (the extra keys are ignored).
@@ -427,11 +540,17 @@ type outboxPayload struct {
 	Stale bool      `json:"stale,omitempty"`
 	// Digest is the daily digest's content (DigestNotification).
 	Digest *digest.Digest `json:"digest,omitempty"`
+	// OmittedDevices: Notification.OmittedDevices.
+	OmittedDevices int `json:"omittedDevices,omitempty"`
 }
 
-// EncodePayload serializes n for an outbox item.
+// EncodePayload serializes n for an outbox item: the first MaxListed of its
+// alerts and the count of the others, so an item's size does not grow with
+// the group's.
 func EncodePayload(n *Notification) ([]byte, error) {
-	b, err := json.Marshal(outboxPayload{Notification: n, Link: n.Link, Kind: string(n.Kind), Hub: n.Hub, Due: n.Due, Stale: n.Stale, Digest: n.Digest})
+	n = n.Truncated()
+	b, err := json.Marshal(outboxPayload{Notification: n, Link: n.Link, Kind: string(n.Kind), Hub: n.Hub, Due: n.Due,
+		Stale: n.Stale, Digest: n.Digest, OmittedDevices: n.OmittedDevices})
 	if err != nil {
 		return nil, fmt.Errorf("alert: encode notification %s: %w", n.NotificationID, err)
 	}
@@ -449,5 +568,6 @@ func DecodePayload(b []byte) (*Notification, error) {
 		return nil, fmt.Errorf("alert: decode notification: no notificationId")
 	}
 	n.Link, n.Kind, n.Hub, n.Due, n.Stale, n.Digest = p.Link, classify.SignalKind(p.Kind), p.Hub, p.Due, p.Stale, p.Digest
+	n.OmittedDevices = p.OmittedDevices
 	return n, nil
 }

@@ -370,7 +370,7 @@ func (m *Manager) Silence(st *State, notes []Notification, sils []store.Silence,
 			ds = append(ds, due{r: r, status: StatusFiring, repeat: r.Repeat, at: now})
 		}
 	}
-	return append(out, m.notifications(batches(announce(m.markStale(ds, now))))...)
+	return append(out, m.notifications(st, batches(announce(m.markStale(ds, now))))...)
 }
 
 // silenceFiring decides one firing alert: muted (recorded in muted and on
@@ -406,7 +406,6 @@ func episode(key, startsAt string) string { return key + "\x00" + startsAt }
 // status, as n's were): its identity and link follow its members.
 func (m *Manager) regroup(n Notification, kept []Alert) Notification {
 	n.Alerts = kept
-	n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
-	n.Link = link(m.cfg.PublicBaseURL, n.Kind, n.Hub, n.Alerts)
+	m.identify(&n)
 	return n
 }

@@ -44,6 +44,11 @@ type Record struct {
 	// gets a resolved notification: telling people an alert they never
 	// received is over is noise.
 	Announced bool `json:"announced,omitempty"`
+	// Grouped: the episode was announced in a group of more than
+	// MaxListed alerts (a release after a hub incident): its resolved goes
+	// out with the group's, and receivers that page (PagerDuty) paged the
+	// group, not the alert.
+	Grouped bool `json:"grouped,omitempty"`
 	// Repeat is the number of the last reminder (0: only the first firing).
 	Repeat int `json:"repeat"`
 	// LastDue is when the last firing notification fell due.

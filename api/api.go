@@ -204,6 +204,11 @@ func (a *API) disconnects(ctx context.Context, q url.Values) (int, any) {
 			return bad("cause", "unknown cause "+strconv.Quote(c))
 		}
 	}
+	if id := q.Get("incident"); id != "" {
+		if code, body := a.incidentSpan(ctx, id, &dq); code != http.StatusOK {
+			return code, body
+		}
+	}
 	dq.Limit = DefaultLimit
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -243,6 +248,57 @@ func (a *API) disconnects(ctx context.Context, q url.Values) (int, any) {
 		Items []Diagnosis `json:"items"`
 		Next  string      `json:"next"`
 	}{items, next}
+}
+
+// incidentMargin widens an incident's span for its disconnects: a burst
+// member may fall seconds before the incident's first minute, and the
+// incident's end is when the hub was back at its baseline.
+const incidentMargin = time.Minute
+
+// incidentSpan narrows dq to the disconnects caught in incident id: its
+// hub, its span (with a margin either side, intersected with from/to) and
+// its ID, so that each page reads the incident's span from the cursor on,
+// not the hub's history. A hub given must be the incident's.
+func (a *API) incidentSpan(ctx context.Context, id string, dq *store.DiagnosisQuery) (int, any) {
+	in, ok, err := a.findIncident(ctx, id)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok || (dq.Hub != "" && dq.Hub != in.Hub) {
+		return notFound("unknown incident " + strconv.Quote(id))
+	}
+	dq.Hub, dq.Incident = in.Hub, in.ID
+	if from := in.Start.Add(-incidentMargin); dq.From.Before(from) {
+		dq.From = from
+	}
+	if !in.Open {
+		if to := in.End.Add(incidentMargin); dq.To.IsZero() || dq.To.After(to) {
+			dq.To = to
+		}
+	}
+	if !dq.To.IsZero() && !dq.From.Before(dq.To) {
+		return bad("to", "from and to leave nothing of the incident's span")
+	}
+	return http.StatusOK, nil
+}
+
+// findIncident looks incident id up among its hub's incidents (an ID is
+// "<hub>-<start minute>").
+func (a *API) findIncident(ctx context.Context, id string) (classify.Incident, bool, error) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return classify.Incident{}, false, nil
+	}
+	is, err := a.st.ListIncidents(ctx, id[:i], nil)
+	if err != nil {
+		return classify.Incident{}, false, err
+	}
+	for _, in := range is {
+		if in.ID == id {
+			return in, true, nil
+		}
+	}
+	return classify.Incident{}, false, nil
 }
 
 func (a *API) incidents(ctx context.Context, q url.Values) (int, any) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +340,50 @@ func TestDeadLettersRoute(t *testing.T) {
 	status, body := a.Query(context.Background(), "health", nil)
 	if b, _ := json.Marshal(body); status != 200 || !strings.Contains(string(b), `"deadLetters":2`) {
 		t.Errorf("health %d %s", status, b)
+	}
+}
+
+// TestDisconnectsByIncident: incident= lists the disconnects caught in that
+// incident, page by page, and nothing else of its hub or span.
+func TestDisconnectsByIncident(t *testing.T) {
+	a, st := fixture(t)
+	var ds []classify.Diagnosis
+	for i := range 30 {
+		d := classify.Diagnosis{Key: event.Key{Hub: "hub-a", Device: "caught-" + strconv.Itoa(i)}, Time: t0.Add(time.Duration(i) * 20 * time.Second),
+			Cause: classify.HubTransient, Final: true, Confidence: 0.9, Incident: "hub-a-1"}
+		d.EventID = event.NewID(&event.Event{Hub: "hub-a", Device: d.Key.Device, Time: d.Time}, "")
+		ds = append(ds, d)
+	}
+	if err := st.PutDiagnoses(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		var p page
+		if s := get(t, a, "disconnects", "incident=hub-a-1&limit=7&cursor="+url.QueryEscape(cursor), &p); s != http.StatusOK {
+			t.Fatalf("status %d", s)
+		}
+		if len(p.Items) > 7 || pages > 10 {
+			t.Fatalf("page %d: %d items", pages, len(p.Items))
+		}
+		for _, d := range p.Items {
+			if d.Incident != "hub-a-1" || seen[d.DeviceID] {
+				t.Errorf("item %s of incident %q (seen before: %v)", d.DeviceID, d.Incident, seen[d.DeviceID])
+			}
+			seen[d.DeviceID] = true
+		}
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 30 {
+		t.Errorf("%d devices listed, want the 30 caught", len(seen))
+	}
+	var e Error
+	for _, q := range []string{"incident=hub-a-9", "incident=nohyphen", "incident=hub-a-1&hub=hub-b"} {
+		if s := get(t, a, "disconnects", q, &e); s != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", q, s)
+		}
 	}
 }

@@ -57,8 +57,9 @@ func (e *Engine) syncBuckets(st *State, h *hub, d *device) {
 // contributions the hub's old layout named for it.
 func (h *hub) adopt(d *device) {
 	if !d.contribKnown {
-		d.contrib, d.contribKnown = h.legacy[d.hash], true
-		delete(h.legacy, d.hash)
+		hash := keyHash(d.key)
+		d.contrib, d.contribKnown = h.legacy[hash], true
+		delete(h.legacy, hash)
 	}
 }
 

@@ -58,6 +58,11 @@ const (
 	// it; readers that predate it skip it, since the layout follows
 	// smVerdict and smRetro.
 	smPrior
+	// smRefused: with smAnch, the anchor is a connect the hub refused after
+	// the disconnect (sessionStart), not the disconnect itself.
+	smRefused
+	// smKept are the bits a sample keeps in memory (sample.fl).
+	smKept = smBacked | smAnch | smPBy | smPrior | smRefused
 )
 
 var errShort = errors.New("truncated")
@@ -217,6 +222,10 @@ func (s *State) MarshalDevice(k event.Key) ([]byte, error) {
 }
 
 func encodeDevice(d *device) []byte {
+	a := d.alerts
+	if a == nil {
+		a = &alerts{} // nothing held: written as zeros
+	}
 	w := &writer{b: make([]byte, 0, 64+len(d.entries)*28)}
 	w.byte(deviceBlobV3)
 	w.u(uint64(len(d.entries)))
@@ -238,7 +247,7 @@ func encodeDevice(d *device) []byte {
 			w.u32(x.fp)
 		}
 		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
-			packSeq(w, x.seq)
+			packSeq(w, x.seqNum())
 		}
 	}
 	w.u(uint64(len(d.samples)))
@@ -246,24 +255,12 @@ func encodeDevice(d *device) []byte {
 		s := &d.samples[i]
 		w.i(s.disc)
 		w.i(int64(s.dur))
-		var fl byte
-		if s.backed {
-			fl |= smBacked
-		}
-		if s.anch {
-			fl |= smAnch
-		}
-		if s.pby {
-			fl |= smPBy
-		}
-		if s.prior {
-			fl |= smPrior
-		}
-		verd := s.cause == ccDeviceOrNetwork || s.retroAt != 0 || s.prior
+		fl := s.fl & smKept
+		verd := s.cause == ccDeviceOrNetwork || s.retroIn != 0 || s.prior()
 		if verd {
 			fl |= smVerdict
 		}
-		if s.retroAt != 0 {
+		if s.retroIn != 0 {
 			fl |= smRetro
 		}
 		w.byte(fl)
@@ -273,22 +270,22 @@ func encodeDevice(d *device) []byte {
 			w.byte(s.rev)
 			w.i(int64(s.back))
 		}
-		if s.retroAt != 0 {
-			w.i(s.retroAt - s.disc)
+		if s.retroIn != 0 {
+			w.i(int64(s.retroIn))
 			w.i(int64(s.pdur))
 			w.i(int64(s.ptol))
 			w.byte(s.pn)
 		}
 	}
-	w.u(uint64(len(d.flaps)))
+	w.u(uint64(len(a.flaps)))
 	prev = 0
-	for _, t := range d.flaps {
+	for _, t := range a.flaps {
 		w.i(t - prev)
 		prev = t
 	}
-	w.u(uint64(len(d.flapRevs)))
+	w.u(uint64(len(a.flapRevs)))
 	prev = 0
-	for _, r := range d.flapRevs {
+	for _, r := range a.flapRevs {
 		w.i(r.t - prev)
 		// by ≥ t always; a late one (unprior) is written as -(by-t)-1
 		if r.late {
@@ -301,7 +298,7 @@ func encodeDevice(d *device) []byte {
 	w.i(d.floor)
 	w.i(d.deleted)
 	w.i(d.due)
-	for _, s := range []*sigState{&d.offline, &d.flapping, &d.renewal} {
+	for _, s := range []*sigState{&a.offline, &a.flapping, &a.renewal} {
 		w.bool(s.firing)
 		w.i(s.since)
 		w.i(s.ref)
@@ -323,7 +320,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 	if r.err == nil && v != deviceBlobV1 && v != deviceBlobV2 && v != deviceBlobV3 {
 		return nil, fmt.Errorf("classify: device %s: unknown blob version %d", k, v)
 	}
-	d := &device{key: k, hash: keyHash(k)}
+	d := &device{key: k, alerts: &alerts{}}
 	n := r.n(22)
 	d.entries = make([]entry, n)
 	var prev int64
@@ -344,7 +341,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 			x.fp = r.u32()
 		}
 		if x.kind == event.StateConnected || x.kind == event.StateDisconnected {
-			x.seq = unpackSeq(r)
+			x.setSeq(unpackSeq(r))
 		}
 		if r.err != nil {
 			break
@@ -358,11 +355,13 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 		s := &d.samples[i]
 		s.disc, s.dur, s.back = r.i(), int32(r.i()), -1
 		if v == deviceBlobV1 {
-			s.backed = r.bool()
+			if r.bool() {
+				s.fl = smBacked
+			}
 			continue
 		}
 		fl := r.byte()
-		s.backed, s.anch, s.pby, s.prior = fl&smBacked != 0, fl&smAnch != 0, fl&smPBy != 0, fl&smPrior != 0
+		s.fl = fl & smKept
 		s.cause = causeCode(r.byte())
 		if fl&smVerdict != 0 {
 			r.raw(s.id[:])
@@ -370,11 +369,16 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 			s.back = int32(r.i())
 		}
 		if fl&smRetro != 0 {
-			s.retroAt = s.disc + r.i()
+			dt := r.i()
 			s.pdur, s.ptol = int32(r.i()), int32(r.i())
 			s.pn = r.byte()
-			if s.retroAt == 0 {
-				s.retroAt = 1 // never "not revised" for a revised sample
+			switch {
+			case dt < math.MinInt32 || dt > math.MaxInt32:
+				r.fail() // a revision decades from its disconnect
+			case dt == 0:
+				s.retroIn = 1 // never "not revised" for a revised sample
+			default:
+				s.retroIn = int32(dt)
 			}
 		}
 		if r.err != nil {
@@ -427,6 +431,7 @@ func decodeDevice(k event.Key, b []byte) (*device, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("classify: device %s: decode: %d trailing bytes", k, len(r.b))
 	}
+	d.releaseAlerts()
 	return d, nil
 }
 
@@ -779,7 +784,10 @@ func DecodeDeviceView(k event.Key, blob []byte) (DeviceView, error) {
 	if err != nil {
 		return DeviceView{}, err
 	}
-	v := DeviceView{Key: k, Offline: d.offline.firing, Flapping: d.flapping.firing, RenewalFailing: d.renewal.firing}
+	v := DeviceView{Key: k}
+	if a := d.alerts; a != nil {
+		v.Offline, v.Flapping, v.RenewalFailing = a.offline.firing, a.flapping.firing, a.renewal.firing
+	}
 	if p, ok := learnedPeriod(d.samples, math.MaxInt64, d.sdkAt(math.MaxInt64)); ok {
 		v.TokenPeriod = time.Duration(p.dur) * time.Second
 	}
@@ -810,8 +818,8 @@ func DecodeDeviceView(k event.Key, blob []byte) (DeviceView, error) {
 		case x.kind == event.Disconnect:
 			v.Connected = false
 		case x.kind == event.StateConnected || x.kind == event.StateDisconnected:
-			if !haveState || !seqLess(x.seq, connSeq) {
-				haveState, connSeq = true, x.seq
+			if !haveState || !seqLess(x.seqNum(), connSeq) {
+				haveState, connSeq = true, x.seqNum()
 				v.Connected = x.kind == event.StateConnected
 			}
 		}

@@ -88,10 +88,10 @@ func TestBlobRoundTripUnprior(t *testing.T) {
 		t.Fatalf("no sample for the revised verdict: %+v", d.samples)
 	}
 	s := d.samples[si]
-	if !s.prior || s.cause != ccDeviceOrNetwork || s.retroAt == 0 || s.pdur != 20*60 || !s.pby || s.rev != 1 || s.back != 10 {
+	if !s.prior() || s.cause != ccDeviceOrNetwork || s.retroIn == 0 || s.pdur != 20*60 || !s.pby() || s.rev != 1 || s.back != 10 {
 		t.Errorf("decoded sample %+v", s)
 	}
-	want := flapRev{t: first, by: s.retroAt, late: true}
+	want := flapRev{t: first, by: s.retroAt(), late: true}
 	if !slices.Contains(d.flapRevs, want) {
 		t.Errorf("flapRevs %+v lack %+v", d.flapRevs, want)
 	}

@@ -65,6 +65,9 @@ func (e *Engine) Forget(st *State, before time.Time) Output {
 // forgetSignals resolves the open alert conditions of a device retention
 // drops at b: "no longer tracked: no record for 7 days".
 func (e *Engine) forgetSignals(st *State, d *device, b int64) []Signal {
+	if d.alerts == nil {
+		return nil // no condition held, none open
+	}
 	at := b + int64(e.cfg.Retention/time.Second)
 	summary := fmt.Sprintf("%s is no longer tracked: no record for %s", d.key, longDurWords(e.cfg.Retention))
 	var ev []string

@@ -145,7 +145,7 @@ func (e *Engine) addDeviceEvent(st *State, h *hub, ev *event.Event) addResult {
 		ent.class = msgClass(parseSDK(ev.SDK, ev.Protocol))
 	}
 	if ev.Kind == event.StateConnected || ev.Kind == event.StateDisconnected {
-		ent.seq = normSeq(ev.Seq)
+		ent.setSeq(normSeq(ev.Seq))
 	}
 	d.entries = slices.Insert(grown(d.entries, 3), i, ent)
 	switch ev.Kind {

@@ -51,7 +51,7 @@ func learnedPeriod(samples []sample, t int64, sdk connSDK) (period, bool) {
 	// backed first: the hub's 401003 is the documented token signature
 	for i := len(samples) - 1; i >= 0; i-- {
 		s := samples[i]
-		if s.disc >= t || s.dur <= 0 || !s.backed {
+		if s.disc >= t || s.dur <= 0 || !s.backed() {
 			continue
 		}
 		d := int64(s.dur)

@@ -16,30 +16,50 @@ func (d *device) recordSample(i int, v *verdict) {
 	t := ent.t
 	idx := d.sampleAt(t)
 	keep := ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed || ent.cause == ccDeviceOrNetwork
-	start, anch, ok := d.sessionStart(t)
-	if !keep || !ok {
+	si, anch := d.sessionStartIdx(t)
+	if !keep || si < 0 {
 		if idx >= 0 {
 			d.samples = slices.Delete(d.samples, idx, idx+1)
 		}
 		return
 	}
-	s := sample{disc: t, dur: int32(t - start), backed: v.backed, anch: anch, cause: ent.cause, prior: v.prior,
-		id: ent.id, rev: ent.rev, back: -1}
+	s := sample{disc: t, dur: int32(t - d.entries[si].t), cause: ent.cause, id: ent.id, rev: ent.rev, back: -1}
+	if v.backed {
+		s.fl |= smBacked
+	}
+	if anch {
+		s.fl |= smAnch
+		if d.entries[si].isRefusedConnect() {
+			s.fl |= smRefused
+		}
+	}
+	if v.prior {
+		s.fl |= smPrior
+	}
 	if v.reconnect {
 		s.back = int32(v.reconnectT - t)
 	}
 	if idx >= 0 {
-		if o := d.samples[idx]; ent.flags&(fRetro|fUnprior) != 0 && o.retroAt != 0 {
+		if o := d.samples[idx]; ent.flags&(fRetro|fUnprior) != 0 && o.retroIn != 0 {
 			// a verdict revised by a later-learned period keeps what
 			// revised it
-			s.back, s.anch, s.dur, s.prior = o.back, o.anch, o.dur, o.prior
-			s.retroAt, s.pdur, s.ptol, s.pn, s.pby = o.retroAt, o.pdur, o.ptol, o.pn, o.pby
+			s.back, s.dur, s.fl = o.back, o.dur, s.fl&smBacked|o.fl&^smBacked
+			s.retroIn, s.pdur, s.ptol, s.pn = o.retroIn, o.pdur, o.ptol, o.pn
 		}
 		d.samples[idx] = s
 		return
 	}
 	pos, _ := slices.BinarySearchFunc(d.samples, t, func(s sample, t int64) int { return cmp.Compare(s.disc, t) })
-	d.samples = slices.Insert(grown(d.samples, 2), pos, s)
+	if len(d.samples) < maxSamples {
+		d.samples = slices.Insert(grown(d.samples, 2), pos, s)
+		return
+	}
+	// full: the oldest sample makes room in place (a full list never grows
+	// its array past maxSamples), or the new one is the oldest and goes
+	if pos > 0 {
+		copy(d.samples[:pos-1], d.samples[1:pos])
+		d.samples[pos-1] = s
+	}
 	if len(d.samples) > maxSamples {
 		d.samples = slices.Delete(d.samples, 0, len(d.samples)-maxSamples)
 	}
@@ -96,18 +116,18 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 	// period known before it, if any (a 401003 ending a session that does
 	// not fit the known period confirms a token expiry, not a new period).
 	cs := &d.samples[si]
-	confirmed := !cs.anch
+	confirmed := !cs.anch()
 	if prev, had := learnedPeriod(d.samples, t, sdk); had && abs64(int64(cs.dur)-prev.dur) > prev.tol {
 		confirmed = false
 	}
 	var others []sample // allocated only when there is a candidate
 	for j := range d.samples[:si] {
 		s := &d.samples[j]
-		unprior := s.cause == ccTokenExpiry && s.prior
+		unprior := s.cause == ccTokenExpiry && s.prior()
 		if unprior && !confirmed {
 			continue
 		}
-		if (s.cause != ccDeviceOrNetwork && !unprior) || s.retroAt != 0 || s.dur <= 0 {
+		if (s.cause != ccDeviceOrNetwork && !unprior) || s.retroIn != 0 || s.dur <= 0 {
 			continue
 		}
 		// the period the other sessions show: a candidate never votes for
@@ -137,8 +157,13 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 // device-or-network (a token verdict that rested on the SDK prior alone and
 // that the period does not fit; fUnprior). See reviseEarlier.
 func (e *Engine) revise(d *device, s *sample, by int64, p period, to causeCode, out *Output) {
-	s.cause, s.retroAt = to, by
-	s.pdur, s.ptol, s.pn, s.pby = int32(p.dur), int32(p.tol), uint8(min(p.n, 255)), p.by
+	s.cause = to
+	s.setRetroAt(by)
+	s.pdur, s.ptol, s.pn = int32(p.dur), int32(p.tol), uint8(min(p.n, 255))
+	s.fl &^= smPBy
+	if p.by {
+		s.fl |= smPBy
+	}
 	if s.rev < 255 {
 		s.rev++
 	}
@@ -166,13 +191,10 @@ func (e *Engine) revise(d *device, s *sample, by int64, p period, to causeCode, 
 // so that it reads the same whether or not the timeline entry is still kept.
 func unpriorVerdict(s *sample, grace int64) verdict {
 	v := verdict{cause: ccDeviceOrNetwork, incLine: -1, reconnect: s.back >= 0}
-	since := "connected"
-	if s.anch {
-		since = "disconnected (its reconnect record is missing)"
-	}
-	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt, s.disc))
-	if s.pby {
-		from = "from the 401003 at " + clock(s.retroAt, s.disc)
+	since := sinceWords(s.anch(), s.fl&smRefused != 0)
+	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt(), s.disc))
+	if s.pby() {
+		from = "from the 401003 at " + clock(s.retroAt(), s.disc)
 	}
 	ev := []string{
 		fmt.Sprintf("no 401003 within %ds", besideBefore),
@@ -182,7 +204,7 @@ func unpriorVerdict(s *sample, grace int64) verdict {
 		"not part of a hub incident's burst",
 	}
 	conf := 0.65
-	if s.pby {
+	if s.pby() {
 		conf += 0.05
 	}
 	if s.back >= 0 {
@@ -203,21 +225,18 @@ func unpriorVerdict(s *sample, grace int64) verdict {
 // still kept.
 func retroVerdict(s *sample, grace int64) verdict {
 	v := verdict{cause: ccTokenExpiry, class: mcGeneric, incLine: -1, reconnect: s.back >= 0}
-	since := "connected"
-	if s.anch {
-		since = "disconnected (its reconnect record is missing)"
-	}
+	since := sinceWords(s.anch(), s.fl&smRefused != 0)
 	ev := []string{
 		fmt.Sprintf("no 401003 within %ds", besideBefore),
 		fmt.Sprintf("%s %s before, matching its token period of %s (±%s)", since, durWords(int64(s.dur)), durWords(int64(s.pdur)), durWords(int64(s.ptol))),
 	}
-	if s.pby {
-		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt, s.disc), durWords(int64(s.pdur))))
+	if s.pby() {
+		ev = append(ev, fmt.Sprintf("the period was learned later: its expiry at %s (401003) showed a %s token period", clock(s.retroAt(), s.disc), durWords(int64(s.pdur))))
 	} else {
-		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt, s.disc), durWords(int64(s.pdur)), s.pn))
+		ev = append(ev, fmt.Sprintf("the period was learned later: its disconnect at %s fell on a %s token period repeated by %d sessions", clock(s.retroAt(), s.disc), durWords(int64(s.pdur)), s.pn))
 	}
 	conf := 0.55
-	if s.pby {
+	if s.pby() {
 		conf += 0.05
 	}
 	if s.back >= 0 {

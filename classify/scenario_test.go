@@ -622,6 +622,9 @@ func TestScenarios(t *testing.T) {
 				if d.Cause != TokenExpiry || !containsLine(d.Evidence, "its connect is not on record (records began at 10:00:00 UTC, 24m before)") {
 					t.Fatalf("java-1 verdict %s evidence %q", d.Cause, d.Evidence)
 				}
+				if !containsLine(d.Evidence, "its session's age cannot be checked") || d.Confidence > 0.5 {
+					t.Errorf("java-1 evidence %q confidence %.2f: the unknown age must be said and weigh", d.Evidence, d.Confidence)
+				}
 				if got := r.verdicts("java-2"); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
 					t.Errorf("java-2 verdicts %v, want device-or-network", got)
 				}
@@ -645,6 +648,29 @@ func TestScenarios(t *testing.T) {
 				}
 				d := r.diag("lossy", periodTime(30*time.Minute, 10*time.Second, 3).Add(60*time.Minute+10*time.Second))
 				if !containsLine(d.Evidence, "disconnected (its reconnect record is missing) 30m10s before, matching its learned token period") {
+					t.Errorf("evidence %q", d.Evidence)
+				}
+			},
+		},
+		{
+			name: "session anchored on the last refused connect when the reconnect after it is lost",
+			rule: "sessionStart: a connect the hub refused (500001 while it recovers) shows the device was not connected yet, so a session whose successful reconnect record is lost began after the last refusal, not at the disconnect before it → a .NET session of 68 min is its SDK's token cut-off",
+			evs: func() []event.Event {
+				evs := []event.Event{sdkConnect("kept-out", at(0), sdkDotNetV, "Mqtt"), d404("kept-out", at(hms(1, 0, 0)))}
+				for _, m := range []int{0, 3, 8} {
+					evs = append(evs, connect("kept-out", at(hms(1, m, 20)), 500001, ""))
+				}
+				// the successful reconnect at 01:09:00 is lost in delivery;
+				// the hub cuts the session 67 min after it
+				return append(evs, d404("kept-out", at(hms(2, 16, 0))), sdkConnect("kept-out", at(hms(2, 16, 20)), sdkDotNetV, "Mqtt"))
+			},
+			tail: time.Hour,
+			chk: func(t *testing.T, r *run) {
+				d := r.diag("kept-out", at(hms(2, 16, 0)))
+				if d.Cause != TokenExpiry {
+					t.Fatalf("verdict %s, want token-expiry; evidence %q", d.Cause, d.Evidence)
+				}
+				if !containsLine(d.Evidence, "refused a connect (its successful reconnect record is missing) 67m40s before") {
 					t.Errorf("evidence %q", d.Evidence)
 				}
 			},

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"hash/fnv"
+	"math"
 	"sort"
 	"time"
 
@@ -73,7 +74,27 @@ type entry struct {
 	rev   uint8
 	conf  uint8  // confidence × 100
 	fp    uint32 // fingerprint of the emitted verdict (cause, evidence)
-	seq   string // Event Grid / route sequence number, normalized (state events only)
+	// seq is the Event Grid / route sequence number, normalized, of a state
+	// event (nil for every other entry, and for one without a usable
+	// number): a pointer, because most entries have none and a string
+	// header in every entry would cost each device 8 bytes per entry.
+	seq *string
+}
+
+// seqNum returns the state event's normalized sequence number, "" none.
+func (e *entry) seqNum() string {
+	if e.seq == nil {
+		return ""
+	}
+	return *e.seq
+}
+
+// setSeq keeps a normalized sequence number ("" keeps none).
+func (e *entry) setSeq(s string) {
+	e.seq = nil
+	if s != "" {
+		e.seq = &s
+	}
 }
 
 func (e *entry) is404104() bool {
@@ -89,6 +110,11 @@ func (e *entry) isSuccessConnect() bool {
 	return e.src == event.ResourceLog && e.kind == event.Connect && e.code == 0
 }
 
+// isRefusedConnect: a resource-log deviceConnect the hub refused.
+func (e *entry) isRefusedConnect() bool {
+	return e.src == event.ResourceLog && e.kind == event.Connect && e.code != 0
+}
+
 func (e *entry) isDupIdentity() bool {
 	return e.src == event.ResourceLog && (e.code == event.CodeClosedOnNewConnection || e.code == event.CodeLinkCreationConflict)
 }
@@ -97,33 +123,49 @@ func (e *entry) isDupIdentity() bool {
 // that presented a token to the 404104 that ended that connection. It also
 // keeps what a later revision of that 404104's verdict needs once the
 // timeline entry itself is pruned (a 3-hour token period is learned hours
-// after the first disconnect it explains).
+// after the first disconnect it explains). A device keeps up to maxSamples
+// of them resident, so the fields are packed to 48 bytes: the flags in one
+// byte (sm* bits), the revision time as an offset.
 type sample struct {
-	disc   int64 // time of the 404104
-	dur    int32 // seconds
-	backed bool  // a 401003 stood beside the 404104
-	anch   bool  // dur runs from the previous disconnect (its reconnect record was lost)
-	cause  causeCode
-	// prior: the verdict was a token expiry on the hub-cut SDK prior alone
-	// (no 401003, no learned period); such a verdict is revisable the other
-	// way, to device-or-network, once the device's own period is known.
-	prior bool
-	// For device-or-network, prior-based (and retro-revised) samples: the 404104's ID,
-	// its revision count, and seconds to its reconnect within the grace
-	// (-1 none).
-	// (Fields are ordered to pack: a device keeps up to maxSamples.)
-	id   event.ID
-	back int32
-	rev  uint8
-	// retro: the verdict was revised to token-expiry when the disconnect at
-	// retroAt taught the period pdur ± ptol (pby: 401003-backed, from pn
-	// agreeing sessions); 0 when not revised. For a prior sample it was
-	// revised the other way, to device-or-network, because dur is off that
-	// period.
-	pn         uint8
-	pby        bool
-	retroAt    int64
+	disc int64    // time of the 404104
+	id   event.ID // for device-or-network, prior-based and revised samples: the 404104's ID
+	dur  int32    // seconds
+	back int32    // seconds to its reconnect within the grace, -1 none
+	// retroIn: the verdict was revised when the disconnect retroIn seconds
+	// after disc taught the period pdur ± ptol (smPBy: 401003-backed, from
+	// pn agreeing sessions): to token-expiry, or — for a prior sample — to
+	// device-or-network because dur is off that period; 0 when not revised.
+	retroIn    int32
 	pdur, ptol int32
+	cause      causeCode
+	rev        uint8 // the 404104's revision count
+	pn         uint8
+	// fl holds smBacked (a 401003 stood beside the 404104), smAnch (dur
+	// runs from the previous disconnect: its reconnect record was lost),
+	// smRefused (… or from a connect the hub refused after it), smPrior (a
+	// token expiry on the hub-cut SDK prior alone, revisable to
+	// device-or-network once the device's own period is known) and smPBy.
+	fl uint8
+}
+
+func (s sample) backed() bool { return s.fl&smBacked != 0 }
+func (s sample) anch() bool   { return s.fl&smAnch != 0 }
+func (s sample) prior() bool  { return s.fl&smPrior != 0 }
+func (s sample) pby() bool    { return s.fl&smPBy != 0 }
+
+// retroAt is the time of the disconnect that revised the sample's verdict,
+// 0 when not revised.
+func (s sample) retroAt() int64 {
+	if s.retroIn == 0 {
+		return 0
+	}
+	return s.disc + int64(s.retroIn)
+}
+
+// setRetroAt records the revision by the disconnect at by (after disc; an
+// offset beyond int32 seconds, 68 years, is clamped).
+func (s *sample) setRetroAt(by int64) {
+	s.retroIn = int32(max(1, min(by-s.disc, math.MaxInt32)))
 }
 
 // flapRev is a device-or-network verdict that counted towards flapping until
@@ -158,17 +200,22 @@ type sigState struct {
 }
 
 // device is everything the engine keeps about one device or module identity.
+// It is resident for every tracked identity (issue 9: ≤ 1 KiB each, Go's
+// overhead included), so what most devices never have lives behind the
+// alerts pointer, and nothing here is derivable from the key.
 type device struct {
-	key                        event.Key
-	hash                       uint64
-	entries                    []entry // sorted by (t, id)
-	samples                    []sample
-	flaps                      []int64   // times of final seed-2 verdicts, ascending
-	flapRevs                   []flapRev // seed-2 verdicts revised by a later-learned period, by t
-	floor                      int64     // events before this were pruned: arrivals older are stale
-	deleted                    int64     // time of a DeviceDeleted, 0 none
-	due                        int64     // earliest watermark a Tick needs to look at it again, 0 none
-	offline, flapping, renewal sigState
+	key     event.Key
+	entries []entry // sorted by (t, id)
+	samples []sample
+	floor   int64 // events before this were pruned: arrivals older are stale
+	deleted int64 // time of a DeviceDeleted, 0 none
+	due     int64 // earliest watermark a Tick needs to look at it again, 0 none
+
+	// alerts is the device's alert-condition state; nil when all of it is
+	// zero, as for most devices (they never fire). evalDevice holds it for
+	// the device's evaluation (holdAlerts) and lets it go again when it is
+	// zero (releaseAlerts); code outside that span checks for nil.
+	*alerts
 
 	// contrib lists the hub minutes the device is counted in (an
 	// unexplained 404104), for the open minutes and the two before them;
@@ -181,6 +228,56 @@ type device struct {
 	// inDirty / inTouched mirror membership of State.dirtyDev / touched, so
 	// the ingest hot path skips a map write per event.
 	inDirty, inTouched bool
+}
+
+// alerts is a device's alert conditions (§7: offline, flapping, failing
+// renewal) and the seed-2 disconnect times flapping counts.
+type alerts struct {
+	offline, flapping, renewal sigState
+	flaps                      []int64   // times of final seed-2 verdicts, ascending
+	flapRevs                   []flapRev // seed-2 verdicts revised by a later-learned period, by t
+}
+
+// zero reports whether the alert state holds nothing (a device that never
+// fired nor had a seed-2 verdict kept).
+func (a *alerts) zero() bool {
+	return a.offline == sigState{} && a.flapping == sigState{} && a.renewal == sigState{} &&
+		len(a.flaps) == 0 && len(a.flapRevs) == 0
+}
+
+// holdAlerts gives the device an alert state to work on (see
+// device.alerts): its own, or the State's scratch one when it has none, so
+// that evaluating a device without alerts allocates nothing. It reports
+// whether the scratch one was lent.
+func (s *State) holdAlerts(d *device) (lent bool) {
+	if d.alerts != nil {
+		return false
+	}
+	s.scratch = alerts{}
+	d.alerts = &s.scratch
+	return true
+}
+
+// releaseAlerts ends holdAlerts: a device left with no alert state holds
+// none; one that gained some on the scratch keeps a copy of its own.
+func (s *State) releaseAlerts(d *device, lent bool) {
+	switch {
+	case d.alerts.zero():
+		d.alerts = nil
+	case lent:
+		own := s.scratch
+		d.alerts = &own
+	}
+	if lent {
+		s.scratch = alerts{}
+	}
+}
+
+// releaseAlerts drops a decoded device's alert state when it holds nothing.
+func (d *device) releaseAlerts() {
+	if d.alerts != nil && d.alerts.zero() {
+		d.alerts = nil
+	}
 }
 
 // bucket is one hub minute, held as counts so that its size does not grow
@@ -288,6 +385,10 @@ type State struct {
 	// (Module ""), so that a device's deletion reaches its modules without
 	// a scan of every identity. Derived from devices; not persisted.
 	modules map[event.Key]map[string]struct{}
+
+	// scratch is the alert state lent to a device without one while it is
+	// evaluated (holdAlerts); not persisted.
+	scratch alerts
 }
 
 // NewState returns an empty State.
@@ -410,7 +511,7 @@ func (s *State) hub(name string) *hub {
 func (s *State) device(k event.Key) *device {
 	d := s.devices[k]
 	if d == nil {
-		d = &device{key: k, hash: keyHash(k), contribKnown: true}
+		d = &device{key: k, contribKnown: true}
 		s.addDevice(d)
 	}
 	return d

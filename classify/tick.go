@@ -198,6 +198,8 @@ func (d *device) hasPending() bool {
 // evalDevice decides due 404104s, revises final ones whose evidence changed,
 // and updates the device's alert conditions.
 func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) {
+	lent := st.holdAlerts(d)
+	defer st.releaseAlerts(d, lent)
 	changed := false
 	for i := range d.entries {
 		ent := &d.entries[i]
@@ -294,7 +296,7 @@ func (e *Engine) keepRevision(d *device, ent *entry, v verdict) (verdict, bool) 
 	if ent.flags&fRetro != 0 {
 		if v.cause != ccDeviceOrNetwork {
 			ent.flags &^= fRetro // new evidence of its own decides now
-		} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 {
+		} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroIn != 0 {
 			v = retroVerdict(&d.samples[si], e.grace)
 		} else {
 			return v, false // revised by a period learned later; its sample is gone
@@ -303,7 +305,7 @@ func (e *Engine) keepRevision(d *device, ent *entry, v verdict) (verdict, bool) 
 	if ent.flags&fUnprior != 0 {
 		if !v.prior {
 			ent.flags &^= fUnprior // new evidence of its own decides now
-		} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroAt != 0 && d.samples[si].prior {
+		} else if si := d.sampleAt(ent.t); si >= 0 && d.samples[si].retroIn != 0 && d.samples[si].prior() {
 			v = unpriorVerdict(&d.samples[si], e.grace)
 		} else {
 			return v, false // revised by a period learned later; its sample is gone
@@ -399,7 +401,7 @@ func (e *Engine) remove(st *State, h *hub, d *device, out *Output) {
 	if h.tombs == nil {
 		h.tombs = make(map[uint64]int64)
 	}
-	h.tombs[d.hash] = d.deleted
+	h.tombs[keyHash(d.key)] = d.deleted
 	st.markHub(h)
 	st.dropDevice(d.key)
 	out.Removed = append(out.Removed, d.key)

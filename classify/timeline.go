@@ -49,7 +49,7 @@ func (d *device) stateConnectedIn(from, to int64) (int64, bool) {
 		if e.kind != event.StateConnected && e.kind != event.StateDisconnected {
 			continue
 		}
-		if best < 0 || seqLess(d.entries[best].seq, e.seq) {
+		if best < 0 || seqLess(d.entries[best].seqNum(), e.seqNum()) {
 			best = i
 		}
 	}
@@ -82,9 +82,12 @@ func normSeq(s string) string {
 // newest successful connect before t — unless a disconnect record lies
 // between that connect and the 404104's own records (its 401003 comes up to
 // besideBefore earlier), which means the reconnect after that disconnect
-// was lost in delivery: the session then began just after that disconnect,
-// and the start is anchored on it (anchored true). ok is false when no
-// connect or earlier disconnect of the device is on record.
+// was lost in delivery: the session then began after that disconnect, and
+// the start is anchored on it (anchored true). A connect the hub refused
+// after that disconnect (a 500001 while the hub recovers, a 401003) shows
+// the device was still not connected then, so the newest such refusal is
+// the anchor: the session began after it. ok is false when no connect or
+// earlier disconnect of the device is on record.
 func (d *device) sessionStart(t int64) (start int64, anchored, ok bool) {
 	i, anch := d.sessionStartIdx(t)
 	if i < 0 {
@@ -99,7 +102,7 @@ func (d *device) sessionStartIdx(t int64) (int, bool) {
 	c := d.lastConnectBefore(t)
 	for i := lowerBound(d.entries, t-besideBefore) - 1; i > c; i-- {
 		x := &d.entries[i]
-		if x.src == event.ResourceLog && x.kind == event.Disconnect {
+		if x.src == event.ResourceLog && (x.kind == event.Disconnect || x.isRefusedConnect()) {
 			return i, true
 		}
 	}

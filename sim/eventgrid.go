@@ -42,19 +42,30 @@ type ceEvent struct {
 	Data        egData `json:"data"`
 }
 
+// egMsg is one Event Grid delivery, decided but not yet rendered: Stream
+// renders its body when it arrives, so a big fleet's deliveries never all
+// exist as JSON at once.
+type egMsg struct {
+	enq       time.Time
+	order     int
+	dev       *device
+	connected bool
+	cloud     bool // CloudEvents schema, not Event Grid's
+	seq       uint64
+	eventTime time.Time
+	id        string
+}
+
 // eventGrid turns each identity's connection-state changes into Event Grid
 // deliveries with the 60-second snapshot semantics of reference §3.3: the hub
 // reports the state at each snapshot when it differs from the last reported
 // one; a change that came and went inside one window is reported (as the same
-// state again, with a higher sequence number) only sometimes.
-func (s *sim) eventGrid(out *Output) {
+// state again, with a higher sequence number) only sometimes. It returns them
+// in arrival order.
+func (s *sim) eventGrid() []egMsg {
 	r := newRNG(s.cfg.Seed, 3)
 	phase := s.start.Add(time.Duration(r.IntN(60000)) * time.Millisecond)
-	type pending struct {
-		msg   Message
-		order int
-	}
-	var msgs []pending
+	var msgs []egMsg
 	for _, d := range s.devices {
 		slices.SortStableFunc(d.changes, func(a, b change) int { return a.t.Compare(b.t) })
 		reported := true
@@ -78,42 +89,52 @@ func (s *sim) eventGrid(out *Output) {
 				break
 			}
 			d.seq += 1 + uint64(r.IntN(3))
-			seq := fmt.Sprintf("0000000000000000%s00000002%024X", d.seqHi, d.seq)
-			typ := "Microsoft.Devices.DeviceDisconnected"
-			if last.connected {
-				typ = "Microsoft.Devices.DeviceConnected"
-			}
-			subject := "devices/" + d.id
-			if d.module != "" {
-				subject += "/" + d.module
-			}
-			et := last.t.Add(time.Duration(r.IntN(10000)) * 100 * time.Nanosecond).UTC().Format(fracTime)
-			data := egData{Info: egInfo{SequenceNumber: seq}, HubName: s.hubLower, DeviceID: d.id, ModuleID: d.module}
-			var body []byte
-			if r.Float64() < s.cfg.CloudEventsShare {
-				body = mustJSON(ceEvent{ID: guid(r), Source: s.resID, SpecVersion: "1.0", Type: typ, Subject: subject, Time: et, Data: data})
-			} else {
-				body = mustJSON([]egEvent{{ID: guid(r), Topic: s.resID, Subject: subject, EventType: typ, EventTime: et,
-					Data: data, DataVersion: "1", MetadataVersion: "1"}})
-			}
+			m := egMsg{dev: d, connected: last.connected, seq: d.seq,
+				eventTime: last.t.Add(time.Duration(r.IntN(10000)) * 100 * time.Nanosecond)}
+			m.cloud = r.Float64() < s.cfg.CloudEventsShare
+			m.id = guid(r)
 			lat := uniform(r, time.Second, 8*time.Second)
 			if r.Float64() < 0.03 {
 				lat = uniform(r, 8*time.Second, 90*time.Second)
 			}
-			msgs = append(msgs, pending{Message{Body: body, Enqueued: snap.Add(lat).Round(time.Millisecond)}, len(msgs)})
+			m.enq, m.order = snap.Add(lat).Round(time.Millisecond), len(msgs)
+			msgs = append(msgs, m)
 			if r.Float64() < s.cfg.EventGridDuplicateRate {
-				msgs = append(msgs, pending{Message{Body: body, Enqueued: snap.Add(lat + uniform(r, 10*time.Second, 5*time.Minute)).Round(time.Millisecond)}, len(msgs)})
+				m.enq, m.order = snap.Add(lat+uniform(r, 10*time.Second, 5*time.Minute)).Round(time.Millisecond), len(msgs)
+				msgs = append(msgs, m)
 			}
 		}
 	}
-	slices.SortStableFunc(msgs, func(a, b pending) int {
-		if c := a.msg.Enqueued.Compare(b.msg.Enqueued); c != 0 {
+	slices.SortStableFunc(msgs, func(a, b egMsg) int {
+		if c := a.enq.Compare(b.enq); c != 0 {
 			return c
 		}
 		return a.order - b.order
 	})
-	for _, m := range msgs {
-		out.EventGrid = append(out.EventGrid, m.msg)
+	return msgs
+}
+
+// render returns m as delivered: a JSON array with one Event Grid schema
+// event, or one CloudEvents object.
+func (s *sim) render(m *egMsg) Message {
+	d := m.dev
+	seq := fmt.Sprintf("0000000000000000%s00000002%024X", d.seqHi, m.seq)
+	typ := "Microsoft.Devices.DeviceDisconnected"
+	if m.connected {
+		typ = "Microsoft.Devices.DeviceConnected"
 	}
-	out.Stats.EventGridEvents = len(out.EventGrid)
+	subject := "devices/" + d.id
+	if d.module != "" {
+		subject += "/" + d.module
+	}
+	et := m.eventTime.UTC().Format(fracTime)
+	data := egData{Info: egInfo{SequenceNumber: seq}, HubName: s.hubLower, DeviceID: d.id, ModuleID: d.module}
+	var body []byte
+	if m.cloud {
+		body = mustJSON(ceEvent{ID: m.id, Source: s.resID, SpecVersion: "1.0", Type: typ, Subject: subject, Time: et, Data: data})
+	} else {
+		body = mustJSON([]egEvent{{ID: m.id, Topic: s.resID, Subject: subject, EventType: typ, EventTime: et,
+			Data: data, DataVersion: "1", MetadataVersion: "1"}})
+	}
+	return Message{Body: body, Enqueued: m.enq}
 }

@@ -47,6 +47,10 @@ type device struct {
 	role      role
 	site      int // index into sim.sites, or -1
 	rng       *rand.Rand
+	// src is rng's state; src0 is its state when the run starts, restored
+	// for the recording pass (see sim.replay).
+	src, src0 rand.PCG
+	ip0, ip20 string // ip and ip2 when the run starts (dupKick swaps them)
 
 	flakyGap  time.Duration
 	crashAt   time.Time
@@ -66,6 +70,18 @@ type device struct {
 	changes []change
 	seqHi   string // 16 FILETIME hex digits of the Event Grid sequence prefix
 	seq     uint64
+
+	// The simulation cursor: the session connected at c, simulated up to
+	// t; done once the identity has nothing more to do in the run.
+	c, t time.Time
+	done bool
+	// truth0 and rec0 are the identity's first truth index and record
+	// order, counted by the first pass; next and nrec count from them in
+	// the recording pass, so both passes number things alike.
+	truth0, next int
+	rec0, nrec   int
+	// out holds records the recording pass emitted past the current slice.
+	out []*rec
 }
 
 // incident is an injected hub incident: hits land in [start, start+spread],
@@ -91,24 +107,29 @@ type site struct {
 
 // rec is one resource-log record the hub emitted, before encoding.
 type rec struct {
-	t      time.Time
-	cat    string
-	op     string
-	level  string
-	code   int
-	dev    *device
-	ip     string
-	sdk    bool   // carries sdkVersion (deviceConnect, twin operations)
-	msg    string // errorMessage
-	extra  string // Routes endpoint / telemetry partition
-	nodev  bool   // Routes record without a device
-	size   int    // messageSize for twin / telemetry records
-	dur    int    // durationMs for twin operations
-	truth  int    // 1 + index into sim.truth for a 404104; 0 for other records
-	order  int    // emission order, for stable sorting
-	copies int    // delivered copies
+	t     time.Time
+	cat   string
+	op    string
+	level string
+	code  int
+	dev   *device
+	ip    string
+	sdk   bool   // carries sdkVersion (deviceConnect, twin operations)
+	msg   string // errorMessage
+	extra string // Routes endpoint / telemetry partition
+	nodev bool   // Routes record without a device
+	size  int    // messageSize for twin / telemetry records
+	dur   int    // durationMs for twin operations
+	truth int    // 1 + index into sim.truth for a 404104; 0 for other records
+	order int    // emission order, for stable sorting
 }
 
+// sim is one simulation. It runs every identity twice from the same
+// state: a first pass that keeps no records but everything the whole run
+// decides (connection changes, truth, incident membership, expected
+// alerts, record counts), then the recording pass (replay), stepped one
+// time slice at a time by Stream, that only emits records. Both passes draw
+// the same random numbers, so the records are those of one run.
 type sim struct {
 	cfg       Config
 	rng       *rand.Rand
@@ -119,14 +140,25 @@ type sim struct {
 	devices   []*device
 	incidents []*incident
 	sites     []*site
-	recs      []*rec
 	truth     []Truth
 	expect    []TruthAlert
+	// replay is set for the recording pass.
+	replay bool
+	// noise holds the hub-wide records of hubNoise (first pass), ordered
+	// after every identity's records like one run emitting them last.
+	noise   []*rec
+	inNoise bool
+	devRecs int // records the identities emitted in the first pass
 }
 
 // newRNG derives an independent, deterministic stream for a purpose.
 func newRNG(seed int64, stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), stream*0x9E3779B97F4A7C15+1))
+	return rand.New(newPCG(seed, stream))
+}
+
+// newPCG is newRNG's source, for identities that save and restore it.
+func newPCG(seed int64, stream uint64) *rand.PCG {
+	return rand.NewPCG(uint64(seed), stream*0x9E3779B97F4A7C15+1)
 }
 
 func uniform(r *rand.Rand, a, b time.Duration) time.Duration {
@@ -141,20 +173,45 @@ func expDur(r *rand.Rand, mean time.Duration) time.Duration {
 }
 
 // emit records r; records at or after the end of the run are dropped (an
-// incident or retry may reach past it).
-func (s *sim) emit(r *rec) *rec {
+// incident or retry may reach past it). Its order is its place in one run's
+// emission: identity by identity, then the hub noise. The first pass only
+// counts an identity's records; the recording pass keeps them.
+func (s *sim) emit(r *rec) {
 	if !r.t.Before(s.end) {
-		return r
+		return
 	}
-	r.order = len(s.recs)
-	s.recs = append(s.recs, r)
-	return r
+	switch {
+	case s.inNoise:
+		r.order = s.devRecs + len(s.noise)
+		s.noise = append(s.noise, r)
+	case !s.replay:
+		s.devRecs++
+	default:
+		d := r.dev
+		r.order = d.rec0 + d.nrec
+		d.nrec++
+		d.out = append(d.out, r)
+	}
 }
 
+// addTruth records the cause of a 404104 in the first pass and returns its
+// index; the recording pass gets the same index back.
 func (s *sim) addTruth(d *device, t time.Time, cause classify.Cause, inc string) int {
+	if s.replay {
+		d.next++
+		return d.next - 1
+	}
 	s.truth = append(s.truth, Truth{Hub: s.hubLower, Device: d.id, Module: d.module, Time: t.Truncate(time.Second),
 		Cause: cause, SDK: d.sdk.String(), Incident: inc})
 	return len(s.truth) - 1
+}
+
+// changed records a connection-state change of d (first pass only: the
+// recording pass replays the same changes).
+func (s *sim) changed(d *device, cs ...change) {
+	if !s.replay {
+		d.changes = append(d.changes, cs...)
+	}
 }
 
 // build creates the fleet: identities, SDKs, roles, sites and incidents.
@@ -169,7 +226,8 @@ func (s *sim) build() {
 	}
 	n := cfg.Devices + cfg.Modules
 	for i := range n {
-		d := &device{idx: i, site: -1, rng: newRNG(cfg.Seed, uint64(i)+100)}
+		d := &device{idx: i, site: -1, src: *newPCG(cfg.Seed, uint64(i)+100)}
+		d.rng = rand.New(&d.src)
 		if i < cfg.Devices {
 			d.id = fmt.Sprintf("%s-%04d", prefixes[r.IntN(len(prefixes))], i+1)
 			x := r.Float64() * wsum
@@ -418,139 +476,166 @@ const (
 	evIncident
 )
 
+// rewind puts d back at the start of the run, with the random state and
+// addresses it had there: both passes start from it.
+func (s *sim) rewind(d *device) {
+	d.src = d.src0
+	d.ip, d.ip2 = d.ip0, d.ip20
+	d.c, d.t, d.done = d.c0, s.start, false
+	d.crashed, d.failDone = false, false
+	d.next, d.nrec = d.truth0, 0
+}
+
 // run simulates one identity from Start to the end of the run.
 func (s *sim) run(d *device) {
-	c := d.c0
-	t := s.start
-	sessionJitter := func() time.Duration { return uniform(d.rng, -20*time.Second, 20*time.Second) }
-	for t.Before(s.end) {
-		// Candidate events of this session (connected since c, now t).
-		best, kind, inc := s.end, evNone, -1
-		consider := func(at time.Time, k evKind) {
-			if !at.Before(t) {
-				if at.Before(best) {
-					best, kind = at, k
-				}
-			}
-		}
-		switch {
-		case d.protocol == "Amqp":
-			// Tokens refresh in-connection: nothing to do.
-		case d.hubCut():
-			consider(c.Add(d.ttl+d.grace+sessionJitter()), evTokenCut)
-		default:
-			consider(c.Add(d.renewAfter()+uniform(d.rng, 0, 3*time.Second)), evCleanRenew)
-		}
-		if d.role == roleFlaky {
-			consider(d.detect(t.Add(expDur(d.rng, d.flakyGap))), evFlaky)
-		}
-		if d.role == roleCrash && !d.crashed {
-			// A crash while the device was reconnecting happens right after.
-			consider(d.detect(later(d.crashAt, t)), evCrash)
-		}
-		if d.role == roleFlapping && t.Before(d.flapEnd) {
-			from := t
-			if from.Before(d.flapStart) {
-				from = d.flapStart
-			}
-			consider(d.detect(from.Add(uniform(d.rng, 4*time.Minute, 16*time.Minute))), evFlap)
-		}
-		if d.role == roleDuplicate && t.Before(d.dupEnd) {
-			from := t
-			if from.Before(d.dupStart) {
-				from = d.dupStart
-			}
-			consider(from.Add(uniform(d.rng, 20*time.Second, 4*time.Minute)), evDupKick)
-		}
-		if d.site >= 0 {
-			st := s.sites[d.site]
-			if !st.start.Before(t) {
-				consider(d.detect(st.start), evSite)
-			}
-		}
-		for i, h := range d.hits {
-			if !h.IsZero() && !h.Before(t) && h.Before(best) {
-				best, kind, inc = h, evIncident, i
-			}
-		}
-		if kind == evNone {
-			s.ops(d, t, s.end)
-			return
-		}
-		s.ops(d, t, best)
-		at := best
-		var back time.Time // when the device starts trying to reconnect
-		never := false
-		failing := false
-		switch kind {
-		case evTokenCut:
-			failing = d.role == roleRenewalFail && !d.failDone && !at.Before(d.failAfter)
-			if failing {
-				d.failDone = true
-			}
-			cause := classify.TokenExpiry
-			if failing {
-				cause = classify.TokenRenewalFailed
-			}
-			t404 := at
-			if failing || d.rng.Float64() < s.cfg.UnauthorizedShare {
-				s.conn(d, at, "deviceDisconnect", 401003, "Authentication failed for this device, renew token or certificate and reconnect", d.ip)
-				if d.rng.Float64() < 0.4 {
-					t404 = at.Add(uniform(d.rng, time.Second, 4*time.Second))
-				}
-			}
-			s.disconnect404(d, t404, cause, s.incidentAround(t404))
-			back = t404.Add(uniform(d.rng, 2*time.Second, 40*time.Second))
-			if failing {
-				s.expect = append(s.expect, TruthAlert{Kind: classify.TokenRenewalFailing, Hub: s.hubLower, Device: d.id, Module: d.module, Since: t404.Truncate(time.Second)})
-			}
-		case evCleanRenew:
-			s.emit(&rec{t: at, cat: "Connections", op: "deviceDisconnect", level: "Information", dev: d, ip: d.ip})
-			d.changes = append(d.changes, change{at, false})
-			back = at.Add(uniform(d.rng, 500*time.Millisecond, 4*time.Second))
-		case evFlaky:
-			s.disconnect404(d, at, classify.DeviceOrNetwork, "")
-			switch x := d.rng.Float64(); {
-			case x < 0.4: // a quick reconnect: the network came straight back
-				back = at.Add(uniform(d.rng, 2*time.Second, 30*time.Second))
-			case x < 0.75:
-				back = at.Add(uniform(d.rng, 30*time.Second, 5*time.Minute))
-			default:
-				back = at.Add(uniform(d.rng, 5*time.Minute, 40*time.Minute))
-			}
-		case evCrash:
-			d.crashed = true
-			s.disconnect404(d, at, classify.DeviceOrNetwork, "")
-			if d.crashBack == 0 {
-				never = true
-			} else {
-				back = at.Add(d.crashBack)
-			}
-		case evFlap:
-			s.disconnect404(d, at, classify.DeviceOrNetwork, "")
-			back = at.Add(uniform(d.rng, 15*time.Second, 3*time.Minute))
-		case evDupKick:
-			s.dupKick(d, at)
-			c, t = at.Add(time.Second), at.Add(time.Second)
-			continue
-		case evSite:
-			s.disconnect404(d, at, classify.DeviceOrNetwork, "")
-			back = s.sites[d.site].end.Add(uniform(d.rng, 2*time.Second, 90*time.Second))
-		case evIncident:
-			in := s.incidents[inc]
-			in.devices[d.idx] = true
-			s.disconnect404(d, at, classify.HubTransient, in.id)
-			back = at.Add(uniform(d.rng, time.Second, 20*time.Second))
-		}
-		if never {
-			return
-		}
-		tc, ok := s.reconnect(d, back, failing)
-		if !ok {
-			return
-		}
-		c, t = tc, tc
+	for !d.done {
+		s.step(d)
 	}
+}
+
+// step simulates one session of d: from its cursor to the next event that
+// ends the session, the event, and the reconnect after it. Everything it
+// emits is at or after the cursor, so a time slice that steps each
+// identity until its cursor passes the slice's end has all the slice's
+// records.
+func (s *sim) step(d *device) {
+	c, t := d.c, d.t
+	if !t.Before(s.end) {
+		d.done = true
+		return
+	}
+	sessionJitter := func() time.Duration { return uniform(d.rng, -20*time.Second, 20*time.Second) }
+	// Candidate events of this session (connected since c, now t).
+	best, kind, inc := s.end, evNone, -1
+	consider := func(at time.Time, k evKind) {
+		if !at.Before(t) {
+			if at.Before(best) {
+				best, kind = at, k
+			}
+		}
+	}
+	switch {
+	case d.protocol == "Amqp":
+		// Tokens refresh in-connection: nothing to do.
+	case d.hubCut():
+		consider(c.Add(d.ttl+d.grace+sessionJitter()), evTokenCut)
+	default:
+		consider(c.Add(d.renewAfter()+uniform(d.rng, 0, 3*time.Second)), evCleanRenew)
+	}
+	if d.role == roleFlaky {
+		consider(d.detect(t.Add(expDur(d.rng, d.flakyGap))), evFlaky)
+	}
+	if d.role == roleCrash && !d.crashed {
+		// A crash while the device was reconnecting happens right after.
+		consider(d.detect(later(d.crashAt, t)), evCrash)
+	}
+	if d.role == roleFlapping && t.Before(d.flapEnd) {
+		from := t
+		if from.Before(d.flapStart) {
+			from = d.flapStart
+		}
+		consider(d.detect(from.Add(uniform(d.rng, 4*time.Minute, 16*time.Minute))), evFlap)
+	}
+	if d.role == roleDuplicate && t.Before(d.dupEnd) {
+		from := t
+		if from.Before(d.dupStart) {
+			from = d.dupStart
+		}
+		consider(from.Add(uniform(d.rng, 20*time.Second, 4*time.Minute)), evDupKick)
+	}
+	if d.site >= 0 {
+		st := s.sites[d.site]
+		if !st.start.Before(t) {
+			consider(d.detect(st.start), evSite)
+		}
+	}
+	for i, h := range d.hits {
+		if !h.IsZero() && !h.Before(t) && h.Before(best) {
+			best, kind, inc = h, evIncident, i
+		}
+	}
+	if kind == evNone {
+		s.ops(d, t, s.end)
+		d.done = true
+		return
+	}
+	s.ops(d, t, best)
+	at := best
+	var back time.Time // when the device starts trying to reconnect
+	never := false
+	failing := false
+	switch kind {
+	case evTokenCut:
+		failing = d.role == roleRenewalFail && !d.failDone && !at.Before(d.failAfter)
+		if failing {
+			d.failDone = true
+		}
+		cause := classify.TokenExpiry
+		if failing {
+			cause = classify.TokenRenewalFailed
+		}
+		t404 := at
+		if failing || d.rng.Float64() < s.cfg.UnauthorizedShare {
+			s.conn(d, at, "deviceDisconnect", 401003, "Authentication failed for this device, renew token or certificate and reconnect", d.ip)
+			if d.rng.Float64() < 0.4 {
+				t404 = at.Add(uniform(d.rng, time.Second, 4*time.Second))
+			}
+		}
+		s.disconnect404(d, t404, cause, s.incidentAround(t404))
+		back = t404.Add(uniform(d.rng, 2*time.Second, 40*time.Second))
+		if failing && !s.replay {
+			s.expect = append(s.expect, TruthAlert{Kind: classify.TokenRenewalFailing, Hub: s.hubLower, Device: d.id, Module: d.module, Since: t404.Truncate(time.Second)})
+		}
+	case evCleanRenew:
+		s.emit(&rec{t: at, cat: "Connections", op: "deviceDisconnect", level: "Information", dev: d, ip: d.ip})
+		s.changed(d, change{at, false})
+		back = at.Add(uniform(d.rng, 500*time.Millisecond, 4*time.Second))
+	case evFlaky:
+		s.disconnect404(d, at, classify.DeviceOrNetwork, "")
+		switch x := d.rng.Float64(); {
+		case x < 0.4: // a quick reconnect: the network came straight back
+			back = at.Add(uniform(d.rng, 2*time.Second, 30*time.Second))
+		case x < 0.75:
+			back = at.Add(uniform(d.rng, 30*time.Second, 5*time.Minute))
+		default:
+			back = at.Add(uniform(d.rng, 5*time.Minute, 40*time.Minute))
+		}
+	case evCrash:
+		d.crashed = true
+		s.disconnect404(d, at, classify.DeviceOrNetwork, "")
+		if d.crashBack == 0 {
+			never = true
+		} else {
+			back = at.Add(d.crashBack)
+		}
+	case evFlap:
+		s.disconnect404(d, at, classify.DeviceOrNetwork, "")
+		back = at.Add(uniform(d.rng, 15*time.Second, 3*time.Minute))
+	case evDupKick:
+		s.dupKick(d, at)
+		d.c, d.t = at.Add(time.Second), at.Add(time.Second)
+		return
+	case evSite:
+		s.disconnect404(d, at, classify.DeviceOrNetwork, "")
+		back = s.sites[d.site].end.Add(uniform(d.rng, 2*time.Second, 90*time.Second))
+	case evIncident:
+		in := s.incidents[inc]
+		if !s.replay {
+			in.devices[d.idx] = true
+		}
+		s.disconnect404(d, at, classify.HubTransient, in.id)
+		back = at.Add(uniform(d.rng, time.Second, 20*time.Second))
+	}
+	if never {
+		d.done = true
+		return
+	}
+	tc, ok := s.reconnect(d, back, failing)
+	if !ok {
+		d.done = true
+		return
+	}
+	d.c, d.t = tc, tc
 }
 
 // incidentAround returns the ID of the incident whose failure window holds t.
@@ -571,13 +656,13 @@ func (s *sim) disconnect404(d *device, t time.Time, cause classify.Cause, inc st
 	ti := s.addTruth(d, t, cause, inc)
 	s.emit(&rec{t: t, cat: "Connections", op: "deviceDisconnect", level: "Error", code: 404104, dev: d, ip: d.ip,
 		msg: "Device disconnected, see cause and resolution at https://aka.ms/iothub404104", truth: ti + 1})
-	d.changes = append(d.changes, change{t, false})
+	s.changed(d, change{t, false})
 }
 
 // conn emits a Connections error record.
 func (s *sim) conn(d *device, t time.Time, op string, code int, msg, ip string) {
 	s.emit(&rec{t: t, cat: "Connections", op: op, level: "Error", code: code, dev: d, ip: ip, msg: msg})
-	if code >= 500000 && t.Before(s.end) {
+	if code >= 500000 && t.Before(s.end) && !s.replay {
 		for _, in := range s.incidents {
 			if !t.Before(in.start) && t.Before(in.end) {
 				in.hubErrors++
@@ -648,7 +733,7 @@ func (s *sim) reconnect(d *device, t time.Time, failing bool) (time.Time, bool) 
 			}
 		}
 		s.emit(&rec{t: t, cat: "Connections", op: "deviceConnect", level: "Information", dev: d, ip: d.ip, sdk: true})
-		d.changes = append(d.changes, change{t, true})
+		s.changed(d, change{t, true})
 		return t, true
 	}
 	return t, false
@@ -674,7 +759,7 @@ func (s *sim) dupKick(d *device, t time.Time) {
 	}
 	s.emit(&rec{t: t, cat: "Connections", op: "deviceConnect", level: "Information", dev: d, ip: d.ip, sdk: true})
 	s.conn(d, t, "deviceDisconnect", 400027, "", d.ip2)
-	d.changes = append(d.changes, change{t, false}, change{t.Add(300 * time.Millisecond), true})
+	s.changed(d, change{t, false}, change{t.Add(300 * time.Millisecond), true})
 	if d.rng.Float64() < 0.6 && t.Add(time.Second).Before(s.end) {
 		ti := s.addTruth(d, t.Add(time.Second), classify.DuplicateIdentity, "")
 		s.emit(&rec{t: t.Add(time.Second), cat: "Connections", op: "deviceDisconnect", level: "Error", code: 404104, dev: d, ip: d.ip2,
@@ -722,6 +807,8 @@ func (d *device) connectedAt(t time.Time) bool {
 // background 500xxx records, and Routes errors of the customer's endpoints.
 func (s *sim) hubNoise() {
 	r := s.rng
+	s.inNoise = true
+	defer func() { s.inNoise = false }()
 	for _, in := range s.incidents {
 		dur := in.end.Sub(in.start)
 		n := int(float64(s.cfg.Devices) * 0.25 * dur.Minutes() / 5)

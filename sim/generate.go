@@ -1,13 +1,11 @@
 package sim
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +14,10 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 )
 
-// Generate runs the simulation described by cfg. It is deterministic: the
-// same cfg gives byte-identical output. Zero or negative sizes in cfg fall
-// back to DefaultConfig's values.
+// Generate runs the simulation described by cfg and returns all of it at
+// once. It is deterministic: the same cfg gives byte-identical output. Zero
+// or negative sizes in cfg fall back to DefaultConfig's values. A big fleet
+// is better read with NewStream, which never holds all its messages.
 func Generate(cfg Config) *Output {
 	_, out := generate(cfg)
 	return out
@@ -26,6 +25,18 @@ func Generate(cfg Config) *Output {
 
 // generate is Generate, also returning the simulation state for tests.
 func generate(cfg Config) (*sim, *Output) {
+	st := NewStream(cfg)
+	a := st.Next(st.s.end.Add(100 * 24 * time.Hour))
+	out := st.Result()
+	out.Diagnostics, out.EventGrid, out.MetricAlerts = a.Diagnostics, a.EventGrid, a.MetricAlerts
+	return st.s, out
+}
+
+// newSim builds the fleet and runs its first pass: every identity's
+// connection changes, the truth, the incidents' members and hub errors,
+// the expected renewal failures and the hub noise. The identities are left
+// rewound for the recording pass.
+func newSim(cfg Config) *sim {
 	cfg = normalize(cfg)
 	s := &sim{
 		cfg:      cfg,
@@ -37,21 +48,27 @@ func generate(cfg Config) (*sim, *Output) {
 	}
 	s.build()
 	for _, d := range s.devices {
+		d.src0, d.ip0, d.ip20 = d.src, d.ip, d.ip2
+		d.truth0, d.rec0 = len(s.truth), s.devRecs
+		s.rewind(d)
 		s.run(d)
 	}
 	s.hubNoise()
-	slices.SortStableFunc(s.recs, func(a, b *rec) int {
-		if c := a.t.Compare(b.t); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.order, b.order)
-	})
-	out := &Output{Stats: Stats{ByCategory: map[string]int{}, TruthByCause: map[string]int{}}}
-	s.deliverLogs(out)
-	s.eventGrid(out)
-	s.metricAlerts(out)
-	s.finish(out)
-	return s, out
+	slices.SortStableFunc(s.noise, byTimeOrder)
+	s.replay = true
+	for _, d := range s.devices {
+		s.rewind(d)
+	}
+	return s
+}
+
+// byTimeOrder orders records as the hub emitted them: by time, then in
+// emission order.
+func byTimeOrder(a, b *rec) int {
+	if c := a.t.Compare(b.t); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.order, b.order)
 }
 
 // normalize fills unset sizes from the defaults so a partial Config works.
@@ -115,13 +132,6 @@ func normalize(cfg Config) Config {
 	return cfg
 }
 
-// delivery is one copy of a record on its way to Event Hubs.
-type delivery struct {
-	r      *rec
-	arrive time.Time
-	body   []byte
-}
-
 // delay draws an Azure Monitor delivery delay: mostly DelayMin..DelayMax,
 // skewed towards the short end, with a tail up to TailMax.
 func (s *sim) delay(r *rand.Rand) time.Duration {
@@ -132,62 +142,9 @@ func (s *sim) delay(r *rand.Rand) time.Duration {
 	return s.cfg.DelayMin + time.Duration(f*float64(s.cfg.DelayMax-s.cfg.DelayMin))
 }
 
-// deliverLogs loses, delays and duplicates records, then packs them into
-// Event Hubs bodies in arrival order over the partitions.
-func (s *sim) deliverLogs(out *Output) {
-	r := newRNG(s.cfg.Seed, 2)
-	var ds []delivery
-	for _, x := range s.recs {
-		out.Stats.Records++
-		out.Stats.ByCategory[x.cat]++
-		if r.Float64() < s.cfg.LossRate {
-			out.Stats.Lost++
-			continue
-		}
-		body := s.encode(x)
-		ds = append(ds, delivery{r: x, arrive: x.t.Add(s.delay(r)), body: body})
-		x.copies++
-		if r.Float64() < s.cfg.DuplicateRate {
-			ds = append(ds, delivery{r: x, arrive: x.t.Add(s.delay(r)), body: body})
-			x.copies++
-			out.Stats.Duplicated++
-		}
-	}
-	out.Stats.Delivered = len(ds)
-	slices.SortStableFunc(ds, func(a, b delivery) int { return a.arrive.Compare(b.arrive) })
-	part := 0
-	for i := 0; i < len(ds); {
-		n := s.cfg.RecordsPerBody/2 + r.IntN(s.cfg.RecordsPerBody+1)
-		j := i + 1
-		for j < len(ds) && j-i < n && ds[j].arrive.Sub(ds[j-1].arrive) < 20*time.Second {
-			j++
-		}
-		batch := slices.Clone(ds[i:j])
-		// Records inside one body are not in event order.
-		r.Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
-		var buf bytes.Buffer
-		buf.WriteString(`{"records":[`)
-		for k, x := range batch {
-			if k > 0 {
-				buf.WriteString(",\n")
-			}
-			buf.Write(x.body)
-		}
-		buf.WriteString("]}")
-		out.Diagnostics = append(out.Diagnostics, Message{Body: buf.Bytes(), Enqueued: ds[j-1].arrive.Round(time.Millisecond),
-			Partition: strconv.Itoa(part % s.cfg.Partitions)})
-		part += 1 + r.IntN(s.cfg.Partitions)
-		i = j
-	}
-}
-
-// finish fills the truth (Lost flags), incidents and expected alerts.
+// finish fills the truth, incidents and expected alerts (the truth's Lost
+// flags are set as records are delivered).
 func (s *sim) finish(out *Output) {
-	for _, x := range s.recs {
-		if x.truth > 0 && x.copies == 0 {
-			s.truth[x.truth-1].Lost = true
-		}
-	}
 	slices.SortStableFunc(s.truth, func(a, b Truth) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c

@@ -13,7 +13,10 @@
 // product's accuracy end to end.
 //
 // Generation is deterministic for a Config: the same seed gives byte-identical
-// output. Nothing here does I/O except WriteFiles.
+// output. Generate returns a whole run at once; NewStream hands the same run
+// out minute by minute (Stream.Next), holding only the records of the last
+// minutes, for fleets too big to hold (`handler run --devices 100000`).
+// Nothing here does I/O except WriteFiles.
 package sim
 
 import (

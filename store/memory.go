@@ -24,15 +24,21 @@ const memPage = 1000
 // against it behaves the same on Azure. It is safe for concurrent use; all
 // state is lost when the process exits.
 type Memory struct {
-	mu     sync.Mutex
-	etag   uint64
-	events map[string]memEvent // by eventRowKey
-	evKeys []string            // sorted when !evDirty
-	// evDirty: evKeys needs sorting (an append arrived out of key order).
-	evDirty  bool
+	mu       sync.Mutex
+	etag     uint64
+	events   map[string]memEvent // by eventRowKey
+	evKeys   keyIndex
 	progress map[string]Progress
 	blobs    map[BlobKind]map[string]Blob  // by key
 	diags    map[string]classify.Diagnosis // by diagRowKey
+	// diagIdx holds the diagnoses' keys in order (newest first): "" for
+	// every hub's, one per hub, and one per hub incident (diagIncIdx), so a
+	// page of ListDiagnoses reads from its cursor on instead of sorting
+	// every diagnosis stored. diagNew are the keys added since, merged in
+	// by the next list; nil diagIdx is rebuilt by the next list (none yet,
+	// after a purge, or after a diagnosis changed incident).
+	diagIdx  map[string][]string
+	diagNew  []string
 	incs     map[string]classify.Incident
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
@@ -42,6 +48,23 @@ type Memory struct {
 	// (fence.go): Memory fences the whole store at once.
 	fences map[string]int64
 	closed bool
+	// readKeep, when positive, is how far before a read's start events
+	// are kept (ForgetReadEvents).
+	readKeep time.Duration
+}
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*Memory)
+
+// ForgetReadEvents bounds the events a Memory keeps for a store with one
+// forward reader — `handler run` and replay, where one pipeline reads the
+// events in stamp order and re-reads at most from its last commit: a
+// ReadEvents from `from` drops the events stamped before from-keep, as
+// Purge would. Without it events stay until Purge (hourly, an hour behind
+// the reader's cursor), which at 100 000 devices is millions of events
+// nobody reads again.
+func ForgetReadEvents(keep time.Duration) MemoryOption {
+	return func(m *Memory) { m.readKeep = keep }
 }
 
 type memEvent struct {
@@ -57,8 +80,8 @@ type memLease struct {
 }
 
 // NewMemory returns an empty in-process store.
-func NewMemory() *Memory {
-	return &Memory{
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{
 		events:   map[string]memEvent{},
 		progress: map[string]Progress{},
 		blobs:    map[BlobKind]map[string]Blob{},
@@ -70,6 +93,10 @@ func NewMemory() *Memory {
 		dead:     map[string]DeadLetter{},
 		fences:   map[string]int64{},
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
 }
 
 // fence refuses a write under an older epoch than one that has written;
@@ -121,10 +148,7 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 	}
 	put := func(k string, e memEvent) {
 		if _, ok := m.events[k]; !ok {
-			if n := len(m.evKeys); n > 0 && k < m.evKeys[n-1] {
-				m.evDirty = true
-			}
-			m.evKeys = append(m.evKeys, k)
+			m.evKeys.add(k)
 		}
 		m.events[k] = e
 	}
@@ -149,21 +173,25 @@ func (m *Memory) AppendEvents(ctx context.Context, stamp time.Time, evs []event.
 // in stamp order. The lock is not held while fn runs.
 func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []Mark) error) error {
 	lo, hi := stampKey(from), stampKey(to)
+	if m.readKeep > 0 {
+		m.mu.Lock()
+		if !m.closed {
+			m.evKeys.dropBefore(stampKey(from.Add(-m.readKeep)), func(k string) { delete(m.events, k) })
+		}
+		m.mu.Unlock()
+	}
 	for {
 		m.mu.Lock()
 		if err := m.check(ctx); err != nil {
 			m.mu.Unlock()
 			return fmt.Errorf("store: read events: %w", err)
 		}
-		if m.evDirty {
-			sort.Strings(m.evKeys)
-			m.evDirty = false
-		}
-		i := sort.SearchStrings(m.evKeys, lo)
+		i := m.evKeys.search(lo)
+		keys := m.evKeys.keys
 		var page []event.Event
 		var marks []Mark
-		for ; i < len(m.evKeys) && len(page)+len(marks) < memPage; i++ {
-			k := m.evKeys[i]
+		for ; i < len(keys) && len(page)+len(marks) < memPage; i++ {
+			k := keys[i]
 			if k >= hi {
 				break
 			}
@@ -184,9 +212,9 @@ func (m *Memory) ReadEvents(ctx context.Context, from, to time.Time, fn func([]e
 			}
 			page = append(page, e)
 		}
-		more := i < len(m.evKeys) && m.evKeys[i] < hi
+		more := i < len(keys) && keys[i] < hi
 		if more {
-			lo = m.evKeys[i]
+			lo = keys[i]
 		}
 		m.mu.Unlock()
 		if len(page)+len(marks) == 0 {
@@ -385,9 +413,79 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 	for _, d := range ds {
 		d.Evidence = slices.Clone(d.Evidence)
 		d.Time = d.Time.UTC()
-		m.diags[diagRowKey(&d)] = d
+		k := diagRowKey(&d)
+		if old, ok := m.diags[k]; !ok && m.diagIdx != nil {
+			m.diagNew = append(m.diagNew, k)
+		} else if ok && old.Incident != d.Incident {
+			m.diagIdx = nil // a revision moved it between incidents (rare)
+		}
+		m.diags[k] = d
 	}
 	return nil
+}
+
+// indexDiags brings diagIdx up to date: built from every diagnosis when
+// nil, else with the keys added since merged in (one merge per write, not
+// one sort per page).
+func (m *Memory) indexDiags() {
+	if m.diagIdx == nil {
+		m.diagIdx, m.diagNew = map[string][]string{}, nil
+		for k, d := range m.diags {
+			for _, idx := range diagIndexes(&d) {
+				m.diagIdx[idx] = append(m.diagIdx[idx], k)
+			}
+		}
+		for _, keys := range m.diagIdx {
+			sort.Strings(keys)
+		}
+		return
+	}
+	if len(m.diagNew) == 0 {
+		return
+	}
+	sort.Strings(m.diagNew)
+	add := map[string][]string{}
+	for _, k := range m.diagNew {
+		d := m.diags[k]
+		for _, idx := range diagIndexes(&d) {
+			add[idx] = append(add[idx], k)
+		}
+	}
+	for h, keys := range add {
+		m.diagIdx[h] = mergeSorted(m.diagIdx[h], keys)
+	}
+	m.diagNew = nil
+}
+
+// diagIndexes names the indexes (diagIdx) that list d: every hub's, its
+// hub's, and its incident's ("\x00" + ID, which no hub name holds).
+func diagIndexes(d *classify.Diagnosis) []string {
+	if d.Incident == "" {
+		return []string{"", d.Key.Hub}
+	}
+	return []string{"", d.Key.Hub, "\x00" + d.Incident}
+}
+
+// diagIndexOf is the index a query reads: its incident's, its hub's, or
+// every hub's.
+func diagIndexOf(q *DiagnosisQuery) string {
+	if q.Incident != "" {
+		return "\x00" + q.Incident
+	}
+	return q.Hub
+}
+
+// mergeSorted merges two sorted key lists into a new one.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // ListDiagnoses returns matching diagnoses newest first, and a cursor.
@@ -408,14 +506,18 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 		m.mu.Unlock()
 		return nil, "", fmt.Errorf("store: list diagnoses: %w", err)
 	}
-	keys := make([]string, 0, len(m.diags))
-	for k, d := range m.diags {
-		if k < lo || (hi != "" && k >= hi) || !diagMatches(&d, &q) {
-			continue
+	m.indexDiags()
+	idx := m.diagIdx[diagIndexOf(&q)]
+	var keys []string
+	for i := sort.SearchStrings(idx, lo); i < len(idx) && len(keys) <= limit; i++ {
+		k := idx[i]
+		if hi != "" && k >= hi {
+			break
 		}
-		keys = append(keys, k)
+		if d := m.diags[k]; diagMatches(&d, &q) {
+			keys = append(keys, k)
+		}
 	}
-	sort.Strings(keys)
 	next := ""
 	if len(keys) > limit {
 		keys = keys[:limit]
@@ -432,7 +534,7 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 
 func diagMatches(d *classify.Diagnosis, q *DiagnosisQuery) bool {
 	return (q.Hub == "" || d.Key.Hub == q.Hub) && (q.Device == "" || d.Key.Device == q.Device) &&
-		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key)
+		(q.Cause == "" || d.Cause == q.Cause) && q.MatchesModule(d.Key) && q.MatchesIncident(d)
 }
 
 // PutIncidents upserts incidents by ID.
@@ -615,19 +717,11 @@ func (m *Memory) Purge(ctx context.Context, eventsBefore, before time.Time) erro
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: purge: %w", err)
 	}
-	cut := stampKey(eventsBefore)
-	kept := m.evKeys[:0]
-	for _, k := range m.evKeys {
-		if k < cut {
-			delete(m.events, k)
-		} else {
-			kept = append(kept, k)
-		}
-	}
-	m.evKeys = kept
+	m.evKeys.dropBefore(stampKey(eventsBefore), func(k string) { delete(m.events, k) })
 	for k, d := range m.diags {
 		if d.Time.Before(before) {
 			delete(m.diags, k)
+			m.diagIdx = nil // rebuilt by the next list
 		}
 	}
 	for k, in := range m.incs {

@@ -108,11 +108,20 @@ type DiagnosisQuery struct {
 	// and all its modules.
 	Module   string
 	ByModule bool
+	// Incident keeps only the diagnoses caught in that hub incident
+	// (classify.Diagnosis.Incident); the caller bounds From and To to the
+	// incident's span, so a page reads no more than the span holds.
+	Incident string
 }
 
 // MatchesModule reports whether identity k passes q's module filter.
 func (q *DiagnosisQuery) MatchesModule(k event.Key) bool {
 	return !q.ByModule || k.Module == q.Module
+}
+
+// MatchesIncident reports whether d passes q's incident filter.
+func (q *DiagnosisQuery) MatchesIncident(d *classify.Diagnosis) bool {
+	return q.Incident == "" || d.Incident == q.Incident
 }
 
 // OutboxItem is one notification to deliver on one channel. The outbox is

@@ -68,6 +68,12 @@ const (
 	arriveMetric
 )
 
+// runReadKeep is how long the run's store keeps events its pipeline has
+// read: the pipeline re-reads at most from its last commit, made every 5
+// ticks or 5 minutes, so half an hour is ample, and a 100 000-device run
+// no longer holds an hour or two of events nobody reads again.
+const runReadKeep = 30 * time.Minute
+
 // RunResult is what a run produced, for the printed report and tests.
 type RunResult struct {
 	Fleet     *sim.Output
@@ -102,6 +108,8 @@ type runOptions struct {
 	progress io.Writer
 	// routes is an ALERT_ROUTES document, applied to the run's channels.
 	routes string
+	// profile, when set, samples the heap once a simulated minute.
+	profile *runProfile
 }
 
 // run is `handler run` (make run): a realistic simulated fleet through the
@@ -114,6 +122,9 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	out := fs.String("out", "out", "folder for the notifications, diagnoses and report")
 	appDir := fs.String("app", ".", "folder holding host.json and functions/ (the repository root)")
 	serveAddr := fs.String("serve", "", "after the run, serve the dashboard live on this address (e.g. 127.0.0.1:8080) until Ctrl-C")
+	prof := &runProfile{}
+	fs.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&prof.mem, "memprofile", "", "write a heap profile taken at the run's largest live heap to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -132,10 +143,14 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := prof.start(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	defer prof.stop()
 	begin := time.Now()
 	fmt.Fprintf(w, "disconnect-doctor: simulating hub %q, %d devices, %s, %d incident(s), seed %d\n",
 		sc.Hub, sc.Devices, sc.Duration, sc.Incidents, sc.Seed)
-	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w, routes: os.Getenv("ALERT_ROUTES")})
+	res, err := simulateRun(ctx, runOptions{sim: sc, cfg: cfg, out: *out, appDir: *appDir, progress: w, routes: os.Getenv("ALERT_ROUTES"), profile: prof})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -168,10 +183,12 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 // partition, one Event Grid invocation per event, metric alerts over HTTP,
 // and the Evaluate timer every minute.
 func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
-	fleet := sim.Generate(o.sim)
+	// The fleet is simulated minute by minute as the run reads it: a big
+	// fleet's records never all exist at once.
+	fleet := sim.NewStream(o.sim)
 	clock := &simClock{t: o.sim.Start}
-	st := store.NewMemory()
-	res := &RunResult{Fleet: fleet, Store: st}
+	st := store.NewMemory(store.ForgetReadEvents(runReadKeep))
+	res := &RunResult{Store: st}
 
 	channels := map[string]alert.Notifier{}
 	var webhookSink, teamsSink *sink.HTTP
@@ -245,18 +262,6 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	app.Clock = clock.Now
 	res.App, res.Backend = app, p
 
-	arrivals := make([]arrival, 0, len(fleet.Diagnostics)+len(fleet.EventGrid)+len(fleet.MetricAlerts))
-	for _, m := range fleet.Diagnostics {
-		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveDiag, partition: m.Partition, body: m.Body})
-	}
-	for _, m := range fleet.EventGrid {
-		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveGrid, body: m.Body})
-	}
-	for _, m := range fleet.MetricAlerts {
-		arrivals = append(arrivals, arrival{at: m.Enqueued, kind: arriveMetric, body: m.Body})
-	}
-	sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].at.Before(arrivals[j].at) })
-
 	invoke := func(inv *funchost.Invocation) error {
 		res.Invocations++
 		r := app.Call(ctx, h, inv, 0)
@@ -272,7 +277,6 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	if batchSize <= 0 {
 		batchSize = 100 // the extension's default
 	}
-	next := 0
 	for t := o.sim.Start; !t.After(end); t = t.Add(time.Minute) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -282,8 +286,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		// it: Event Hubs batches of at most maxEventBatchSize per partition.
 		batches := map[string][]arrival{}
 		var parts []string
-		for ; next < len(arrivals) && !arrivals[next].at.After(t); next++ {
-			a := arrivals[next]
+		for _, a := range minuteArrivals(fleet.Next(t)) {
 			switch a.kind {
 			case arriveDiag:
 				if batches[a.partition] == nil {
@@ -322,11 +325,15 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		if err := invoke(app.Timer("Evaluate")); err != nil {
 			log.Error().Err(err).Msg("run: evaluate failed")
 		}
+		if err := o.profile.sample(); err != nil {
+			return nil, err
+		}
 		if o.progress != nil && t.Sub(o.sim.Start)%(2*time.Hour) == 0 && t != o.sim.Start {
 			fmt.Fprintf(o.progress, "  … simulated %s of %s\n", t.Sub(o.sim.Start), end.Sub(o.sim.Start).Round(time.Minute))
 		}
 	}
 
+	res.Fleet = fleet.Result()
 	if res.Digests, err = runDigests(ctx, st); err != nil {
 		return nil, err
 	}
@@ -339,7 +346,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	if res.Sites, err = runSites(ctx, st); err != nil {
 		return nil, err
 	}
-	res.Score = sim.ScoreDiagnoses(fleet.Truth, res.Diagnoses)
+	res.Score = sim.ScoreDiagnoses(res.Fleet.Truth, res.Diagnoses)
 	if webhookSink != nil {
 		for _, s := range webhookSink.Received() {
 			var n alert.Notification
@@ -380,6 +387,24 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// minuteArrivals lists one minute's messages in arrival order, as the
+// host sees them: on a tie, resource logs before Event Grid before metric
+// alerts.
+func minuteArrivals(in sim.Arrivals) []arrival {
+	out := make([]arrival, 0, len(in.Diagnostics)+len(in.EventGrid)+len(in.MetricAlerts))
+	for _, m := range in.Diagnostics {
+		out = append(out, arrival{at: m.Enqueued, kind: arriveDiag, partition: m.Partition, body: m.Body})
+	}
+	for _, m := range in.EventGrid {
+		out = append(out, arrival{at: m.Enqueued, kind: arriveGrid, body: m.Body})
+	}
+	for _, m := range in.MetricAlerts {
+		out = append(out, arrival{at: m.Enqueued, kind: arriveMetric, body: m.Body})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	return out
 }
 
 // runDigests returns the daily digests the run's outbox delivered, once each.
@@ -457,7 +482,7 @@ func printRun(w io.Writer, r *RunResult) {
 		case n.Confirmed():
 			status = "confirmed"
 		}
-		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, len(n.Alerts))
+		fmt.Fprintf(w, "%-10s %-40s %d alert(s)", status, n.GroupKey, n.AlertCount())
 		if len(n.Alerts) > 0 {
 			fmt.Fprintf(w, "  %s", n.Alerts[0].Summary)
 		}

@@ -89,15 +89,20 @@ func Text(n *alert.Notification) string {
 	if recs := recommendations(n); len(recs) > 0 {
 		fmt.Fprintf(&b, "\nWhat to do: %s\n", strings.Join(recs, " "))
 	}
+	if l := n.Listing(); l != "" {
+		fmt.Fprintf(&b, "\n%s\n", l)
+	}
 	for i, a := range n.Alerts {
 		if i == maxListed {
-			fmt.Fprintf(&b, "\n…and %d more\n", len(n.Alerts)-maxListed)
 			break
 		}
 		fmt.Fprintf(&b, "\n* %s (%s): %s\n", a.Identity(), a.Status, a.Summary)
 		for _, e := range a.Evidence {
 			fmt.Fprintf(&b, "  - %s\n", e)
 		}
+	}
+	if rest := n.AlertCount() - min(len(n.Alerts), maxListed); rest > 0 {
+		fmt.Fprintf(&b, "\n…and %d more\n", rest)
 	}
 	if n.Link != "" {
 		fmt.Fprintf(&b, "\nDetails: %s\n", n.Link)
@@ -126,10 +131,12 @@ func HTML(n *alert.Notification) string {
 	if recs := recommendations(n); len(recs) > 0 {
 		fmt.Fprintf(&b, "<p><b>What to do:</b> %s</p>", esc(strings.Join(recs, " ")))
 	}
+	if l := n.Listing(); l != "" {
+		fmt.Fprintf(&b, "<p><b>%s</b></p>", esc(l))
+	}
 	b.WriteString("<ul>")
 	for i, a := range n.Alerts {
 		if i == maxListed {
-			fmt.Fprintf(&b, "<li>…and %d more</li>", len(n.Alerts)-maxListed)
 			break
 		}
 		fmt.Fprintf(&b, "<li><b>%s</b> (%s): %s", esc(a.Identity()), esc(a.Status), esc(a.Summary))
@@ -142,9 +149,15 @@ func HTML(n *alert.Notification) string {
 		}
 		b.WriteString("</li>")
 	}
+	if rest := n.AlertCount() - min(len(n.Alerts), maxListed); rest > 0 {
+		fmt.Fprintf(&b, "<li>…and %d more</li>", rest)
+	}
 	b.WriteString("</ul>")
 	if n.Link != "" {
 		fmt.Fprintf(&b, `<p><a href="%s">Details</a></p>`, esc(n.Link))
+	}
+	if n.List != "" {
+		fmt.Fprintf(&b, `<p><a href="%s">All %d (API)</a></p>`, esc(n.List), n.AlertCount())
 	}
 	fmt.Fprintf(&b, "<p><small>Notification %s (%s)</small></p></body></html>", esc(n.NotificationID), esc(n.GroupKey))
 	return b.String()

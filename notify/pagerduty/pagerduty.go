@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/disconnect-doctor/disconnect-doctor/alert"
@@ -97,9 +98,19 @@ type Link struct {
 // open in PagerDuty, or a responder resolved it there, and either way no
 // new event is wanted. RoutingKey is left empty; Notify fills it in, so
 // rendered events can be shown.
+//
+// A grouped notification (alert.Notification.Grouped: more alerts than a
+// notification lists, such as the devices a hub incident held back) is one
+// event for the group instead, dedup_key the group key: a trigger with the
+// count, the first devices and the link to them all; its resolve only when
+// the group's last alert resolved (StillFiring 0). Thousands of events would
+// page thousands of times and run into the Events API's rate limit.
 func Events(n *alert.Notification) []Event {
 	if n.IsReminder() {
 		return nil
+	}
+	if n.Grouped {
+		return groupEvents(n)
 	}
 	var evs []Event
 	for i := range n.Alerts {
@@ -164,6 +175,68 @@ func trigger(n *alert.Notification, a *alert.Alert) Event {
 		ev.Links = []Link{{Href: n.Link, Text: "disconnect-doctor: " + alert.KindTitle(n.Kind) + " on " + a.Hub}}
 	}
 	return ev
+}
+
+// maxFirstDevices bounds the devices a group's trigger names.
+const maxFirstDevices = 20
+
+// groupEvents renders a grouped notification as one event of its group.
+func groupEvents(n *alert.Notification) []Event {
+	key := DedupKey(n.GroupKey)
+	if n.Status == alert.StatusResolved {
+		if n.StillFiring > 0 {
+			return nil // the group's incident stays open for the devices still away
+		}
+		return []Event{{EventAction: "resolve", DedupKey: key}}
+	}
+	if len(n.Alerts) == 0 {
+		return nil
+	}
+	first := n.Alerts[0]
+	var devices []string
+	for i := range n.Alerts[:min(len(n.Alerts), maxFirstDevices)] {
+		devices = append(devices, n.Alerts[i].Identity())
+	}
+	summary := n.DeviceCount() + ": " + alert.KindTitle(n.Kind) + " on " + n.Hub
+	if n.Incident != "" {
+		summary += ", still away after IoT Hub incident " + n.Incident
+	}
+	details := map[string]any{
+		"groupKey":       n.GroupKey,
+		"notificationId": n.NotificationID,
+		"alerts":         n.AlertCount(),
+		"devices":        n.DeviceCount(),
+		"firstDevices":   devices,
+		"since":          formatSince(n),
+		"recommendation": first.Recommendation,
+	}
+	if n.Incident != "" {
+		details["incident"] = n.Incident
+	}
+	if n.List != "" {
+		details["list"] = n.List
+	}
+	ev := Event{EventAction: "trigger", DedupKey: key, Client: "disconnect-doctor",
+		Payload: &Payload{Summary: truncate(summary, maxSummary), Source: n.Hub, Severity: severity(first.Severity),
+			Timestamp: first.StartsAt, Component: "devices", Group: n.Hub, Class: string(n.Kind), CustomDetails: details}}
+	for _, l := range []struct{ href, text string }{{n.Link, "disconnect-doctor: " + alert.KindTitle(n.Kind) + " on " + n.Hub},
+		{n.List, "all " + n.DeviceCount() + " (API)"}} {
+		if l.href != "" {
+			ev.Links = append(ev.Links, Link{Href: l.href, Text: l.text})
+		}
+	}
+	if n.Link != "" {
+		ev.ClientURL = n.Link
+	}
+	return []Event{ev}
+}
+
+// formatSince is when the group's first alert began, RFC 3339 ("" unknown).
+func formatSince(n *alert.Notification) string {
+	if s := n.Since(); !s.IsZero() {
+		return s.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // severity maps an alert's severity onto PagerDuty's (critical, error,

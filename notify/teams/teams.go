@@ -128,7 +128,7 @@ func card(n *alert.Notification, lim limits) element {
 	}
 	deviceFact := n.DeviceCount()
 	if len(devices) > 0 {
-		deviceFact += ": " + strings.Join(more(devices, lim.devices), ", ")
+		deviceFact += ": " + strings.Join(moreOf(devices, lim.devices, n.TruncatedAlerts), ", ")
 	}
 	evidenceFact := "none recorded"
 	if len(evidence) > 0 {
@@ -144,9 +144,12 @@ func card(n *alert.Notification, lim limits) element {
 	if n.Status == alert.StatusResolved {
 		body = append(body, text("This is over: each alert below says why (back, cleared, or no longer tracked).", element{"color": "Good"}))
 	}
+	if l := n.Listing(); l != "" {
+		body = append(body, text(l, element{"weight": "Bolder"}))
+	}
 	for i, a := range n.Alerts {
 		if i == 3 {
-			body = append(body, text("…and "+strconv.Itoa(len(n.Alerts)-3)+" more alerts in this group", element{"isSubtle": true}))
+			body = append(body, text("…and "+strconv.Itoa(n.AlertCount()-3)+" more alerts in this group", element{"isSubtle": true}))
 			break
 		}
 		if a.Summary != "" {
@@ -170,19 +173,31 @@ func card(n *alert.Notification, lim limits) element {
 		"body":    body,
 		"msteams": element{"width": "Full"},
 	}
+	var actions []element
 	if n.Link != "" {
-		c["actions"] = []element{{"type": "Action.OpenUrl", "title": "Open in disconnect-doctor", "url": n.Link}}
+		actions = append(actions, element{"type": "Action.OpenUrl", "title": "Open in disconnect-doctor", "url": n.Link})
+	}
+	if n.List != "" {
+		actions = append(actions, element{"type": "Action.OpenUrl", "title": "All " + strconv.Itoa(n.AlertCount()) + " (API)", "url": n.List})
+	}
+	if len(actions) > 0 {
+		c["actions"] = actions
 	}
 	return c
 }
 
 // more keeps the first max items and ends the list with "…and N more".
-func more(items []string, max int) []string {
-	if len(items) <= max {
+func more(items []string, max int) []string { return moreOf(items, max, 0) }
+
+// moreOf is more for a list of which omitted items were left out before
+// (a notification's alerts beyond alert.MaxListed): they count in "…and N
+// more".
+func moreOf(items []string, max, omitted int) []string {
+	if len(items) <= max && omitted == 0 {
 		return items
 	}
-	out := append([]string(nil), items[:max]...)
-	return append(out, "…and "+strconv.Itoa(len(items)-max)+" more")
+	out := append([]string(nil), items[:min(len(items), max)]...)
+	return append(out, "…and "+strconv.Itoa(len(items)-len(out)+omitted)+" more")
 }
 
 // clip shortens s to at most n runes, ending it with "…".

@@ -34,10 +34,12 @@ func New(cfg Config) *Notifier {
 	return &Notifier{url: cfg.URL, poster: notify.Poster{Client: cfg.Client}}
 }
 
-// Notify posts n. 2xx is success; 429/5xx and network failures are
-// retryable; other answers are permanent. Errors never mention the URL.
+// Notify posts n: the first alert.MaxListed of its alerts, with
+// truncatedAlerts counting the others and list linking to them all. 2xx is
+// success; 429/5xx and network failures are retryable; other answers are
+// permanent. Errors never mention the URL.
 func (w *Notifier) Notify(ctx context.Context, n *alert.Notification) (bool, error) {
-	body, err := json.Marshal(n)
+	body, err := json.Marshal(n.Truncated())
 	if err != nil {
 		return false, fmt.Errorf("webhook: encode %s: %w", n.NotificationID, err)
 	}

@@ -728,6 +728,10 @@ func testDiagnoses(t *testing.T, s store.Store) {
 			filter(func(d classify.Diagnosis) bool {
 				return !d.Time.Before(T0.Add(5*time.Minute)) && d.Time.Before(T0.Add(10*time.Minute))
 			})},
+		{"incident", store.DiagnosisQuery{Hub: "hub-a", Incident: "inc1", From: T0.Add(3 * time.Minute), To: T0.Add(17 * time.Minute), Limit: 2},
+			filter(func(d classify.Diagnosis) bool {
+				return d.Key.Hub == "hub-a" && d.Incident == "inc1" && !d.Time.Before(T0.Add(3*time.Minute)) && d.Time.Before(T0.Add(17*time.Minute))
+			})},
 		{"none", store.DiagnosisQuery{Hub: "hub-c"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
