@@ -39,6 +39,11 @@ type Config struct {
 	// StepEvents (EVALUATE_STEP_EVENTS) bounds the events one Evaluate step
 	// reads: a backlog is worked through in steps, each committed.
 	StepEvents int
+	// ReadSafety (EVALUATE_READ_SAFETY) is how far before its cursor
+	// Evaluate re-reads appended events, for appends still in flight at its
+	// last read: the longest an append may take. A longer margin re-reads
+	// more events at every tick (read requests, time).
+	ReadSafety time.Duration
 	// Watch holds the thresholds of the pipeline's own alerts
 	// (PIPELINE_SILENT_AFTER, LAG_ALERT_AFTER).
 	Watch watch.Config
@@ -139,6 +144,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.StaleAfter = l.dur("STALE_AFTER", 30*time.Minute)
 	c.RepeatInterval = l.dur("REPEAT_INTERVAL", 4*time.Hour)
 	c.StepEvents = l.int("EVALUATE_STEP_EVENTS", 100_000, 100)
+	c.ReadSafety = l.dur("EVALUATE_READ_SAFETY", 2*time.Minute)
 	c.Watch = watch.DefaultConfig()
 	c.Watch.SilentAfter = l.dur("PIPELINE_SILENT_AFTER", c.Watch.SilentAfter)
 	c.Watch.LagAfter = l.dur("LAG_ALERT_AFTER", c.Watch.LagAfter)

@@ -24,7 +24,7 @@ func TestDefaults(t *testing.T) {
 		e.FlapWindow != time.Hour || e.FlapReset != time.Hour || e.IncidentMinDevices != 10 {
 		t.Errorf("engine defaults %+v", e)
 	}
-	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour {
+	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour || c.ReadSafety != 2*time.Minute {
 		t.Errorf("defaults %+v", c)
 	}
 	if c.Watch.SilentAfter != 15*time.Minute || c.Watch.LagAfter != 20*time.Minute {
@@ -43,7 +43,7 @@ func TestValues(t *testing.T) {
 		"TEAMS_WEBHOOK_URL": "https://prod-1.westeurope.logic.azure.com/workflows/x?sig=SECRET",
 		"SMTP_HOST":         "smtp.azurecomm.net", "SMTP_FROM": "alerts@contoso.com", "SMTP_PASSWORD": "hunter2",
 		"ALERT_EMAIL_TO": "a@contoso.com; b@contoso.com", "SMTP_TLS": "none",
-		"PIPELINE_SILENT_AFTER": "25m", "LAG_ALERT_AFTER": "1h",
+		"PIPELINE_SILENT_AFTER": "25m", "LAG_ALERT_AFTER": "1h", "EVALUATE_READ_SAFETY": "5s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +54,9 @@ func TestValues(t *testing.T) {
 	}
 	if c.Watch.SilentAfter != 25*time.Minute || c.Watch.LagAfter != time.Hour {
 		t.Errorf("watch %+v", c.Watch)
+	}
+	if c.ReadSafety != 5*time.Second {
+		t.Errorf("read safety %v", c.ReadSafety)
 	}
 	if !c.UnderHost || c.PublicBaseURL != "https://app.example.net" {
 		t.Errorf("host/base %v %q", c.UnderHost, c.PublicBaseURL)
@@ -93,6 +96,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{map[string]string{"GRAPH_SENDER": "alerts@contoso.com/../x", "ALERT_EMAIL_TO": "a@b.c"}, []string{"GRAPH_SENDER"}},
 		{map[string]string{"PAGERDUTY_ROUTING_KEY": "SECRET", "PAGERDUTY_EVENTS_URL": "events.eu.pagerduty.com"}, []string{"PAGERDUTY_EVENTS_URL"}},
 		{map[string]string{"PIPELINE_SILENT_AFTER": "0s", "LAG_ALERT_AFTER": "soon"}, []string{"PIPELINE_SILENT_AFTER", "LAG_ALERT_AFTER"}},
+		{map[string]string{"EVALUATE_READ_SAFETY": "0s"}, []string{"EVALUATE_READ_SAFETY"}},
 	}
 	for _, c := range cases {
 		_, err := Load(env(c.env))

@@ -43,7 +43,7 @@ func dropEvents(n int, t0 time.Time) []event.Event {
 	return evs
 }
 
-var sizeSuffix = regexp.MustCompile(`^(PutBlobs|DeleteBlobs|PutDiagnoses|PutIncidents|Enqueue)(:[a-z]+)?:(\d+)$`)
+var sizeSuffix = regexp.MustCompile(`^(PutBlobs|WriteBlobs|DeleteBlobs|PutDiagnoses|PutIncidents|Enqueue)(:[a-z]+)?:(\d+)$`)
 
 // BenchmarkIncidentTicks drives a hub whose every device drops within two
 // minutes through the pipeline on the request-counting store, minute by

@@ -107,3 +107,11 @@ func TestIdleTicksAreCheap(t *testing.T) {
 		}
 	}
 }
+func (c *counting) WriteBlobs(ctx context.Context, k store.BlobKind, puts []store.Blob, deletes []string) error {
+	c.n[fmt.Sprintf("WriteBlobs:%s:%d", k, len(puts)+len(deletes))]++
+	return c.Store.WriteBlobs(ctx, k, puts, deletes)
+}
+func (c *counting) ListBlobs(ctx context.Context, k store.BlobKind, fn func([]store.Blob) error) error {
+	c.n["ListBlobs:"+string(k)]++
+	return c.Store.ListBlobs(ctx, k, fn)
+}

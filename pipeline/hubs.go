@@ -112,13 +112,24 @@ func hubOfBlob(kind store.BlobKind, key string) string {
 	return key
 }
 
-// putResults upserts the tick's diagnoses and incidents hub by hub. A hub
-// whose rows fail is reported and its rows are kept (resident.retry) to be
-// written with the next tick's.
-func (p *Pipeline) putResults(ctx context.Context, ds []classify.Diagnosis, is []classify.Incident) {
+// heldMax is the most diagnoses and incidents held for the next write
+// (putResults): more are written at once, in full transactions.
+const heldMax = 1000
+
+// putResults upserts the tick's diagnoses and incidents hub by hub. They are
+// held (resident.retry) and written with the commit, or at once when the
+// tick notifies (a notification's link must find its diagnosis) or more
+// than heldMax are waiting: a crash loses nothing held, since the engine,
+// reloaded from the last commit, emits them again. A hub whose rows fail is
+// reported and its rows are kept to be written with the next write.
+func (p *Pipeline) putResults(ctx context.Context, ds []classify.Diagnosis, is []classify.Incident, now bool) {
 	res := p.res
 	ds = append(res.retryDiag, ds...)
 	is = append(res.retryInc, is...)
+	if !now && len(ds)+len(is) <= heldMax {
+		res.retryDiag, res.retryInc = ds, is
+		return
+	}
 	res.retryDiag, res.retryInc = nil, nil
 	dBy := map[string][]classify.Diagnosis{}
 	iBy := map[string][]classify.Incident{}

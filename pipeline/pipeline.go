@@ -101,8 +101,10 @@ type Pipeline struct {
 	// digestPhase).
 	digestDone time.Time
 	// lastDeadLetters and lastSilences are when the dead letters and the
-	// silences were last read (deadletter.go, silences.go).
+	// silences were last read (deadletter.go, silences.go); silences are
+	// those read.
 	lastDeadLetters, lastSilences time.Time
+	silences                      []store.Silence
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -138,8 +140,8 @@ type resident struct {
 	// watch is the state of the pipeline's own alerts (package watch),
 	// stored as the MetaBlobs blob watchKey.
 	watch *watch.State
-	// retryDiag / retryInc are rows of hubs whose writes failed, written
-	// again with the next tick's (hubs.go).
+	// retryDiag / retryInc are rows not written yet: held until the next
+	// commit or notifying tick, or of hubs whose writes failed (hubs.go).
 	retryDiag []classify.Diagnosis
 	retryInc  []classify.Incident
 	// suspect is the early incident detector's state (package suspect),
@@ -184,8 +186,9 @@ const (
 	// state and the outbox, written every tick, are idempotent upserts.
 	commitEvery = 5 * time.Minute
 	// commitTicks commits after this many ticks whatever the wall clock
-	// says: Evaluate runs every minute in production, but a replay or a
-	// test may drive hours of event time through it in seconds.
+	// says: a replay or a test may drive hours of event time through
+	// Evaluate in seconds. (At the 30-second schedule it commits every 2.5
+	// minutes.)
 	commitTicks = 5
 	// deliverLimit is the most outbox items one tick delivers.
 	deliverLimit = 200
@@ -542,7 +545,9 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 // persistPhase records the decision in the order that makes a crash
 // harmless: the outbox and the alert state first (a recomputed transition
 // then finds its alert already firing), diagnoses and incidents, the
-// engine's state last, committed with the cursor.
+// engine's state last, committed with the cursor. What is held for the
+// commit (diagnoses of a tick that notifies nothing, the rollup, the
+// detectors' device rows) the engine emits again after a crash.
 func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.Duration, d decision, rep *Report) error {
 	res := p.res
 	if err := p.fence(ctx); err != nil {
@@ -559,10 +564,16 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	// is most of a tick's Table requests.
 	res.ticks++
 	commit := drain > 0 || d.purged || rep.Backlog || res.ticks >= commitTicks || now.Sub(res.meta.Committed) >= commitEvery
-	if err := p.saveStateRows(ctx, commit); err != nil { // rows.go
+	rows, err := p.stateRows(commit) // rows.go
+	if err != nil {
 		return err
 	}
-	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents) // hub by hub (hubs.go)
+	if !commit {
+		if err := p.writeRows(ctx, store.MetaBlobs, rows); err != nil {
+			return err
+		}
+	}
+	p.putResults(ctx, d.out.Diagnoses, d.out.Incidents, commit || len(d.notes) > 0) // hub by hub (hubs.go)
 	if err := p.stageRollup(ctx, d.out.Diagnoses, d.wm, now); err != nil {
 		return err
 	}
@@ -575,14 +586,14 @@ func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.D
 	}
 	res.meta.Watermark = d.wm
 	if commit {
-		return p.commit(ctx, now, purged)
+		return p.commit(ctx, now, purged, rows)
 	}
 	return nil
 }
 
 // commit writes the engine's changed state, then the meta row with the
-// cursor (conditional on its ETag).
-func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error {
+// cursor (conditional on its ETag) and the tick's state rows.
+func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool, rows *rowBatch) error {
 	res := p.res
 	res.ticks = 0
 	if err := p.flushRollup(ctx); err != nil {
@@ -599,12 +610,12 @@ func (p *Pipeline) commit(ctx context.Context, now time.Time, purged bool) error
 		res.meta.Cursor = res.readTo
 		res.meta.Committed = now
 		res.keepProgress(now)
-		if err := p.saveMeta(ctx); err != nil {
+		if err := p.saveMeta(ctx, rows); err != nil {
 			return err
 		}
 		return p.saveProgress(ctx)
 	}
-	return nil
+	return p.writeRows(ctx, store.MetaBlobs, rows)
 }
 
 // deliverPhase sends what is due after everything is recorded. A channel
@@ -740,17 +751,24 @@ func (p *Pipeline) saveEngine(ctx context.Context) (bool, error) {
 // saveMeta commits the tick. It is conditional on the ETag read at load: if
 // another instance evaluated in between, the write fails and this tick's
 // resident state is dropped.
-func (p *Pipeline) saveMeta(ctx context.Context) error {
+//
+// The tick's changed state rows of the same partition go in the same
+// request (one transaction on Table storage; should the meta row's ETag
+// fail, the others are still written, one by one); their deletes, rare,
+// in a call of their own.
+func (p *Pipeline) saveMeta(ctx context.Context, rows *rowBatch) error {
 	data, err := json.Marshal(p.res.meta)
 	if err != nil {
 		return fmt.Errorf("pipeline: encode meta: %w", err)
 	}
-	tags, err := p.st.PutBlobs(ctx, store.MetaBlobs, []store.Blob{{Key: metaKey, Data: data, ETag: p.res.etag}})
+	puts := p.changedRows(store.MetaBlobs, rows.puts)
+	tags, err := p.st.PutBlobs(ctx, store.MetaBlobs, append([]store.Blob{{Key: metaKey, Data: data, ETag: p.res.etag}}, puts...))
 	if err != nil {
 		return fmt.Errorf("pipeline: save meta: %w", err)
 	}
 	p.res.etag = tags[0]
-	return nil
+	p.wroteRows(store.MetaBlobs, puts, nil)
+	return p.writeRows(ctx, store.MetaBlobs, &rowBatch{dels: rows.dels})
 }
 
 // forget applies RETENTION to the engine: devices idle longer are

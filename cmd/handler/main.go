@@ -93,7 +93,8 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Log: log, Instance: pipeline.InstanceName(os.Getenv)})
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Log: log, Instance: pipeline.InstanceName(os.Getenv),
+		ReadSafety: cfg.ReadSafety})
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,7 @@ package storage_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"math/rand/v2"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -85,97 +82,10 @@ func steadyFleet(devices int, dur time.Duration, withGrid bool) scenario {
 // massDisconnect is massDisconnectN(10 000).
 func massDisconnect() scenario { return massDisconnectN(10000) }
 
-// massDisconnectN is n devices, connected for up to 30 minutes, all
-// closed with 404104 within 2 minutes, with 500001/500008 hub errors on
-// connects and twin updates during the burst, and reconnects 30 s to 5 min
-// later — records in the documented resource-log format (sim's encoding:
-// reference/iothub-telemetry.md §1), 20 per body over 4 partitions,
-// arriving 1–4 minutes after their event time.
+// massDisconnectN is n devices of a hub dropping within two minutes
+// (massDrop without controls or Event Grid).
 func massDisconnectN(devices int) scenario {
-	const perBody, partitions = 20, 4
-	rng := rand.New(rand.NewPCG(3, 9))
-	t0 := time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC)
-	resID := "/SUBSCRIPTIONS/9F3C2B1A-4D5E-4F60-8A7B-1C2D3E4F5A6B/RESOURCEGROUPS/RG-IOT-PROD/PROVIDERS/MICROSOFT.DEVICES/IOTHUBS/CONTOSO-PROD-HUB"
-	type rec struct {
-		at   time.Time
-		part int
-		json []byte
-	}
-	var recs []rec
-	conn := func(dev string, at time.Time, op string, code int, level string) {
-		props := map[string]any{"deviceId": dev, "protocol": "Mqtt", "authType": nil, "maskedIpAddress": "40.242.33.XXX",
-			"statusCode": nil, "errorMessage": ""}
-		r := map[string]any{"time": at.Format("2006-01-02T15:04:05Z"), "resourceId": resID, "operationName": op,
-			"category": "Connections", "level": level, "location": "westeurope"}
-		if code != 0 {
-			r["resultType"] = strconv.Itoa(code)
-			r["resultDescription"] = map[int]string{404104: "DeviceConnectionClosedRemotely", 500001: "ServerError"}[code]
-			props["statusCode"] = strconv.Itoa(code / 1000)
-			if code == 404104 {
-				props["errorMessage"] = "Device disconnected, see cause and resolution at https://aka.ms/iothub404104"
-			}
-		} else {
-			props["sdkVersion"] = "azure-iot-device/1.42.0 (.NET 8.0; Linux; x64)"
-		}
-		p, _ := json.Marshal(props)
-		r["properties"] = string(p)
-		b, _ := json.Marshal(r)
-		recs = append(recs, rec{at, rng.IntN(partitions), b})
-	}
-	twinErr := func(dev string, at time.Time) {
-		p, _ := json.Marshal(map[string]any{"deviceId": dev, "protocol": "Mqtt", "authenticationType": `{"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`,
-			"sdkVersion": "azure-iot-device/1.42.0 (.NET 8.0; Linux; x64)", "messageSize": "377"})
-		b, _ := json.Marshal(map[string]any{"time": at.Format("2006-01-02T15:04:05Z"), "resourceId": resID, "operationName": "update",
-			"category": "D2CTwinOperations", "level": "Error", "resultType": "500008", "resultDescription": "GenericTimeout",
-			"durationMs": "1848", "properties": string(p), "location": "westeurope"})
-		recs = append(recs, rec{at, rng.IntN(partitions), b})
-	}
-	for i := range devices {
-		dev := fmt.Sprintf("sensor-%05d", i)
-		connected := t0.Add(-time.Duration(rng.Int64N(int64(30 * time.Minute))))
-		conn(dev, connected, "deviceConnect", 0, "Information")
-		cut := t0.Add(time.Duration(rng.Int64N(int64(2 * time.Minute))))
-		conn(dev, cut, "deviceDisconnect", 404104, "Error")
-		back := cut.Add(30*time.Second + time.Duration(rng.Int64N(int64(270*time.Second))))
-		if rng.IntN(10) < 3 { // a failed connect first: the hub is still struggling
-			conn(dev, cut.Add(10*time.Second), "deviceConnect", 500001, "Error")
-		}
-		if rng.IntN(10) < 2 {
-			twinErr(dev, cut.Add(-5*time.Second))
-		}
-		conn(dev, back, "deviceConnect", 0, "Information")
-	}
-	arrive := func(r rec) time.Time { return r.at.Add(time.Minute + time.Duration(r.part)*time.Second*40) }
-	sort.SliceStable(recs, func(i, j int) bool { return arrive(recs[i]).Before(arrive(recs[j])) })
-	var s scenario
-	open := make([][]rec, partitions)
-	flush := func(p int) {
-		if len(open[p]) == 0 {
-			return
-		}
-		body := []byte(`{"records":[`)
-		for i, r := range open[p] {
-			if i > 0 {
-				body = append(body, ',')
-			}
-			body = append(body, r.json...)
-		}
-		body = append(body, "]}"...)
-		s.msgs = append(s.msgs, benchMessage{writer: benchHub + "/" + strconv.Itoa(p), body: body, at: arrive(open[p][len(open[p])-1])})
-		open[p] = nil
-	}
-	for _, r := range recs {
-		open[r.part] = append(open[r.part], r)
-		if len(open[r.part]) == perBody {
-			flush(r.part)
-		}
-	}
-	for p := range open {
-		flush(p)
-	}
-	sort.SliceStable(s.msgs, func(i, j int) bool { return s.msgs[i].at.Before(s.msgs[j].at) })
-	s.start = t0.Add(-30 * time.Minute).Truncate(time.Minute)
-	s.end = s.msgs[len(s.msgs)-1].at.Add(20 * time.Minute)
+	s, _ := massDrop(dropConfig{devices: devices})
 	return s
 }
 

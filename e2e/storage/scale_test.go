@@ -1,0 +1,170 @@
+package storage_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/internal/azurite"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost/emulator"
+	"github.com/disconnect-doctor/disconnect-doctor/sim"
+)
+
+// rssDevices is the hub size of BenchmarkHandlerPeakRSS's Table-store run
+// (Azurite slows down as its tables grow: 20 000 devices take the better
+// part of an hour there).
+var rssDevices = flag.Int("rss-devices", 2000, "devices of the hub that drops in BenchmarkHandlerPeakRSS/table")
+
+// BenchmarkHandlerPeakRSS reports the handler process's peak RSS (VmHWM)
+// while it serves DiagnosticLogs, ConnectionEvents and Evaluate for a hub
+// whose every device drops (TestHubDropping20kUnderHandler's scenario),
+// and the wall time per ingested record: with the Table store on Azurite
+// (-rss-devices, mostly Azurite's time) and with the embedded store at
+// 100 000 devices — an upper bound for the Table store's handler, whose
+// events, diagnoses and blobs live in Table storage, not in the process.
+func BenchmarkHandlerPeakRSS(b *testing.B) {
+	for _, c := range []struct {
+		store   string
+		devices int
+	}{{"table", *rssDevices}, {"memory", 100000}} {
+		b.Run(fmt.Sprintf("%s/devices=%d", c.store, c.devices), func(b *testing.B) {
+			var rss int64
+			var perRecord float64
+			for b.Loop() {
+				r := runDrop(b, c.store, dropConfig{devices: c.devices, grid: true, heartbeatUntil: 40 * time.Minute})
+				got, err := r.h.PeakRSS()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rss = max(rss, got)
+				perRecord = r.took.Seconds() / float64(records(r.ms))
+			}
+			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(perRecord*1e6, "wall-µs/record")
+		})
+	}
+}
+
+// dropRun is one run of massDrop's scenario through the real handler.
+type dropRun struct {
+	srv    *azurite.Server // nil on the embedded store
+	prefix string
+	h      *emulator.Host
+	hook   *notes
+	ms     []minute
+	truth  []dropTruth
+	took   time.Duration
+}
+
+// runDrop runs massDrop(cfg) through the real handler binary under the
+// emulated host, on a fresh Azurite (st "table") or the embedded store
+// ("memory"), minute by minute (each minute's deliveries, then Evaluate),
+// and fails tb at the first invocation that does not answer 2xx. With -v
+// it reports each minute's wall time and the handler's peak RSS as it goes.
+func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
+	ctx := context.Background()
+	r := dropRun{hook: &notes{}}
+	hs := httptest.NewServer(r.hook)
+	tb.Cleanup(hs.Close)
+	env := map[string]string{
+		"STATE_STORAGE":     "memory",
+		"WATERMARK":         "eventtime",
+		"ALERT_WEBHOOK_URL": hs.URL,
+		// Deliveries are synchronous: no append is in flight when
+		// Evaluate reads. The default margin (2 minutes of wall clock)
+		// would re-read the whole compressed run at every tick.
+		"EVALUATE_READ_SAFETY": "1s",
+	}
+	if st == "table" {
+		r.srv = azurite.Start(tb, azurite.Options{})
+		r.prefix = r.srv.Prefix()
+		env["STATE_STORAGE"], env["STATE_TABLE_PREFIX"] = r.srv.ConnString(), r.prefix
+	}
+	r.h = emulator.Start(tb, emulator.Options{Env: funchost.WithLocalSettings(env), MaxAttempts: 1})
+	var s scenario
+	s, r.truth = massDrop(cfg)
+	r.ms = schedule(tb, s.output(), s.start, r.h.Host.Extensions.EventHubs.MaxEventBatchSize)
+	for last := r.ms[len(r.ms)-1].at; last.Before(s.end); { // quiet minutes until the incident is over
+		last = last.Add(time.Minute)
+		r.ms = append(r.ms, minute{at: last})
+	}
+	began := time.Now()
+	for k := range r.ms {
+		t0 := time.Now()
+		if err := runFleet(ctx, []*emulator.Host{r.h}, &router{n: 1}, r.ms, k, k+1); err != nil {
+			tb.Fatal(err)
+		}
+		if testing.Verbose() {
+			rss, _ := r.h.PeakRSS()
+			fmt.Fprintf(os.Stderr, "%s minute %s: %d deliveries, %d records, %s; handler peak RSS %d MiB\n", time.Now().Format(time.TimeOnly),
+				r.ms[k].at.Format(time.TimeOnly), len(r.ms[k].deliveries), records(r.ms[k:k+1]), time.Since(t0).Round(time.Millisecond), rss>>20)
+		}
+	}
+	r.took = time.Since(began)
+	tb.Logf("%s store, %d devices, %d records in %d deliveries over %d simulated minutes: %s", st, cfg.devices, records(r.ms), deliveries(r.ms),
+		len(r.ms), r.took.Round(time.Millisecond))
+	return r
+}
+
+// output is the scenario as the simulator would hand it over: Event Hubs
+// bodies with their partition, Event Grid deliveries.
+func (s scenario) output() *sim.Output {
+	out := &sim.Output{}
+	for _, m := range s.msgs {
+		if m.grid {
+			out.EventGrid = append(out.EventGrid, sim.Message{Body: m.body, Enqueued: m.at})
+			continue
+		}
+		_, part, _ := strings.Cut(m.writer, "/")
+		out.Diagnostics = append(out.Diagnostics, sim.Message{Body: m.body, Enqueued: m.at, Partition: part})
+	}
+	return out
+}
+
+// deliveries counts the invocations of a run's inputs.
+func deliveries(ms []minute) int {
+	n := 0
+	for _, m := range ms {
+		n += len(m.deliveries)
+	}
+	return n
+}
+
+// notes is a webhook that keeps the status of every hub-incident
+// notification.
+type notes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (n *notes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		GroupKey string `json:"groupKey"`
+		Status   string `json:"status"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if strings.HasPrefix(body.GroupKey, "hub-incident/") {
+		n.mu.Lock()
+		n.got = append(n.got, body.Status)
+		n.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *notes) incident() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.got...)
+}
