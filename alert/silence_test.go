@@ -263,3 +263,30 @@ func FuzzParseSilence(f *testing.F) {
 		_ = alert.SilenceMatches(&s, classify.DeviceOffline, "contoso-hub", "d1")
 	})
 }
+
+// TestSilenceSeesWholeRelease: the silence stage sees every alert of a
+// release, not only the MaxListed the outbox keeps: a silence on the
+// devices sensor-000* (1 000 of the 1 234 released) leaves a notification
+// of the other 234, listing 20 of them.
+func TestSilenceSeesWholeRelease(t *testing.T) {
+	m := alert.New(alert.Config{})
+	sigs, end := heldBack(1234)
+	st := alert.NewState()
+	m.Apply(st, sigs, at(2*time.Minute))
+	sils := []store.Silence{silence("s1", "*", "sensor-000*", "", 0, 2*time.Hour)}
+	ns := m.Silence(st, m.Apply(st, end, at(time.Hour)), sils, at(time.Hour))
+	if len(ns) != 2 {
+		t.Fatalf("%d notifications, want the incident's resolved and the release", len(ns))
+	}
+	p, err := alert.EncodePayload(&ns[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := alert.DecodePayload(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.AlertCount() != 234 || len(n.Alerts) != alert.MaxListed || strings.HasPrefix(n.Alerts[0].DeviceID, "sensor-000") {
+		t.Errorf("release after the silence: %d alerts, %d listed, first %s", n.AlertCount(), len(n.Alerts), n.Alerts[0].DeviceID)
+	}
+}

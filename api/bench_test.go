@@ -119,16 +119,18 @@ func BenchmarkIncidentPageAzurite(b *testing.B) {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 			srv := azurite.Start(b, azurite.Options{})
 			px := faultproxy.Start(b, "http://"+srv.Addr(), 1)
-			st, err := store.OpenTable(b.Context(), store.TableOptions{ConnectionString: azurite.ConnStringFor(px.URL()), Prefix: srv.Prefix()})
-			if err != nil {
-				b.Fatal(err)
+			open := func(conn string) *store.Table {
+				st, err := store.OpenTable(b.Context(), store.TableOptions{ConnectionString: conn, Prefix: srv.Prefix()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = st.Close() })
+				return st
 			}
-			b.Cleanup(func() { _ = st.Close() })
 			start := time.Now()
-			id := incidentHistory(b, st, n)
-			total, _ := px.Counts()
-			b.Logf("%d diagnoses written in %v (%d requests)", 4*n, time.Since(start).Round(time.Millisecond), total)
-			benchPages(b, New(st, nil, nil), id, func() int64 { total, _ := px.Counts(); return total })
+			id := incidentHistory(b, open(srv.ConnString()), n) // written directly; the proxy counts the reads
+			b.Logf("%d diagnoses written in %v", 4*n, time.Since(start).Round(time.Millisecond))
+			benchPages(b, New(open(azurite.ConnStringFor(px.URL())), nil, nil), id, func() int64 { total, _ := px.Counts(); return total })
 		})
 	}
 }

@@ -622,6 +622,9 @@ func TestScenarios(t *testing.T) {
 				if d.Cause != TokenExpiry || !containsLine(d.Evidence, "its connect is not on record (records began at 10:00:00 UTC, 24m before)") {
 					t.Fatalf("java-1 verdict %s evidence %q", d.Cause, d.Evidence)
 				}
+				if !containsLine(d.Evidence, "its session's age cannot be checked") || d.Confidence > 0.5 {
+					t.Errorf("java-1 evidence %q confidence %.2f: the unknown age must be said and weigh", d.Evidence, d.Confidence)
+				}
 				if got := r.verdicts("java-2"); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
 					t.Errorf("java-2 verdicts %v, want device-or-network", got)
 				}

@@ -101,8 +101,10 @@ type Pipeline struct {
 	// digestPhase).
 	digestDone time.Time
 	// lastDeadLetters and lastSilences are when the dead letters and the
-	// silences were last read (deadletter.go, silences.go).
+	// silences were last read (deadletter.go, silences.go); silences are
+	// those read.
 	lastDeadLetters, lastSilences time.Time
+	silences                      []store.Silence
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid
@@ -543,7 +545,9 @@ func (p *Pipeline) decidePhase(ctx context.Context, now time.Time, drain time.Du
 // persistPhase records the decision in the order that makes a crash
 // harmless: the outbox and the alert state first (a recomputed transition
 // then finds its alert already firing), diagnoses and incidents, the
-// engine's state last, committed with the cursor.
+// engine's state last, committed with the cursor. What is held for the
+// commit (diagnoses of a tick that notifies nothing, the rollup, the
+// detectors' device rows) the engine emits again after a crash.
 func (p *Pipeline) persistPhase(ctx context.Context, now time.Time, drain time.Duration, d decision, rep *Report) error {
 	res := p.res
 	if err := p.fence(ctx); err != nil {

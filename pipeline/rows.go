@@ -87,7 +87,7 @@ func (p *Pipeline) stateRows(commit bool) (*rowBatch, error) {
 	if err := p.stageSuspect(b, commit); err != nil {
 		return nil, err
 	}
-	if err := p.stageSite(b); err != nil {
+	if err := p.stageSite(b, commit); err != nil {
 		return nil, err
 	}
 	return b, nil

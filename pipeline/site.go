@@ -58,9 +58,15 @@ func (p *Pipeline) loadSite(ctx context.Context) (*site.State, error) {
 }
 
 // stageSite adds the hubs and device rows that changed to b, and the
-// dropped rows to its deletes.
-func (p *Pipeline) stageSite(b *rowBatch) error {
+// dropped rows to its deletes: at a commit, or at once when an outage
+// changed. Device rows follow every connect and disconnect of a device in
+// an outage's network and are state like the engine's, rebuilt from the
+// events after the last commit; the outages carry alerts.
+func (p *Pipeline) stageSite(b *rowBatch, commit bool) error {
 	st := p.res.site
+	if !commit && !st.HubsChanged() {
+		return nil
+	}
 	hubs, rows, gone := st.Changes()
 	for _, g := range gone {
 		b.del(siteDevPrefix + g[0] + "/" + g[1])

@@ -198,6 +198,11 @@ func (st *State) Hub(hub string) *Hub { return st.hubs[hub] }
 // Member returns a device's row (nil if none).
 func (st *State) Member(hub, dev string) *Member { return st.members[hub][dev] }
 
+// HubsChanged reports whether a hub's outages changed since the last
+// Changes: the pipeline writes those at once and lets device rows wait for
+// its commit.
+func (st *State) HubsChanged() bool { return len(st.dirty) > 0 }
+
 // Changes returns what changed since ClearDirty: hubs and member rows to
 // save (sorted), member rows to delete; and clears them.
 func (st *State) Changes() (hubs []string, rows, gone [][2]string) {

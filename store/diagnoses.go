@@ -62,6 +62,9 @@ func (t *Table) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) error
 		doc, _ := json.Marshal(diagDoc{d.Key.Hub, d.Key.Device, d.Key.Module, d.Time.UnixNano(), d.EventID.String(),
 			d.Cause, d.Final, d.Confidence, d.Evidence, d.Recommendation, d.Revisions, d.Incident})
 		p := props{"Device": d.Key.Device, "Module": d.Key.Module, "Cause": string(d.Cause)}
+		if d.Incident != "" {
+			p["Incident"] = d.Incident // filtered by the service (DiagnosisQuery.Incident)
+		}
 		if err := putParts(p, doc); err != nil {
 			return fmt.Errorf("store: put diagnosis of %s: %w", d.Key, err)
 		}
@@ -167,6 +170,13 @@ func diagFilter(q *DiagnosisQuery) (string, error) {
 	}
 	if q.Cause != "" {
 		f = append(f, "Cause eq "+odataString(string(q.Cause)))
+	}
+	if q.Incident != "" {
+		// The service filters, so a page of an incident costs its own rows,
+		// not the other disconnects of its span (rows written before the
+		// Incident property existed are not found until RETENTION has
+		// purged them).
+		f = append(f, "Incident eq "+odataString(q.Incident))
 	}
 	if q.ByModule && q.Device == "" {
 		// Across devices the service filters (rows written before the Module

@@ -32,10 +32,11 @@ type Memory struct {
 	blobs    map[BlobKind]map[string]Blob  // by key
 	diags    map[string]classify.Diagnosis // by diagRowKey
 	// diagIdx holds the diagnoses' keys in order (newest first): "" for
-	// every hub's, and one per hub, so a page of ListDiagnoses reads from
-	// its cursor on instead of sorting every diagnosis stored. diagNew are
-	// the keys added since, merged in by the next list; nil diagIdx is
-	// rebuilt by the next list (none yet, or after a purge).
+	// every hub's, one per hub, and one per hub incident (diagIncIdx), so a
+	// page of ListDiagnoses reads from its cursor on instead of sorting
+	// every diagnosis stored. diagNew are the keys added since, merged in
+	// by the next list; nil diagIdx is rebuilt by the next list (none yet,
+	// after a purge, or after a diagnosis changed incident).
 	diagIdx  map[string][]string
 	diagNew  []string
 	incs     map[string]classify.Incident
@@ -413,8 +414,10 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 		d.Evidence = slices.Clone(d.Evidence)
 		d.Time = d.Time.UTC()
 		k := diagRowKey(&d)
-		if _, ok := m.diags[k]; !ok && m.diagIdx != nil {
+		if old, ok := m.diags[k]; !ok && m.diagIdx != nil {
 			m.diagNew = append(m.diagNew, k)
+		} else if ok && old.Incident != d.Incident {
+			m.diagIdx = nil // a revision moved it between incidents (rare)
 		}
 		m.diags[k] = d
 	}
@@ -428,8 +431,9 @@ func (m *Memory) indexDiags() {
 	if m.diagIdx == nil {
 		m.diagIdx, m.diagNew = map[string][]string{}, nil
 		for k, d := range m.diags {
-			m.diagIdx[""] = append(m.diagIdx[""], k)
-			m.diagIdx[d.Key.Hub] = append(m.diagIdx[d.Key.Hub], k)
+			for _, idx := range diagIndexes(&d) {
+				m.diagIdx[idx] = append(m.diagIdx[idx], k)
+			}
 		}
 		for _, keys := range m.diagIdx {
 			sort.Strings(keys)
@@ -440,15 +444,35 @@ func (m *Memory) indexDiags() {
 		return
 	}
 	sort.Strings(m.diagNew)
-	add := map[string][]string{"": m.diagNew}
+	add := map[string][]string{}
 	for _, k := range m.diagNew {
-		h := m.diags[k].Key.Hub
-		add[h] = append(add[h], k)
+		d := m.diags[k]
+		for _, idx := range diagIndexes(&d) {
+			add[idx] = append(add[idx], k)
+		}
 	}
 	for h, keys := range add {
 		m.diagIdx[h] = mergeSorted(m.diagIdx[h], keys)
 	}
 	m.diagNew = nil
+}
+
+// diagIndexes names the indexes (diagIdx) that list d: every hub's, its
+// hub's, and its incident's ("\x00" + ID, which no hub name holds).
+func diagIndexes(d *classify.Diagnosis) []string {
+	if d.Incident == "" {
+		return []string{"", d.Key.Hub}
+	}
+	return []string{"", d.Key.Hub, "\x00" + d.Incident}
+}
+
+// diagIndexOf is the index a query reads: its incident's, its hub's, or
+// every hub's.
+func diagIndexOf(q *DiagnosisQuery) string {
+	if q.Incident != "" {
+		return "\x00" + q.Incident
+	}
+	return q.Hub
 }
 
 // mergeSorted merges two sorted key lists into a new one.
@@ -483,7 +507,7 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 		return nil, "", fmt.Errorf("store: list diagnoses: %w", err)
 	}
 	m.indexDiags()
-	idx := m.diagIdx[q.Hub]
+	idx := m.diagIdx[diagIndexOf(&q)]
 	var keys []string
 	for i := sort.SearchStrings(idx, lo); i < len(idx) && len(keys) <= limit; i++ {
 		k := idx[i]
