@@ -130,7 +130,7 @@ type resident struct {
 	// (meta.Progress is the committed copy); seen are the mark IDs
 	// counted, by stamp, so re-read and retried marks count once.
 	progress map[string]store.Progress
-	seen     map[string]time.Time
+	seen     map[uint64]time.Time
 	// written is each state row's bytes as this holder last wrote them, by
 	// kind (rows.go).
 	written map[store.BlobKind]map[string][]byte
@@ -167,11 +167,13 @@ type meta struct {
 	// read) is rejected.
 	Epoch int64 `json:"epoch,omitempty"`
 	// Progress is every writer's merged progress as of Cursor, and Marks
-	// the IDs of the marks counted in it (unix ns of their stamps): kept
-	// with the cursor so that a successor re-reading from it counts no mark
-	// twice.
+	// the marks counted in it (fixed-size records, progress.go): kept with
+	// the cursor so that a successor re-reading from it counts no mark
+	// twice. OldMarks is how rows of an older version held them (mark ID
+	// → unix ns of its stamp), read once.
 	Progress []store.Progress `json:"progress,omitempty"`
-	Marks    map[string]int64 `json:"marks,omitempty"`
+	Marks    []byte           `json:"seen,omitempty"`
+	OldMarks map[string]int64 `json:"marks,omitempty"`
 }
 
 const (
