@@ -328,3 +328,42 @@ func TestOldMarksRead(t *testing.T) {
 		t.Errorf("old field written back: %s", b)
 	}
 }
+
+// TestStepBoundedInTime: on a store slow enough that a step's read outlasts
+// stepRead, the step stops taking on events at the last mark read and
+// commits, however few events it has, and the next step reads on from
+// there: the invocation takes several steps where one would have read it
+// all, and nothing is lost or counted twice.
+func TestStepBoundedInTime(t *testing.T) {
+	const batches, per = 3, 600 // more than one page of the store's read
+	for _, tc := range []struct {
+		name  string
+		since func(time.Time) time.Duration
+		steps int
+	}{
+		{"fast store: one step", func(time.Time) time.Duration { return 0 }, 1},
+		{"slow store: every page read over stepRead", func(time.Time) time.Duration { return stepRead }, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory()
+			c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+			p := newPipeline(t, st, c, "x")
+			for b := range batches {
+				recs := make([]map[string]any, per)
+				for i := range recs {
+					recs[i] = logRecord(c.t.Add(-time.Duration(i)*time.Second), "Connections", "deviceConnect", "", fmt.Sprintf("pump-%d-%d", b, i))
+				}
+				ingestLogs(t, p, "logs/0", recs...)
+				c.t = c.t.Add(time.Second)
+			}
+			p.since = tc.since
+			r := tick(t, p)
+			if r.Backlog || r.Steps != tc.steps || r.New != batches*per {
+				t.Errorf("backlog %v, %d steps, %d new; want %d steps reading all %d", r.Backlog, r.Steps, r.New, tc.steps, batches*per)
+			}
+			if q := p.res.progress["logs/0"]; q.Read != batches*per || q.Kept != batches*per {
+				t.Errorf("progress %+v: want %d read and kept, once", q, batches*per)
+			}
+		})
+	}
+}
