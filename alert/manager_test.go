@@ -442,7 +442,7 @@ func TestReleaseIsOneNotification(t *testing.T) {
 
 // TestGroupedEpisodes: a first firing of more than MaxListed alerts marks
 // its episodes grouped; their resolved go out grouped, apart from alerts
-// announced one by one (listed in full, chunks of MaxListed), and say how
+// announced one by one (listed in full, up to 100 a notification), and say how
 // many of the group are still firing.
 func TestGroupedEpisodes(t *testing.T) {
 	m := alert.New(alert.Config{ResolveHold: -1})
@@ -481,8 +481,7 @@ func TestGroupedEpisodes(t *testing.T) {
 	for _, n := range ns {
 		got = append(got, fmt.Sprintf("%s grouped=%v alerts=%d still=%d", n.Status, n.Grouped, len(n.Alerts), n.StillFiring))
 	}
-	want := []string{"resolved grouped=false alerts=20 still=0", "resolved grouped=false alerts=5 still=0",
-		"resolved grouped=true alerts=10 still=20"}
+	want := []string{"resolved grouped=false alerts=25 still=0", "resolved grouped=true alerts=10 still=20"}
 	if !slices.Equal(got, want) {
 		t.Errorf("resolved:\n%q\nwant\n%q", got, want)
 	}

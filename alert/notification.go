@@ -500,8 +500,8 @@ func listQuery(n *Notification) string {
 	if s := n.Since(); !s.IsZero() {
 		q.Set("from", formatTime(s))
 	}
-	switch n.Kind {
-	case classify.DeviceOffline, classify.DeviceFlapping:
+	switch n.Kind { // device-offline follows a disconnect of any cause of the device's own
+	case classify.DeviceFlapping:
 		q.Set("cause", string(classify.DeviceOrNetwork))
 	case classify.TokenRenewalFailing:
 		q.Set("cause", string(classify.TokenRenewalFailed))
@@ -512,11 +512,13 @@ func listQuery(n *Notification) string {
 	return "&" + q.Encode()
 }
 
-// Truncated returns n as the outbox keeps it and the channels send it: at
-// most MaxListed alerts, the others counted (TruncatedAlerts,
-// OmittedDevices). n itself is left as it is.
+// Truncated returns n as the outbox keeps it and the channels send it: a
+// grouped notification lists at most MaxListed alerts, the others counted
+// (TruncatedAlerts, OmittedDevices); any other is listed whole (at most
+// MaxListed firing, or maxResolvedListed resolved, alerts). n itself is left
+// as it is.
 func (n *Notification) Truncated() *Notification {
-	if len(n.Alerts) <= MaxListed {
+	if !n.Grouped || len(n.Alerts) <= MaxListed {
 		return n
 	}
 	c := *n
