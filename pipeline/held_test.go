@@ -116,3 +116,53 @@ func TestUnchangedRowsNotWritten(t *testing.T) {
 		t.Errorf("watch row = %q, %v", b.Data, err)
 	}
 }
+
+// TestSilencesReadWhenTheyMatter: with alerts live and no silence, a tick
+// that notifies nothing reads the silences only every silenceEvery; a new
+// silence is seen within that time; while a silence is in force every tick
+// reads them (it may end or be expired through the API at any time).
+func TestSilencesReadWhenTheyMatter(t *testing.T) {
+	cs := &counting{Store: store.NewMemory(), n: map[string]int{}}
+	c := &clock{t: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
+	p := hubPipeline(t, cs, c, "a", &channel{})
+	ingestLogs(t, p, "logs/0", // d1 goes offline and stays away: its alert stays live
+		logRecord(c.t.Add(-30*time.Minute), "Connections", "deviceConnect", "", "d1"),
+		logRecord(c.t.Add(-20*time.Second), "Connections", "deviceDisconnect", "404104", "d1"))
+	quiet := func(n int) (ticks, reads int) {
+		t.Helper()
+		for range n {
+			before := cs.n["ListSilences"]
+			c.t = c.t.Add(time.Minute)
+			r, err := p.Tick(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Notifications == 0 {
+				ticks++
+				reads += cs.n["ListSilences"] - before
+			}
+		}
+		return ticks, reads
+	}
+	for i := 0; p.res == nil || p.res.alerts.Len() == 0; i++ {
+		if i == 60 {
+			t.Fatal("setup: no live alert within an hour")
+		}
+		quiet(1)
+	}
+	if ticks, reads := quiet(10); ticks < 8 || reads > 2 {
+		t.Errorf("no silence: %d reads in %d quiet ticks, want at most 2", reads, ticks)
+	}
+	s := store.Silence{ID: "maint", Device: "d1", StartsAt: c.t, EndsAt: c.t.Add(time.Hour), CreatedBy: "test"}
+	if _, err := cs.PutSilence(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	quiet(int(silenceEvery / time.Minute))
+	recs := p.res.alerts.Records()
+	if len(recs) == 0 || recs[0].SilencedBy != "maint" {
+		t.Fatalf("live alerts %+v: not silenced by the new silence within %s", recs, silenceEvery)
+	}
+	if ticks, reads := quiet(4); reads != ticks {
+		t.Errorf("a silence in force: %d reads in %d quiet ticks, want one each", reads, ticks)
+	}
+}

@@ -101,8 +101,10 @@ type Pipeline struct {
 	// digestPhase).
 	digestDone time.Time
 	// lastDeadLetters and lastSilences are when the dead letters and the
-	// silences were last read (deadletter.go, silences.go).
+	// silences were last read (deadletter.go, silences.go); silences are
+	// those read.
 	lastDeadLetters, lastSilences time.Time
+	silences                      []store.Silence
 }
 
 // resident is the state Evaluate keeps in memory between ticks. It is valid

@@ -205,9 +205,9 @@ func (t *Table) submitChunk(ctx context.Context, suffix string, ch []op, f *Fenc
 // carries: a merge of nothing into the holder's marker row, which fails
 // (404) once a successor has deleted the marker.
 func markerOp(pk string, f Fence) op {
-	any := azcore.ETagAny
+	exists := azcore.ETagAny
 	body, _ := marshalEntity(pk, markerRK(f.Name, f.Epoch), nil)
-	return op{pk: pk, rk: markerRK(f.Name, f.Epoch), typ: aztables.TransactionTypeUpdateMerge, body: body, ifMatch: &any}
+	return op{pk: pk, rk: markerRK(f.Name, f.Epoch), typ: aztables.TransactionTypeUpdateMerge, body: body, ifMatch: &exists}
 }
 
 // readClaim reads a partition's claim row: its epoch and ETag, found=false
