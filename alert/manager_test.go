@@ -523,7 +523,7 @@ func TestPayloadListsMaxListed(t *testing.T) {
 		t.Errorf("list link %q, want %q", got.List, want)
 	}
 	line := got.Listing()
-	for _, w := range []string{"1234 devices are still offline after IoT Hub incident I1", "the first 20 of 1234", got.List} {
+	for _, w := range []string{"1234 devices caught in IoT Hub incident I1 are still offline", "the first 20 of 1234", got.List} {
 		if !strings.Contains(line, w) {
 			t.Errorf("listing line %q lacks %q", line, w)
 		}
