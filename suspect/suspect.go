@@ -137,12 +137,13 @@ type Hub struct {
 // address, as a netCode; 0 unknown), last connect and last Event Grid disconnect (Unix seconds), and
 // the age of the session that disconnect ended (seconds; 0 unknown) — kept
 // apart because a device that renews its token is back, with a newer
-// connect, before the next tick looks.
+// connect, before the next tick looks. Stored as a fixed-size record
+// (codec.go), not as JSON.
 type Device struct {
-	Net  uint32 `json:"n,omitempty"`
-	Conn int64  `json:"c,omitempty"`
-	Disc int64  `json:"d,omitempty"`
-	Age  int64  `json:"a,omitempty"`
+	Net  uint32
+	Conn int64
+	Disc int64
+	Age  int64
 }
 
 // Suspicion is a suspected incident waiting for the resource logs.
