@@ -83,7 +83,7 @@ type due struct {
 //	(held resolves, reminders) → markStale → announce (drop the resolved
 //	of an episode nobody was told about) → batches (one per kind, hub,
 //	status, reminder number, staleness; resolved alerts announced one by
-//	one in chunks of MaxListed) → notifications (a group of more than
+//	one in chunks of maxResolvedListed) → notifications (a group of more than
 //	MaxListed is one notification that lists MaxListed: see MaxListed)
 //
 // Firing and resolved alerts never share a notification (as in
@@ -332,6 +332,14 @@ func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, out []
 // limit, never an outbox row carrying every device id.
 const MaxListed = 20
 
+// maxResolvedListed bounds a resolved notification of alerts announced one
+// by one (not grouped): it lists each of them, so that a receiver that
+// opened one page per alert (PagerDuty) can close each, and a larger
+// number of them resolving together is split into several notifications.
+// Each was announced in a notification of at most MaxListed, so these stay
+// proportional to the notifications already sent.
+const maxResolvedListed = 100
+
 // batchID is what the alerts of one notification share.
 type batchID struct {
 	kind   classify.SignalKind
@@ -344,7 +352,7 @@ type batchID struct {
 	// grouped (resolved only): the alerts' episodes were announced as a
 	// group (Record.Grouped). Their resolved goes apart from those of
 	// alerts announced one by one, which are listed in full (chunks of
-	// MaxListed) so that a receiver that opened one page per alert
+	// maxResolvedListed) so that a receiver that opened one page per alert
 	// (PagerDuty) can close each.
 	grouped bool
 }
@@ -357,7 +365,7 @@ type batch struct {
 
 // batches groups due alerts into notifications: one per kind, hub,
 // staleness, status and reminder number (resolved alerts announced one by
-// one are split into chunks of MaxListed), in a deterministic order: by hub
+// one are split into chunks of maxResolvedListed), in a deterministic order: by hub
 // and kind, stale before fresh, resolved before firing (a resolved and a
 // firing of the same key in one Apply are an old episode's end and a new
 // one's start), first firings before reminders; alerts by key within a
@@ -407,7 +415,7 @@ func batches(ds []due) []batch {
 			continue
 		}
 		for len(members) > 0 {
-			chunk := members[:min(len(members), MaxListed)]
+			chunk := members[:min(len(members), maxResolvedListed)]
 			members = members[len(chunk):]
 			out = append(out, batch{id: id, alerts: chunk})
 		}
@@ -464,7 +472,7 @@ func (m *Manager) notifications(st *State, bs []batch) []Notification {
 			a.Confirmed = d.confirm
 			n.Alerts = append(n.Alerts, a)
 		}
-		n.Grouped = len(b.alerts) > MaxListed || b.id.grouped
+		n.Grouped = b.id.grouped || (b.id.status == StatusFiring && len(b.alerts) > MaxListed)
 		if n.Grouped && n.Status == StatusResolved {
 			n.StillFiring = live[n.GroupKey]
 		}
@@ -481,7 +489,7 @@ func (m *Manager) identify(n *Notification) {
 	n.NotificationID = notificationID(n.GroupKey, n.Status, n.Alerts)
 	n.Link = link(m.cfg.PublicBaseURL, n.Kind, n.Hub, n.Alerts)
 	n.List = ""
-	if len(n.Alerts) > MaxListed {
+	if n.Grouped && len(n.Alerts) > MaxListed {
 		n.List = listLink(m.cfg.PublicBaseURL, n)
 	}
 }

@@ -442,7 +442,7 @@ func TestReleaseIsOneNotification(t *testing.T) {
 
 // TestGroupedEpisodes: a first firing of more than MaxListed alerts marks
 // its episodes grouped; their resolved go out grouped, apart from alerts
-// announced one by one (listed in full, chunks of MaxListed), and say how
+// announced one by one (listed in full, up to 100 a notification), and say how
 // many of the group are still firing.
 func TestGroupedEpisodes(t *testing.T) {
 	m := alert.New(alert.Config{ResolveHold: -1})
@@ -481,8 +481,7 @@ func TestGroupedEpisodes(t *testing.T) {
 	for _, n := range ns {
 		got = append(got, fmt.Sprintf("%s grouped=%v alerts=%d still=%d", n.Status, n.Grouped, len(n.Alerts), n.StillFiring))
 	}
-	want := []string{"resolved grouped=false alerts=20 still=0", "resolved grouped=false alerts=5 still=0",
-		"resolved grouped=true alerts=10 still=20"}
+	want := []string{"resolved grouped=false alerts=25 still=0", "resolved grouped=true alerts=10 still=20"}
 	if !slices.Equal(got, want) {
 		t.Errorf("resolved:\n%q\nwant\n%q", got, want)
 	}
@@ -524,7 +523,7 @@ func TestPayloadListsMaxListed(t *testing.T) {
 		t.Errorf("list link %q, want %q", got.List, want)
 	}
 	line := got.Listing()
-	for _, w := range []string{"1234 devices are still offline after IoT Hub incident I1", "the first 20 of 1234", got.List} {
+	for _, w := range []string{"1234 devices caught in IoT Hub incident I1 are still offline", "the first 20 of 1234", got.List} {
 		if !strings.Contains(line, w) {
 			t.Errorf("listing line %q lacks %q", line, w)
 		}

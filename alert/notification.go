@@ -345,15 +345,19 @@ func (n *Notification) DeviceCount() string {
 // AlertCount is the number of alerts of the group, listed or not.
 func (n *Notification) AlertCount() int { return len(n.Alerts) + n.TruncatedAlerts }
 
-// Listing is the line a notification of more alerts than it lists leads its
-// list with, e.g. "12 314 devices are still offline after IoT Hub incident
-// contoso-hub-20240514T0530Z was over. Listed: the first 20 (by id); all of
-// them: <link>"; "" when every alert is listed.
+// Listing is the line a notification about the devices of a hub incident,
+// or of more alerts than it lists, leads its list with, e.g. "12314 devices
+// caught in IoT Hub incident contoso-hub-20240514T0530Z are still offline.
+// Listed: the first 20 of 12314 alerts (by id); all of them: <link>"; ""
+// when there is nothing to add to the list.
 func (n *Notification) Listing() string {
 	var s string
 	if n.Incident != "" && n.Status == StatusFiring {
-		s = n.DeviceCount() + " " + stillWords(n.Kind) + " after IoT Hub incident " + n.Incident +
-			" was over (held back while it lasted). "
+		still := stillWords(n.Kind)
+		if n.AlertCount() == 1 {
+			still = strings.Replace(still, "are ", "is ", 1)
+		}
+		s = n.DeviceCount() + " caught in IoT Hub incident " + n.Incident + " " + still + ". "
 	}
 	if n.Status == StatusResolved && n.Grouped {
 		s = n.DeviceCount() + " back or cleared; " + strconv.Itoa(n.StillFiring) + " of the group still firing. "
@@ -376,7 +380,7 @@ func stillWords(k classify.SignalKind) string {
 	case classify.DeviceFlapping:
 		return "are still flapping"
 	case classify.TokenRenewalFailing:
-		return "still cannot renew their token"
+		return "are still unable to renew their token"
 	}
 	return "are still firing"
 }
@@ -500,8 +504,8 @@ func listQuery(n *Notification) string {
 	if s := n.Since(); !s.IsZero() {
 		q.Set("from", formatTime(s))
 	}
-	switch n.Kind {
-	case classify.DeviceOffline, classify.DeviceFlapping:
+	switch n.Kind { // device-offline follows a disconnect of any cause of the device's own
+	case classify.DeviceFlapping:
 		q.Set("cause", string(classify.DeviceOrNetwork))
 	case classify.TokenRenewalFailing:
 		q.Set("cause", string(classify.TokenRenewalFailed))
@@ -512,11 +516,13 @@ func listQuery(n *Notification) string {
 	return "&" + q.Encode()
 }
 
-// Truncated returns n as the outbox keeps it and the channels send it: at
-// most MaxListed alerts, the others counted (TruncatedAlerts,
-// OmittedDevices). n itself is left as it is.
+// Truncated returns n as the outbox keeps it and the channels send it: a
+// grouped notification lists at most MaxListed alerts, the others counted
+// (TruncatedAlerts, OmittedDevices); any other is listed whole (at most
+// MaxListed firing, or maxResolvedListed resolved, alerts). n itself is left
+// as it is.
 func (n *Notification) Truncated() *Notification {
-	if len(n.Alerts) <= MaxListed {
+	if !n.Grouped || len(n.Alerts) <= MaxListed {
 		return n
 	}
 	c := *n

@@ -119,8 +119,9 @@ func BenchmarkIncidentPageAzurite(b *testing.B) {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 			srv := azurite.Start(b, azurite.Options{})
 			px := faultproxy.Start(b, "http://"+srv.Addr(), 1)
+			prefix := srv.Prefix()
 			open := func(conn string) *store.Table {
-				st, err := store.OpenTable(b.Context(), store.TableOptions{ConnectionString: conn, Prefix: srv.Prefix()})
+				st, err := store.OpenTable(b.Context(), store.TableOptions{ConnectionString: conn, Prefix: prefix})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -235,7 +235,7 @@ func checkRelease(t *testing.T, cards, hooks, events [][]byte, mails []smtptest.
 	if err := json.Unmarshal(cards[2], &card); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"100000 devices are still offline after IoT Hub incident contoso-prod-hub-20260301T1000Z", "sensor-000000", "99980 more", list} {
+	for _, w := range []string{"100000 devices caught in IoT Hub incident contoso-prod-hub-20260301T1000Z are still offline", "sensor-000000", "99980 more", list} {
 		if !strings.Contains(fmt.Sprint(card), w) {
 			t.Errorf("Teams release card lacks %q", w)
 		}

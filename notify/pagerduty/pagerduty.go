@@ -199,7 +199,7 @@ func groupEvents(n *alert.Notification) []Event {
 	}
 	summary := n.DeviceCount() + ": " + alert.KindTitle(n.Kind) + " on " + n.Hub
 	if n.Incident != "" {
-		summary += ", still away after IoT Hub incident " + n.Incident
+		summary += ", caught in IoT Hub incident " + n.Incident
 	}
 	details := map[string]any{
 		"groupKey":       n.GroupKey,
