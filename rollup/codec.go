@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/event"
-	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
 // errDamaged marks a stored row that does not decode; it is recounted from
@@ -26,10 +25,11 @@ const (
 	membersVersion = 2 // 1: a single row without a page count (still read)
 	dayVersion     = 1
 	memberSize     = len(memberID{}) + 1
-	// membersPerPage bounds one member row under store.MaxBlobSize (with
-	// room for the header): a minute with more members (a whole 100 000-
-	// device hub dropping in one minute) spreads over several rows.
-	membersPerPage = (store.MaxBlobSize - 32) / memberSize
+	// membersPerPage bounds one member row under issue 9's 64 KiB bound
+	// on a state blob (with room for the header): a minute with more
+	// members (a 20 000-device hub dropping in one minute: 91 102 bytes in
+	// one row) spreads over several rows.
+	membersPerPage = (64<<10 - 32) / memberSize
 )
 
 // encodeMembers writes a minute's members as pages, sorted by ID so that
