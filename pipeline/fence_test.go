@@ -18,7 +18,7 @@ import (
 )
 
 // freezing is a store that, once armed, holds its caller in the first state
-// write (a blob write or delete, diagnoses, incidents) until released: a
+// write (a blob write or delete, diagnoses, incidents, the outbox) until released: a
 // holder paused after its lease check, before its writes land.
 type freezing struct {
 	store.Store
@@ -51,13 +51,18 @@ func (s *freezing) PutDiagnoses(ctx context.Context, d []classify.Diagnosis) err
 	return s.Store.PutDiagnoses(ctx, d)
 }
 
+func (s *freezing) Enqueue(ctx context.Context, items []store.OutboxItem) error {
+	s.hold()
+	return s.Store.Enqueue(ctx, items)
+}
+
 func (s *freezing) PutIncidents(ctx context.Context, in []classify.Incident) error {
 	s.hold()
 	return s.Store.PutIncidents(ctx, in)
 }
 
 // stateSnapshot renders every stored row of the Evaluate side — blobs of
-// every kind with their ETags, diagnoses, incidents — by key.
+// every kind with their ETags, diagnoses, incidents, outbox items — by key.
 func stateSnapshot(t *testing.T, st store.Store) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -86,6 +91,13 @@ func stateSnapshot(t *testing.T, st store.Store) map[string]string {
 			break
 		}
 		q.Cursor = next
+	}
+	items, err := st.ListItems(ctx, time.Time{}, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		out["outbox/"+it.ID] = it.ETag + " " + string(it.State)
 	}
 	is, err := st.ListIncidents(ctx, "", nil)
 	if err != nil {

@@ -87,6 +87,12 @@ type Pipeline struct {
 	// invocation has run less than stepBudget.
 	stepEvents int
 	stepBudget time.Duration
+	// stepRead bounds one step's read in time as stepEvents does in
+	// events: on a slow store (throttled, or Azurite) a step stops taking
+	// on events after it, commits, and the next step or tick goes on.
+	// since measures both budgets (time.Since; tests inject their own).
+	stepRead time.Duration
+	since    func(time.Time) time.Duration
 	// outboxBusy: the outbox may hold items due now or soon (something was
 	// enqueued, or the last delivery left retries).
 	outboxBusy bool
@@ -130,7 +136,7 @@ type resident struct {
 	// (meta.Progress is the committed copy); seen are the mark IDs
 	// counted, by stamp, so re-read and retried marks count once.
 	progress map[string]store.Progress
-	seen     map[string]time.Time
+	seen     map[uint64]time.Time
 	// written is each state row's bytes as this holder last wrote them, by
 	// kind (rows.go).
 	written map[store.BlobKind]map[string][]byte
@@ -167,11 +173,13 @@ type meta struct {
 	// read) is rejected.
 	Epoch int64 `json:"epoch,omitempty"`
 	// Progress is every writer's merged progress as of Cursor, and Marks
-	// the IDs of the marks counted in it (unix ns of their stamps): kept
-	// with the cursor so that a successor re-reading from it counts no mark
-	// twice.
+	// the marks counted in it (fixed-size records, progress.go): kept with
+	// the cursor so that a successor re-reading from it counts no mark
+	// twice. OldMarks is how rows of an older version held them (mark ID
+	// → unix ns of its stamp), read once.
 	Progress []store.Progress `json:"progress,omitempty"`
-	Marks    map[string]int64 `json:"marks,omitempty"`
+	Marks    []byte           `json:"seen,omitempty"`
+	OldMarks map[string]int64 `json:"marks,omitempty"`
 }
 
 const (
@@ -196,6 +204,11 @@ const (
 	// steps through a backlog: well inside functionTimeout (10 minutes in
 	// host.json, 5 on Consumption), and each step commits.
 	stepBudget = 2 * time.Minute
+	// stepRead is how long one step goes on taking on events: a step begun
+	// just before stepBudget ran out reads at most a minute more, which
+	// leaves two of Consumption's five minutes of functionTimeout to
+	// decide and persist what it read.
+	stepRead = time.Minute
 )
 
 // New builds a Pipeline.
@@ -218,7 +231,7 @@ func New(opts Options) (*Pipeline, error) {
 		instance: opts.Instance,
 		engine:   classify.New(opts.Config.Engine),
 	}
-	p.stepEvents, p.stepBudget = opts.Config.StepEvents, stepBudget
+	p.stepEvents, p.stepBudget, p.stepRead, p.since = opts.Config.StepEvents, stepBudget, stepRead, time.Since
 	if p.stepEvents <= 0 {
 		p.stepEvents = 100_000
 	}
@@ -321,7 +334,7 @@ func (p *Pipeline) run(ctx context.Context, drain time.Duration) (Report, error)
 			p.res = nil
 		}
 		total.add(r)
-		if err != nil || !r.Backlog || time.Since(started) >= p.stepBudget || ctx.Err() != nil {
+		if err != nil || !r.Backlog || p.since(started) >= p.stepBudget || ctx.Err() != nil {
 			return total, err
 		}
 	}
@@ -414,7 +427,8 @@ func (p *Pipeline) leasePhase(ctx context.Context, now time.Time) (continuous, h
 // safety margin before it, for appends that were in flight when it last
 // read).
 //
-// A step takes about stepEvents new events: a backlog (a first deployment
+// A step takes about stepEvents new events, or what it read in stepRead
+// once it has new events (so each step makes progress): a backlog (a first deployment
 // onto an Event Hub holding a week of logs, a recovery) is worked through
 // in bounded steps, each ending at the stamp of the last mark read, so
 // that one invocation never takes on more than it can finish well inside
@@ -427,7 +441,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	// The budget counts events new to the engine: a step re-reads the
 	// window of appends that may have been in flight at the last read, and
 	// those re-reads must not use it up (the step would make no progress).
-	limit, stepNew := p.stepEvents, 0
+	limit, stepNew, started := p.stepEvents, 0, time.Now()
 	var lastMark time.Time
 	err := p.st.ReadEvents(ctx, p.readFrom(), now.Add(time.Nanosecond), func(evs []event.Event, marks []store.Mark) error {
 		rep.Events += len(evs)
@@ -444,7 +458,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 				lastMark = m.Stamp
 			}
 		}
-		if stepNew >= limit && !lastMark.IsZero() {
+		if (stepNew >= limit || stepNew > 0 && p.since(started) >= p.stepRead) && !lastMark.IsZero() {
 			return errStepFull
 		}
 		return nil
@@ -463,7 +477,7 @@ func (p *Pipeline) readPhase(ctx context.Context, now time.Time, rep *Report) er
 	return nil
 }
 
-// errStepFull stops a step's read at its event budget.
+// errStepFull stops a step's read at its event or time budget.
 var errStepFull = errors.New("pipeline: step full")
 
 // readFrom is where the next read starts: at readTo, or earlier by the

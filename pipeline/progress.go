@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -25,14 +27,23 @@ const (
 	// read safety margin and than a batch's retries (the Event Hubs retry
 	// policy waits at most 5 minutes between attempts).
 	seenKeep = 15 * time.Minute
-	// maxMarks bounds the mark IDs kept in the meta row (~45 bytes each in
-	// its JSON): a fleet whose pushed inputs arrive one event per
-	// invocation (Event Grid at 30 000 devices during an incident) would
-	// otherwise grow it past the entity limit and stop every Evaluate. Past
-	// the bound the oldest IDs go first; a batch retried after its ID was
-	// dropped is counted twice in the read/kept counters of health, while
-	// the newest times, which the watermark uses, are maxima and unaffected.
-	maxMarks = 4096
+	// markSize is one counted mark in the meta row: 8 bytes of its ID's
+	// hash (marksKey) and its stamp in Unix seconds (uint32: until 2106).
+	// A fixed size, whatever the writer or the ID, so the row's size is
+	// known from the number of marks alone.
+	markSize = 8 + 4
+	// marksBytes is the share of the meta row's 64 KiB bound (issue 9)
+	// the marks may take: 24 KiB, 32 KiB once base64 in the row's JSON,
+	// leaving the rest to the writers' progress (TestMetaRowWorstCase).
+	marksBytes = 24 << 10
+	// maxMarks bounds the marks kept, derived from marksBytes: a fleet
+	// whose pushed inputs arrive one event per invocation (Event Grid at
+	// 30 000 devices during an incident) counts more in seenKeep than any
+	// row could hold. Past the bound the oldest go first; a batch retried
+	// after its mark was dropped is counted twice in the read/kept
+	// counters of health — only those: the newest times, which the
+	// watermark uses, are maxima, merged from every mark (merge).
+	maxMarks = marksBytes / markSize
 )
 
 // Ingest appends a parsed batch with its mark: what the invocation read, so
@@ -90,19 +101,17 @@ func (r *resident) loadProgress() {
 	for _, q := range r.meta.Progress {
 		r.progress[q.Writer] = q
 	}
-	r.seen = make(map[string]time.Time, len(r.meta.Marks))
-	for id, ns := range r.meta.Marks {
-		r.seen[id] = time.Unix(0, ns).UTC()
+	r.seen = decodeMarks(r.meta.Marks)
+	for id, ns := range r.meta.OldMarks { // a row of an older version
+		r.seen[marksKey(id)] = time.Unix(0, ns).UTC()
 	}
+	r.meta.OldMarks = nil
 }
 
-// merge counts a mark into its writer's progress once: times move only
-// forward (a maximum), counters add up.
+// merge counts a mark into its writer's progress: times move only
+// forward (a maximum, merged from every mark, so a mark taken for counted
+// loses no time), counters add up once per mark ID.
 func (r *resident) merge(m store.Mark) {
-	if _, dup := r.seen[m.ID]; dup {
-		return
-	}
-	r.seen[m.ID] = m.Stamp
 	q := r.progress[m.Writer]
 	q.Writer = m.Writer
 	if m.Newest.After(q.Newest) {
@@ -111,16 +120,50 @@ func (r *resident) merge(m store.Mark) {
 	if m.Stamp.After(q.Updated) {
 		q.Updated = m.Stamp
 	}
-	q.Read += m.Read
-	q.Kept += m.Kept
-	q.Ignored += m.Ignored
-	q.Skipped += m.Skipped
+	if _, dup := r.seen[marksKey(m.ID)]; !dup {
+		r.seen[marksKey(m.ID)] = m.Stamp
+		q.Read += m.Read
+		q.Kept += m.Kept
+		q.Ignored += m.Ignored
+		q.Skipped += m.Skipped
+	}
 	r.progress[m.Writer] = q
+}
+
+// marksKey is what the meta row keeps of a mark ID: 8 bytes of its FNV-1a
+// hash. Two marks of one seenKeep colliding (odds ~n²/2^65 for n marks)
+// would count the second's records once too few in health, nothing else.
+func marksKey(id string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// encodeMarks writes the counted marks as markSize records sorted by key,
+// so that the same set encodes to the same bytes.
+func encodeMarks(seen map[uint64]time.Time) []byte {
+	keys := slices.Sorted(maps.Keys(seen))
+	b := make([]byte, 0, len(keys)*markSize)
+	for _, k := range keys {
+		b = binary.BigEndian.AppendUint64(b, k)
+		b = binary.BigEndian.AppendUint32(b, uint32(max(seen[k].Unix(), 0)))
+	}
+	return b
+}
+
+// decodeMarks reads encodeMarks' records; a damaged tail is dropped (its
+// marks, if re-read, count again in health only).
+func decodeMarks(b []byte) map[uint64]time.Time {
+	seen := make(map[uint64]time.Time, len(b)/markSize)
+	for ; len(b) >= markSize; b = b[markSize:] {
+		seen[binary.BigEndian.Uint64(b)] = time.Unix(int64(binary.BigEndian.Uint32(b[8:])), 0).UTC()
+	}
+	return seen
 }
 
 // progressChanged reports whether marks were counted since the last commit.
 func (r *resident) progressChanged() bool {
-	return len(r.seen) != len(r.meta.Marks) || len(r.progress) != len(r.meta.Progress) ||
+	return len(r.seen) != len(r.meta.Marks)/markSize || len(r.progress) != len(r.meta.Progress) ||
 		slices.ContainsFunc(r.meta.Progress, func(q store.Progress) bool { return r.progress[q.Writer] != q })
 }
 
@@ -148,15 +191,12 @@ func (r *resident) keepProgress(now time.Time) {
 	}
 	if len(r.seen) > maxMarks {
 		ids := slices.Collect(maps.Keys(r.seen))
-		slices.SortFunc(ids, func(a, b string) int { return r.seen[b].Compare(r.seen[a]) }) // newest first
+		slices.SortFunc(ids, func(a, b uint64) int { return r.seen[b].Compare(r.seen[a]) }) // newest first
 		for _, id := range ids[maxMarks:] {
 			delete(r.seen, id)
 		}
 	}
-	r.meta.Marks = make(map[string]int64, len(r.seen))
-	for id, st := range r.seen {
-		r.meta.Marks[id] = st.UnixNano()
-	}
+	r.meta.Marks = encodeMarks(r.seen)
 }
 
 // saveProgress publishes the committed progress in the progress table, for

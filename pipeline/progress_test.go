@@ -238,37 +238,132 @@ func TestGoneWritersArePurged(t *testing.T) {
 	}
 }
 
+// stateBlobBound is issue 9's bound on any state blob.
+const stateBlobBound = 64 << 10
+
+// TestMetaRowWorstCase fills the meta row to its worst case — as many marks
+// as it keeps, of the longest writers (an event hub name of 256 characters,
+// Azure's maximum, and a 4-digit partition), 64 of them (twice Event Hubs
+// Standard's 32 partitions), with counters at their widest — and checks
+// that it stays under the 64 KiB bound.
+func TestMetaRowWorstCase(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)
+	r := &resident{progress: map[string]store.Progress{}}
+	r.loadProgress()
+	hub := strings.Repeat("h", 256)
+	const n = 30_000 // more than any row holds
+	for i := range n {
+		at := t0.Add(time.Duration(i) * 20 * time.Millisecond) // all within seenKeep
+		w := fmt.Sprintf("%s/%04d", hub, 1000+i%64)
+		r.merge(store.Mark{Writer: w, ID: fmt.Sprintf("%024x", i), Stamp: at, Newest: at,
+			Read: 1 << 40, Kept: 1 << 40, Ignored: 1 << 40, Skipped: 1 << 40})
+	}
+	r.keepProgress(t0.Add(10 * time.Minute))
+	r.meta.Cursor, r.meta.Watermark, r.meta.LastPurge, r.meta.Committed, r.meta.Epoch = t0, t0, t0, t0, 1<<62
+	b, err := json.Marshal(r.meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.meta.Progress) != 64 {
+		t.Fatalf("%d writers, want 64", len(r.meta.Progress))
+	}
+	t.Logf("meta row %d bytes", len(b))
+	if len(b) >= stateBlobBound {
+		t.Errorf("meta row %d bytes at its worst case, want under %d", len(b), stateBlobBound)
+	}
+}
+
 // TestMarksBounded: an Evaluate that counted more invocation marks than the
 // meta row can hold (one Event Grid event per invocation across a large
 // fleet) keeps only the newest maxMarks, so the commit fits its row, while
-// the writer's progress keeps every newest time.
+// the writer's progress keeps every newest time; a mark counted again
+// after its record was dropped moves no time backwards.
 func TestMarksBounded(t *testing.T) {
 	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	r := &resident{progress: map[string]store.Progress{}, seen: map[string]time.Time{}}
+	r := &resident{progress: map[string]store.Progress{}, seen: map[uint64]time.Time{}}
 	const n = 30_000
 	for i := range n {
 		at := t0.Add(time.Duration(i) * 20 * time.Millisecond) // all within seenKeep
 		r.merge(store.Mark{Writer: "eventgrid", ID: fmt.Sprintf("%024x", i), Stamp: at, Newest: at, Read: 1})
 	}
 	r.keepProgress(t0.Add(10 * time.Minute))
-	if len(r.meta.Marks) != maxMarks {
-		t.Fatalf("%d marks kept, want %d", len(r.meta.Marks), maxMarks)
+	kept := decodeMarks(r.meta.Marks)
+	if len(kept) != maxMarks {
+		t.Fatalf("%d marks kept, want %d", len(kept), maxMarks)
 	}
-	newest := fmt.Sprintf("%024x", n-1)
-	if _, ok := r.meta.Marks[newest]; !ok {
+	if _, ok := kept[marksKey(fmt.Sprintf("%024x", n-1))]; !ok {
 		t.Error("the newest mark was dropped")
 	}
-	if _, ok := r.meta.Marks[fmt.Sprintf("%024x", 0)]; ok {
+	if _, ok := kept[marksKey(fmt.Sprintf("%024x", 0))]; ok {
 		t.Error("the oldest mark was kept")
-	}
-	b, err := json.Marshal(r.meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) > store.MaxBlobSize/2 {
-		t.Errorf("meta row %d bytes with %d marks: too close to the %d-byte limit", len(b), len(r.meta.Marks), store.MaxBlobSize)
 	}
 	if q := r.progress["eventgrid"]; q.Read != n || !q.Newest.Equal(t0.Add((n-1)*20*time.Millisecond)) {
 		t.Errorf("progress %+v: want %d records and the newest time", q, n)
+	}
+	// A successor loads the row: the kept marks count once more, none twice.
+	r2 := &resident{meta: r.meta}
+	r2.loadProgress()
+	r2.merge(store.Mark{Writer: "eventgrid", ID: fmt.Sprintf("%024x", n-1), Stamp: t0, Newest: t0, Read: 1})
+	if q := r2.progress["eventgrid"]; q.Read != n {
+		t.Errorf("a kept mark re-read counted again: read %d, want %d", q.Read, n)
+	}
+}
+
+// TestOldMarksRead: a meta row of the older version (marks by ID) is read,
+// so an upgrade counts no re-read mark twice.
+func TestOldMarksRead(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	var m meta
+	if err := json.Unmarshal([]byte(`{"marks":{"00000000000000000000002a":`+fmt.Sprint(t0.UnixNano())+`}}`), &m); err != nil {
+		t.Fatal(err)
+	}
+	r := &resident{meta: m}
+	r.loadProgress()
+	r.merge(store.Mark{Writer: "logs/0", ID: "00000000000000000000002a", Stamp: t0, Newest: t0, Read: 5})
+	if q := r.progress["logs/0"]; q.Read != 0 || !q.Newest.Equal(t0) {
+		t.Errorf("progress %+v: the old row's mark counted again", q)
+	}
+	r.keepProgress(t0)
+	if b, _ := json.Marshal(r.meta); strings.Contains(string(b), `"marks"`) {
+		t.Errorf("old field written back: %s", b)
+	}
+}
+
+// TestStepBoundedInTime: on a store slow enough that a step's read outlasts
+// stepRead, the step stops taking on events at the last mark read and
+// commits, however few events it has, and the next step reads on from
+// there: the invocation takes several steps where one would have read it
+// all, and nothing is lost or counted twice.
+func TestStepBoundedInTime(t *testing.T) {
+	const batches, per = 3, 600 // more than one page of the store's read
+	for _, tc := range []struct {
+		name  string
+		since func(time.Time) time.Duration
+		steps int
+	}{
+		{"fast store: one step", func(time.Time) time.Duration { return 0 }, 1},
+		{"slow store: every page read over stepRead", func(time.Time) time.Duration { return stepRead }, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory()
+			c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+			p := newPipeline(t, st, c, "x")
+			for b := range batches {
+				recs := make([]map[string]any, per)
+				for i := range recs {
+					recs[i] = logRecord(c.t.Add(-time.Duration(i)*time.Second), "Connections", "deviceConnect", "", fmt.Sprintf("pump-%d-%d", b, i))
+				}
+				ingestLogs(t, p, "logs/0", recs...)
+				c.t = c.t.Add(time.Second)
+			}
+			p.since = tc.since
+			r := tick(t, p)
+			if r.Backlog || r.Steps != tc.steps || r.New != batches*per {
+				t.Errorf("backlog %v, %d steps, %d new; want %d steps reading all %d", r.Backlog, r.Steps, r.New, tc.steps, batches*per)
+			}
+			if q := p.res.progress["logs/0"]; q.Read != batches*per || q.Kept != batches*per {
+				t.Errorf("progress %+v: want %d read and kept, once", q, batches*per)
+			}
+		})
 	}
 }

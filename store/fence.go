@@ -39,8 +39,10 @@ var ErrFenced = errors.New("store: fenced: a later holder of the lease has writt
 type fenceKey struct{}
 
 // WithFence returns a context whose store writes (PutBlobs, DeleteBlobs,
-// WriteBlobs, PutDiagnoses, PutIncidents) are fenced by f. Ingest appends, the outbox
-// (conditional or insert-only already) and purges are not.
+// WriteBlobs, PutDiagnoses, PutIncidents, Enqueue) are fenced by f: a late
+// holder neither overwrites state nor queues notifications its successor
+// did not decide. Ingest appends, outbox updates (conditional on their
+// ETag already) and purges are not.
 func WithFence(ctx context.Context, f Fence) context.Context {
 	return context.WithValue(ctx, fenceKey{}, f)
 }

@@ -590,6 +590,9 @@ func (m *Memory) Enqueue(ctx context.Context, items []OutboxItem) error {
 	if err := m.check(ctx); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
+	if err := m.fence(ctx, "enqueue"); err != nil {
+		return err
+	}
 	for _, it := range items {
 		if it.ID == "" {
 			return fmt.Errorf("store: enqueue: item with empty ID")

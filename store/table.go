@@ -561,8 +561,9 @@ func (e *entity) item() (OutboxItem, error) {
 		LastError: d.LastError, ETag: e.ETag}, nil
 }
 
-// Enqueue inserts each item with its index row in one transaction; an item
-// that exists (EntityAlreadyExists) is left as it is.
+// Enqueue inserts each item with its index row in one transaction (fenced
+// by the context's Fence); an item that exists (EntityAlreadyExists) is
+// left as it is.
 func (t *Table) Enqueue(ctx context.Context, items []OutboxItem) error {
 	for _, it := range items {
 		if it.ID == "" {
@@ -577,12 +578,30 @@ func (t *Table) Enqueue(ctx context.Context, items []OutboxItem) error {
 		if index != nil {
 			ops = append(ops, *index)
 		}
-		err = t.do(ctx, tOutbox, func(c *aztables.Client) error { return submit(ctx, c, ops) })
-		if st, code := statusOf(err); st == http.StatusConflict && code == string(aztables.EntityAlreadyExists) {
-			continue
-		}
-		if err != nil {
+		if err := t.enqueueOne(ctx, ops); err != nil {
 			return wrap(ctx, err, "enqueue %q", it.ID)
+		}
+	}
+	return nil
+}
+
+// enqueueOne inserts one item with its index row, fenced by the context's
+// Fence; an item that exists is left as it is. A transaction refused for
+// a row's reason is tried once more (the first may have lost a race to
+// claim the partition) before the item counts as existing.
+func (t *Table) enqueueOne(ctx context.Context, ops []op) error {
+	f := fenceFor(ctx)
+	if f == nil {
+		err := t.do(ctx, tOutbox, func(c *aztables.Client) error { return submit(ctx, c, ops) })
+		if st, code := statusOf(err); st == http.StatusConflict && code == string(aztables.EntityAlreadyExists) {
+			return nil
+		}
+		return err
+	}
+	for range 2 {
+		_, refused, err := t.writeOps(ctx, tOutbox, ops, f)
+		if err != nil || len(refused) == 0 {
+			return err
 		}
 	}
 	return nil

@@ -33,7 +33,6 @@
 package suspect
 
 import (
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -63,7 +62,8 @@ type Config struct {
 	Settle time.Duration
 	// GiveUp withdraws a suspicion no resource log ever judged.
 	GiveUp time.Duration
-	// MaxTracked bounds the devices tracked per hub.
+	// MaxTracked bounds the devices tracked per hub; at most maxTrackedFit,
+	// which keeps a hub's blob under 64 KiB (codec.go).
 	MaxTracked int
 }
 
@@ -96,6 +96,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxTracked <= 0 {
 		c.MaxTracked = d.MaxTracked
 	}
+	c.MaxTracked = min(c.MaxTracked, maxTrackedFit)
 	return c
 }
 
@@ -111,8 +112,10 @@ type Hub struct {
 	// Shift: devices are tracked when the low Shift bits of their hash are
 	// zero (1 in 2^Shift).
 	Shift uint8 `json:"shift,omitempty"`
-	// Devs are the tracked devices by "device[/module]".
-	Devs map[string]*Device `json:"devs"`
+	// Devs are the tracked devices by the hash of "device[/module]"
+	// (keyHash): a fixed 8 bytes whatever the device ID's length, so the
+	// blob's size follows from the number of devices (codec.go).
+	Devs map[uint64]*Device `json:"-"`
 	// First is the event time (Unix seconds) of the first Event Grid
 	// connection event seen: the start of the hub's known history.
 	First int64 `json:"first,omitempty"`
@@ -131,15 +134,16 @@ type Hub struct {
 }
 
 // Device is one tracked device: its network (the /24 of its masked IP
-// address), last connect and last Event Grid disconnect (Unix seconds), and
+// address, as a netCode; 0 unknown), last connect and last Event Grid disconnect (Unix seconds), and
 // the age of the session that disconnect ended (seconds; 0 unknown) — kept
 // apart because a device that renews its token is back, with a newer
-// connect, before the next tick looks.
+// connect, before the next tick looks. Stored as a fixed-size record
+// (codec.go), not as JSON.
 type Device struct {
-	Net  string `json:"n,omitempty"`
-	Conn int64  `json:"c,omitempty"`
-	Disc int64  `json:"d,omitempty"`
-	Age  int64  `json:"a,omitempty"`
+	Net  uint32
+	Conn int64
+	Disc int64
+	Age  int64
 }
 
 // Suspicion is a suspected incident waiting for the resource logs.
@@ -167,26 +171,24 @@ type State struct {
 // NewState returns an empty state.
 func NewState() *State { return &State{hubs: map[string]*Hub{}, dirty: map[string]bool{}} }
 
-// Unmarshal loads one hub's state.
+// Unmarshal loads one hub's state (decodeHub).
 func (st *State) Unmarshal(hub string, data []byte) error {
-	var h Hub
-	if err := json.Unmarshal(data, &h); err != nil {
+	h, err := decodeHub(data)
+	if err != nil {
 		return fmt.Errorf("suspect: load %s: %w", hub, err)
 	}
-	if h.Devs == nil {
-		h.Devs = map[string]*Device{}
-	}
-	st.hubs[hub] = &h
+	st.hubs[hub] = h
 	return nil
 }
 
-// Marshal serializes one hub's state; ok is false when the hub is gone.
+// Marshal serializes one hub's state (encodeHub); ok is false when the hub
+// is gone.
 func (st *State) Marshal(hub string) (data []byte, ok bool, err error) {
 	h := st.hubs[hub]
 	if h == nil {
 		return nil, false, nil
 	}
-	data, err = json.Marshal(h)
+	data, err = encodeHub(h)
 	if err != nil {
 		return nil, false, fmt.Errorf("suspect: save %s: %w", hub, err)
 	}
@@ -214,7 +216,7 @@ func (st *State) Hub(hub string) *Hub { return st.hubs[hub] }
 func (st *State) hub(name string) *Hub {
 	h := st.hubs[name]
 	if h == nil {
-		h = &Hub{Devs: map[string]*Device{}}
+		h = &Hub{Devs: map[uint64]*Device{}}
 		st.hubs[name] = h
 	}
 	return h
@@ -250,7 +252,7 @@ func observeLog(cfg Config, st *State, e *event.Event) {
 	}
 	if (e.Kind == event.Connect || e.Kind == event.Disconnect) && e.MaskedIP != "" && e.Device != "" {
 		if d := h.device(cfg, devKey(e)); d != nil {
-			if n := network(e.MaskedIP); n != d.Net && (e.Kind == event.Connect || d.Net == "") {
+			if n := netCode(network(e.MaskedIP)); n != d.Net && (e.Kind == event.Connect || d.Net == 0) {
 				d.Net, changed = n, true
 			}
 			if e.Kind == event.Connect && e.Code == 0 && t > d.Conn {
@@ -313,17 +315,17 @@ func network(masked string) string { return event.Network(masked) }
 // in the sample; nil when it is not. The sample halves (and the counts
 // with it) when it outgrows MaxTracked.
 func (h *Hub) device(cfg Config, key string) *Device {
-	hash := hashOf(key)
+	hash := keyHash(key)
 	if !h.sampled(hash) {
 		return nil
 	}
-	if d := h.Devs[key]; d != nil {
+	if d := h.Devs[hash]; d != nil {
 		return d
 	}
 	for len(h.Devs) >= cfg.MaxTracked && h.Shift < 31 {
 		h.Shift++
 		for k := range h.Devs {
-			if !h.sampled(hashOf(k)) {
+			if !h.sampled(k) {
 				delete(h.Devs, k)
 			}
 		}
@@ -335,16 +337,18 @@ func (h *Hub) device(cfg Config, key string) *Device {
 		}
 	}
 	d := &Device{}
-	h.Devs[key] = d
+	h.Devs[hash] = d
 	return d
 }
 
-func (h *Hub) sampled(hash uint32) bool { return hash&(1<<h.Shift-1) == 0 }
+func (h *Hub) sampled(hash uint64) bool { return hash&(1<<h.Shift-1) == 0 }
 
-func hashOf(key string) uint32 {
-	f := fnv.New32a()
+// keyHash identifies a tracked device: FNV-1a, 64 bits. Two devices of a
+// 2 048-device sample colliding (odds ~2^-42) would be tracked as one.
+func keyHash(key string) uint64 {
+	f := fnv.New64a()
 	f.Write([]byte(key))
-	return f.Sum32()
+	return f.Sum64()
 }
 
 // count adds a tracked disconnect in minute m.
@@ -544,10 +548,10 @@ func usualPerWindow(cfg Config, h *Hub, b burst) (float64, bool) {
 // of the fleet (a site inside a wider burst); and a fleet of at least 3
 // networks (a fleet on one site cannot tell a site from the hub).
 func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
-	burstNets := map[string]int{}
+	burstNets := map[uint32]int{}
 	known := 0
 	for _, d := range b.devs {
-		if d.Net != "" {
+		if d.Net != 0 {
 			burstNets[d.Net]++
 			known++
 		}
@@ -555,10 +559,10 @@ func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 	if known < 5 || len(burstNets) < 3 {
 		return "", false
 	}
-	fleetNets := map[string]int{}
+	fleetNets := map[uint32]int{}
 	fleet := 0
 	for _, d := range h.Devs {
-		if d.Net != "" {
+		if d.Net != 0 {
 			fleetNets[d.Net]++
 			fleet++
 		}
@@ -566,7 +570,7 @@ func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 	if len(fleetNets) < 3 {
 		return "", false
 	}
-	top, topN := "", 0
+	top, topN := uint32(0), 0
 	for n, c := range burstNets {
 		if c > topN || (c == topN && n < top) {
 			top, topN = n, c
@@ -585,8 +589,8 @@ func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 	if float64(len(burstNets)) < expected/2 {
 		return "", false
 	}
-	return fmt.Sprintf("spread across %d networks (/24) of the fleet's %d (a random draw would touch %.0f); the largest, %s.x, holds %.0f%% of the burst and %.0f%% of the fleet",
-		len(burstNets), len(fleetNets), expected, top, share*100, fleetShare*100), true
+	return fmt.Sprintf("spread across %d networks (/24) of the fleet's %d (a random draw would touch %.0f); the largest, %s, holds %.0f%% of the burst and %.0f%% of the fleet",
+		len(burstNets), len(fleetNets), expected, netText(top), share*100, fleetShare*100), true
 }
 
 // notARenewalWave: devices that connected together expire together, and a

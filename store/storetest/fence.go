@@ -15,7 +15,7 @@ import (
 // testFencing: writes carrying a lease epoch (store.WithFence) older than
 // one that has written there are refused with ErrFenced (and ErrConflict),
 // and write nothing: blobs of every kind (spread device blobs included),
-// blob deletes, diagnoses and incidents. The newer holder writes on, and
+// blob deletes, diagnoses, incidents and outbox items. The newer holder writes on, and
 // the fence's own bookkeeping never shows in a listing.
 func testFencing(t *testing.T, s store.Store) {
 	ctx := t.Context()
@@ -58,6 +58,22 @@ func testFencing(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteBlobs(old, store.DeviceBlobs, []string{devs[3].Key}); !errors.Is(err, store.ErrFenced) {
 		t.Errorf("the late holder's delete: %v, want ErrFenced", err)
+	}
+	// the outbox: once the successor has queued there, the late holder's
+	// notifications are refused (Table fences per partition: the outbox is
+	// one)
+	item := store.OutboxItem{ID: "succ/webhook", NotificationID: "succ", Channel: "webhook", Created: T0, Due: T0}
+	for range 2 { // the second time the item exists: left as it is
+		if err := s.Enqueue(succ, []store.OutboxItem{item}); err != nil {
+			t.Fatalf("the successor's enqueue: %v", err)
+		}
+	}
+	late := store.OutboxItem{ID: "late/webhook", NotificationID: "late", Channel: "webhook", Created: T0, Due: T0}
+	if err := s.Enqueue(old, []store.OutboxItem{late}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("the late holder's enqueue: %v, want ErrFenced", err)
+	}
+	if its, err := s.ListItems(ctx, T0.Add(-time.Hour), T0.Add(time.Hour)); err != nil || len(its) != 1 || its[0].ID != item.ID {
+		t.Errorf("outbox after the late enqueue: %+v, %v; want the successor's one item", its, err)
 	}
 	checkFencedState(t, s, devs, "epoch 2")
 	// the successor writes on (several times per partition: no claim left
