@@ -30,15 +30,16 @@ type DigestNotifier interface {
 // DigestNotification wraps hub's digest for the outbox. Its
 // NotificationID is stable per hub and digest hour (digest.NotificationID),
 // so enqueueing it again after a crash or on another instance is a no-op.
-// The link, when a public base URL is configured, is the hub's disconnects
-// of the window in the API.
+// The link, when a public base URL is configured, is the hub's dashboard
+// page (its last 24 hours, which the digest's day ends), like every other
+// card's link: a person opens it in a browser, where the API's JSON behind
+// a function key would be of no use.
 func DigestNotification(d *digest.Digest, publicBaseURL string) Notification {
 	n := Notification{Version: Version, NotificationID: digest.NotificationID(d.Hub, d.To),
 		GroupKey: string(KindDigest) + "/" + d.Hub, Status: StatusDigest, Alerts: []Alert{},
 		Kind: KindDigest, Hub: d.Hub, Due: d.To, Digest: d}
 	if publicBaseURL != "" {
-		q := url.Values{"hub": {d.Hub}, "from": {formatTime(d.From)}, "to": {formatTime(d.To)}}
-		n.Link = strings.TrimRight(publicBaseURL, "/") + "/api/v1/disconnects?" + q.Encode()
+		n.Link = strings.TrimRight(publicBaseURL, "/") + "/api/v1/ui/hubs/" + url.PathEscape(d.Hub)
 	}
 	return n
 }

@@ -51,7 +51,7 @@ func TestDigestPayloadRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(*got, n) {
 		t.Errorf("round trip\n%+v\nwant\n%+v", *got, n)
 	}
-	if n.Link != "https://dd.example.com/api/v1/disconnects?from=2024-05-13T08%3A00%3A00Z&hub=contoso-hub&to=2024-05-14T08%3A00%3A00Z" {
+	if n.Link != "https://dd.example.com/api/v1/ui/hubs/contoso-hub" {
 		t.Errorf("link %q", n.Link)
 	}
 	if again := alert.DigestNotification(sampleDigest(), ""); again.NotificationID != n.NotificationID {

@@ -55,16 +55,16 @@ var sizeSuffix = regexp.MustCompile(`^(PutBlobs|WriteBlobs|DeleteBlobs|PutDiagno
 // tick's seconds on the in-memory store (the engine's own cost).
 // transactions models the Table transactions of one store call of size
 // rows: 100 rows each per partition; device blobs are spread over the
-// store's 16 partitions (each diagnosis is written once, to its hub's
-// partition).
+// store's SpreadPartitions partitions (each diagnosis is written once, to
+// its hub's partition).
 func transactions(kind string, size int) int {
 	switch {
 	case kind != ":"+string(store.DeviceBlobs):
 		return (size + 99) / 100
-	case size <= 16: // at worst one partition each
+	case size <= store.SpreadPartitions: // at worst one partition each
 		return size
 	}
-	return 16 * ((size/16 + 99) / 100)
+	return store.SpreadPartitions * ((size/store.SpreadPartitions + 99) / 100)
 }
 
 func BenchmarkIncidentTicks(b *testing.B) {

@@ -28,7 +28,7 @@ func rowsByPartition(t *testing.T, tb *Table, suffix string) map[string]int {
 	return out
 }
 
-// TestTableDeviceBlobsSpread: device blobs land in all 16 partitions, and
+// TestTableDeviceBlobsSpread: device blobs land in all SpreadPartitions partitions, and
 // the other kinds stay in one.
 func TestTableDeviceBlobsSpread(t *testing.T) {
 	t.Parallel()
@@ -48,11 +48,11 @@ func TestTableDeviceBlobsSpread(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := rowsByPartition(t, tb, blobTable(DeviceBlobs))
-	if len(parts) != spreadPartitions {
-		t.Errorf("device blobs in %d partitions %v, want %d", len(parts), parts, spreadPartitions)
+	if len(parts) != SpreadPartitions {
+		t.Errorf("device blobs in %d partitions %v, want %d", len(parts), parts, SpreadPartitions)
 	}
 	for pk, n := range parts {
-		if n < 500/spreadPartitions/2 {
+		if n < 500/SpreadPartitions/2 {
 			t.Errorf("partition %s holds %d of 500 device blobs: the hash does not spread", pk, n)
 		}
 	}
@@ -137,8 +137,8 @@ func TestTableDeviceBlobsMigrate(t *testing.T) {
 		}
 	}
 	parts := rowsByPartition(t, a, blobTable(DeviceBlobs))
-	if parts[blobPK] != 0 || len(parts) != spreadPartitions {
-		t.Errorf("after migration the rows are in %v: want none left in %q, all %d partitions used", parts, blobPK, spreadPartitions)
+	if parts[blobPK] != 0 || len(parts) != SpreadPartitions {
+		t.Errorf("after migration the rows are in %v: want none left in %q, all %d partitions used", parts, blobPK, SpreadPartitions)
 	}
 }
 

@@ -63,7 +63,7 @@ func DigestText(n *alert.Notification) string {
 		}
 	}
 	if n.Link != "" {
-		fmt.Fprintf(&b, "\nThe day's disconnects: %s\n", n.Link)
+		fmt.Fprintf(&b, "\nThe hub's dashboard (its last 24 hours): %s\n", n.Link)
 	}
 	fmt.Fprintf(&b, "\nDigest %s (%s)\n", n.NotificationID, n.GroupKey)
 	return b.String()
@@ -87,7 +87,7 @@ func DigestHTML(n *alert.Notification) string {
 		b.WriteString("</ul>")
 	}
 	if n.Link != "" {
-		fmt.Fprintf(&b, `<p><a href="%s">The day's disconnects</a></p>`, esc(n.Link))
+		fmt.Fprintf(&b, `<p><a href="%s">The hub's dashboard (its last 24 hours)</a></p>`, esc(n.Link))
 	}
 	fmt.Fprintf(&b, "<p><small>Digest %s (%s)</small></p></body></html>", esc(n.NotificationID), esc(n.GroupKey))
 	return b.String()

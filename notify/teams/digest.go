@@ -85,7 +85,7 @@ func digestCard(n *alert.Notification, lim limits) element {
 		"msteams": element{"width": "Full"},
 	}
 	if n.Link != "" {
-		c["actions"] = []element{{"type": "Action.OpenUrl", "title": "Open the day's disconnects", "url": n.Link}}
+		c["actions"] = []element{{"type": "Action.OpenUrl", "title": "Open the hub's dashboard", "url": n.Link}}
 	}
 	return c
 }
