@@ -260,7 +260,7 @@ const incidentMargin = time.Minute
 // its ID, so that each page reads the incident's span from the cursor on,
 // not the hub's history. A hub given must be the incident's.
 func (a *API) incidentSpan(ctx context.Context, id string, dq *store.DiagnosisQuery) (int, any) {
-	in, ok, err := a.findIncident(ctx, id)
+	in, ok, err := store.FindIncident(ctx, a.st, id)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -280,25 +280,6 @@ func (a *API) incidentSpan(ctx context.Context, id string, dq *store.DiagnosisQu
 		return bad("to", "from and to leave nothing of the incident's span")
 	}
 	return http.StatusOK, nil
-}
-
-// findIncident looks incident id up among its hub's incidents (an ID is
-// "<hub>-<start minute>").
-func (a *API) findIncident(ctx context.Context, id string) (classify.Incident, bool, error) {
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 {
-		return classify.Incident{}, false, nil
-	}
-	is, err := a.st.ListIncidents(ctx, id[:i], nil)
-	if err != nil {
-		return classify.Incident{}, false, err
-	}
-	for _, in := range is {
-		if in.ID == id {
-			return in, true, nil
-		}
-	}
-	return classify.Incident{}, false, nil
 }
 
 func (a *API) incidents(ctx context.Context, q url.Values) (int, any) {

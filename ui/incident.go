@@ -44,29 +44,8 @@ type incidentData struct {
 	Notifications []noteRow
 }
 
-// findIncident returns the incident with id, trying the hub its id starts
-// with first (ids are "<hub>-<start minute>").
-func (v *view) findIncident(ctx context.Context, id string) (classify.Incident, bool, error) {
-	hub := id
-	if i := strings.LastIndexByte(id, '-'); i > 0 {
-		hub = id[:i]
-	}
-	for _, h := range []string{hub, ""} {
-		incs, err := v.p.st.ListIncidents(ctx, h, nil)
-		if err != nil {
-			return classify.Incident{}, false, err
-		}
-		for _, in := range incs {
-			if in.ID == id {
-				return in, true, nil
-			}
-		}
-	}
-	return classify.Incident{}, false, nil
-}
-
 func (v *view) incident(ctx context.Context, id string) (int, *Page) {
-	in, ok, err := v.findIncident(ctx, id)
+	in, ok, err := store.FindIncident(ctx, v.p.st, id)
 	if err != nil {
 		return v.unavailable(err)
 	}
