@@ -5,7 +5,8 @@ import (
 	"sort"
 )
 
-// keyIndex is Memory's ordered index of event row keys (Table's RowKey order).
+// keyIndex is an ordered index of Memory's row keys (Table's RowKey order):
+// its events', and each diagnosis index's.
 // Keys mostly arrive in order; those that do not are appended unsorted and
 // merged in at the next read, so a read costs the few new keys' sort and a
 // linear merge, not a sort of every key the store holds.

@@ -34,11 +34,10 @@ type Memory struct {
 	// diagIdx holds the diagnoses' keys in order (newest first): "" for
 	// every hub's, one per hub, and one per hub incident (diagIncIdx), so a
 	// page of ListDiagnoses reads from its cursor on instead of sorting
-	// every diagnosis stored. diagNew are the keys added since, merged in
-	// by the next list; nil diagIdx is rebuilt by the next list (none yet,
+	// every diagnosis stored (keys added since are merged in by the next
+	// list: keyIndex); nil diagIdx is rebuilt by the next list (none yet,
 	// after a purge, or after a diagnosis changed incident).
-	diagIdx  map[string][]string
-	diagNew  []string
+	diagIdx  map[string]*keyIndex
 	incs     map[string]classify.Incident
 	outbox   map[string]OutboxItem
 	leases   map[string]memLease
@@ -415,7 +414,7 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 		d.Time = d.Time.UTC()
 		k := diagRowKey(&d)
 		if old, ok := m.diags[k]; !ok && m.diagIdx != nil {
-			m.diagNew = append(m.diagNew, k)
+			m.indexDiag(k, &d)
 		} else if ok && old.Incident != d.Incident {
 			m.diagIdx = nil // a revision moved it between incidents (rare)
 		}
@@ -424,37 +423,28 @@ func (m *Memory) PutDiagnoses(ctx context.Context, ds []classify.Diagnosis) erro
 	return nil
 }
 
-// indexDiags brings diagIdx up to date: built from every diagnosis when
-// nil, else with the keys added since merged in (one merge per write, not
-// one sort per page).
+// indexDiags builds diagIdx from every diagnosis when it is nil; keys
+// added later go in by indexDiag as they are written.
 func (m *Memory) indexDiags() {
-	if m.diagIdx == nil {
-		m.diagIdx, m.diagNew = map[string][]string{}, nil
-		for k, d := range m.diags {
-			for _, idx := range diagIndexes(&d) {
-				m.diagIdx[idx] = append(m.diagIdx[idx], k)
-			}
-		}
-		for _, keys := range m.diagIdx {
-			sort.Strings(keys)
-		}
+	if m.diagIdx != nil {
 		return
 	}
-	if len(m.diagNew) == 0 {
-		return
+	m.diagIdx = map[string]*keyIndex{}
+	for k, d := range m.diags {
+		m.indexDiag(k, &d)
 	}
-	sort.Strings(m.diagNew)
-	add := map[string][]string{}
-	for _, k := range m.diagNew {
-		d := m.diags[k]
-		for _, idx := range diagIndexes(&d) {
-			add[idx] = append(add[idx], k)
+}
+
+// indexDiag adds key k of diagnosis d to the indexes that list d.
+func (m *Memory) indexDiag(k string, d *classify.Diagnosis) {
+	for _, name := range diagIndexes(d) {
+		x := m.diagIdx[name]
+		if x == nil {
+			x = &keyIndex{}
+			m.diagIdx[name] = x
 		}
+		x.add(k)
 	}
-	for h, keys := range add {
-		m.diagIdx[h] = mergeSorted(m.diagIdx[h], keys)
-	}
-	m.diagNew = nil
 }
 
 // diagIndexes names the indexes (diagIdx) that list d: every hub's, its
@@ -473,19 +463,6 @@ func diagIndexOf(q *DiagnosisQuery) string {
 		return "\x00" + q.Incident
 	}
 	return q.Hub
-}
-
-// mergeSorted merges two sorted key lists into a new one.
-func mergeSorted(a, b []string) []string {
-	out := make([]string, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0] <= b[0] {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
 }
 
 // ListDiagnoses returns matching diagnoses newest first, and a cursor.
@@ -507,7 +484,10 @@ func (m *Memory) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classif
 		return nil, "", fmt.Errorf("store: list diagnoses: %w", err)
 	}
 	m.indexDiags()
-	idx := m.diagIdx[diagIndexOf(&q)]
+	var idx []string
+	if x := m.diagIdx[diagIndexOf(&q)]; x != nil {
+		idx = x.ordered()
+	}
 	var keys []string
 	for i := sort.SearchStrings(idx, lo); i < len(idx) && len(keys) <= limit; i++ {
 		k := idx[i]
