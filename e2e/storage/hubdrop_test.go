@@ -57,6 +57,7 @@ func TestHubDropping20kUnderHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("handler peak RSS %.0f MiB", float64(rss)/(1<<20))
+	logTicks(t, r.ticks, dropT0, dropT0.Add(15*time.Minute))
 	ctx := context.Background()
 	o := readOutcome(ctx, t, r.srv.ConnString(), r.prefix)
 	t.Run("one incident, opened and closed", func(t *testing.T) {
@@ -82,6 +83,28 @@ func TestHubDropping20kUnderHandler(t *testing.T) {
 	t.Run("every entity within Table storage's limits, state blobs under 64 KiB", func(t *testing.T) {
 		checkEntities(ctx, t, r.srv.ConnString(), r.prefix)
 	})
+}
+
+// logTicks logs the cost of the Evaluate ticks from from to to (the
+// minutes in which the drop's records arrive, 1–4 minutes after their
+// time, and are decided behind the watermark), and the run's costliest tick by requests and by wall time (issue
+// 9 item 3: requests and seconds per tick on Azurite).
+func logTicks(t *testing.T, ticks []tickCost, from, to time.Time) {
+	t.Helper()
+	var most, slowest tickCost
+	for _, c := range ticks {
+		if !c.at.Before(from) && !c.at.After(to) {
+			t.Logf("tick %s: %d Table requests, %s: %s", c.at.Format(time.TimeOnly), c.requests, c.took.Round(time.Millisecond), c.summary)
+		}
+		if c.requests > most.requests {
+			most = c
+		}
+		if c.took > slowest.took {
+			slowest = c
+		}
+	}
+	t.Logf("most requests: tick %s, %d (%s); slowest: tick %s, %s (%d requests)", most.at.Format(time.TimeOnly), most.requests,
+		most.took.Round(time.Millisecond), slowest.at.Format(time.TimeOnly), slowest.took.Round(time.Millisecond), slowest.requests)
 }
 
 // checkTruth compares the final verdicts with the truth: every 404104

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/disconnect-doctor/disconnect-doctor/internal/azurite"
+	"github.com/disconnect-doctor/disconnect-doctor/internal/faultproxy"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost/emulator"
 	"github.com/disconnect-doctor/disconnect-doctor/sim"
@@ -63,6 +64,18 @@ type dropRun struct {
 	ms     []minute
 	truth  []dropTruth
 	took   time.Duration
+	px     *faultproxy.Proxy // counts the handler's Table requests (nil on the embedded store)
+	ticks  []tickCost        // one per simulated minute
+}
+
+// tickCost is what one Evaluate invocation of a run cost: the Table
+// requests it made (0 on the embedded store), its wall time, and its
+// summary line.
+type tickCost struct {
+	at       time.Time
+	requests int64
+	took     time.Duration
+	summary  string
 }
 
 // runDrop runs massDrop(cfg) through the real handler binary under the
@@ -87,7 +100,8 @@ func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
 	if st == "table" {
 		r.srv = azurite.Start(tb, azurite.Options{})
 		r.prefix = r.srv.Prefix()
-		env["STATE_STORAGE"], env["STATE_TABLE_PREFIX"] = r.srv.ConnString(), r.prefix
+		r.px = faultproxy.Start(tb, "http://"+r.srv.Addr(), 1)
+		env["STATE_STORAGE"], env["STATE_TABLE_PREFIX"] = azurite.ConnStringFor(r.px.URL()), r.prefix
 	}
 	r.h = emulator.Start(tb, emulator.Options{Env: funchost.WithLocalSettings(env), MaxAttempts: 1})
 	var s scenario
@@ -100,19 +114,54 @@ func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
 	began := time.Now()
 	for k := range r.ms {
 		t0 := time.Now()
-		if err := runFleet(ctx, []*emulator.Host{r.h}, &router{n: 1}, r.ms, k, k+1); err != nil {
+		c, err := r.minute(ctx, r.ms[k])
+		if err != nil {
 			tb.Fatal(err)
 		}
+		r.ticks = append(r.ticks, c)
 		if testing.Verbose() {
 			rss, _ := r.h.PeakRSS()
-			fmt.Fprintf(os.Stderr, "%s minute %s: %d deliveries, %d records, %s; handler peak RSS %d MiB\n", time.Now().Format(time.TimeOnly),
-				r.ms[k].at.Format(time.TimeOnly), len(r.ms[k].deliveries), records(r.ms[k:k+1]), time.Since(t0).Round(time.Millisecond), rss>>20)
+			fmt.Fprintf(os.Stderr, "%s minute %s: %d deliveries, %d records, %s; Evaluate %d requests, %s; handler peak RSS %d MiB\n", time.Now().Format(time.TimeOnly),
+				r.ms[k].at.Format(time.TimeOnly), len(r.ms[k].deliveries), records(r.ms[k:k+1]), time.Since(t0).Round(time.Millisecond),
+				c.requests, c.took.Round(time.Millisecond), rss>>20)
 		}
 	}
 	r.took = time.Since(began)
 	tb.Logf("%s store, %d devices, %d records in %d deliveries over %d simulated minutes: %s", st, cfg.devices, records(r.ms), deliveries(r.ms),
 		len(r.ms), r.took.Round(time.Millisecond))
 	return r
+}
+
+// minute delivers m to the run's handler and then invokes Evaluate once,
+// as runFleet does for one process, and returns what that tick cost.
+func (r *dropRun) minute(ctx context.Context, m minute) (tickCost, error) {
+	setClock([]*emulator.Host{r.h}, m.at)
+	for _, s := range deliverMinute(ctx, []*emulator.Host{r.h}, &router{n: 1}, m) {
+		if !s.ok {
+			return tickCost{}, fmt.Errorf("minute %s: %s delivery failed after %d attempt(s) %v: %w",
+				m.at.Format(time.RFC3339), s.d.fn, len(s.statuses), s.statuses, s.err)
+		}
+	}
+	c := tickCost{at: m.at, requests: r.requests()}
+	began := time.Now()
+	res := r.h.Invoke(ctx, r.h.Timer(fnEvaluate), 0, nil)
+	c.took, c.requests = time.Since(began), r.requests()-c.requests
+	if ok, err := succeeded(r.h, res); !ok {
+		return c, fmt.Errorf("minute %s: %w", m.at.Format(time.RFC3339), err)
+	}
+	if len(res.Logs) > 0 {
+		c.summary = res.Logs[len(res.Logs)-1]
+	}
+	return c, nil
+}
+
+// requests is the number of Table requests the handler has made so far.
+func (r *dropRun) requests() int64 {
+	if r.px == nil {
+		return 0
+	}
+	n, _ := r.px.Counts()
+	return n
 }
 
 // output is the scenario as the simulator would hand it over: Event Hubs
