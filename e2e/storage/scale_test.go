@@ -1,13 +1,16 @@
 package storage_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +28,10 @@ import (
 // part of an hour there).
 var rssDevices = flag.Int("rss-devices", 2000, "devices of the hub that drops in BenchmarkHandlerPeakRSS/table")
 
+// rssEmbeddedDevices is the hub size of BenchmarkHandlerPeakRSS's
+// embedded-store run: issue 9's 100 000; smaller ones give the curve.
+var rssEmbeddedDevices = flag.Int("rss-embedded-devices", 100000, "devices of the hub that drops in BenchmarkHandlerPeakRSS/memory")
+
 // BenchmarkHandlerPeakRSS reports the handler process's peak RSS (VmHWM)
 // while it serves DiagnosticLogs, ConnectionEvents and Evaluate for a hub
 // whose every device drops (TestHubDropping20kUnderHandler's scenario),
@@ -36,7 +43,7 @@ func BenchmarkHandlerPeakRSS(b *testing.B) {
 	for _, c := range []struct {
 		store   string
 		devices int
-	}{{"table", *rssDevices}, {"memory", 100000}} {
+	}{{"table", *rssDevices}, {"memory", *rssEmbeddedDevices}} {
 		b.Run(fmt.Sprintf("%s/devices=%d", c.store, c.devices), func(b *testing.B) {
 			var rss int64
 			var perRecord float64
@@ -65,7 +72,57 @@ type dropRun struct {
 	truth  []dropTruth
 	took   time.Duration
 	px     *faultproxy.Proxy // counts the handler's Table requests (nil on the embedded store)
+	spent  *reqTimes         // the handler's Table requests' time by kind
 	ticks  []tickCost        // one per simulated minute
+}
+
+// reqTimes sums the time of Table requests by kind ("query events",
+// "get blobdevice", "batch" …): what a slow tick spent its time on.
+type reqTimes struct {
+	prefix string
+	mu     sync.Mutex
+	by     map[string]reqTime
+}
+
+type reqTime struct {
+	n    int
+	took time.Duration
+}
+
+// observe adds one request (faultproxy.Proxy.Observe).
+func (rt *reqTimes) observe(r *http.Request, head []byte, took time.Duration) {
+	_, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	table, _, _ := strings.Cut(rest, "(")
+	kind := r.Method + " " + strings.TrimPrefix(table, rt.prefix)
+	switch {
+	case table == "$batch": // the first operation names the table: "PUT http://…/<account>/<table>(PartitionKey=…"
+		kind = "batch"
+		if _, op, ok := strings.Cut(string(head), "/"+azurite.Account+"/"); ok {
+			t, _, _ := strings.Cut(op, "(")
+			kind = "batch " + strings.TrimPrefix(t, rt.prefix)
+		}
+	case r.Method == http.MethodGet && r.URL.Query().Has("$filter"):
+		kind = "query " + strings.TrimPrefix(table, rt.prefix)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	t := rt.by[kind]
+	rt.by[kind] = reqTime{t.n + 1, t.took + took}
+}
+
+// take returns the three kinds that took longest since the last take, as
+// "kind n×seconds", and starts again.
+func (rt *reqTimes) take() string {
+	rt.mu.Lock()
+	by := rt.by
+	rt.by = map[string]reqTime{}
+	rt.mu.Unlock()
+	kinds := slices.SortedFunc(maps.Keys(by), func(a, b string) int { return cmp.Compare(by[b].took, by[a].took) })
+	var out []string
+	for _, k := range kinds[:min(3, len(kinds))] {
+		out = append(out, fmt.Sprintf("%s %d×%.1fs", k, by[k].n, by[k].took.Seconds()))
+	}
+	return strings.Join(out, ", ")
 }
 
 // tickCost is what one Evaluate invocation of a run cost: the Table
@@ -76,6 +133,7 @@ type tickCost struct {
 	requests int64
 	took     time.Duration
 	summary  string
+	spent    string // the request kinds it spent most time on (reqTimes.take)
 }
 
 // runDrop runs massDrop(cfg) through the real handler binary under the
@@ -101,6 +159,8 @@ func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
 		r.srv = azurite.Start(tb, azurite.Options{})
 		r.prefix = r.srv.Prefix()
 		r.px = faultproxy.Start(tb, "http://"+r.srv.Addr(), 1)
+		r.spent = &reqTimes{prefix: r.prefix, by: map[string]reqTime{}}
+		r.px.Observe(r.spent.observe)
 		env["STATE_STORAGE"], env["STATE_TABLE_PREFIX"] = azurite.ConnStringFor(r.px.URL()), r.prefix
 	}
 	r.h = emulator.Start(tb, emulator.Options{Env: funchost.WithLocalSettings(env), MaxAttempts: 1})
@@ -121,9 +181,9 @@ func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
 		r.ticks = append(r.ticks, c)
 		if testing.Verbose() {
 			rss, _ := r.h.PeakRSS()
-			fmt.Fprintf(os.Stderr, "%s minute %s: %d deliveries, %d records, %s; Evaluate %d requests, %s; handler peak RSS %d MiB\n", time.Now().Format(time.TimeOnly),
+			fmt.Fprintf(os.Stderr, "%s minute %s: %d deliveries, %d records, %s; Evaluate %d requests, %s (%s); handler peak RSS %d MiB\n", time.Now().Format(time.TimeOnly),
 				r.ms[k].at.Format(time.TimeOnly), len(r.ms[k].deliveries), records(r.ms[k:k+1]), time.Since(t0).Round(time.Millisecond),
-				c.requests, c.took.Round(time.Millisecond), rss>>20)
+				c.requests, c.took.Round(time.Millisecond), c.spent, rss>>20)
 		}
 	}
 	r.took = time.Since(began)
@@ -143,9 +203,15 @@ func (r *dropRun) minute(ctx context.Context, m minute) (tickCost, error) {
 		}
 	}
 	c := tickCost{at: m.at, requests: r.requests()}
+	if r.spent != nil {
+		r.spent.take() // the deliveries' requests
+	}
 	began := time.Now()
 	res := r.h.Invoke(ctx, r.h.Timer(fnEvaluate), 0, nil)
 	c.took, c.requests = time.Since(began), r.requests()-c.requests
+	if r.spent != nil {
+		c.spent = r.spent.take()
+	}
 	if ok, err := succeeded(r.h, res); !ok {
 		return c, fmt.Errorf("minute %s: %w", m.at.Format(time.RFC3339), err)
 	}

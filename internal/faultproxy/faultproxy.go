@@ -7,6 +7,7 @@ package faultproxy
 
 import (
 	"context"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -57,7 +58,25 @@ type Proxy struct {
 	hits     []Hit
 	times    []time.Time   // arrival time of every request
 	statuses map[int]int64 // status of every answer, forwarded or injected
+	observe  func(r *http.Request, head []byte, took time.Duration)
 }
+
+// headReader keeps the first bytes read through it (for Observe).
+type headReader struct {
+	io.ReadCloser
+	head []byte
+}
+
+func (h *headReader) Read(b []byte) (int, error) {
+	n, err := h.ReadCloser.Read(b)
+	if room := observedHead - len(h.head); room > 0 {
+		h.head = append(h.head, b[:min(n, room)]...)
+	}
+	return n, err
+}
+
+// observedHead is how much of a request's body Observe sees.
+const observedHead = 1024
 
 // New starts a proxy for target (scheme://host:port) on a free loopback
 // port. seed makes probabilistic faults repeatable.
@@ -129,8 +148,30 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 			_, _ = w.Write([]byte(`{"odata.error":{"code":"ServerBusy","message":{"lang":"en-US","value":"injected by faultproxy"}}}`))
 			return
 		}
+		p.mu.Lock()
+		obs := p.observe
+		p.mu.Unlock()
+		if obs == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &headReader{ReadCloser: r.Body}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = body
+		}
 		next.ServeHTTP(w, r)
+		obs(r, body.head, time.Since(now))
 	})
+}
+
+// Observe calls fn after each forwarded request with the first KiB of its
+// body (a batch names its table there) and the time it took (arrival to the
+// end of the answer): where a slow service spends its time. fn runs on the
+// request's goroutine, concurrently with other requests.
+func (p *Proxy) Observe(fn func(r *http.Request, head []byte, took time.Duration)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.observe = fn
 }
 
 // pick returns the fault that applies to this request; callers hold mu.
