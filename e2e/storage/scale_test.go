@@ -163,7 +163,7 @@ func runDrop(tb testing.TB, st string, cfg dropConfig) dropRun {
 		r.px.Observe(r.spent.observe)
 		env["STATE_STORAGE"], env["STATE_TABLE_PREFIX"] = azurite.ConnStringFor(r.px.URL()), r.prefix
 	}
-	r.h = emulator.Start(tb, emulator.Options{Env: funchost.WithLocalSettings(env), MaxAttempts: 1})
+	r.h = emulator.Start(tb, emulator.Options{Env: funchost.WithLocalSettings(env), MaxAttempts: 1, FunctionTimeout: *dropFunctionTimeout})
 	var s scenario
 	s, r.truth = massDrop(cfg)
 	r.ms = schedule(tb, s.output(), s.start, r.h.Host.Extensions.EventHubs.MaxEventBatchSize)
