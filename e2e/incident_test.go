@@ -316,7 +316,7 @@ func runLiveIncident(tb testing.TB, viaEventHub bool) liveResult {
 		tb.Logf("hub A then, %.1f s after the incident: %s confirmed=%v: %s", x.at.Sub(incA.Start).Seconds(), x.body.Status,
 			x.body.Alerts[0].Confirmed, x.body.Alerts[0].Summary)
 	}
-	tb.Logf("hub B (logs only): incident %s, its logs reached the handler at %s, first notification %.1f s after (%.1f s after the incident)",
+	tb.Logf("hub B (logs only): incident %s, its logs arrived at %s, first notification %.1f s after (%.1f s after the incident)",
 		incB.Start.Format(time.TimeOnly), evidenceAt.Format(time.TimeOnly), res.withoutGrid, res.b[0].at.Sub(incB.Start).Seconds())
 	return res
 }

@@ -42,6 +42,8 @@ type benchMessage struct {
 type scenario struct {
 	msgs       []benchMessage
 	start, end time.Time
+	// note is logged with the scenario's figures.
+	note string
 }
 
 const benchHub = "insights-logs-connections"
@@ -114,12 +116,19 @@ func eventHubFleet(tb testing.TB, devices int, dur time.Duration) scenario {
 	cfg.SiteOutages = 0
 	out := sim.Generate(cfg)
 	var s scenario
+	// eager is the trigger without the hold (minEventBatchSize 1), for
+	// the note: what the hold saves.
+	eager := funchost.BatchRule{Max: rule.Max, Min: 1}
+	counts := map[bool][2]int{}
 	form := func(writer string, ms []sim.Message, stateHub bool) {
 		enq := make([]time.Time, len(ms))
 		for i, m := range ms {
 			enq[i] = m.Enqueued
 		}
-		for _, fb := range rule.Form(enq) {
+		formed := rule.Form(enq)
+		c := counts[stateHub]
+		counts[stateHub] = [2]int{c[0] + len(formed), c[1] + len(eager.Form(enq))}
+		for _, fb := range formed {
 			bm := benchMessage{writer: writer, at: fb.At, stateHub: stateHub}
 			for _, m := range ms[fb.From:fb.To] {
 				bm.batch = append(bm.batch, m.Body)
@@ -141,6 +150,8 @@ func eventHubFleet(tb testing.TB, devices int, dur time.Duration) scenario {
 	for p, ms := range grid {
 		form(fmt.Sprintf("eventgrid/connection-state/%d", p), ms, true)
 	}
+	s.note = fmt.Sprintf("trigger invocations under %+v: resource logs %d (%d with minEventBatchSize 1), Event Grid %d (%d)",
+		rule, counts[false][0], counts[false][1], counts[true][0], counts[true][1])
 	sort.SliceStable(s.msgs, func(i, j int) bool { return s.msgs[i].at.Before(s.msgs[j].at) })
 	s.start, s.end = cfg.Start, s.msgs[len(s.msgs)-1].at.Add(10*time.Minute)
 	return s
@@ -312,6 +323,9 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 			b.ReportMetric(float64(recs)/elapsed.Seconds(), "records/s")
 			b.Logf("%d records, %d ticks: %d requests (%d ingest, %d evaluate; proxy total %d %v), statuses %v, %s",
 				recs, ticks, ingestReq+evalReq, ingestReq, evalReq, total, methods, px.Statuses(), elapsed.Round(time.Millisecond))
+			if sc.s.note != "" {
+				b.Log(sc.s.note)
+			}
 			b.Logf("requests by what made them (last run):%s", by.table())
 		})
 	}
