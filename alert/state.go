@@ -31,6 +31,9 @@ type Record struct {
 	Evidence       []string `json:"evidence,omitempty"`
 	Recommendation string   `json:"recommendation,omitempty"`
 	Devices        int      `json:"devices"`
+	// EventGridDevices is the Devices a hub incident's suspicion was raised
+	// with, kept when the engine confirms it (Alert.EventGridDevices).
+	EventGridDevices int `json:"eventGridDevices,omitempty"`
 	// Suspected: a hub incident raised early from Event Grid and not yet
 	// confirmed by the engine (see classify.Signal.Suspected).
 	Suspected bool `json:"suspected,omitempty"`
@@ -68,6 +71,9 @@ type Record struct {
 func newRecord(key string, s *classify.Signal) *Record {
 	r := &Record{Key: key, Kind: s.Kind, Hub: s.Key.Hub, Device: s.Key.Device, Module: s.Key.Module,
 		Firing: true, Since: s.Since, Incident: s.Incident, Suspected: s.Suspected, Site: s.Site}
+	if s.Suspected {
+		r.EventGridDevices = s.Devices
+	}
 	if r.Since.IsZero() {
 		r.Since = s.At
 	}
@@ -112,7 +118,37 @@ func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
 	if status == StatusResolved {
 		a.EndsAt = formatTime(ends)
 	}
+	if r.Kind == classify.HubIncident {
+		r.countDevices(&a)
+	}
 	return a
+}
+
+// countDevices says what a hub incident's device count counts
+// (Alert.DevicesCounted) and, once a suspected incident is confirmed, sets
+// Event Grid's count beside the engine's, with a line of evidence relating
+// the two.
+func (r *Record) countDevices(a *Alert) {
+	switch {
+	case r.Suspected:
+		a.DevicesCounted = CountedEventGrid
+		return
+	case a.Status == StatusResolved:
+		a.DevicesCounted = CountedTotal
+	default:
+		a.DevicesCounted = CountedSoFar
+	}
+	if r.EventGridDevices <= 0 {
+		return
+	}
+	a.EventGridDevices = r.EventGridDevices
+	line := fmt.Sprintf("Event Grid saw %d devices disconnect when this incident was suspected; ", r.EventGridDevices)
+	if a.DevicesCounted == CountedTotal {
+		line += fmt.Sprintf("%d were affected in total", a.Devices)
+	} else {
+		line += fmt.Sprintf("the resource logs, 3–10 minutes behind it, show %d so far", a.Devices)
+	}
+	a.Evidence = append(a.Evidence, line)
 }
 
 // State is the alert side's persistent state: one Record per alert key. The
