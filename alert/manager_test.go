@@ -446,7 +446,8 @@ func TestReleaseIsOneNotification(t *testing.T) {
 // announced one by one (listed in full, up to 100 a notification), and say how
 // many of the group are still firing.
 func TestGroupedEpisodes(t *testing.T) {
-	m := alert.New(alert.Config{ResolveHold: -1})
+	// One notification per tick is what this test counts: no group interval.
+	m := alert.New(alert.Config{ResolveHold: -1, GroupInterval: -1})
 	st := alert.NewState()
 	var sigs []classify.Signal
 	for i := range 30 {

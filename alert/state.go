@@ -39,6 +39,9 @@ type Record struct {
 	Suspected bool `json:"suspected,omitempty"`
 	// Held: inhibited by the open incident; nothing notified yet.
 	Held bool `json:"held,omitempty"`
+	// Deferred: the episode's first firing waits for its group's interval
+	// (Config.GroupInterval); LastDue is when it fell due.
+	Deferred bool `json:"deferred,omitempty"`
 	// Notified: the episode's firing notification has gone out (or was
 	// recorded as stale).
 	Notified bool `json:"notified,omitempty"`
@@ -159,6 +162,9 @@ func (r *Record) countDevices(a *Alert) {
 type State struct {
 	recs  map[string]*Record
 	dirty map[string]bool
+	// groups is when each device group inside its GroupInterval may
+	// notify next (groupwait.go), stored as the blob groupsKey.
+	groups map[string]time.Time
 }
 
 // NewState returns an empty state.
@@ -180,6 +186,9 @@ func (s *State) sortedKeys() []string {
 
 // Unmarshal loads one alert key's record from a blob.
 func (s *State) Unmarshal(key string, data []byte) error {
+	if key == groupsKey {
+		return s.unmarshalGroups(data)
+	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("alert: load state %s: %w", key, err)
@@ -194,6 +203,9 @@ func (s *State) Unmarshal(key string, data []byte) error {
 // Marshal serializes one key's record for its blob. ok is false when the key
 // has no record (its alert is over): the caller deletes the blob.
 func (s *State) Marshal(key string) (data []byte, ok bool, err error) {
+	if key == groupsKey {
+		return s.marshalGroups()
+	}
 	r := s.recs[key]
 	if r == nil {
 		return nil, false, nil
