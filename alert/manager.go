@@ -322,9 +322,10 @@ func (m *Manager) release(st *State, incident string, at time.Time, g gate, out 
 	return out
 }
 
-// tick emits what falls due by the passage of time: pending resolved
-// notifications whose hold is over, and reminders. Keys already notified
-// in this Apply wait for the next one.
+// tick emits what falls due by the passage of time: first firings their
+// group's interval deferred, pending resolved notifications whose hold is
+// over, and reminders. Keys already notified in this Apply, and groups
+// still inside their interval, wait for a later one.
 func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, g gate, out []due) []due {
 	for _, key := range st.sortedKeys() {
 		r := st.recs[key]

@@ -162,6 +162,29 @@ func TestMetricBacklogDoesNotHoldTheWatermark(t *testing.T) {
 	}
 }
 
+// TestPushedWritersDoNotHoldTheWatermark: only Event Hubs partitions of
+// resource logs or routed messages hold the wallclock watermark; Event Grid
+// — delivered to ConnectionEvents or through an Event Hub to
+// ConnectionStateRoute ("eventgrid/<event hub>/<partition>") — and metric
+// alerts are pushed inputs and never do.
+func TestPushedWritersDoNotHoldTheWatermark(t *testing.T) {
+	for _, tt := range []struct {
+		writer string
+		holds  bool
+	}{
+		{"insights-logs-connections/0", true},
+		{"connection-state/3", true},
+		{"connectionstateroute", true},
+		{"eventgrid", false},
+		{"eventgrid/connection-state/3", false},
+		{"metric", false},
+	} {
+		if got := holdsWatermark(tt.writer); got != tt.holds {
+			t.Errorf("holdsWatermark(%q) = %v, want %v", tt.writer, got, tt.holds)
+		}
+	}
+}
+
 // TestProgressOnlyForward: a batch of older records (a late partition
 // redelivering) never moves a writer's progress back.
 func TestProgressOnlyForward(t *testing.T) {
