@@ -27,6 +27,16 @@ type Config struct {
 	// episode simply continues, without resolved+firing noise. A negative
 	// value disables the hold.
 	ResolveHold time.Duration
+	// GroupInterval (GROUP_INTERVAL, 5m) is how long a group of device
+	// alerts (one kind on one hub) waits after a notification before its
+	// next one, as Alertmanager's group_interval: what falls due meanwhile
+	// — devices going offline minute after minute on a big hub, their
+	// resolved, reminders — goes out together when the interval is over.
+	// A group that has sent nothing for the interval notifies at once (a
+	// single device on a small hub is not delayed). Hub incidents, site
+	// outages and the pipeline's own alerts are never held. A negative
+	// value disables it.
+	GroupInterval time.Duration
 }
 
 // Manager is the alert state machine. It is pure: no I/O, no clock reads;
@@ -52,6 +62,12 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.ResolveHold < 0 {
 		cfg.ResolveHold = 0
+	}
+	if cfg.GroupInterval == 0 {
+		cfg.GroupInterval = 5 * time.Minute
+	}
+	if cfg.GroupInterval < 0 {
+		cfg.GroupInterval = 0
 	}
 	return &Manager{cfg: cfg}
 }
@@ -79,9 +95,11 @@ type due struct {
 //
 // Apply is a pipeline of small stages, each with its own job (and test):
 //
-//	orderSignals → transitions (fire, inhibit, hold, resolve) → timers
-//	(held resolves, reminders) → markStale → announce (drop the resolved
-//	of an episode nobody was told about) → batches (one per kind, hub,
+//	gate (which device groups wait for GroupInterval) → orderSignals →
+//	transitions (fire, inhibit, hold, defer, resolve) → timers (held
+//	resolves, reminders, deferred firings) → markStale → announce (drop the
+//	resolved of an episode nobody was told about) → flushed (the groups
+//	that notified start their interval) → batches (one per kind, hub,
 //	status, reminder number, staleness; resolved alerts announced one by
 //	one in chunks of maxResolvedListed) → notifications (a group of more than
 //	MaxListed is one notification that lists MaxListed: see MaxListed)
@@ -90,10 +108,12 @@ type due struct {
 // Alertmanager): a notification's status, title, device count and "since"
 // are those of all its alerts.
 func (m *Manager) Apply(st *State, sigs []classify.Signal, now time.Time) []Notification {
-	ds := m.transitions(st, orderSignals(sigs))
-	ds = m.timers(st, now, ds)
+	g := gate{next: st.groups, now: now}
+	ds := m.transitions(st, orderSignals(sigs), g)
+	ds = m.timers(st, now, ds, g)
 	ds = m.markStale(ds, now)
 	ds = announce(ds)
+	m.flushed(st, ds, now)
 	return m.notifications(st, batches(ds))
 }
 
@@ -116,22 +136,22 @@ func orderSignals(sigs []classify.Signal) []classify.Signal {
 
 // transitions applies the signals to the state, in order, and returns the
 // alerts that fell due by them.
-func (m *Manager) transitions(st *State, sigs []classify.Signal) []due {
+func (m *Manager) transitions(st *State, sigs []classify.Signal, g gate) []due {
 	var out []due
 	for i := range sigs {
-		out = m.apply(st, &sigs[i], out)
+		out = m.apply(st, &sigs[i], g, out)
 	}
 	return out
 }
 
 // timers adds what falls due by the passage of time (tick), once per key:
 // keys already due in this Apply wait for the next one.
-func (m *Manager) timers(st *State, now time.Time, out []due) []due {
+func (m *Manager) timers(st *State, now time.Time, out []due, g gate) []due {
 	emitted := make(map[string]bool, len(out))
 	for _, d := range out {
 		emitted[d.r.Key] = true
 	}
-	return m.tick(st, now, emitted, out)
+	return m.tick(st, now, emitted, g, out)
 }
 
 // markStale marks the alerts that fell due more than StaleAfter before now
@@ -194,7 +214,7 @@ func inhibited(st *State, s *classify.Signal) bool {
 	return h != nil && h.Firing && h.Incident == s.Incident
 }
 
-func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
+func (m *Manager) apply(st *State, s *classify.Signal, g gate, out []due) []due {
 	key := s.AlertKey()
 	r := st.recs[key]
 	if s.Firing {
@@ -229,7 +249,12 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 			r.Held = true
 			return out
 		}
-		r.Notified, r.LastDue = true, s.At
+		r.LastDue = s.At
+		if g.waits(r) {
+			r.Deferred = true // notified with its group when the interval is over (tick)
+			return out
+		}
+		r.Notified = true
 		return append(out, due{r: r, status: StatusFiring, at: s.At})
 	}
 
@@ -246,14 +271,14 @@ func (m *Manager) apply(st *State, s *classify.Signal, out []due) []due {
 	if r.Held || !r.Notified {
 		// Held back by an incident and over before anyone was told.
 		st.remove(key)
-	} else if r.Kind.AboutDevice() && r.Device != "" && m.cfg.ResolveHold > 0 {
+	} else if r.Kind.AboutDevice() && r.Device != "" && (m.cfg.ResolveHold > 0 || g.waits(r)) {
 		r.ResolveDue = s.At.Add(m.cfg.ResolveHold)
 	} else {
 		out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: s.At, ends: s.At})
 		st.remove(key)
 	}
 	if holds(r.Kind) {
-		out = m.release(st, r.Incident, s.At, out)
+		out = m.release(st, r.Incident, s.At, g, out)
 	}
 	return out
 }
@@ -275,33 +300,44 @@ func (m *Manager) confirm(st *State, r *Record, s *classify.Signal, out []due) [
 
 // release notifies the device alerts held back by incident now that it is
 // over: those still firing are judged on their own from here on.
-func (m *Manager) release(st *State, incident string, at time.Time, out []due) []due {
+func (m *Manager) release(st *State, incident string, at time.Time, g gate, out []due) []due {
 	for _, key := range st.sortedKeys() {
 		r := st.recs[key]
 		if !r.Held || r.Incident != incident {
 			continue
 		}
 		r.Held = false
-		if r.Firing {
-			r.Notified = true
-			r.LastDue = maxTime(at, r.Since)
-			st.touch(key)
-			out = append(out, due{r: r, status: StatusFiring, at: r.LastDue})
+		st.touch(key)
+		if !r.Firing {
+			continue
 		}
+		r.LastDue = maxTime(at, r.Since)
+		if g.waits(r) {
+			r.Deferred = true
+			continue
+		}
+		r.Notified = true
+		out = append(out, due{r: r, status: StatusFiring, at: r.LastDue})
 	}
 	return out
 }
 
-// tick emits what falls due by the passage of time: pending resolved
-// notifications whose hold is over, and reminders. Keys already notified
-// in this Apply wait for the next one.
-func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, out []due) []due {
+// tick emits what falls due by the passage of time: first firings their
+// group's interval deferred, pending resolved notifications whose hold is
+// over, and reminders. Keys already notified in this Apply, and groups
+// still inside their interval, wait for a later one.
+func (m *Manager) tick(st *State, now time.Time, emitted map[string]bool, g gate, out []due) []due {
 	for _, key := range st.sortedKeys() {
 		r := st.recs[key]
-		if emitted[key] {
-			continue // one notification per key and Apply; reminders wait
+		if emitted[key] || g.waits(r) {
+			continue // one notification per key and Apply; a group in its interval waits
 		}
 		switch {
+		case r.Deferred && r.Firing && !r.Held:
+			// A first firing its group's interval held back.
+			r.Deferred, r.Notified = false, true
+			st.touch(key)
+			out = append(out, due{r: r, status: StatusFiring, at: r.LastDue})
 		case !r.ResolveDue.IsZero() && !now.Before(r.ResolveDue):
 			out = append(out, due{r: r.clone(), status: StatusResolved, repeat: r.Repeat, at: r.ResolveDue, ends: r.Ended})
 			st.remove(key)

@@ -290,7 +290,8 @@ func TestWebhookBodyGolden(t *testing.T) {
 	if !strings.HasPrefix(ns[0].Link, "https://dd.example.com/api/v1/ui/incidents?at=") {
 		t.Errorf("Link = %q", ns[0].Link)
 	}
-	// Exactly the keys of PRODUCT.md §7.
+	// Exactly the keys of PRODUCT.md §7, plus devicesCounted on a
+	// hub-incident (issue 9: what its count counts; README).
 	var generic []map[string]any
 	json.Unmarshal(got, &generic)
 	keys := func(m map[string]any) []string {
@@ -305,7 +306,7 @@ func TestWebhookBodyGolden(t *testing.T) {
 		t.Errorf("body keys %v", k)
 	}
 	a0 := generic[0]["alerts"].([]any)[0].(map[string]any)
-	if k := keys(a0); !slices.Equal(k, []string{"deviceId", "devices", "endsAt", "evidence", "hub", "key", "kind", "moduleId", "recommendation", "severity", "startsAt", "status", "summary"}) {
+	if k := keys(a0); !slices.Equal(k, []string{"deviceId", "devices", "devicesCounted", "endsAt", "evidence", "hub", "key", "kind", "moduleId", "recommendation", "severity", "startsAt", "status", "summary"}) {
 		t.Errorf("alert keys %v", k)
 	}
 }
@@ -445,7 +446,8 @@ func TestReleaseIsOneNotification(t *testing.T) {
 // announced one by one (listed in full, up to 100 a notification), and say how
 // many of the group are still firing.
 func TestGroupedEpisodes(t *testing.T) {
-	m := alert.New(alert.Config{ResolveHold: -1})
+	// One notification per tick is what this test counts: no group interval.
+	m := alert.New(alert.Config{ResolveHold: -1, GroupInterval: -1})
 	st := alert.NewState()
 	var sigs []classify.Signal
 	for i := range 30 {

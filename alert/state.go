@@ -31,11 +31,17 @@ type Record struct {
 	Evidence       []string `json:"evidence,omitempty"`
 	Recommendation string   `json:"recommendation,omitempty"`
 	Devices        int      `json:"devices"`
+	// EventGridDevices is the Devices a hub incident's suspicion was raised
+	// with, kept when the engine confirms it (Alert.EventGridDevices).
+	EventGridDevices int `json:"eventGridDevices,omitempty"`
 	// Suspected: a hub incident raised early from Event Grid and not yet
 	// confirmed by the engine (see classify.Signal.Suspected).
 	Suspected bool `json:"suspected,omitempty"`
 	// Held: inhibited by the open incident; nothing notified yet.
 	Held bool `json:"held,omitempty"`
+	// Deferred: the episode's first firing waits for its group's interval
+	// (Config.GroupInterval); LastDue is when it fell due.
+	Deferred bool `json:"deferred,omitempty"`
 	// Notified: the episode's firing notification has gone out (or was
 	// recorded as stale).
 	Notified bool `json:"notified,omitempty"`
@@ -68,6 +74,9 @@ type Record struct {
 func newRecord(key string, s *classify.Signal) *Record {
 	r := &Record{Key: key, Kind: s.Kind, Hub: s.Key.Hub, Device: s.Key.Device, Module: s.Key.Module,
 		Firing: true, Since: s.Since, Incident: s.Incident, Suspected: s.Suspected, Site: s.Site}
+	if s.Suspected {
+		r.EventGridDevices = s.Devices
+	}
 	if r.Since.IsZero() {
 		r.Since = s.At
 	}
@@ -112,7 +121,37 @@ func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
 	if status == StatusResolved {
 		a.EndsAt = formatTime(ends)
 	}
+	if r.Kind == classify.HubIncident {
+		r.countDevices(&a)
+	}
 	return a
+}
+
+// countDevices says what a hub incident's device count counts
+// (Alert.DevicesCounted) and, once a suspected incident is confirmed, sets
+// Event Grid's count beside the engine's, with a line of evidence relating
+// the two.
+func (r *Record) countDevices(a *Alert) {
+	switch {
+	case r.Suspected:
+		a.DevicesCounted = CountedEventGrid
+		return
+	case a.Status == StatusResolved:
+		a.DevicesCounted = CountedTotal
+	default:
+		a.DevicesCounted = CountedSoFar
+	}
+	if r.EventGridDevices <= 0 {
+		return
+	}
+	a.EventGridDevices = r.EventGridDevices
+	line := fmt.Sprintf("Event Grid saw %d devices disconnect when this incident was suspected; ", r.EventGridDevices)
+	if a.DevicesCounted == CountedTotal {
+		line += fmt.Sprintf("%d were affected in total", a.Devices)
+	} else {
+		line += fmt.Sprintf("the resource logs, 3–10 minutes behind it, show %d so far", a.Devices)
+	}
+	a.Evidence = append(a.Evidence, line)
 }
 
 // State is the alert side's persistent state: one Record per alert key. The
@@ -123,6 +162,9 @@ func (r *Record) alert(status string, repeat int, ends time.Time) Alert {
 type State struct {
 	recs  map[string]*Record
 	dirty map[string]bool
+	// groups is when each device group inside its GroupInterval may
+	// notify next (groupwait.go), stored as the blob groupsKey.
+	groups map[string]time.Time
 }
 
 // NewState returns an empty state.
@@ -144,6 +186,9 @@ func (s *State) sortedKeys() []string {
 
 // Unmarshal loads one alert key's record from a blob.
 func (s *State) Unmarshal(key string, data []byte) error {
+	if key == groupsKey {
+		return s.unmarshalGroups(data)
+	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("alert: load state %s: %w", key, err)
@@ -158,6 +203,9 @@ func (s *State) Unmarshal(key string, data []byte) error {
 // Marshal serializes one key's record for its blob. ok is false when the key
 // has no record (its alert is over): the caller deletes the blob.
 func (s *State) Marshal(key string) (data []byte, ok bool, err error) {
+	if key == groupsKey {
+		return s.marshalGroups()
+	}
 	r := s.recs[key]
 	if r == nil {
 		return nil, false, nil

@@ -130,3 +130,77 @@ func TestDeliveryKeepsApplyOrder(t *testing.T) {
 		t.Fatalf("delivered %s, want ffff,0000,8888", got)
 	}
 }
+
+// TestIncidentCountsSayWhatTheyCount: the three notifications of one
+// suspected-then-confirmed incident count three different things (at 100 000
+// devices: 17 984, 8 746, 64 257) — devices Event Grid saw disconnect in the
+// burst it was suspected from, devices the resource logs ingested so far
+// show in it, every device it caught. Each says which, in words and in the
+// webhook body (devicesCounted), and the confirmed incident's notifications
+// keep Event Grid's count beside their own.
+func TestIncidentCountsSayWhatTheyCount(t *testing.T) {
+	m := alert.New(alert.Config{})
+	st := alert.NewState()
+	sus := suspected(0)
+	sus.Devices = 17984
+	engine := fire(classify.HubIncident, "", time.Minute, "inc-1")
+	engine.Devices = 8746
+	end := clear(classify.HubIncident, "", time.Minute, 40*time.Minute)
+	end.Devices = 64257
+	cases := []struct {
+		sig              classify.Signal
+		count, counted   string
+		eventGrid        int
+		evidenceContains string
+	}{
+		{sus, "17984 devices disconnected so far, per Event Grid", alert.CountedEventGrid, 0, ""},
+		{engine, "8746 devices disconnected so far, per the resource logs", alert.CountedSoFar, 17984,
+			"Event Grid saw 17984 devices disconnect when this incident was suspected; the resource logs, 3–10 minutes behind it, show 8746 so far"},
+		{end, "64257 devices affected in total", alert.CountedTotal, 17984,
+			"Event Grid saw 17984 devices disconnect when this incident was suspected; 64257 were affected in total"},
+	}
+	for i, c := range cases {
+		ns := m.Apply(st, []classify.Signal{c.sig}, c.sig.At)
+		if len(ns) != 1 {
+			t.Fatalf("step %d: %d notifications, want 1", i, len(ns))
+		}
+		n, a := ns[0], ns[0].Alerts[0]
+		if got := n.DeviceCount(); got != c.count {
+			t.Errorf("step %d (%s): device count %q, want %q", i, n.StatusWords(), got, c.count)
+		}
+		if !strings.Contains(n.Title(), c.count) {
+			t.Errorf("step %d: title %q does not carry %q", i, n.Title(), c.count)
+		}
+		if a.DevicesCounted != c.counted || a.EventGridDevices != c.eventGrid || a.Devices != c.sig.Devices {
+			t.Errorf("step %d: devices %d devicesCounted %q eventGridDevices %d, want %d %q %d",
+				i, a.Devices, a.DevicesCounted, a.EventGridDevices, c.sig.Devices, c.counted, c.eventGrid)
+		}
+		if c.evidenceContains != "" && !strings.Contains(strings.Join(a.Evidence, "\n"), c.evidenceContains) {
+			t.Errorf("step %d: evidence %q lacks %q", i, a.Evidence, c.evidenceContains)
+		}
+	}
+}
+
+// TestIncidentCountWithoutSuspicion: an incident the engine opens without
+// a suspicion counts the resource logs so far while firing and the total
+// once resolved, with no Event Grid count.
+func TestIncidentCountWithoutSuspicion(t *testing.T) {
+	m := alert.New(alert.Config{})
+	st := alert.NewState()
+	for i, c := range []struct {
+		sig            classify.Signal
+		count, counted string
+	}{
+		{fire(classify.HubIncident, "", 0, "inc-1"), "120 devices disconnected so far, per the resource logs", alert.CountedSoFar},
+		{clear(classify.HubIncident, "", 0, 30*time.Minute), "120 devices affected in total", alert.CountedTotal},
+	} {
+		ns := m.Apply(st, []classify.Signal{c.sig}, c.sig.At)
+		if len(ns) != 1 || ns[0].DeviceCount() != c.count || ns[0].Alerts[0].DevicesCounted != c.counted || ns[0].Alerts[0].EventGridDevices != 0 {
+			t.Fatalf("step %d: %+v, want %q (%s)", i, ns, c.count, c.counted)
+		}
+	}
+	d := m.Apply(st, []classify.Signal{fire(classify.DeviceOffline, "d1", time.Hour, "")}, at(time.Hour))
+	if len(d) != 1 || d[0].Alerts[0].DevicesCounted != "" || d[0].DeviceCount() != "1 device" {
+		t.Fatalf("a device alert: %+v", d)
+	}
+}

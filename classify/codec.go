@@ -34,6 +34,9 @@ const (
 	// sets become counts, and the device hashes they name are kept in
 	// memory (hub.legacy) until those devices are next judged.
 	hubBlobV3 = 3
+	// hubBlobV4 appends the hub's token cut-off figures (cutStats); v1–v3
+	// blobs still decode (figures empty: the documented prior stands).
+	hubBlobV4 = 4
 	// deviceBlobV3 appends the hub minutes the device is counted in
 	// (device.contrib).
 	deviceBlobV3 = 3
@@ -459,7 +462,7 @@ func (s *State) MarshalHub(name string) ([]byte, error) {
 
 func encodeHub(h *hub) []byte {
 	w := &writer{}
-	w.byte(hubBlobV3)
+	w.byte(hubBlobV4)
 	w.i(h.frontier)
 	w.i(h.sealed)
 	w.i(h.closed)
@@ -506,13 +509,17 @@ func encodeHub(h *hub) []byte {
 		w.i(h.tombs[k])
 	}
 	w.i(h.first)
+	for _, x := range h.cuts.fields() {
+		w.f64(*x)
+	}
+	w.bool(h.cuts.rejudged)
 	return w.b
 }
 
 func decodeHub(name string, b []byte) (*hub, error) {
 	r := &reader{b: b}
 	v := r.byte()
-	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 && v != hubBlobV3 {
+	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 && v != hubBlobV3 && v != hubBlobV4 {
 		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
 	}
 	h := &hub{name: name, buckets: make(map[int64]*bucket)}
@@ -580,6 +587,12 @@ func decodeHub(name string, b []byte) (*hub, error) {
 	}
 	if v >= hubBlobV2 {
 		h.first = r.i()
+	}
+	if v >= hubBlobV4 {
+		for _, x := range h.cuts.fields() {
+			*x = r.f64()
+		}
+		h.cuts.rejudged = r.bool()
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("classify: hub %s: decode: %w", name, r.err)

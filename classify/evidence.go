@@ -133,6 +133,10 @@ type facts struct {
 	// prior: the SDK's token cut-off explains the session's age (sdkPrior);
 	// unknownAge: that age is only consistent with it (no connect on record).
 	prior, unknownAge bool
+	// veto: the prior would hold on an unknown age, but the hub's own
+	// cut-off figures make a network drop the likelier cause
+	// (cutStats.cutLikelier).
+	veto bool
 }
 
 // gather collects the facts for the 404104 at d.entries[i].
@@ -144,6 +148,9 @@ func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	f.gatherDuplicates()
 	f.inc = e.caughtIn(h, d, i)
 	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
+	if f.unknownAge && f.reconnect && !h.cuts.cutLikelier() {
+		f.prior, f.unknownAge, f.veto = false, false, true
+	}
 	if f.te.beside < 0 && f.te.onPeriod && !f.te.close && (!f.reconnect || f.inc != nil) {
 		// the period match is all that is left of the token signature:
 		// it must be close, not merely within the enforcement jitter
@@ -241,6 +248,10 @@ func (f *facts) tokenWords(ev []string) []string {
 		ev = append(ev, fmt.Sprintf("%s %s before; no token period learned yet", since, durWords(te.connected)))
 	case f.h.first != 0:
 		ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(f.h.first, f.ref), durWords(f.t-f.h.first)))
+	}
+	if f.veto {
+		ev = append(ev, fmt.Sprintf("a %s client over MQTT whose session began before the records did, as one its token cut-off ends would, %s",
+			te.sdk.family(), f.h.cuts.vetoWords()))
 	}
 	if f.prior {
 		ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",

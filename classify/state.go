@@ -58,6 +58,9 @@ const (
 	// period, learned later, does not fit its session (see
 	// Engine.reviseEarlier); rendered from its sample, like fRetro.
 	fUnprior
+	// fUnlogged: the 404104 is counted in its hub's cut-off figures as
+	// without a 401003 (cutStats.learn); a 401003 arriving later moves it.
+	fUnlogged
 )
 
 // entry is one connection-relevant record on a device's timeline. 404104
@@ -358,6 +361,7 @@ type hub struct {
 	inc     []*incident       // sorted by start
 	metrics []metricEv
 	tombs   map[uint64]int64 // deleted devices: key hash → deletion time
+	cuts    cutStats         // how the hub's token cut-offs look (cuts.go)
 	// legacy: per device hash, the minutes a hub blob of the old layout
 	// (member sets) counted it in; read once by syncBuckets for devices
 	// whose own blob predates contrib. Not persisted.

@@ -44,6 +44,7 @@ func (e *Engine) Tick(st *State, watermark time.Time) Output {
 		}
 	}
 	for _, n := range hubs {
+		e.rejudgeEarly(st, st.hubs[n], w, &out)
 		e.sealHub(st, st.hubs[n], w, &out)
 	}
 	st.clearTouched()
@@ -227,6 +228,10 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 		switch {
 		case !final:
 			ent.flags |= fFinal | fAnnounced
+			if h.cuts.learn(&v) {
+				ent.flags |= fUnlogged
+			}
+			st.markHub(h)
 		case v.cause != ent.cause:
 			if ent.rev < 255 {
 				ent.rev++
@@ -235,6 +240,11 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			// same cause, new evidence: re-emit without counting a revision
 		default:
 			continue
+		}
+		if ent.flags&fUnlogged != 0 && v.backed {
+			ent.flags &^= fUnlogged
+			h.cuts.relog(&v)
+			st.markHub(h)
 		}
 		ent.cause, ent.fp, ent.conf = v.cause, fp, uint8(v.confidence*100+0.5)
 		changed = true

@@ -35,6 +35,10 @@ type Config struct {
 	// StaleAfter and RepeatInterval drive the alert side.
 	StaleAfter     time.Duration
 	RepeatInterval time.Duration
+	// GroupInterval (GROUP_INTERVAL, 5m; 0 turns it off, stored as -1) is
+	// how long a group of device alerts waits between notifications
+	// (alert.Config.GroupInterval).
+	GroupInterval time.Duration
 
 	// StepEvents (EVALUATE_STEP_EVENTS) bounds the events one Evaluate step
 	// reads: a backlog is worked through in steps, each committed.
@@ -143,6 +147,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Engine = e
 	c.StaleAfter = l.dur("STALE_AFTER", 30*time.Minute)
 	c.RepeatInterval = l.dur("REPEAT_INTERVAL", 4*time.Hour)
+	c.GroupInterval = -1
+	if strings.TrimSpace(l.getenv("GROUP_INTERVAL")) != "0" {
+		c.GroupInterval = l.dur("GROUP_INTERVAL", 5*time.Minute)
+	}
 	c.StepEvents = l.int("EVALUATE_STEP_EVENTS", 100_000, 100)
 	c.ReadSafety = l.dur("EVALUATE_READ_SAFETY", 2*time.Minute)
 	c.Watch = watch.DefaultConfig()

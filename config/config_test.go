@@ -24,7 +24,7 @@ func TestDefaults(t *testing.T) {
 		e.FlapWindow != time.Hour || e.FlapReset != time.Hour || e.IncidentMinDevices != 10 {
 		t.Errorf("engine defaults %+v", e)
 	}
-	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour || c.ReadSafety != 2*time.Minute {
+	if c.StaleAfter != 30*time.Minute || c.RepeatInterval != 4*time.Hour || c.ReadSafety != 2*time.Minute || c.GroupInterval != 5*time.Minute {
 		t.Errorf("defaults %+v", c)
 	}
 	if c.Watch.SilentAfter != 15*time.Minute || c.Watch.LagAfter != 20*time.Minute {
@@ -97,6 +97,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{map[string]string{"PAGERDUTY_ROUTING_KEY": "SECRET", "PAGERDUTY_EVENTS_URL": "events.eu.pagerduty.com"}, []string{"PAGERDUTY_EVENTS_URL"}},
 		{map[string]string{"PIPELINE_SILENT_AFTER": "0s", "LAG_ALERT_AFTER": "soon"}, []string{"PIPELINE_SILENT_AFTER", "LAG_ALERT_AFTER"}},
 		{map[string]string{"EVALUATE_READ_SAFETY": "0s"}, []string{"EVALUATE_READ_SAFETY"}},
+		{map[string]string{"GROUP_INTERVAL": "-5m"}, []string{"GROUP_INTERVAL"}},
 	}
 	for _, c := range cases {
 		_, err := Load(env(c.env))
@@ -111,6 +112,17 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%v: error leaks the URL: %v", c.env, err)
+		}
+	}
+}
+
+// TestGroupIntervalSetting: GROUP_INTERVAL takes a duration, and 0 turns
+// the interval off (alert.Config takes a negative value for that).
+func TestGroupIntervalSetting(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 5 * time.Minute, "2m": 2 * time.Minute, "0": -1, "1h": time.Hour} {
+		c, err := Load(env(map[string]string{"GROUP_INTERVAL": v}))
+		if err != nil || c.GroupInterval != want {
+			t.Errorf("GROUP_INTERVAL=%q: %v, %v; want %v", v, c.GroupInterval, err, want)
 		}
 	}
 }

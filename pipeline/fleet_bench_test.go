@@ -18,23 +18,24 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
 
-// BenchmarkFleet runs the simulator's default fleet (one hub incident,
+// BenchmarkFleet streams the simulator's default fleet (one hub incident,
 // every device fault, Azure Monitor's delays) through the pipeline for
 // 1 000, 10 000 and 100 000 devices over 3 hours, as the host delivers it:
 // every 30 simulated seconds each partition's new Event Hubs bodies in
 // batches of 32 (host.json maxEventBatchSize), the Event Grid deliveries and
 // metric alerts, then Evaluate (wall-clock watermark and read margin as in
 // production, on a simulated clock), until the incident is over and every
-// verdict final. The store is the embedded one behind the request-counting
-// wrapper. It reports:
+// verdict final. The store is the embedded one (forgetting events read 10
+// minutes ago) behind the request-counting wrapper. It reports:
 //
-//   - s/sim-hour: wall seconds per simulated hour (fleet generation not
-//     included);
+//   - s/sim-hour: wall seconds per simulated hour, the stream's simulation
+//     of each minute included (as in `handler run`);
 //   - peak-heap-MiB: the most Go heap in use (runtime/metrics
 //     /memory/classes/heap/objects:bytes, sampled after every tick) of the
 //     whole benchmark process: the pipeline, the embedded store's events,
-//     blobs and diagnoses, and the generated fleet; fleet-heap-MiB is the
-//     heap after generating the fleet, before the run;
+//     blobs and diagnoses, and the fleet's stream (its decided run and the
+//     minutes in flight); fleet-heap-MiB is the heap after preparing the
+//     stream, before the run;
 //   - table-req/tick and max-table-req/tick: Evaluate's Table requests per
 //     tick, modelled from its store calls (a write of n rows:
 //     transactions of 100 rows per partition; the events read: one query
@@ -77,44 +78,36 @@ type fleetArrival struct {
 	kind string // "diag", or the writer of a push: "eventgrid", "metric"
 }
 
-// runFleetBench generates sc's fleet and drives it through a pipeline on
-// the counting embedded store (see BenchmarkFleet).
+// runFleetBench streams sc's fleet (sim.NewStream: only minutes of it in
+// memory, as `handler run` does) through a pipeline on the counting
+// embedded store (see BenchmarkFleet).
 func runFleetBench(b *testing.B, sc sim.Config) fleetRun {
 	ctx := context.Background()
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
 		b.Fatal(err)
 	}
-	fleet := sim.Generate(sc)
-	if len(fleet.Incidents) != 1 {
-		b.Fatalf("%d incidents in the fleet, want 1", len(fleet.Incidents))
-	}
-	var as []fleetArrival
-	for _, m := range fleet.Diagnostics {
-		as = append(as, fleetArrival{m, "diag"})
-	}
-	for _, m := range fleet.EventGrid {
-		as = append(as, fleetArrival{m, "eventgrid"})
-	}
-	for _, m := range fleet.MetricAlerts {
-		as = append(as, fleetArrival{m, "metric"})
-	}
-	sort.SliceStable(as, func(i, j int) bool { return as[i].msg.Enqueued.Before(as[j].msg.Enqueued) })
-	fr := fleetRun{incidentDevices: fleet.Incidents[0].Devices, incidentErrors: fleet.Incidents[0].HubErrors}
+	fleet := sim.NewStream(sc)
 	runtime.GC()
-	fr.fleetHeap = heapInUse()
+	fr := fleetRun{fleetHeap: heapInUse()}
 
-	cs := &counting{Store: store.NewMemory(), n: map[string]int{}}
-	c := &clock{t: sc.Start}
+	// The store forgets events 10 minutes after they are read, as in
+	// `handler run`: the pipeline re-reads at most from its last commit
+	// (every 5 ticks), and in production the events live in Table storage,
+	// not in the process.
+	cs := &counting{Store: store.NewMemory(store.ForgetReadEvents(10 * time.Minute)), n: map[string]int{}}
+	c := &clock{t: fleet.Start()}
 	p, err := New(Options{Config: cfg, Store: cs, Now: c.Now, Instance: "bench", Log: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The last record arrives at most TailMax after the fleet's end; the
+	// run then waits for every verdict to settle.
 	e := cfg.Engine
-	end := as[len(as)-1].msg.Enqueued.Add(e.AllowedLateness + e.ReconnectGrace + e.OfflineAfter + 10*time.Minute)
-	began, next := time.Now(), 0
+	end := fleet.End().Add(sc.TailMax + e.AllowedLateness + e.ReconnectGrace + e.OfflineAfter + 10*time.Minute)
+	began := time.Now()
 	for ; !c.t.After(end); c.t = c.t.Add(30 * time.Second) {
-		next = deliverFleet(b, p, as, next, c.t)
+		deliverFleet(b, p, fleetArrivals(fleet.Next(c.t)))
 		clear(cs.n)
 		rep, err := p.Tick(ctx)
 		if err != nil {
@@ -126,7 +119,12 @@ func runFleetBench(b *testing.B, sc sim.Config) fleetRun {
 		fr.ticks++
 		fr.peakHeap = max(fr.peakHeap, heapInUse())
 	}
-	fr.wall, fr.simulated = time.Since(began), end.Sub(sc.Start)
+	fr.wall, fr.simulated = time.Since(began), end.Sub(fleet.Start())
+	out := fleet.Result()
+	if len(out.Incidents) != 1 {
+		b.Fatalf("%d incidents in the fleet, want 1", len(out.Incidents))
+	}
+	fr.incidentDevices, fr.incidentErrors = out.Incidents[0].Devices, out.Incidents[0].HubErrors
 	is, err := cs.ListIncidents(ctx, "", nil)
 	if err != nil || len(is) == 0 || is[0].Open {
 		b.Fatalf("incidents %+v (%v), want the injected one found and closed", is, err)
@@ -134,14 +132,29 @@ func runFleetBench(b *testing.B, sc sim.Config) fleetRun {
 	return fr
 }
 
-// deliverFleet ingests as[next:] up to now as the host would deliver it and
-// returns the index of the first message not yet arrived.
-func deliverFleet(b *testing.B, p *Pipeline, as []fleetArrival, next int, now time.Time) int {
+// fleetArrivals is a's messages in arrival order, each with its function.
+func fleetArrivals(a sim.Arrivals) []fleetArrival {
+	var as []fleetArrival
+	for _, m := range a.Diagnostics {
+		as = append(as, fleetArrival{m, "diag"})
+	}
+	for _, m := range a.EventGrid {
+		as = append(as, fleetArrival{m, "eventgrid"})
+	}
+	for _, m := range a.MetricAlerts {
+		as = append(as, fleetArrival{m, "metric"})
+	}
+	sort.SliceStable(as, func(i, j int) bool { return as[i].msg.Enqueued.Before(as[j].msg.Enqueued) })
+	return as
+}
+
+// deliverFleet ingests as, the messages that arrived since the last tick,
+// as the host would deliver them.
+func deliverFleet(b *testing.B, p *Pipeline, as []fleetArrival) {
 	ctx := context.Background()
 	parts := map[string][][]byte{}
 	var order []string
-	for ; next < len(as) && !as[next].msg.Enqueued.After(now); next++ {
-		a := as[next]
+	for _, a := range as {
 		var res ingest.Result
 		switch a.kind {
 		case "diag":
@@ -172,7 +185,6 @@ func deliverFleet(b *testing.B, p *Pipeline, as []fleetArrival, next int, now ti
 			bodies = bodies[k:]
 		}
 	}
-	return next
 }
 
 // tableRequests models the Table requests of one tick from its store calls

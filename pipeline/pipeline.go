@@ -248,6 +248,7 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.alerts = alert.New(alert.Config{
 		RepeatInterval: opts.Config.RepeatInterval,
+		GroupInterval:  opts.Config.GroupInterval,
 		StaleAfter:     opts.Config.StaleAfter,
 		PublicBaseURL:  opts.Config.PublicBaseURL,
 	})

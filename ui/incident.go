@@ -2,7 +2,9 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,10 +19,16 @@ import (
 const (
 	// incidentMargin is drawn before and after an incident.
 	incidentMargin = 30 * time.Minute
-	// maxCaught bounds the devices an incident page lists.
-	maxCaught = 500
-	// maxCaughtPages bounds the diagnosis pages read to find them.
-	maxCaughtPages = 5
+	// caughtPage is how many of an incident's disconnects one incident
+	// page lists: one page of the store's diagnoses, filtered to the
+	// incident, whatever the incident's size; the rest are reached
+	// through the page's next link (the store's cursor, as the API's
+	// disconnects?incident= pages them).
+	caughtPage = 500
+	// caughtMargin widens the incident's span for its disconnects, as the
+	// API does (api.incidentMargin): a burst member may fall seconds
+	// before the incident's first minute.
+	caughtMargin = time.Minute
 )
 
 type caughtDevice struct {
@@ -35,16 +43,18 @@ type noteRow struct {
 
 type incidentData struct {
 	incidentRow
-	Hub, HubHref  string
-	Duration      string
-	Evidence      []string
-	Chart         stackChart
-	Caught        []caughtDevice
-	CaughtMore    bool
-	Notifications []noteRow
+	Hub, HubHref string
+	Duration     string
+	Evidence     []string
+	Chart        stackChart
+	Caught       []caughtDevice
+	// CaughtNext links the next page of the incident's disconnects (""
+	// on the last); CaughtFirst the first page, from a later one.
+	CaughtNext, CaughtFirst string
+	Notifications           []noteRow
 }
 
-func (v *view) incident(ctx context.Context, id string) (int, *Page) {
+func (v *view) incident(ctx context.Context, id, cursor string) (int, *Page) {
 	in, ok, err := store.FindIncident(ctx, v.p.st, id)
 	if err != nil {
 		return v.unavailable(err)
@@ -52,7 +62,7 @@ func (v *view) incident(ctx context.Context, id string) (int, *Page) {
 	if !ok {
 		return v.notFound("Unknown incident", "No hub incident has the id "+quote(id)+" (incidents are kept for the retention period).")
 	}
-	return v.incidentPage(ctx, in)
+	return v.incidentPage(ctx, in, cursor)
 }
 
 // incidentAt opens the incident of hub that time at (RFC 3339) falls in, or
@@ -77,7 +87,7 @@ func (v *view) incidentAt(ctx context.Context, hub, at string) (int, *Page) {
 	if best == nil {
 		return v.notFound("Unknown incident", "Hub "+quote(hub)+" has no incident at "+t.UTC().Format(time.RFC3339)+".")
 	}
-	return v.incidentPage(ctx, *best)
+	return v.incidentPage(ctx, *best, "")
 }
 
 func absDur(d time.Duration) time.Duration {
@@ -87,7 +97,7 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-func (v *view) incidentPage(ctx context.Context, in classify.Incident) (int, *Page) {
+func (v *view) incidentPage(ctx context.Context, in classify.Incident, cursor string) (int, *Page) {
 	end := in.End
 	if in.Open {
 		end = v.now
@@ -105,8 +115,18 @@ func (v *view) incidentPage(ctx context.Context, in classify.Incident) (int, *Pa
 		bands = append(bands, band{X: x, W: w, Label: "incident " + in.ID})
 	}
 	d.Chart = buildStack(sr.Minutes, sr.Start, time.Minute, bands, true)
-	if d.Caught, d.CaughtMore, err = v.caught(ctx, in, end); err != nil {
-		return v.unavailable(err)
+	var next string
+	if d.Caught, next, err = v.caught(ctx, in, end, cursor); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return v.unavailable(err)
+		}
+		return v.badRequest("This page of the incident's devices cannot be read (" + err.Error() + "): open the incident's first page.")
+	}
+	if next != "" {
+		d.CaughtNext = v.link("ui/incidents/"+url.PathEscape(in.ID), url.Values{"cursor": {next}})
+	}
+	if cursor != "" {
+		d.CaughtFirst = v.incidentLink(in.ID)
 	}
 	if d.Notifications, err = v.incidentNotes(ctx, in, end); err != nil {
 		return v.unavailable(err)
@@ -114,41 +134,34 @@ func (v *view) incidentPage(ctx context.Context, in classify.Incident) (int, *Pa
 	return v.render(http.StatusOK, "incident", "Incident "+in.ID, in.Hub, d)
 }
 
-// caught lists the devices whose disconnects fell in the incident, one row
-// per device, reading at most maxCaughtPages pages of diagnoses.
-func (v *view) caught(ctx context.Context, in classify.Incident, end time.Time) ([]caughtDevice, bool, error) {
-	q := store.DiagnosisQuery{Hub: in.Hub, From: in.Start.Add(-time.Minute), To: end.Add(time.Minute), Limit: 1000}
-	seen := map[string]bool{}
-	var out []caughtDevice
-	for page := 0; page < maxCaughtPages; page++ {
-		ds, next, err := v.p.st.ListDiagnoses(ctx, q)
-		if err != nil {
-			return nil, false, err
+// caught lists one page of the incident's disconnects from cursor on,
+// one row per device: a single store page of at most caughtPage diagnoses
+// (the store filters them to the incident), and the cursor of the next
+// page ("" on the last). A device that disconnected more than once in the
+// incident may appear on two pages.
+func (v *view) caught(ctx context.Context, in classify.Incident, end time.Time, cursor string) ([]caughtDevice, string, error) {
+	q := store.DiagnosisQuery{Hub: in.Hub, From: in.Start.Add(-caughtMargin), To: end.Add(caughtMargin), Incident: in.ID,
+		Limit: caughtPage, Cursor: cursor}
+	ds, next, err := v.p.st.ListDiagnoses(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	seen := make(map[string]bool, len(ds))
+	out := make([]caughtDevice, 0, len(ds))
+	for _, x := range ds {
+		if x.Incident != in.ID || seen[x.Key.Path()] {
+			continue
 		}
-		for _, x := range ds {
-			if x.Incident != in.ID || seen[x.Key.Path()] {
-				continue
-			}
-			seen[x.Key.Path()] = true
-			if len(out) >= maxCaught {
-				sortCaught(out)
-				return out, true, nil
-			}
-			id := x.Key.Device
-			if x.Key.Module != "" {
-				id += " / " + x.Key.Module
-			}
-			out = append(out, caughtDevice{ID: id, Href: v.deviceLink(x.Key.Hub, x.Key.Device, x.Key.Module),
-				Time: x.Time.UTC().Format("15:04:05"), Cause: causeLabel(x.Cause), Class: causeClass(x.Cause)})
+		seen[x.Key.Path()] = true
+		id := x.Key.Device
+		if x.Key.Module != "" {
+			id += " / " + x.Key.Module
 		}
-		if next == "" {
-			sortCaught(out)
-			return out, false, nil
-		}
-		q.Cursor = next
+		out = append(out, caughtDevice{ID: id, Href: v.deviceLink(x.Key.Hub, x.Key.Device, x.Key.Module),
+			Time: x.Time.UTC().Format("15:04:05"), Cause: causeLabel(x.Cause), Class: causeClass(x.Cause)})
 	}
 	sortCaught(out)
-	return out, true, nil
+	return out, next, nil
 }
 
 // sortCaught orders caught devices by the time of their disconnect.

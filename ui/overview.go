@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,49 @@ type firingGroup struct {
 	Severity string
 	Items    []firingItem
 	More     int
+	// Before counts the group's devices listed on earlier pages; Next
+	// links the page after this one ("" when none is left), First the
+	// group's first page (from a later one). A group after a hub incident
+	// can hold every device of the hub: each is reachable, a page at a
+	// time.
+	Before      int
+	Next, First string
+}
+
+// groupPage is the page of one firing group a hub page shows
+// (?kind=&after=): the group of kind, from the record after the cursor
+// after (recCursor); the other groups show their first page.
+type groupPage struct {
+	kind  classify.SignalKind
+	after string
+}
+
+// recCursor places a firing record in its group's order (newest first,
+// then by key): its start in Unix nanoseconds and its key.
+func recCursor(r *alert.Record) string {
+	return strconv.FormatInt(r.Since.UnixNano(), 10) + "_" + r.Key
+}
+
+// afterCursor returns the index in rs (firingAlerts' order) of the first
+// record after cursor; 0 for a cursor that does not parse. A record
+// resolved since the cursor was written does not shift the page.
+func afterCursor(rs []*alert.Record, cursor string) int {
+	ns, key, ok := strings.Cut(cursor, "_")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil {
+		return 0
+	}
+	since := time.Unix(0, n)
+	i, _ := slices.BinarySearchFunc(rs, since, func(r *alert.Record, t time.Time) int {
+		if c := t.Compare(r.Since); c != 0 {
+			return c // newest first
+		}
+		if r.Key <= key {
+			return -1
+		}
+		return 1
+	})
+	return i
 }
 
 // incidentRow is an incident in a list.
@@ -112,7 +156,7 @@ func (v *view) overview(ctx context.Context) (int, *Page) {
 	}
 	d := overviewData{}
 	for _, h := range hubs {
-		s, err := v.hubSection(ctx, h, alerts[h], false)
+		s, err := v.hubSection(ctx, h, alerts[h], false, groupPage{})
 		if err != nil {
 			return v.unavailable(err)
 		}
@@ -129,7 +173,7 @@ type hubData struct {
 	Health  health
 }
 
-func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
+func (v *view) hub(ctx context.Context, hub string, pg groupPage) (int, *Page) {
 	if _, err := v.p.st.GetBlob(ctx, store.HubBlobs, hub); errors.Is(err, store.ErrNotFound) {
 		return v.notFound("Unknown hub", "No hub named "+quote(hub)+" has sent any record.")
 	} else if err != nil {
@@ -139,7 +183,7 @@ func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
 	if err != nil {
 		return v.unavailable(err)
 	}
-	s, err := v.hubSection(ctx, hub, alerts[hub], true)
+	s, err := v.hubSection(ctx, hub, alerts[hub], true, pg)
 	if err != nil {
 		return v.unavailable(err)
 	}
@@ -154,7 +198,7 @@ func (v *view) hub(ctx context.Context, hub string) (int, *Page) {
 // its incidents. all lists every incident and up to maxListedHub firing
 // devices per kind (the hub page); otherwise the incidents of the window and
 // the first maxListed devices.
-func (v *view) hubSection(ctx context.Context, hub string, recs []*alert.Record, all bool) (hubSection, error) {
+func (v *view) hubSection(ctx context.Context, hub string, recs []*alert.Record, all bool, pg groupPage) (hubSection, error) {
 	s := hubSection{Hub: hub, Href: v.hubLink(hub)}
 	end := v.now.Truncate(windowStep).Add(windowStep)
 	start := end.Add(-window)
@@ -202,7 +246,7 @@ func (v *view) hubSection(ctx context.Context, hub string, recs []*alert.Record,
 		s.LastRecord = sr.LastRecord.Format("2006-01-02 15:04:05 UTC")
 		s.LastAgo = ago(v.now.Sub(sr.LastRecord))
 	}
-	s.Firing = v.firingGroups(hub, incs, recs, all)
+	s.Firing = v.firingGroups(hub, incs, recs, all, pg)
 	return s, nil
 }
 
@@ -246,8 +290,10 @@ func (v *view) firingAlerts(ctx context.Context) (map[string][]*alert.Record, er
 }
 
 // firingGroups lists what is firing on a hub now: open incidents, then
-// renewal failing, offline and flapping devices.
-func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.Record, all bool) []firingGroup {
+// renewal failing, offline and flapping devices, each kind a page of at
+// most maxListed (overview) or maxListedHub (hub page) devices with a link
+// to the next page (pg: which group and where its page starts).
+func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.Record, all bool, pg groupPage) []firingGroup {
 	var gs []firingGroup
 	g := firingGroup{Kind: string(classify.HubIncident), Title: "Hub incidents", Severity: "critical"}
 	for _, in := range incs {
@@ -262,27 +308,23 @@ func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.
 		limit = maxListedHub
 	}
 	for _, kind := range []classify.SignalKind{classify.TokenRenewalFailing, classify.DeviceOffline, classify.DeviceFlapping} {
-		g := firingGroup{Kind: string(kind), Title: kindTitle(kind), Severity: kind.Severity()}
+		var ofKind []*alert.Record
 		for _, r := range recs {
-			if r.Kind != kind {
-				continue
+			if r.Kind == kind {
+				ofKind = append(ofKind, r)
 			}
-			if len(g.Items) >= limit {
-				g.More++
-				continue
-			}
-			label := r.Device
-			if r.Module != "" {
-				label += " / " + r.Module
-			}
-			detail := r.Summary
-			switch {
-			case r.Held && r.Site != "":
-				detail = "held back by the open site outage behind " + r.Site + ".x. " + detail
-			case r.Held:
-				detail = "held back by the open hub incident. " + detail
-			}
-			g.Items = append(g.Items, firingItem{Label: label, Href: v.deviceLink(hub, r.Device, r.Module), Detail: detail, Since: ago(v.now.Sub(r.Since))})
+		}
+		g := firingGroup{Kind: string(kind), Title: kindTitle(kind), Severity: kind.Severity()}
+		if pg.kind == kind && pg.after != "" {
+			g.Before = afterCursor(ofKind, pg.after)
+			g.First = v.link("ui/hubs/"+url.PathEscape(hub), url.Values{"kind": {string(kind)}})
+		}
+		page := ofKind[g.Before:min(len(ofKind), g.Before+limit)]
+		for _, r := range page {
+			g.Items = append(g.Items, v.firingItem(hub, r))
+		}
+		if g.More = len(ofKind) - g.Before - len(page); g.More > 0 {
+			g.Next = v.link("ui/hubs/"+url.PathEscape(hub), url.Values{"kind": {string(kind)}, "after": {recCursor(page[len(page)-1])}})
 		}
 		gs = append(gs, g)
 	}
@@ -290,6 +332,22 @@ func (v *view) firingGroups(hub string, incs []classify.Incident, recs []*alert.
 		gs = append(gs, sg)
 	}
 	return gs
+}
+
+// firingItem is a firing device alert as a group lists it.
+func (v *view) firingItem(hub string, r *alert.Record) firingItem {
+	label := r.Device
+	if r.Module != "" {
+		label += " / " + r.Module
+	}
+	detail := r.Summary
+	switch {
+	case r.Held && r.Site != "":
+		detail = "held back by the open site outage behind " + r.Site + ".x. " + detail
+	case r.Held:
+		detail = "held back by the open hub incident. " + detail
+	}
+	return firingItem{Label: label, Href: v.deviceLink(hub, r.Device, r.Module), Detail: detail, Since: ago(v.now.Sub(r.Since))}
 }
 
 // siteGroup lists the hub's firing site outages (package site), by network.

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/internal/funchost"
 	"github.com/disconnect-doctor/disconnect-doctor/store"
 )
@@ -109,7 +110,7 @@ func (p *Pages) Serve(ctx context.Context, path string, q url.Values) (int, *Pag
 	case rest == "":
 		return v.overview(ctx)
 	case seg == "hubs" && arg != "":
-		return v.hub(ctx, strings.ToLower(arg))
+		return v.hub(ctx, strings.ToLower(arg), groupPage{kind: classify.SignalKind(q.Get("kind")), after: q.Get("after")})
 	case seg == "devices":
 		id := q.Get("id")
 		if arg != "" {
@@ -117,7 +118,7 @@ func (p *Pages) Serve(ctx context.Context, path string, q url.Values) (int, *Pag
 		}
 		return v.device(ctx, strings.ToLower(q.Get("hub")), id, q.Get("module"))
 	case seg == "incidents" && arg != "":
-		return v.incident(ctx, arg)
+		return v.incident(ctx, arg, q.Get("cursor"))
 	case seg == "incidents":
 		return v.incidentAt(ctx, strings.ToLower(q.Get("hub")), q.Get("at"))
 	case seg == "search":

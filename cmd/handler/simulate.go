@@ -27,6 +27,9 @@ type simFlags struct {
 	hours     float64
 	incidents int
 	hub       string
+	// shape overrides the simulator's fleet shares (-1: its default), to
+	// try the product on fleets unlike the default one.
+	unauthorized, flaky, customTTL, loss float64
 }
 
 func (f *simFlags) register(fs *flag.FlagSet, devices int, hours float64) {
@@ -35,6 +38,10 @@ func (f *simFlags) register(fs *flag.FlagSet, devices int, hours float64) {
 	fs.Float64Var(&f.hours, "hours", hours, "simulated hours")
 	fs.IntVar(&f.incidents, "incidents", 1, "hub incidents to inject")
 	fs.StringVar(&f.hub, "hub", "", "hub name (default: the simulator's)")
+	fs.Float64Var(&f.unauthorized, "unauthorized-share", -1, "share of token cut-offs the hub logs a 401003 for (default: the simulator's, 0.8)")
+	fs.Float64Var(&f.flaky, "flaky-share", -1, "share of devices on an unreliable network (default: the simulator's, 0.06)")
+	fs.Float64Var(&f.loss, "loss-rate", -1, "share of resource-log records never delivered (default: the simulator's, 0.005)")
+	fs.Float64Var(&f.customTTL, "custom-ttl-share", -1, "share of .NET/Java devices with a 20 min, 3 h or 24 h token (default: the simulator's, 0.08)")
 }
 
 // config turns the flags into a simulator configuration starting at start.
@@ -48,6 +55,17 @@ func (f *simFlags) config(start time.Time) (sim.Config, error) {
 	c.Incidents = f.incidents
 	if f.hub != "" {
 		c.Hub = f.hub
+	}
+	for _, o := range []struct {
+		v   float64
+		dst *float64
+	}{{f.unauthorized, &c.UnauthorizedShare}, {f.flaky, &c.FlakyShare}, {f.customTTL, &c.CustomTTLShare}, {f.loss, &c.LossRate}} {
+		if o.v > 1 {
+			return sim.Config{}, errors.New("--unauthorized-share, --flaky-share, --custom-ttl-share and --loss-rate are shares in [0, 1]")
+		}
+		if o.v >= 0 {
+			*o.dst = o.v
+		}
 	}
 	if !start.IsZero() {
 		c.Start = start

@@ -1,0 +1,215 @@
+package classify
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// cutVerdict is a 404104 of a .NET client over MQTT as learn sees it.
+func cutVerdict(age int64, backed, back bool) verdict {
+	return verdict{cause: ccTokenExpiry, hubCut: true, age: age, backed: backed, reconnect: back}
+}
+
+// earlyVerdict is one of a client with no connect on record in the
+// records' first hubCutMax.
+func earlyVerdict(backed bool) verdict {
+	return verdict{cause: ccTokenExpiry, hubCut: true, age: -1, early: true, backed: backed, reconnect: true}
+}
+
+// TestCutKindOf: which 404104s the hub's cut-off figures count, and where.
+func TestCutKindOf(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		v    verdict
+		want cutKind
+	}{
+		{"67 min into a session, back", cutVerdict(67*60, true, true), cutWindow},
+		{"at the window's edges", cutVerdict(hubCutMin, false, true), cutWindow},
+		{"just past the window", cutVerdict(hubCutMax+1, false, true), cutNone},
+		{"in the span as long before it, no 401003", cutVerdict(58*60, false, true), cutControl},
+		{"in that span with a 401003 (its own token evidence)", cutVerdict(58*60, true, true), cutNone},
+		{"in that span on its learned period", func() verdict { v := cutVerdict(58*60, false, true); v.onPeriod = true; return v }(), cutNone},
+		{"younger than the control span", cutVerdict(20*60, false, true), cutNone},
+		{"not back within the grace", cutVerdict(67*60, true, false), cutNone},
+		{"inside a hub incident's span", func() verdict { v := cutVerdict(67*60, true, true); v.inSpan = true; return v }(), cutNone},
+		{"a client the hub does not cut (AMQP, C, Node, Python)", func() verdict { v := cutVerdict(67*60, true, true); v.hubCut = false; return v }(), cutNone},
+		{"no connect on record, early", earlyVerdict(false), cutEarly},
+		{"no connect on record, after the first hubCutMax", verdict{hubCut: true, age: -1, reconnect: true}, cutNone},
+	} {
+		if got := cutKindOf(&c.v); got != c.want {
+			t.Errorf("%s: kind %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// hubFigures builds a hub's figures from counts of 404104s as learn sees
+// them: window cut-offs (logged of them), control drops, early drops
+// (logged of them).
+func hubFigures(window, windowLogged, control, early, earlyLogged int) *cutStats {
+	c := &cutStats{}
+	for i := range window {
+		v := cutVerdict(67*60, i < windowLogged, true)
+		c.learn(&v)
+	}
+	for range control {
+		v := cutVerdict(58*60, false, true)
+		c.learn(&v)
+	}
+	for i := range early {
+		v := earlyVerdict(i < earlyLogged)
+		c.learn(&v)
+	}
+	return c
+}
+
+// TestCutLikelier: the SDK prior for an early drop without a 401003 stands
+// unless the hub's own figures make a network drop the likelier cause.
+func TestCutLikelier(t *testing.T) {
+	for _, c := range []struct {
+		name                                              string
+		window, windowLogged, control, early, earlyLogged int
+		want                                              bool
+	}{
+		{"a new hub: nothing learned", 0, 0, 0, 0, 0, true},
+		{"too few cut-offs at a known age", 60, 60, 0, 3700, 3680, true},
+		{"too few early cut-offs", 800, 800, 0, 90, 60, true},
+		// the reference's "sometimes with 401003": a fifth of the cut-offs
+		// unlogged, so most early drops without one are cut-offs
+		{"cut-offs often come without a 401003", 800, 640, 5, 3700, 2900, true},
+		// every cut-off logged: the early drops without one are the network's
+		{"every cut-off logged, early drops without one", 800, 795, 5, 3700, 3680, false},
+		// nearly every one logged, but the early unlogged drops are no more
+		// than the cut-offs expected without a 401003
+		{"few unlogged cut-offs, as many early drops without one", 800, 790, 2, 3700, 3660, true},
+	} {
+		f := hubFigures(c.window, c.windowLogged, c.control, c.early, c.earlyLogged)
+		if got := f.cutLikelier(); got != c.want {
+			t.Errorf("%s: cutLikelier %v (u %.4f, early cut share %.2f), want %v", c.name, got, f.unlogged(), f.earlyCutShare(), c.want)
+		}
+	}
+}
+
+// TestCutRelog: a 401003 arriving after the verdict moves its 404104 to
+// the logged ones; learn counts nothing it should not.
+func TestCutRelog(t *testing.T) {
+	c := &cutStats{}
+	v := cutVerdict(67*60, false, true)
+	if !c.learn(&v) {
+		t.Fatal("an unlogged window cut-off is not reported unlogged")
+	}
+	v.backed = true
+	c.relog(&v)
+	if c.window != 1 || c.windowLogged != 1 {
+		t.Fatalf("after relog: %+v, want one logged window cut-off", *c)
+	}
+	ctl := cutVerdict(58*60, false, true)
+	if c.learn(&ctl) {
+		t.Error("a control drop is reported unlogged: a 401003 would move it to the window")
+	}
+}
+
+// TestCutStatsBounded: the figures halve past cutsCap instead of growing.
+func TestCutStatsBounded(t *testing.T) {
+	c := &cutStats{window: cutsCap, windowLogged: cutsCap, control: 10, early: 100, earlyLogged: 90}
+	v := cutVerdict(67*60, true, true)
+	c.learn(&v)
+	if c.window > cutsCap || c.control != 5 || c.early != 50 {
+		t.Fatalf("figures %+v: not halved past the cap", *c)
+	}
+}
+
+// cutFleet is a hub's first hours with n .NET clients over MQTT connected
+// before the records began: each cut off once in the records' first
+// hour, then again 67 minutes after its reconnect (each time with a 401003
+// beside, unless unlogged(its index)), and net .NET clients whose network drops
+// once, with no 401003, 55 minutes into the records, each back 10 s later.
+func cutFleet(n int, unlogged func(i int) bool, net int) []event.Event {
+	var evs []event.Event
+	for i := range n {
+		dev := fmt.Sprintf("cut-%03d", i)
+		t1 := at(time.Duration(i) * 20 * time.Second)
+		if !unlogged(i) {
+			evs = append(evs, u401(dev, t1))
+		}
+		evs = append(evs, d404(dev, t1), sdkConnect(dev, t1.Add(10*time.Second), sdkDotNetV, "Mqtt"))
+		t2 := t1.Add(10*time.Second + 67*time.Minute)
+		if !unlogged(i) {
+			evs = append(evs, u401(dev, t2))
+		}
+		evs = append(evs, d404(dev, t2), sdkConnect(dev, t2.Add(10*time.Second), sdkDotNetV, "Mqtt"))
+	}
+	for k := range net {
+		dev := fmt.Sprintf("net-%d", k)
+		t1 := at(55*time.Minute + time.Duration(k)*time.Minute)
+		evs = append(evs, d404(dev, t1), sdkConnect(dev, t1.Add(10*time.Second), sdkDotNetV, "Mqtt"))
+	}
+	return sortByTime(evs)
+}
+
+// TestHubFiguresOverruleEarlyPrior: on a hub that logs a 401003 with every
+// token cut-off, the early drops without one of clients whose connect is
+// not on record — first judged cut-offs on the SDK prior, before the hub
+// had shown anything — are re-judged device-or-network once its figures
+// show it, while its cut-offs stay token expiries; on a hub that logs
+// none for a fifth of its cut-offs the prior stands.
+func TestHubFiguresOverruleEarlyPrior(t *testing.T) {
+	const n, net = 160, 5
+	all := cutFleet(n, func(int) bool { return false }, net)
+	r := feed(t, testConfig(), all, 50, 2*time.Hour)
+	for k := range net {
+		dev := fmt.Sprintf("net-%d", k)
+		if got := r.verdicts(dev); !slices.Equal(got, []Cause{DeviceOrNetwork}) {
+			t.Errorf("%s verdicts %v, want device-or-network", dev, got)
+			continue
+		}
+		d := r.diag(dev, at(55*time.Minute+time.Duration(k)*time.Minute))
+		if !containsLine(d.Evidence, "a network drop is likelier") || d.Revisions != 1 {
+			t.Errorf("%s: evidence %q, %d revisions: want the hub's figures and one revision", dev, d.Evidence, d.Revisions)
+		}
+	}
+	for i := range n {
+		dev := fmt.Sprintf("cut-%03d", i)
+		if got := r.verdicts(dev); !slices.Equal(got, []Cause{TokenExpiry, TokenExpiry}) {
+			t.Fatalf("%s verdicts %v, want two token expiries", dev, got)
+		}
+	}
+	if !r.st.hubs[testHub].cuts.rejudged {
+		t.Error("the hub's early verdicts were not re-judged")
+	}
+
+	// a fifth of the cut-offs without a 401003: the prior stands
+	some := cutFleet(n, func(i int) bool { return i%5 == 0 }, net)
+	r = feed(t, testConfig(), some, 50, 2*time.Hour)
+	for k := range net {
+		dev := fmt.Sprintf("net-%d", k)
+		if got := r.verdicts(dev); !slices.Equal(got, []Cause{TokenExpiry}) {
+			t.Errorf("with unlogged cut-offs, %s verdicts %v, want token-expiry (the prior)", dev, got)
+		}
+	}
+	if r.st.hubs[testHub].cuts.rejudged {
+		t.Error("re-judged although the prior stands")
+	}
+}
+
+// TestHubFiguresRoundTrip: the figures survive the hub blob.
+func TestHubFiguresRoundTrip(t *testing.T) {
+	st := NewState()
+	h := st.hub(testHub)
+	h.cuts = *hubFigures(800, 795, 5, 3700, 3680)
+	h.cuts.rejudged = true
+	b, err := st.MarshalHub(testHub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := NewState()
+	if err := ns.UnmarshalHub(testHub, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns.hubs[testHub].cuts; got != h.cuts {
+		t.Fatalf("figures %+v after a round trip, want %+v", got, h.cuts)
+	}
+}
