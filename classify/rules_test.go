@@ -193,6 +193,12 @@ func TestRuleTokenBySDKPrior(t *testing.T) {
 		{name: ".NET over MQTT at 40 min", evs: session(sdkDotNetV, "Mqtt", 40*time.Minute, true), dev: "d", at: at(40 * time.Minute), apply: false},
 		{name: ".NET over AMQP refreshes in the connection", evs: session(sdkDotNetV, "Amqp", age, true), dev: "d", at: at(age), apply: false},
 		{name: "Node renews with a clean disconnect", evs: session("azure-iot-device/1.18.3 (node v18.19.0; Linux 5.15.0; x64)", "Mqtt", age, true), dev: "d", at: at(age), apply: false},
+		// connect not on record, early in the records (cutStats): the hub's
+		// own figures weigh the prior
+		{name: "early drop, a hub that logs a fifth of its cut-offs without a 401003", evs: cutFleet(160, func(i int) bool { return i%5 == 0 }, 5),
+			dev: "net-0", at: at(55 * time.Minute), apply: true, line: "its session began before the records did"},
+		{name: "early drop, a hub that logs a 401003 with every cut-off", evs: cutFleet(160, func(int) bool { return false }, 5),
+			dev: "net-0", at: at(55 * time.Minute), apply: false},
 	})
 }
 
@@ -205,6 +211,8 @@ func TestRuleDeviceOrNetwork(t *testing.T) {
 			evs: []event.Event{connect("d", at(0), 0, ""), d404("d", x), connect("d", x.Add(5*time.Second), 0, "")}},
 		{name: "inside an incident's span, not part of its burst", evs: during, dev: "late", at: start.Add(6 * time.Minute), apply: true,
 			line: "but not part of its burst"},
+		{name: "an early drop the hub's own figures take from the SDK prior", evs: cutFleet(160, func(int) bool { return false }, 5),
+			dev: "net-0", at: at(55 * time.Minute), apply: true, line: "a network drop is likelier"},
 		{name: "applies whatever else holds: it is the last rule", dev: "d", at: x, apply: true, line: "401003 IoTHubUnauthorized",
 			evs: append([]event.Event{connect("d", at(0), 0, "")}, expiry("d", x, 5*time.Second)...)},
 	})

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2/ocf"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
 )
 
 // addGolden seeds a fuzz corpus with the golden fixtures whose names match.
@@ -145,6 +147,49 @@ func FuzzRouteMessage(f *testing.F) {
 		res := &Result{}
 		RouteMessage(body, props, enqueued, res)
 		checkInvariants(t, res)
+	})
+}
+
+func FuzzStateMessage(f *testing.F) {
+	goldens, _ := filepath.Glob(filepath.Join("testdata", "golden", "eg_*.json"))
+	for _, p := range goldens {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b, "", "Notification")
+		}
+	}
+	f.Add([]byte(js([]any{gridEv()})), "", "Notification")
+	f.Add([]byte(js(cloudEv(gridEv()))), "", "")
+	f.Add([]byte(`{"sequenceNumber":"`+testSeq+`"}`), "deviceConnected", "")
+	f.Add([]byte(`[{"specversion":null},{"eventType":1}]`), "", "")
+	f.Add([]byte(`"[\"{}\"]"`), "", "Notification")
+	f.Fuzz(func(t *testing.T, body []byte, op, aegType string) {
+		props := map[string]any{"hubName": "h", "deviceId": "d"}
+		if op != "" {
+			props["opType"] = op
+		}
+		if aegType != "" {
+			props["aeg-event-type"] = aegType
+		}
+		res := &Result{}
+		grid := StateMessage(body, props, time.UnixMilli(1715684762241), res)
+		checkInvariants(t, res)
+		if res.Read == 0 && !grid { // an empty Event Grid array holds no event to read
+			t.Fatal("a message read nothing")
+		}
+		// A message taken as Event Grid's gives what EventGridEvents gives.
+		if grid {
+			direct := &Result{}
+			EventGridEvents(body, direct)
+			if direct.Read != res.Read || len(direct.Events) != len(res.Events) || direct.Ignored != res.Ignored {
+				t.Fatalf("as Event Grid read/kept/ignored %d/%d/%d, directly %d/%d/%d",
+					res.Read, len(res.Events), res.Ignored, direct.Read, len(direct.Events), direct.Ignored)
+			}
+		}
+		for _, e := range res.Events {
+			if grid != (e.Source == event.EventGrid) {
+				t.Fatalf("grid %v but event source %v", grid, e.Source)
+			}
+		}
 	})
 }
 

@@ -202,6 +202,61 @@ func TestRouteMessage(t *testing.T) {
 	}
 }
 
+// TestStateMessage: the connection-state Event Hub carries routed
+// messages and, with an Event Grid subscription whose endpoint is the Event
+// Hub, Event Grid events (one a message, as an array of one or the object);
+// each is parsed by its own parser, and routed messages of other sources
+// stay Ignored (not skipped as malformed events).
+func TestStateMessage(t *testing.T) {
+	enq := time.Date(2024, 5, 14, 11, 6, 2, 0, time.UTC)
+	routed := map[string]any{"hubName": "contoso-prod-hub", "deviceId": "pump-0042", "opType": "deviceConnected",
+		"iothub-message-schema": "deviceConnectionStateNotification"}
+	aeg := map[string]any{"aeg-subscription-name": "DCDOCTOR", "aeg-delivery-count": "0", "aeg-event-type": "Notification",
+		"aeg-metadata-version": "1", "aeg-data-version": "1", "aeg-output-event-id": "5d1f0c9e"}
+	tests := []struct {
+		name   string
+		body   string
+		props  map[string]any
+		grid   bool
+		counts counts
+		source event.Source
+	}{
+		{"routed connection state", `{"sequenceNumber":"` + testSeq + `"}`, routed, false, counts{read: 1, kept: 1}, event.Route},
+		{"Event Grid schema, array of one", js([]any{gridEv()}), aeg, true, counts{read: 1, kept: 1}, event.EventGrid},
+		{"Event Grid schema, the object", js(gridEv()), aeg, true, counts{read: 1, kept: 1}, event.EventGrid},
+		{"CloudEvents, the object", js(cloudEv(gridEv())), map[string]any{"aeg-metadata-version": "1.0"}, true, counts{read: 1, kept: 1}, event.EventGrid},
+		{"CloudEvents, array of one, no properties", js([]any{cloudEv(gridEv())}), nil, true, counts{read: 1, kept: 1}, event.EventGrid},
+		{"Event Grid, string-encoded body", js(js([]any{gridEv()})), nil, true, counts{read: 1, kept: 1}, event.EventGrid},
+		{"Event Grid event of another type", js(gridEv("eventType", "Microsoft.Devices.DeviceTelemetry")), aeg, true, counts{read: 1, ignored: 1}, 0},
+		{"aeg-event-type with a broken body", `[{"eventType":`, aeg, true, counts{read: 1, skipped: map[string]int{"bad json": 1}}, 0},
+		{"routed twin change (no opType)", `{"deviceId":"pump-0042","etag":"AAAA","properties":{"desired":{}}}`,
+			map[string]any{"hubName": "contoso-prod-hub", "iothub-message-schema": "twinChangeNotification"}, false, counts{read: 1, ignored: 1}, 0},
+		{"routed telemetry array (no opType)", `[{"temp":21}]`, nil, false, counts{read: 1, ignored: 1}, 0},
+		{"empty body, no properties", ``, nil, false, counts{read: 1, ignored: 1}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &Result{}
+			if grid := StateMessage([]byte(tt.body), tt.props, enq, res); grid != tt.grid {
+				t.Errorf("grid = %v, want %v", grid, tt.grid)
+			}
+			checkCounts(t, res, tt.counts)
+			if tt.source != 0 && (len(res.Events) != 1 || res.Events[0].Source != tt.source || res.Events[0].Device != "pump-0042") {
+				t.Errorf("events %+v, want one %v event of pump-0042", res.Events, tt.source)
+			}
+		})
+	}
+	// An event through the Event Hub is the event the webhook delivers: the
+	// same ID, so a subscription switched from one endpoint to the other
+	// (or both at once) stores it once.
+	viaHub, viaWebhook := &Result{}, &Result{}
+	StateMessage([]byte(js([]any{gridEv()})), aeg, enq, viaHub)
+	EventGridEvents([]byte(js([]any{gridEv()})), viaWebhook)
+	if viaHub.Events[0] != viaWebhook.Events[0] {
+		t.Errorf("through the Event Hub %+v, through the webhook %+v", viaHub.Events[0], viaWebhook.Events[0])
+	}
+}
+
 func TestMetricAlert(t *testing.T) {
 	alert := func(kv ...any) string {
 		ess := map[string]any{"alertId": "/subscriptions/x/providers/Microsoft.AlertsManagement/alerts/a1", "alertRule": "dip",

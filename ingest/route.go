@@ -130,3 +130,54 @@ func prop(props map[string]any, key string) string {
 	s, _ := v.(string)
 	return s
 }
+
+// StateMessage parses one message of the connection-state Event Hub that
+// ConnectionStateRoute reads. Two producers may write there: IoT Hub message
+// routing (DeviceConnectionStateEvents, opType in the application
+// properties: RouteMessage) and an Event Grid subscription whose endpoint is
+// the Event Hub (--endpoint-type eventhub), which writes one event a
+// message, in the Event Grid schema or CloudEvents, whether as an array of
+// one or as the object itself is not documented (both are taken), with
+// aeg-* application properties (EventGridEvents). It reports whether the
+// message was taken as Event Grid's: aeg-event-type set, or no opType and a
+// body shaped like an event (gridShaped), so that routed messages of other
+// sources on the same hub (lifecycle, twin changes) stay Ignored.
+func StateMessage(body []byte, props map[string]any, enqueued time.Time, res *Result) (grid bool) {
+	if prop(props, "opType") == "" && (prop(props, "aeg-event-type") != "" || gridShaped(body)) {
+		EventGridEvents(body, res)
+		return true
+	}
+	RouteMessage(body, props, enqueued, res)
+	return false
+}
+
+// gridShaped reports whether a body is an Event Grid event, or an array
+// whose first element is one: an object with eventType (Event Grid schema)
+// or specversion (CloudEvents). No routed body has either: a connection-state
+// body is {"sequenceNumber":…}, lifecycle and twin-change bodies are twins.
+func gridShaped(body []byte) bool {
+	if len(body) > MaxEventSize {
+		return false
+	}
+	b, ok := peel(body)
+	if !ok {
+		return false
+	}
+	if b[0] == '[' {
+		var arr []rawJSON
+		if json.Unmarshal(b, &arr) != nil || len(arr) == 0 {
+			return false
+		}
+		if b, ok = peel(arr[0]); !ok {
+			return false
+		}
+	}
+	if b[0] != '{' {
+		return false
+	}
+	var ev struct {
+		EventType   rawJSON `json:"eventType"`
+		SpecVersion rawJSON `json:"specversion"`
+	}
+	return json.Unmarshal(b, &ev) == nil && (!ev.EventType.isNull() || !ev.SpecVersion.isNull())
+}

@@ -99,7 +99,7 @@ func TestIdleTicksAreCheap(t *testing.T) {
 		"ListProgress":    1,  // progress comes with the events: only at a commit
 		"ReadEvents":      20,
 		"ListSilences":    0, // no alert live, nothing to silence
-		"ListDeadLetters": 4, // every 5 minutes
+		"ListDeadLetters": 2, // every 15 minutes: the first tick and the 16th
 	}
 	for k, n := range want {
 		if cs.n[k] != n {

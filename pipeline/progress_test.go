@@ -162,6 +162,60 @@ func TestMetricBacklogDoesNotHoldTheWatermark(t *testing.T) {
 	}
 }
 
+// TestPushedWritersDoNotHoldTheWatermark: only Event Hubs partitions of
+// resource logs or routed messages hold the wallclock watermark; Event Grid
+// — delivered to ConnectionEvents or through an Event Hub to
+// ConnectionStateRoute ("eventgrid/<event hub>/<partition>") — and metric
+// alerts are pushed inputs and never do.
+func TestPushedWritersDoNotHoldTheWatermark(t *testing.T) {
+	for _, tt := range []struct {
+		writer string
+		holds  bool
+	}{
+		{"insights-logs-connections/0", true},
+		{"connection-state/3", true},
+		{"connectionstateroute", true},
+		{"eventgrid", false},
+		{"eventgrid/connection-state/3", false},
+		{"metric", false},
+	} {
+		if got := holdsWatermark(tt.writer); got != tt.holds {
+			t.Errorf("holdsWatermark(%q) = %v, want %v", tt.writer, got, tt.holds)
+		}
+	}
+}
+
+// TestEventGridThroughEventHubDoesNotHoldTheWatermark: Event Grid events
+// read from an Event Hub by ConnectionStateRoute, hours old (Event Grid
+// retries a failed delivery for up to a day), are stored under
+// eventgrid/<event hub>/<partition> and never hold the watermark, which
+// keeps following the resource-log partitions; they are counted.
+func TestEventGridThroughEventHubDoesNotHoldTheWatermark(t *testing.T) {
+	st := store.NewMemory()
+	c := &clock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	p := newPipeline(t, st, c, "x")
+	old := c.t.Add(-3 * time.Hour).Format(time.RFC3339Nano)
+	ev := `[{"id":"e1","topic":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.DEVICES/IOTHUBS/HUB-A","subject":"devices/pump-1",` +
+		`"eventType":"Microsoft.Devices.DeviceDisconnected","eventTime":"` + old + `","data":{"hubName":"hub-a","deviceId":"pump-1"},` +
+		`"dataVersion":"1","metadataVersion":"1"}]`
+	var res ingest.Result
+	if !ingest.StateMessage([]byte(ev), map[string]any{"aeg-event-type": "Notification"}, c.t, &res) || len(res.Events) != 1 {
+		t.Fatalf("not taken as an Event Grid event: %s", res.Summary())
+	}
+	const writer = "eventgrid/connection-state/0" // as ConnectionStateRoute names a batch of Event Grid events
+	if err := p.Ingest(context.Background(), writer, &res); err != nil {
+		t.Fatal(err)
+	}
+	ingestLogs(t, p, "logs/0", logRecord(c.t.Add(-time.Minute), "Connections", "deviceConnect", "", "pump-2"))
+	r := tick(t, p)
+	if want := c.t.Add(-time.Minute - p.cfg.Engine.AllowedLateness); !r.Watermark.Equal(want) {
+		t.Errorf("watermark %v, want %v (the resource-log partition's, not the Event Grid events' %s)", r.Watermark, want, old)
+	}
+	if q := p.res.progress[writer]; q.Read != 1 || q.Kept != 1 {
+		t.Errorf("%s progress %+v not counted", writer, q)
+	}
+}
+
 // TestProgressOnlyForward: a batch of older records (a late partition
 // redelivering) never moves a writer's progress back.
 func TestProgressOnlyForward(t *testing.T) {

@@ -28,8 +28,11 @@ func (p *Pipeline) silence(ctx context.Context, st *alert.State, notes []alert.N
 }
 
 // silenceEvery is how often the silences are read for live alerts while
-// none was in force or upcoming.
-const silenceEvery = 5 * time.Minute
+// none was in force or upcoming. It bounds only how soon a new silence shows
+// on alerts already firing (their silencedBy in the API): every tick that
+// has a notification to send reads the silences first, so a silence created
+// through the API mutes the next notification it matches whenever it comes.
+const silenceEvery = 15 * time.Minute
 
 // silencesDue reports whether live alerts need the silences read: one read
 // last had not ended yet, or silenceEvery has passed.

@@ -2,6 +2,11 @@ package storage_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -25,6 +30,11 @@ type benchMessage struct {
 	body   []byte
 	at     time.Time
 	grid   bool
+	// batch, when set, is one Event Hubs invocation the trigger formed
+	// (eventHubFleet): its bodies, parsed by ConnectionStateRoute's parser
+	// when stateHub is set, else as resource logs.
+	batch    [][]byte
+	stateHub bool
 }
 
 // scenario is a benchmark input: messages in arrival order, and the first
@@ -32,6 +42,8 @@ type benchMessage struct {
 type scenario struct {
 	msgs       []benchMessage
 	start, end time.Time
+	// note is logged with the scenario's figures.
+	note string
 }
 
 const benchHub = "insights-logs-connections"
@@ -79,6 +91,106 @@ func steadyFleet(devices int, dur time.Duration, withGrid bool) scenario {
 	return s
 }
 
+// eventGridHubPartitions is the partition count of the Event Hub an Event
+// Grid subscription delivers to in eventHubFleet (the README's deployment
+// step: one partition is plenty up to tens of thousands of devices, and at
+// a low rate every partition makes its own partial batches).
+const eventGridHubPartitions = 1
+
+// eventHubFleet is steadyFleet with Event Grid on and delivered through an
+// Event Hub (an Event Grid subscription with --endpoint-type eventhub, read by
+// ConnectionStateRoute), every Event Hubs input batched as the trigger
+// batches it under the repository's host.json (funchost.BatchRule.Form:
+// maxEventBatchSize, minEventBatchSize, maxWaitTime), since those settings
+// apply to every Event Hubs trigger: the Event Grid events — one event a
+// message, spread round-robin over eventGridHubPartitions partitions (Event
+// Grid sets no partition key) — and the resource-log bodies of each
+// partition (which steadyFleet's other scenarios batch per simulated
+// minute). Each formed batch is ingested at its dispatch time.
+func eventHubFleet(tb testing.TB, devices int, dur time.Duration) scenario {
+	rule := hostConfig(tb).BatchRule()
+	cfg := sim.DefaultConfig(11)
+	cfg.Devices = devices
+	cfg.Duration = dur
+	cfg.Incidents = 0
+	cfg.SiteOutages = 0
+	out := sim.Generate(cfg)
+	var s scenario
+	// eager is the trigger without the hold (minEventBatchSize 1), for
+	// the note: what the hold saves.
+	eager := funchost.BatchRule{Max: rule.Max, Min: 1}
+	counts := map[bool][2]int{}
+	form := func(writer string, ms []sim.Message, stateHub bool) {
+		enq := make([]time.Time, len(ms))
+		for i, m := range ms {
+			enq[i] = m.Enqueued
+		}
+		formed := rule.Form(enq)
+		c := counts[stateHub]
+		counts[stateHub] = [2]int{c[0] + len(formed), c[1] + len(eager.Form(enq))}
+		for _, fb := range formed {
+			bm := benchMessage{writer: writer, at: fb.At, stateHub: stateHub}
+			for _, m := range ms[fb.From:fb.To] {
+				bm.batch = append(bm.batch, m.Body)
+			}
+			s.msgs = append(s.msgs, bm)
+		}
+	}
+	diag := map[string][]sim.Message{}
+	for _, m := range out.Diagnostics {
+		diag[m.Partition] = append(diag[m.Partition], m)
+	}
+	for _, p := range slices.Sorted(maps.Keys(diag)) {
+		form(benchHub+"/"+p, diag[p], false)
+	}
+	grid := make([][]sim.Message, eventGridHubPartitions)
+	for i, m := range out.EventGrid {
+		grid[i%len(grid)] = append(grid[i%len(grid)], m)
+	}
+	for p, ms := range grid {
+		form(fmt.Sprintf("eventgrid/connection-state/%d", p), ms, true)
+	}
+	s.note = fmt.Sprintf("trigger invocations under %+v: resource logs %d (%d with minEventBatchSize 1), Event Grid %d (%d)",
+		rule, counts[false][0], counts[false][1], counts[true][0], counts[true][1])
+	sort.SliceStable(s.msgs, func(i, j int) bool { return s.msgs[i].at.Before(s.msgs[j].at) })
+	s.start, s.end = cfg.Start, s.msgs[len(s.msgs)-1].at.Add(10*time.Minute)
+	return s
+}
+
+// hostConfig reads the repository's host.json.
+func hostConfig(tb testing.TB) funchost.HostConfig {
+	tb.Helper()
+	root, err := azurite.RepoRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "host.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var c funchost.HostConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// eventGridHubProps are the application properties Event Grid sets on each
+// message it writes to an Event Hub.
+var eventGridHubProps = map[string]any{"aeg-subscription-name": "DCDOCTOR-CONNECTIONS", "aeg-delivery-count": "0",
+	"aeg-event-type": "Notification", "aeg-metadata-version": "1", "aeg-data-version": "1"}
+
+// ingestFormed parses one formed Event Hubs batch as its function would.
+func ingestFormed(m benchMessage, res *ingest.Result) {
+	for _, body := range m.batch {
+		if m.stateHub {
+			ingest.StateMessage(body, eventGridHubProps, m.at, res)
+		} else {
+			ingest.ResourceLogs(body, res)
+		}
+	}
+}
+
 // massDisconnect is massDisconnectN(10 000).
 func massDisconnect() scenario { return massDisconnectN(10000) }
 
@@ -110,6 +222,11 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 		{"steady-300dev-2h+eventgrid", steadyFleet(300, 2*time.Hour, true)},
 		{"steady-2000dev-2h+eventgrid", steadyFleet(2000, 2*time.Hour, true)},
 		{"steady-10000dev-1h+eventgrid", steadyFleet(10000, time.Hour, true)},
+		// The same with Event Grid delivered through an Event Hub, and
+		// every Event Hubs input batched by host.json's rule (eventHubFleet).
+		{"steady-300dev-2h+eventgrid-eventhub", eventHubFleet(b, 300, 2*time.Hour)},
+		{"steady-2000dev-2h+eventgrid-eventhub", eventHubFleet(b, 2000, 2*time.Hour)},
+		{"steady-10000dev-1h+eventgrid-eventhub", eventHubFleet(b, 10000, time.Hour)},
 		{"mass-disconnect-10k", massDisconnect()},
 		// issue 9: a 20 000-device hub dropping within two minutes
 		{"mass-disconnect-20k", massDisconnectN(20000)},
@@ -144,6 +261,15 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 					var order []string
 					for ; next < len(sc.s.msgs) && !sc.s.msgs[next].at.After(now); next++ {
 						m := sc.s.msgs[next]
+						if m.batch != nil {
+							var res ingest.Result
+							ingestFormed(m, &res)
+							if err := p.Ingest(b.Context(), m.writer, &res); err != nil {
+								b.Fatal(err)
+							}
+							recs += int64(res.Read)
+							continue
+						}
 						if m.grid {
 							var res ingest.Result
 							ingest.EventGridEvents(m.body, &res)
@@ -197,6 +323,9 @@ func BenchmarkRequestsPerRecord(b *testing.B) {
 			b.ReportMetric(float64(recs)/elapsed.Seconds(), "records/s")
 			b.Logf("%d records, %d ticks: %d requests (%d ingest, %d evaluate; proxy total %d %v), statuses %v, %s",
 				recs, ticks, ingestReq+evalReq, ingestReq, evalReq, total, methods, px.Statuses(), elapsed.Round(time.Millisecond))
+			if sc.s.note != "" {
+				b.Log(sc.s.note)
+			}
 			b.Logf("requests by what made them (last run):%s", by.table())
 		})
 	}

@@ -104,7 +104,12 @@ func blobLabel(method string, kind store.BlobKind, keys []string) string {
 }
 
 func (a *attributing) AppendEvents(ctx context.Context, s time.Time, e []event.Event, m *store.Mark) error {
-	return a.charge("AppendEvents", func() error { return a.Store.AppendEvents(ctx, s, e, m) })
+	label := "AppendEvents"
+	if m != nil { // by input: the writer's first segment (event hub, "eventgrid", "metric")
+		first, _, _ := strings.Cut(m.Writer, "/")
+		label += " " + first
+	}
+	return a.charge(label, func() error { return a.Store.AppendEvents(ctx, s, e, m) })
 }
 func (a *attributing) ReadEvents(ctx context.Context, from, to time.Time, fn func([]event.Event, []store.Mark) error) error {
 	return a.charge("ReadEvents", func() error { return a.Store.ReadEvents(ctx, from, to, fn) })

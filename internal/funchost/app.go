@@ -159,8 +159,10 @@ type HostConfig struct {
 			RoutePrefix *string `json:"routePrefix"`
 		} `json:"http"`
 		EventHubs struct {
-			MaxEventBatchSize        int `json:"maxEventBatchSize"`
-			BatchCheckpointFrequency int `json:"batchCheckpointFrequency"`
+			MaxEventBatchSize        int      `json:"maxEventBatchSize"`
+			MinEventBatchSize        int      `json:"minEventBatchSize"`
+			MaxWaitTime              Duration `json:"maxWaitTime"`
+			BatchCheckpointFrequency int      `json:"batchCheckpointFrequency"`
 		} `json:"eventHubs"`
 	} `json:"extensions"`
 }
