@@ -184,3 +184,30 @@ func TestFiringGroupsReachEveryDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestAfterCursor: a page starts after its cursor's record in the group's
+// order (newest first, then by key), also when that record has resolved
+// since the cursor was written; a cursor that does not parse starts over.
+func TestAfterCursor(t *testing.T) {
+	rec := func(min int, key string) *alert.Record {
+		return &alert.Record{Key: key, Since: pagingNow.Add(-time.Duration(min) * time.Minute)}
+	}
+	rs := []*alert.Record{rec(1, "a"), rec(1, "c"), rec(2, "a"), rec(2, "b"), rec(5, "a")}
+	for _, tt := range []struct {
+		name   string
+		cursor string
+		want   int
+	}{
+		{"after the first", recCursor(rs[0]), 1},
+		{"same start, later key", recCursor(rs[2]), 3},
+		{"after the last", recCursor(rs[4]), 5},
+		{"a resolved record between two", recCursor(rec(1, "b")), 1},
+		{"a resolved record between two starts", recCursor(rec(3, "z")), 4},
+		{"garbage", "yesterday", 0},
+		{"no key", "12", 0},
+	} {
+		if got := afterCursor(rs, tt.cursor); got != tt.want {
+			t.Errorf("%s: afterCursor(%q) = %d, want %d", tt.name, tt.cursor, got, tt.want)
+		}
+	}
+}
