@@ -38,8 +38,9 @@ type period int
 const (
 	offPeriod period = iota
 	// widePeriod: within [TTL + enforceMin, TTL + enforceDelay] of the
-	// default lifetime, widened by cutSlack (the hub's cut), or at the device's own previous session age give or
-	// take the variation of the enforcement delay (a custom lifetime).
+	// default lifetime, widened by cutSlack (the hub's cut), or at the
+	// device's own previous session age give or take the variation of the
+	// enforcement delay (a custom lifetime).
 	widePeriod
 	// sharpPeriod: within periodSlack of a renewing SDK's age, where few of
 	// a fleet's sessions stand at any moment.
@@ -93,9 +94,7 @@ func countWave(h *Hub, b burst) waveCount {
 	for _, d := range b.devs {
 		if d.Age > 0 {
 			c.n++
-			p := atTokenPeriod(d.Age, d.Prev)
-			c.k += min(int(p), 1)
-			c.ks += int(p) / 2
+			c.k, c.ks = tally(c.k, c.ks, atTokenPeriod(d.Age, d.Prev))
 		}
 	}
 	for _, d := range h.Devs {
@@ -103,11 +102,21 @@ func countWave(h *Hub, b burst) waveCount {
 			continue
 		}
 		c.m++
-		p := atTokenPeriod(b.since-d.Conn, d.Age)
-		c.j += min(int(p), 1)
-		c.js += int(p) / 2
+		c.j, c.js = tally(c.j, c.js, atTokenPeriod(b.since-d.Conn, d.Age))
 	}
 	return c
+}
+
+// tally adds a session at period p to the counts of sessions at a token
+// period and at a sharp one.
+func tally(at, sharp int, p period) (int, int) {
+	if p != offPeriod {
+		at++
+	}
+	if p == sharpPeriod {
+		sharp++
+	}
+	return at, sharp
 }
 
 // tokenWave judges a burst's counts: whether it is a wave of token
