@@ -23,11 +23,14 @@ import (
 // 100 000-device hub's drop: tens of thousands of diagnoses in a tick)
 // spreads them over SpreadPartitions shards "h<hub>!<spreadSuffix of the
 // device key>", whose transactions writeOps runs in parallel. EncodeKey
-// escapes '!', so a shard key never equals a hub's key, and "h<hub>!…"
-// sorts inside the "h".."i" range of the skip scan.
+// escapes '!' and every character below it, so a shard key never equals
+// a hub's key, "h<hub>!…" sorts inside the "h".."i" range of the skip
+// scan, and the range ["h<hub>", "h<hub>!g") holds exactly the hub's nine
+// partitions.
 //
-// A hub's listing range-scans its partition and, when a probe finds rows
-// in them, its shards, and merges them by RowKey; a listing across hubs
+// A hub's listing is one range query over that range (diagScanHub) and,
+// when the hub has shards with rows in the listing's range, a scan of each
+// shard, merged by RowKey; a listing across hubs
 // finds every partition with a skip scan (one Top-1 query per partition)
 // and merges the same way. A diagnosis rewritten by a write of the other
 // size (a revision, non-final to final) has a row in two partitions: the
@@ -121,9 +124,10 @@ func (e *entity) diagnosis() (classify.Diagnosis, error) {
 		Recommendation: d.Recommendation, Revisions: d.Revisions, Incident: d.Incident}, nil
 }
 
-// diagRow is a listed diagnosis with its RowKey (the merge and cursor key)
-// and the time the service wrote it (the entity's Timestamp).
+// diagRow is a listed diagnosis with its keys (RowKey: the merge and
+// cursor key) and the time the service wrote it (the entity's Timestamp).
 type diagRow struct {
+	pk string
 	rk string
 	at time.Time
 	d  classify.Diagnosis
@@ -171,31 +175,35 @@ func (t *Table) ListDiagnoses(ctx context.Context, q DiagnosisQuery) ([]classify
 	return out, next, nil
 }
 
-// diagScanHub reads up to n matching rows of each of hub's partitions: its
-// own and, when a probe (in parallel with it) finds a matching row in
-// them, its shards. A hub that never had a big write costs two requests.
+// diagScanHub reads up to n matching rows of each of hub's partitions with
+// one range query over them all, which returns the hub's partition's rows
+// first: when it ends before n rows, it has read everything; when it
+// reached the shards or a probe finds matching rows there (the hub's
+// partition alone filled it), the shards are scanned on their own. A hub
+// that never had a big write costs what one partition did, but for the
+// probe of a listing that pages.
 func (t *Table) diagScanHub(ctx context.Context, hub, filter string, q *DiagnosisQuery, n int) ([]diagRow, error) {
-	var rows []diagRow
-	sharded := false
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		rows, err = t.diagScan(gctx, diagHubPK(hub), filter, q, n)
-		return err
-	})
-	g.Go(func() error {
-		lo := diagHubPK(hub) + keySep
-		f := "PartitionKey gt " + odataString(lo) + " and PartitionKey lt " + odataString(lo+"g") + " and " + filter
-		return t.query(gctx, tDiag, f, "PartitionKey", 1, func([]entity) (bool, error) {
-			sharded = true
-			return false, nil
-		})
-	})
-	if err := g.Wait(); err != nil || !sharded {
+	own := diagHubPK(hub)
+	shardsLo, shardsHi := odataString(own+keySep), odataString(own+keySep+"g") // "!00".."!07"
+	rows, err := t.diagScan(ctx, "PartitionKey ge "+odataString(own)+" and PartitionKey lt "+shardsHi, filter, q, n)
+	if err != nil || len(rows) < n {
 		return rows, err
 	}
+	sharded := rows[len(rows)-1].pk != own
+	if !sharded {
+		err = t.query(ctx, tDiag, "PartitionKey gt "+shardsLo+" and PartitionKey lt "+shardsHi+" and "+filter, "PartitionKey", 1,
+			func([]entity) (bool, error) {
+				sharded = true
+				return false, nil
+			})
+	}
+	if err != nil || !sharded {
+		return rows, err
+	}
+	rows = slices.DeleteFunc(rows, func(r diagRow) bool { return r.pk != own })
 	pks := make([]string, SpreadPartitions)
 	for i := range pks {
-		pks[i] = fmt.Sprintf("%s%s%02x", diagHubPK(hub), keySep, i)
+		pks[i] = fmt.Sprintf("%s%s%02x", own, keySep, i)
 	}
 	more, err := t.diagScanAll(ctx, pks, filter, q, n)
 	return append(rows, more...), err
@@ -209,7 +217,7 @@ func (t *Table) diagScanAll(ctx context.Context, pks []string, filter string, q 
 	g.SetLimit(writeParallel)
 	for _, pk := range pks {
 		g.Go(func() error {
-			got, err := t.diagScan(gctx, pk, filter, q, n)
+			got, err := t.diagScan(gctx, "PartitionKey eq "+odataString(pk), filter, q, n)
 			mu.Lock()
 			rows = append(rows, got...)
 			mu.Unlock()
@@ -294,18 +302,18 @@ func diagFilter(q *DiagnosisQuery) (string, error) {
 	return strings.Join(f, " and "), nil
 }
 
-// diagScan reads up to n matching diagnoses of one partition, in RowKey
-// order.
-func (t *Table) diagScan(ctx context.Context, pk, filter string, q *DiagnosisQuery, n int) ([]diagRow, error) {
+// diagScan reads up to n matching diagnoses of the partitions where
+// selects, in (PartitionKey, RowKey) order.
+func (t *Table) diagScan(ctx context.Context, where, filter string, q *DiagnosisQuery, n int) ([]diagRow, error) {
 	var out []diagRow
-	err := t.query(ctx, tDiag, "PartitionKey eq "+odataString(pk)+" and "+filter, "", int32(n), func(ents []entity) (bool, error) {
+	err := t.query(ctx, tDiag, where+" and "+filter, "", int32(n), func(ents []entity) (bool, error) {
 		for i := range ents {
 			d, err := ents[i].diagnosis()
 			if err != nil {
 				return false, err
 			}
 			if q.MatchesModule(d.Key) && q.MatchesIncident(&d) {
-				out = append(out, diagRow{ents[i].RowKey, time.Time(ents[i].Timestamp), d})
+				out = append(out, diagRow{ents[i].PartitionKey, ents[i].RowKey, time.Time(ents[i].Timestamp), d})
 			}
 		}
 		return len(out) < n, nil

@@ -83,6 +83,11 @@ func checkBigWrite(t *testing.T, s store.Store, big, small []classify.Diagnosis)
 			}
 		}
 	}
+	// a page smaller than the rows rewritten by small writes
+	page, _, err := s.ListDiagnoses(t.Context(), store.DiagnosisQuery{Hub: hub, Limit: 2})
+	if err != nil || len(page) != 2 || page[0].EventID != first[0].EventID || page[1].EventID != first[1].EventID {
+		t.Fatalf("a page of 2: %d diagnoses, %v; want the first 2 of the listing", len(page), err)
+	}
 	if small != nil {
 		checkListed(t, s, store.DiagnosisQuery{Hub: small[0].Key.Hub}, small)
 	}
