@@ -21,12 +21,14 @@ import (
 // characters) or of their networks: MaxTracked is capped at maxTrackedFit,
 // so that a hub's blob stays under issue 9's 64 KiB bound.
 const (
-	// hubVersion 2 is this binary form; version 1 was JSON throughout
-	// (blobs beginning with '{', still read).
-	hubVersion = 2
-	// recordSize: key hash 8, network code 4, connect, disconnect and
-	// session age 4 each (Unix seconds: until 2106).
-	recordSize = 8 + 4 + 4 + 4 + 4
+	// hubVersion 3 is this binary form; version 2 had no previous session
+	// age (records of recordSizeV2 bytes, still read), version 1 was JSON
+	// throughout (blobs beginning with '{', still read).
+	hubVersion = 3
+	// recordSize: key hash 8, network code 4, connect, disconnect, session
+	// age and previous session age 4 each (Unix seconds: until 2106).
+	recordSize   = 8 + 4 + 4 + 4 + 4 + 4
+	recordSizeV2 = recordSize - 4
 	// blobBound is issue 9's bound on a state blob; headerRoom what is
 	// left for the header (under 1 KiB for a 256-character hub name).
 	blobBound  = 64 << 10
@@ -55,6 +57,7 @@ func encodeHub(h *Hub) ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, seconds(d.Conn))
 		b = binary.BigEndian.AppendUint32(b, seconds(d.Disc))
 		b = binary.BigEndian.AppendUint32(b, seconds(d.Age))
+		b = binary.BigEndian.AppendUint32(b, seconds(d.Prev))
 	}
 	return b, nil
 }
@@ -62,12 +65,18 @@ func encodeHub(h *Hub) ([]byte, error) {
 // seconds fits a Unix time or a duration in seconds into 32 bits.
 func seconds(v int64) uint32 { return uint32(min(max(v, 0), math.MaxUint32)) }
 
-// decodeHub reads encodeHub's form, or a version 1 (JSON) blob.
+// decodeHub reads encodeHub's form, or a version 2 or 1 (JSON) blob.
 func decodeHub(data []byte) (*Hub, error) {
 	if len(data) > 0 && data[0] == '{' {
 		return decodeHubV1(data)
 	}
-	if len(data) == 0 || data[0] != hubVersion {
+	size := recordSize
+	switch {
+	case len(data) == 0:
+		return nil, fmt.Errorf("%w: empty", errDamaged)
+	case data[0] == 2:
+		size = recordSizeV2
+	case data[0] != hubVersion:
 		return nil, fmt.Errorf("%w: unknown version", errDamaged)
 	}
 	n, k := binary.Uvarint(data[1:])
@@ -79,14 +88,18 @@ func decodeHub(data []byte) (*Hub, error) {
 	if err := json.Unmarshal(head, &h); err != nil {
 		return nil, err
 	}
-	if len(recs)%recordSize != 0 {
+	if len(recs)%size != 0 {
 		return nil, fmt.Errorf("%w: %d bytes of devices", errDamaged, len(recs))
 	}
-	h.Devs = make(map[uint64]*Device, len(recs)/recordSize)
-	for ; len(recs) > 0; recs = recs[recordSize:] {
-		h.Devs[binary.BigEndian.Uint64(recs)] = &Device{Net: binary.BigEndian.Uint32(recs[8:]),
+	h.Devs = make(map[uint64]*Device, len(recs)/size)
+	for ; len(recs) > 0; recs = recs[size:] {
+		d := &Device{Net: binary.BigEndian.Uint32(recs[8:]),
 			Conn: int64(binary.BigEndian.Uint32(recs[12:])), Disc: int64(binary.BigEndian.Uint32(recs[16:])),
 			Age: int64(binary.BigEndian.Uint32(recs[20:]))}
+		if size == recordSize {
+			d.Prev = int64(binary.BigEndian.Uint32(recs[24:]))
+		}
+		h.Devs[binary.BigEndian.Uint64(recs)] = d
 	}
 	return &h, nil
 }

@@ -1,6 +1,7 @@
 package suspect
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -139,4 +140,27 @@ func suspectedStateF() (*State, error) {
 	Observe(Config{}, st, f.burst(t0.Add(30*time.Second), fifth))
 	tick(st, t0.Add(time.Minute), t0, never)
 	return st, nil
+}
+
+// TestVersion2Read: a blob of version 2 (records without the previous
+// session age) is read, so an upgrade keeps a hub's learned state.
+func TestVersion2Read(t *testing.T) {
+	head := []byte(`{"first":1765010000,"counts":[3]}`)
+	v2 := append([]byte{2, byte(len(head))}, head...)
+	v2 = binary.BigEndian.AppendUint64(v2, keyHash("dev-1"))
+	for _, v := range []uint32{netCode("10.0.1"), 1765015200, 1765015300, 100} {
+		v2 = binary.BigEndian.AppendUint32(v2, v)
+	}
+	st := NewState()
+	if err := st.Unmarshal(hub, v2); err != nil {
+		t.Fatal(err)
+	}
+	h := st.Hub(hub)
+	if d := h.Devs[keyHash("dev-1")]; len(h.Devs) != 1 || d == nil ||
+		*d != (Device{Net: netCode("10.0.1"), Conn: 1765015200, Disc: 1765015300, Age: 100}) || h.First != 1765010000 {
+		t.Fatalf("v2 read as %+v", h)
+	}
+	if err := st.Unmarshal(hub, v2[:len(v2)-1]); err == nil {
+		t.Fatal("a v2 blob cut short must be an error")
+	}
 }

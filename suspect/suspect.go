@@ -19,9 +19,13 @@
 //     span several /24 networks (each device's from its last connect record's
 //     maskedIpAddress), with no one network holding much more of the burst
 //     than it holds of the fleet;
-//   - a wave of token renewals (devices that connected together, after an
-//     earlier incident, expire together): the burst's session ages must not
-//     cluster on one value;
+//   - a wave of token expiries (devices that reconnected together after an
+//     earlier incident expire together, about an hour later): each device
+//     of such a wave is cut at its connect + its token's period (its TTL, the
+//     hub's enforcement delay, its SDK's renewal margin), so most of the
+//     burst's session ages sit at a token period, far more of them than a
+//     random draw from the fleet's connected devices would show; a hub
+//     outage hits devices of every session age (tokenWave);
 //   - a hub without enough history to know its usual rate, or a burst too
 //     small to judge (fewer than 5 sampled devices with a known network).
 //
@@ -137,13 +141,16 @@ type Hub struct {
 // address, as a netCode; 0 unknown), last connect and last Event Grid disconnect (Unix seconds), and
 // the age of the session that disconnect ended (seconds; 0 unknown) — kept
 // apart because a device that renews its token is back, with a newer
-// connect, before the next tick looks. Stored as a fixed-size record
-// (codec.go), not as JSON.
+// connect, before the next tick looks — and Prev, the age of the session
+// before it: the device's own token period when both ended on a token (a
+// custom TTL no default names). Stored as a fixed-size record (codec.go),
+// not as JSON.
 type Device struct {
 	Net  uint32
 	Conn int64
 	Disc int64
 	Age  int64
+	Prev int64
 }
 
 // Suspicion is a suspected incident waiting for the resource logs.
@@ -290,7 +297,7 @@ func observeState(cfg Config, st *State, e *event.Event) {
 		}
 	case event.StateDisconnected:
 		if t > d.Disc {
-			d.Disc, d.Age = t, 0
+			d.Disc, d.Prev, d.Age = t, d.Age, 0
 			if d.Conn > 0 && d.Conn < t {
 				d.Age = t - d.Conn
 			}
@@ -443,8 +450,9 @@ func tickHub(cfg Config, name string, h *Hub, in Input) (classify.Signal, bool) 
 // burst is the tracked devices that disconnected within Window of the
 // hub's newest disconnect, after the last handled one.
 type burst struct {
-	devs          []*Device
-	since, newest int64
+	devs []*Device
+	// from: the burst is the devices whose disconnect is after it.
+	from, since, newest int64
 }
 
 func (b burst) devices(h *Hub) int { return len(b.devs) << h.Shift }
@@ -457,10 +465,10 @@ func burstOf(h *Hub, cfg Config) burst {
 	if b.newest == 0 || b.newest <= h.Handled {
 		return burst{}
 	}
-	from := max(b.newest-int64(cfg.Window/time.Second), h.Handled)
+	b.from = max(b.newest-int64(cfg.Window/time.Second), h.Handled)
 	var times []int64
 	for _, d := range h.Devs {
-		if d.Disc > from {
+		if d.Disc > b.from {
 			b.devs = append(b.devs, d)
 			times = append(times, d.Disc)
 		}
@@ -485,7 +493,7 @@ const (
 	rejectHistory = "the hub's usual rate is not known yet"
 	rejectRate    = "within the hub's usual rate"
 	rejectSpread  = "not spread across the fleet's networks"
-	rejectWave    = "a wave of token renewals"
+	rejectWave    = "a wave of token expiries"
 )
 
 // suspicious applies the rules of the package comment: why describes the
@@ -506,7 +514,7 @@ func suspicious(cfg Config, h *Hub, b burst) (why []string, reject string) {
 	if !ok {
 		return nil, rejectSpread
 	}
-	ages, ok := notARenewalWave(b)
+	ages, ok := notATokenWave(h, b)
 	if !ok {
 		return nil, rejectWave
 	}
@@ -591,35 +599,6 @@ func spreadAcrossFleet(h *Hub, b burst) (string, bool) {
 	}
 	return fmt.Sprintf("spread across %d networks (/24) of the fleet's %d (a random draw would touch %.0f); the largest, %s, holds %.0f%% of the burst and %.0f%% of the fleet",
 		len(burstNets), len(fleetNets), expected, netText(top), share*100, fleetShare*100), true
-}
-
-// notARenewalWave: devices that connected together expire together, and a
-// wave of token renewals looks like a burst; their session ages cluster. If
-// 60% of the burst's known session ages (at least 5) lie within 3 minutes
-// of their median, and that median is at least 10 minutes, it is a wave.
-func notARenewalWave(b burst) (string, bool) {
-	var ages []int64
-	for _, d := range b.devs {
-		if d.Age > 0 {
-			ages = append(ages, d.Age)
-		}
-	}
-	if len(ages) < 5 {
-		return "session ages unknown for most devices", true
-	}
-	slices.Sort(ages)
-	med := ages[len(ages)/2]
-	near := 0
-	for _, a := range ages {
-		if a >= med-180 && a <= med+180 {
-			near++
-		}
-	}
-	if med >= 600 && float64(near) >= 0.6*float64(len(ages)) {
-		return "", false
-	}
-	return fmt.Sprintf("session ages spread from %s to %s (not a wave of token renewals)",
-		time.Duration(ages[0])*time.Second, time.Duration(ages[len(ages)-1])*time.Second), true
 }
 
 func hhmmss(unix int64) string { return time.Unix(unix, 0).UTC().Format("15:04:05") }

@@ -83,18 +83,7 @@ func TestSuspects(t *testing.T) {
 		{"a site that holds 60% of the burst", f, func(i int) bool { return i%40 == 3 || i%60 == 1 }, nil, rejectSpread},
 		{"below INCIDENT_MIN_DEVICES", f, func(i int) bool { return i%40 == 1 }, nil, rejectSmall},
 		{"a fleet on two networks cannot tell a site from the hub", fleet{n: 300, nets: 2}, fifth, nil, rejectSpread},
-		// (they connected together 12 minutes before, after an earlier
-		// outage, on a short token lifetime; most devices' last connect)
-		{"a wave of token renewals: devices connected together expire together", f, fifth,
-			func() []event.Event {
-				var evs []event.Event
-				for i := range 300 {
-					if fifth(i) {
-						evs = append(evs, grid(event.StateConnected, f.dev(i), t0.Add(-12*time.Minute+time.Duration(i%30)*time.Second)))
-					}
-				}
-				return evs
-			}(), rejectWave},
+		// Waves of token expiries: TestTokenWaveAfterOutage (wave_test.go).
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
