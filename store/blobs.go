@@ -35,15 +35,23 @@ const SpreadPartitions = 8
 // spread reports whether a kind's blobs are spread over partitions.
 func spread(kind BlobKind) bool { return kind == DeviceBlobs }
 
-// blobPartition is the PartitionKey of a blob: for a spread kind, FNV-1a of
-// the key modulo SpreadPartitions.
+// spreadSuffix names key's shard among SpreadPartitions: two hex digits of
+// FNV-1a of the key modulo SpreadPartitions. Device blobs and a big write's
+// diagnoses (diagnoses.go) spread by it, so a key always lands in the same
+// shard.
+func spreadSuffix(key string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return fmt.Sprintf("%02x", h.Sum32()%SpreadPartitions)
+}
+
+// blobPartition is the PartitionKey of a blob: for a spread kind, its
+// spreadSuffix after spreadPrefix.
 func blobPartition(kind BlobKind, key string) string {
 	if !spread(kind) {
 		return blobPK
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return fmt.Sprintf("%s%02x", spreadPrefix, h.Sum32()%SpreadPartitions)
+	return spreadPrefix + spreadSuffix(key)
 }
 
 // blobFilter selects every data row of a kind's partitions.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -235,4 +236,65 @@ func writeDiagnosesTwice(ctx context.Context, tb *Table, ds []classify.Diagnosis
 	}
 	_, _, err := tb.writeOps(ctx, tDiag, ops, nil)
 	return err
+}
+
+// TestTableDiagnosesShards: a hub's big write lands in its SpreadPartitions
+// shards, a small one (and every other hub's) in the hub's partition; a
+// fenced big write claims each shard, so an older epoch is fenced out of
+// them; Purge removes the shards' rows too.
+func TestTableDiagnosesShards(t *testing.T) {
+	t.Parallel()
+	srv := azurite.Start(t, azurite.Options{})
+	ctx := t.Context()
+	tb, err := OpenTable(ctx, TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := hubDiagnoses("hub-big", diagSpreadAbove+1)
+	small := hubDiagnoses("hub-small", diagSpreadAbove)
+	fenced := WithFence(ctx, Fence{Name: "evaluate", Epoch: 2})
+	if err := tb.PutDiagnoses(fenced, append(append([]classify.Diagnosis(nil), big...), small...)); err != nil {
+		t.Fatal(err)
+	}
+	parts := rowsByPartition(t, tb, tDiag)
+	if len(parts) != SpreadPartitions+1 || parts[diagHubPK("hub-small")] != diagSpreadAbove {
+		t.Fatalf("partitions after a write of %d rows of hub-big and %d of hub-small: %v; want hub-big's in %d shards, hub-small's in one",
+			len(big), len(small), parts, SpreadPartitions)
+	}
+	for i := range SpreadPartitions {
+		pk := fmt.Sprintf("%s!%02x", diagHubPK("hub-big"), i)
+		if parts[pk] < len(big)/SpreadPartitions/2 {
+			t.Errorf("shard %s holds %d of %d rows: the hash does not spread", pk, parts[pk], len(big))
+		}
+	}
+	// a small write of the big hub goes to its partition
+	if err := tb.PutDiagnoses(fenced, big[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if parts := rowsByPartition(t, tb, tDiag); parts[diagHubPK("hub-big")] != 3 {
+		t.Errorf("a 3-row write of hub-big: partitions %v, want 3 rows in %s", parts, diagHubPK("hub-big"))
+	}
+	stale := WithFence(ctx, Fence{Name: "evaluate", Epoch: 1})
+	if err := tb.PutDiagnoses(stale, big); !errors.Is(err, ErrFenced) {
+		t.Errorf("a big write under an older epoch: %v, want ErrFenced", err)
+	}
+	if err := tb.Purge(ctx, shardT0, shardT0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if left := rowsByPartition(t, tb, tDiag); len(left) != 0 {
+		t.Errorf("after purging everything, diagnosis rows remain: %v", left)
+	}
+}
+
+var shardT0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// hubDiagnoses returns n diagnoses of hub's devices, a second apart.
+func hubDiagnoses(hub string, n int) []classify.Diagnosis {
+	ds := make([]classify.Diagnosis, n)
+	for i := range ds {
+		k := event.Key{Hub: hub, Device: fmt.Sprintf("d%05d", i)}
+		ds[i] = classify.Diagnosis{Key: k, Time: shardT0.Add(time.Duration(i) * time.Second), Cause: classify.TokenExpiry, Final: true}
+		ds[i].EventID = event.NewID(&event.Event{Hub: k.Hub, Device: k.Device, Time: ds[i].Time}, "")
+	}
+	return ds
 }

@@ -98,8 +98,10 @@ func (rt *reqTimes) observe(r *http.Request, head []byte, took time.Duration) {
 	case table == "$batch": // the first operation names the table: "PUT http://…/<account>/<table>(PartitionKey=…"
 		kind = "batch"
 		if _, op, ok := strings.Cut(string(head), "/"+azurite.Account+"/"); ok {
-			t, _, _ := strings.Cut(op, "(")
-			kind = "batch " + strings.TrimPrefix(t, rt.prefix)
+			if i := strings.IndexAny(op, "(? \r\n"); i >= 0 {
+				op = op[:i]
+			}
+			kind = "batch " + strings.TrimPrefix(op, rt.prefix)
 		}
 	case r.Method == http.MethodGet && r.URL.Query().Has("$filter"):
 		kind = "query " + strings.TrimPrefix(table, rt.prefix)

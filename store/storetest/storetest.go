@@ -52,7 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 // Heavy names the cases that move thousands of rows (paging across pages
 // of 1000); a caller repeating the suite under fault injection may leave
 // them out with RunCases to keep the run short.
-var Heavy = map[string]bool{"Events": true, "EventsStop": true, "BlobsPaging": true, "DiagnosesPaging": true}
+var Heavy = map[string]bool{"Events": true, "EventsStop": true, "BlobsPaging": true, "DiagnosesPaging": true, "DiagnosesBigWrite": true}
 
 // RunCases is Run restricted to the cases whose name include accepts.
 func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(name string) bool) {
@@ -79,6 +79,7 @@ func RunCases(t *testing.T, open func(t *testing.T) store.Store, include func(na
 		{"DiagnosesQuoteInjection", testDiagnosesInjection},
 		{"DiagnosesModules", testDiagnosesModules},
 		{"DiagnosesAcrossHubs", testDiagnosesAcrossHubs},
+		{"DiagnosesBigWrite", testDiagnosesBigWrite},
 		{"Fencing", testFencing},
 		{"Incidents", testIncidents},
 		{"Outbox", testOutbox},
