@@ -9,7 +9,6 @@ import (
 
 	"github.com/disconnect-doctor/disconnect-doctor/classify"
 	"github.com/disconnect-doctor/disconnect-doctor/event"
-	"github.com/disconnect-doctor/disconnect-doctor/internal/azurite"
 )
 
 // TestTableModuleFilterOnOlderRows: diagnoses rows written before the
@@ -18,12 +17,8 @@ import (
 // leaves such rows for up to RETENTION.
 func TestTableModuleFilterOnOlderRows(t *testing.T) {
 	t.Parallel()
-	srv := azurite.Start(t, azurite.Options{})
 	ctx := t.Context()
-	tb, err := OpenTable(ctx, TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := azuriteTable(t)
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	var ds []classify.Diagnosis
 	for i, m := range []string{"", "$edgeHub", "$edgeAgent"} {

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-
-	"github.com/disconnect-doctor/disconnect-doctor/internal/azurite"
 )
 
 // TestAppendSetAsideAzurite: when the table service refuses one entity of
@@ -16,11 +14,7 @@ import (
 // reason and every other one is stored — in a transaction of 3 and across
 // the chunks of 250 operations — instead of the append failing as a whole.
 func TestAppendSetAsideAzurite(t *testing.T) {
-	srv := azurite.Start(t, azurite.Options{})
-	tb, err := OpenTable(t.Context(), TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := azuriteTable(t)
 	mk := func(n int, bad ...int) []op {
 		ops := make([]op, n)
 		for i := range ops {

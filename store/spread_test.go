@@ -14,6 +14,17 @@ import (
 	"github.com/disconnect-doctor/disconnect-doctor/internal/azurite"
 )
 
+// azuriteTable is a Table on an Azurite of the test's own.
+func azuriteTable(t *testing.T) *Table {
+	t.Helper()
+	srv := azurite.Start(t, azurite.Options{})
+	tb, err := OpenTable(t.Context(), TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
 // rowsByPartition counts a table's rows by PartitionKey (fence rows left out).
 func rowsByPartition(t *testing.T, tb *Table, suffix string) map[string]int {
 	t.Helper()
@@ -33,11 +44,7 @@ func rowsByPartition(t *testing.T, tb *Table, suffix string) map[string]int {
 // the other kinds stay in one.
 func TestTableDeviceBlobsSpread(t *testing.T) {
 	t.Parallel()
-	srv := azurite.Start(t, azurite.Options{})
-	tb, err := OpenTable(t.Context(), TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := azuriteTable(t)
 	bs := make([]Blob, 500)
 	for i := range bs {
 		bs[i] = Blob{Key: fmt.Sprintf("hub/dev%04d", i), Data: []byte("x")}
@@ -148,12 +155,8 @@ func TestTableDeviceBlobsMigrate(t *testing.T) {
 // across hubs and by hub, and purged with the rest.
 func TestTableDiagnosesOldAllPartition(t *testing.T) {
 	t.Parallel()
-	srv := azurite.Start(t, azurite.Options{})
 	ctx := t.Context()
-	tb, err := OpenTable(ctx, TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := azuriteTable(t)
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	var ds []classify.Diagnosis
 	for i := range 30 {
@@ -244,12 +247,8 @@ func writeDiagnosesTwice(ctx context.Context, tb *Table, ds []classify.Diagnosis
 // them; Purge removes the shards' rows too.
 func TestTableDiagnosesShards(t *testing.T) {
 	t.Parallel()
-	srv := azurite.Start(t, azurite.Options{})
 	ctx := t.Context()
-	tb, err := OpenTable(ctx, TableOptions{ConnectionString: srv.ConnString(), Prefix: srv.Prefix()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := azuriteTable(t)
 	big := hubDiagnoses("hub-big", diagSpreadAbove+1)
 	small := hubDiagnoses("hub-small", diagSpreadAbove)
 	fenced := WithFence(ctx, Fence{Name: "evaluate", Epoch: 2})

@@ -48,6 +48,15 @@ type scenario struct {
 
 const benchHub = "insights-logs-connections"
 
+// steadyConfig is the simulator's default fleet of the given size and
+// length with no hub incident and no site outage.
+func steadyConfig(devices int, dur time.Duration) sim.Config {
+	cfg := sim.DefaultConfig(11)
+	cfg.Devices, cfg.Duration = devices, dur
+	cfg.Incidents, cfg.SiteOutages = 0, 0
+	return cfg
+}
+
 // steadyFleet is a simulated steady-state fleet: the given number of
 // devices over dur, no hub incident, no site outage. withGrid adds the Event
 // Grid events, batched as ConnectionEvents ("cardinality": "many") receives
@@ -55,11 +64,7 @@ const benchHub = "insights-logs-connections"
 // events arriving within the same second (at most 500, the README's
 // --max-events-per-batch) making one delivery.
 func steadyFleet(devices int, dur time.Duration, withGrid bool) scenario {
-	cfg := sim.DefaultConfig(11)
-	cfg.Devices = devices
-	cfg.Duration = dur
-	cfg.Incidents = 0
-	cfg.SiteOutages = 0
+	cfg := steadyConfig(devices, dur)
 	out := sim.Generate(cfg)
 	var s scenario
 	for _, m := range out.Diagnostics {
@@ -109,11 +114,7 @@ const eventGridHubPartitions = 1
 // minute). Each formed batch is ingested at its dispatch time.
 func eventHubFleet(tb testing.TB, devices int, dur time.Duration) scenario {
 	rule := hostConfig(tb).BatchRule()
-	cfg := sim.DefaultConfig(11)
-	cfg.Devices = devices
-	cfg.Duration = dur
-	cfg.Incidents = 0
-	cfg.SiteOutages = 0
+	cfg := steadyConfig(devices, dur)
 	out := sim.Generate(cfg)
 	var s scenario
 	// eager is the trigger without the hold (minEventBatchSize 1), for
