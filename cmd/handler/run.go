@@ -285,10 +285,7 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	}
 	// The run goes on past the fleet's end until every verdict and alert
 	// has had time to settle (lateness, grace, offline, flapping reset).
-	batchSize := app.Host.Extensions.EventHubs.MaxEventBatchSize
-	if batchSize <= 0 {
-		batchSize = 100 // the extension's default
-	}
+	batchSize := app.Host.BatchRule().Max // host.json's, or the extension's default
 	for t := o.sim.Start; !t.After(end); t = t.Add(time.Minute) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
