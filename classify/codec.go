@@ -64,8 +64,11 @@ const (
 	// smRefused: with smAnch, the anchor is a connect the hub refused after
 	// the disconnect (sessionStart), not the disconnect itself.
 	smRefused
+	// smReused: dur runs from an earlier connect whose token the session's
+	// own connect presented again (device.tokenStartIdx).
+	smReused
 	// smKept are the bits a sample keeps in memory (sample.fl).
-	smKept = smBacked | smAnch | smPBy | smPrior | smRefused
+	smKept = smBacked | smAnch | smPBy | smPrior | smRefused | smReused
 )
 
 var errShort = errors.New("truncated")

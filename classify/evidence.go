@@ -22,9 +22,11 @@ type tokenEvidence struct {
 	loose      bool // on its period, but not closely enough without other token evidence
 	havePeriod bool
 	p          period
-	connected  int64 // seconds since the session began, -1 unknown
+	connected  int64 // seconds since the session's token was made (device.tokenStartIdx), -1 unknown
 	anchored   bool  // connected runs from the previous disconnect (its reconnect record was lost)
 	refused    bool  // … or from a connect the hub refused after it
+	reused     bool  // … or from an earlier connect, whose token the session's own connect presented again
+	start      int   // the entry connected runs from, -1 none
 	sdk        connSDK
 }
 
@@ -32,15 +34,28 @@ type tokenEvidence struct {
 // 401003 beside the 404104, or the disconnect on its learned period.
 func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
 
-func (d *device) tokenEvidence(t int64) tokenEvidence {
+func (d *device) tokenEvidence(t, first int64) tokenEvidence {
 	te := tokenEvidence{beside: -1, connected: -1}
 	si, anch := d.sessionStartIdx(t)
 	haveStart := si >= 0
 	var st int64
 	if haveStart {
 		st = d.entries[si].t
-		te.connected, te.anchored = t-st, anch
-		te.refused = anch && d.entries[si].isRefusedConnect()
+	}
+	te.sdk = d.sdkAt(t)
+	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
+	ti, tanch := d.tokenStartIdx(t, first)
+	if ti != si && si >= 0 && (ti < 0 || !te.fits(t-d.entries[ti].t)) && te.fits(t-st) {
+		// the session's own age fits where the reused token's does not:
+		// this client made a new token when it reconnected (an app that
+		// creates its client anew after a drop does)
+		ti, tanch = si, anch
+	}
+	te.start = ti
+	if ti >= 0 {
+		te.connected, te.anchored = t-d.entries[ti].t, tanch
+		te.refused = tanch && d.entries[ti].isRefusedConnect()
+		te.reused = ti != si
 	}
 	lo, hi := d.window(t-besideBefore, t+besideAfter)
 	for i := lo; i < hi; i++ {
@@ -53,13 +68,21 @@ func (d *device) tokenEvidence(t int64) tokenEvidence {
 			}
 		}
 	}
-	te.sdk = d.sdkAt(t)
-	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
 	if te.havePeriod && te.connected >= 0 && abs64(te.connected-te.p.dur) <= te.p.tol {
 		te.onPeriod = true
 		te.close = abs64(te.connected-te.p.dur) <= closeMatch
 	}
 	return te
+}
+
+// fits reports whether a token age of age seconds is one at which the
+// device's token ends: its learned period, or — none learned — the hub's
+// cut-off of a default .NET or Java token.
+func (te *tokenEvidence) fits(age int64) bool {
+	if te.havePeriod {
+		return abs64(age-te.p.dur) <= te.p.tol
+	}
+	return te.sdk.hubCut() && age >= hubCutMin && age <= hubCutMax
 }
 
 // sdkPrior is the token evidence of a device's SDK while no period is
@@ -142,7 +165,7 @@ type facts struct {
 // gather collects the facts for the 404104 at d.entries[i].
 func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	t := d.entries[i].t
-	f := facts{d: d, h: h, i: i, t: t, ref: ref, grace: e.grace, te: d.tokenEvidence(t)}
+	f := facts{d: d, h: h, i: i, t: t, ref: ref, grace: e.grace, te: d.tokenEvidence(t, h.first)}
 	f.reconnectT, f.reconnect = d.reconnectAfter(t, e.grace)
 	f.gatherRefusals()
 	f.gatherDuplicates()
@@ -236,7 +259,7 @@ func (f *facts) tokenWords(ev []string) []string {
 	} else {
 		ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 	}
-	since := sinceWords(te.anchored, te.refused)
+	since := sinceWords(te.anchored, te.refused, te.reused)
 	switch {
 	case te.onPeriod:
 		ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
@@ -276,15 +299,18 @@ func (f *facts) reconnectWords(ev []string) []string {
 	return append(ev, fmt.Sprintf("no successful connect within %s", durWords(f.grace)))
 }
 
-// sinceWords names what a session's age runs from (sessionStart): its
+// sinceWords names what a session's age runs from (tokenStartIdx): its
 // connect, or — when the reconnect record was lost — the disconnect or the
-// refused connect it is anchored on.
-func sinceWords(anchored, refused bool) string {
+// refused connect it is anchored on, or the earlier connect whose token its
+// reconnects presented again.
+func sinceWords(anchored, refused, reused bool) string {
 	switch {
 	case refused:
 		return "refused a connect (its successful reconnect record is missing)"
 	case anchored:
 		return "disconnected (its reconnect record is missing)"
+	case reused:
+		return "first connected with this token (its reconnects since reused it)"
 	}
 	return "connected"
 }

@@ -9,7 +9,7 @@ import (
 // (the rules still need them), never a pending 404104; then at most
 // maxEntries remain. The floor moves up so that re-delivered old records
 // are recognized as stale instead of re-added.
-func (e *Engine) prune(d *device, w int64) bool {
+func (e *Engine) prune(d *device, w, first int64) bool {
 	cut := w - e.revHorizon
 	n := len(d.entries)
 	if n == 0 || (d.entries[0].t >= cut && n <= maxEntries) {
@@ -39,6 +39,9 @@ func (e *Engine) prune(d *device, w int64) bool {
 			must[i] = true
 		}
 	}
+	mark := func(j int) { must[j] = true }
+	// the open session's token, which the next 404104 may end
+	d.tokenStartHops(d.entries[n-1].t+besideBefore+1, first, maxTokenHops, mark)
 	// the connect that presented the token each kept 404104 ends
 	lc := -1
 	for i := range d.entries {
@@ -50,10 +53,12 @@ func (e *Engine) prune(d *device, w int64) bool {
 			must[lc] = true
 		}
 		if x.is404104() && keep[i] {
-			// and the disconnect its session start is anchored on
+			// and the disconnect its session start is anchored on, and
+			// the reconnects and drops its token's age runs through
 			if a, anch := d.sessionStartIdx(x.t); anch {
 				must[a] = true
 			}
+			d.tokenStartHops(x.t, first, maxTokenHops, mark)
 		}
 		if x.is404104() && x.flags&fFinal == 0 {
 			must[i] = true

@@ -11,12 +11,13 @@ import (
 // session start (sessionStart) → disconnect, for the causes whose timing says something about
 // the token (token verdicts and plain device-or-network ones; never a hub
 // incident or a duplicate identity, whose timing is someone else's).
-func (d *device) recordSample(i int, v *verdict) {
+func (d *device) recordSample(i int, v *verdict, first int64) {
 	ent := &d.entries[i]
 	t := ent.t
 	idx := d.sampleAt(t)
 	keep := ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed || ent.cause == ccDeviceOrNetwork
-	si, anch := d.sessionStartIdx(t)
+	te := d.tokenEvidence(t, first)
+	si, anch := te.start, te.anchored
 	if !keep || si < 0 {
 		if idx >= 0 {
 			d.samples = slices.Delete(d.samples, idx, idx+1)
@@ -35,6 +36,9 @@ func (d *device) recordSample(i int, v *verdict) {
 	}
 	if v.prior {
 		s.fl |= smPrior
+	}
+	if te.reused {
+		s.fl |= smReused
 	}
 	if v.reconnect {
 		s.back = int32(v.reconnectT - t)
@@ -124,7 +128,11 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 	for j := range d.samples[:si] {
 		s := &d.samples[j]
 		unprior := s.cause == ccTokenExpiry && s.prior()
-		if unprior && !confirmed {
+		// a reused token's age rests on the default lifetime's renewal
+		// age (tokenDue): a period learned since that does not fit it
+		// more likely says the reconnect made a new token than that the
+		// drop was not the token's
+		if unprior && (!confirmed || s.fl&smReused != 0) {
 			continue
 		}
 		if (s.cause != ccDeviceOrNetwork && !unprior) || s.retroIn != 0 || s.dur <= 0 {
@@ -191,7 +199,7 @@ func (e *Engine) revise(d *device, s *sample, by int64, p period, to causeCode, 
 // so that it reads the same whether or not the timeline entry is still kept.
 func unpriorVerdict(s *sample, grace int64) verdict {
 	v := verdict{cause: ccDeviceOrNetwork, incLine: -1, reconnect: s.back >= 0}
-	since := sinceWords(s.anch(), s.fl&smRefused != 0)
+	since := sinceWords(s.anch(), s.fl&smRefused != 0, s.fl&smReused != 0)
 	from := fmt.Sprintf("from %d sessions repeating it (the disconnect at %s)", s.pn, clock(s.retroAt(), s.disc))
 	if s.pby() {
 		from = "from the 401003 at " + clock(s.retroAt(), s.disc)
@@ -225,7 +233,7 @@ func unpriorVerdict(s *sample, grace int64) verdict {
 // still kept.
 func retroVerdict(s *sample, grace int64) verdict {
 	v := verdict{cause: ccTokenExpiry, class: mcGeneric, incLine: -1, reconnect: s.back >= 0}
-	since := sinceWords(s.anch(), s.fl&smRefused != 0)
+	since := sinceWords(s.anch(), s.fl&smRefused != 0, s.fl&smReused != 0)
 	ev := []string{
 		fmt.Sprintf("no 401003 within %ds", besideBefore),
 		fmt.Sprintf("%s %s before, matching its token period of %s (±%s)", since, durWords(int64(s.dur)), durWords(int64(s.pdur)), durWords(int64(s.ptol))),

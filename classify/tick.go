@@ -256,7 +256,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			diag.Incident = incidentID(h.name, v.incident.idStart)
 		}
 		out.Diagnoses = append(out.Diagnoses, diag)
-		d.recordSample(i, &v)
+		d.recordSample(i, &v, h.first)
 		d.recordFlap(ent.t, ent.cause, ent.flags&(fRetro|fUnprior) != 0)
 		if (!final || causeChanged) && (v.cause == ccTokenExpiry || v.cause == ccRenewalFailed) && (v.backed || v.onPeriod) {
 			e.reviseEarlier(d, i, out)
@@ -265,7 +265,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 	if e.evalSignals(h, d, w, out) {
 		changed = true
 	}
-	if e.prune(d, w) {
+	if e.prune(d, w, h.first) {
 		changed = true
 	}
 	if due := e.nextDue(d, w); due != d.due {

@@ -96,6 +96,113 @@ func (d *device) sessionStart(t int64) (start int64, anchored, ok bool) {
 	return d.entries[i].t, anch, true
 }
 
+// tokenRenewPercent is how much of its lifetime a .NET or Java client's
+// token may have used and still be presented again on a reconnect: both
+// SDKs make a new token only once the one they hold has 15% of its life
+// left (.NET AuthenticationWithTokenRefresh.GetTokenAsync returns the
+// cached token while !IsExpiring, DefaultSasRenewalBufferPercentage 15;
+// Java IotHubSasTokenAuthenticationProvider.shouldRefreshToken, 85%).
+const tokenRenewPercent = 85
+
+// maxTokenHops bounds how many reconnects tokenStartIdx follows back: a
+// default token outlives at most a handful of network drops that are each
+// followed by a reconnect.
+const maxTokenHops = 6
+
+// tokenStartIdx returns the entry index of the connect that made the token
+// the session ending at t presented, and whether it is anchored as in
+// sessionStartIdx (-1: not on record). The hub cuts a .NET or Java client
+// over MQTT when its token expires, and those SDKs reconnect after a
+// network drop, a hub incident or a keep-alive timeout with the token they
+// already hold while it is not yet due for renewal (tokenRenewPercent): the
+// cut-off then comes on that token's schedule, not the reconnect's. So the
+// age that says "token" runs from the connect after the session's last
+// token-ending disconnect (a cut-off, a clean disconnect, a second client,
+// a lost disconnect record), or from the reconnect at which the old token
+// was due. Where the walk back reaches a session whose start is not on
+// record, the old token was made before first (when the hub's records
+// began): the reconnect made a new one if that is longer ago than the
+// token's renewal age, and otherwise the token's age is unknown (-1).
+// Other SDKs' sessions, which the hub never cuts, keep sessionStartIdx's
+// answer.
+func (d *device) tokenStartIdx(t, first int64) (int, bool) {
+	return d.tokenStartHops(t, first, maxTokenHops, nil)
+}
+
+// tokenStartHops is tokenStartIdx following at most hops reconnects back;
+// visit, when not nil, is called with every entry index the answer rests
+// on (prune keeps them).
+func (d *device) tokenStartHops(t, first int64, hops int, visit func(int)) (int, bool) {
+	si, anch := d.sessionStartIdx(t)
+	// A session anchored on a disconnect whose reconnect record was lost
+	// began at an unknown time, perhaps with a new token: it keeps its
+	// anchor. One anchored on a refused connect began within the SDK's
+	// retry backoff of it, and is followed back like a connect.
+	if si < 0 || hops == 0 || !d.sdkAt(t).hubCut() || (anch && !d.entries[si].isRefusedConnect()) {
+		return si, anch
+	}
+	if visit != nil {
+		visit(si)
+	}
+	j := d.sessionEndBefore(si)
+	if j < 0 || !d.entries[j].keepsToken() {
+		return si, anch
+	}
+	if visit != nil {
+		visit(j)
+	}
+	pi, panch := d.tokenStartHops(d.entries[j].t, first, hops-1, visit)
+	made := first // not on record: the token predates the records
+	if pi >= 0 {
+		made = d.entries[pi].t
+	}
+	switch {
+	case (pi >= 0 || first != 0) && d.entries[si].t-made >= d.tokenDue(t):
+		return si, anch // the old token was due: the reconnect made a new one
+	case pi < 0:
+		return -1, false
+	}
+	return pi, panch
+}
+
+// sessionEndBefore returns the index of the resource-log disconnect that
+// ended the session before the connect at entries[ci] (successful, or
+// refused while the device was still trying): the newest disconnect
+// between the previous successful connect and it, or -1 when none is on
+// record.
+func (d *device) sessionEndBefore(ci int) int {
+	for i := ci - 1; i >= 0; i-- {
+		x := &d.entries[i]
+		switch {
+		case x.isSuccessConnect():
+			return -1
+		case x.src == event.ResourceLog && x.kind == event.Disconnect:
+			return i
+		}
+	}
+	return -1
+}
+
+// keepsToken reports whether a client reconnecting after this disconnect
+// still holds the token it had: a 404104 judged a device or network
+// fault, or a hub incident (the disconnects that are not the token's own
+// and not a second client's).
+func (x *entry) keepsToken() bool {
+	return x.is404104() && (x.cause == ccDeviceOrNetwork || x.cause == ccHubTransient)
+}
+
+// tokenDue is the token age, in seconds, past which a reconnecting .NET or
+// Java client of the device makes a new token: tokenRenewPercent of its
+// lifetime, which is its learned period less the hub's enforcement delay,
+// or the SDKs' default hour.
+func (d *device) tokenDue(t int64) int64 {
+	life := int64(hubCutLifespan)
+	if p, ok := learnedPeriod(d.samples, t, d.sdkAt(t)); ok {
+		life = max(p.dur-(hubCutDelayMin+hubCutDelayMax)/2, p.dur/2)
+	}
+	return life * tokenRenewPercent / 100
+}
+
 // sessionStartIdx is sessionStart's entry index (-1 none); prune keeps that
 // entry for every 404104 it keeps.
 func (d *device) sessionStartIdx(t int64) (int, bool) {

@@ -66,7 +66,11 @@ type device struct {
 	failDone  bool        // the renewal failure happened (it happens once)
 	hits      []time.Time // per incident: when it knocks this identity off (zero: spared)
 
-	c0      time.Time // connect time of the session open at Start
+	c0 time.Time // connect time of the session open at Start
+	// issued is when the identity's current token was made: the hub's
+	// cut-off or the SDK's renewal follows from it, not from the last
+	// connect (see Config.TokenPerConnect).
+	issued  time.Time
 	changes []change
 	seqHi   string // 16 FILETIME hex digits of the Event Grid sequence prefix
 	seq     uint64
@@ -482,6 +486,7 @@ func (s *sim) rewind(d *device) {
 	d.src = d.src0
 	d.ip, d.ip2 = d.ip0, d.ip20
 	d.c, d.t, d.done = d.c0, s.start, false
+	d.issued = d.c0
 	d.crashed, d.failDone = false, false
 	d.next, d.nrec = d.truth0, 0
 }
@@ -499,7 +504,7 @@ func (s *sim) run(d *device) {
 // identity until its cursor passes the slice's end has all the slice's
 // records.
 func (s *sim) step(d *device) {
-	c, t := d.c, d.t
+	t := d.t
 	if !t.Before(s.end) {
 		d.done = true
 		return
@@ -518,9 +523,9 @@ func (s *sim) step(d *device) {
 	case d.protocol == "Amqp":
 		// Tokens refresh in-connection: nothing to do.
 	case d.hubCut():
-		consider(c.Add(d.ttl+d.grace+sessionJitter()), evTokenCut)
+		consider(d.issued.Add(d.ttl+d.grace+sessionJitter()), evTokenCut)
 	default:
-		consider(c.Add(d.renewAfter()+uniform(d.rng, 0, 3*time.Second)), evCleanRenew)
+		consider(d.issued.Add(d.renewAfter()+uniform(d.rng, 0, 3*time.Second)), evCleanRenew)
 	}
 	if d.role == roleFlaky {
 		consider(d.detect(t.Add(expDur(d.rng, d.flakyGap))), evFlaky)
@@ -614,6 +619,7 @@ func (s *sim) step(d *device) {
 	case evDupKick:
 		s.dupKick(d, at)
 		d.c, d.t = at.Add(time.Second), at.Add(time.Second)
+		d.issued = d.c // the client now connected has a token of its own
 		return
 	case evSite:
 		s.disconnect404(d, at, classify.DeviceOrNetwork, "")
@@ -635,7 +641,25 @@ func (s *sim) step(d *device) {
 		d.done = true
 		return
 	}
+	if kind == evTokenCut || kind == evCleanRenew || s.newToken(d, tc) {
+		d.issued = tc
+	}
 	d.c, d.t = tc, tc
+}
+
+// newToken reports whether d, reconnecting at tc after a drop that was not
+// its token's, connects with a new token rather than the one it had: C
+// makes one on every connect, the other SDKs once the token they hold is
+// due for renewal (see Config.TokenPerConnect).
+func (s *sim) newToken(d *device, tc time.Time) bool {
+	if s.cfg.TokenPerConnect || d.sdk == C {
+		return true
+	}
+	due := d.renewAfter()
+	if d.hubCut() {
+		due = d.ttl * 85 / 100 // .NET's and Java's 15% renewal buffer
+	}
+	return !tc.Before(d.issued.Add(due))
 }
 
 // incidentAround returns the ID of the incident whose failure window holds t.

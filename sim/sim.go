@@ -125,6 +125,20 @@ type Config struct {
 	// UnauthorizedShare is the probability that the hub logs a 401003 next to
 	// a token-expiry 404104 ("sometimes you also see 401003").
 	UnauthorizedShare float64
+	// TokenPerConnect makes every SDK sign a new token on every connect, so
+	// that a device's token clock restarts whenever it reconnects. The
+	// default (false) is what the SDKs do: .NET
+	// (AuthenticationWithTokenRefresh.GetTokenAsync returns the cached
+	// token until 15% of its life is left), Java
+	// (IotHubSasTokenAuthenticationProvider.shouldRefreshToken: expired, or
+	// past its 85% buffer), Python and Node (a renewal timer set when the
+	// token is made) reconnect after a network drop with the token they
+	// had, so the hub still cuts them, or they still renew, on the old
+	// token's schedule; only C makes a new token on each connect
+	// (iothubtransport_mqtt_common.c measures its refresh from
+	// mqtt_connect_time). The simulator of earlier versions restarted every
+	// SDK's clock; this switch keeps that fleet for comparison.
+	TokenPerConnect bool
 	// OpsPerDeviceHour is the rate of ordinary, successful twin operations
 	// (non-evidence records the product must filter out).
 	OpsPerDeviceHour float64

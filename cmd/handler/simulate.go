@@ -30,6 +30,7 @@ type simFlags struct {
 	// shape overrides the simulator's fleet shares (-1: its default), to
 	// try the product on fleets unlike the default one.
 	unauthorized, flaky, customTTL, loss float64
+	tokenPerConnect                      bool
 }
 
 func (f *simFlags) register(fs *flag.FlagSet, devices int, hours float64) {
@@ -41,6 +42,7 @@ func (f *simFlags) register(fs *flag.FlagSet, devices int, hours float64) {
 	fs.Float64Var(&f.unauthorized, "unauthorized-share", -1, "share of token cut-offs the hub logs a 401003 for (default: the simulator's, 0.8)")
 	fs.Float64Var(&f.flaky, "flaky-share", -1, "share of devices on an unreliable network (default: the simulator's, 0.06)")
 	fs.Float64Var(&f.loss, "loss-rate", -1, "share of resource-log records never delivered (default: the simulator's, 0.005)")
+	fs.BoolVar(&f.tokenPerConnect, "token-per-connect", false, "every SDK signs a new token on every connect, restarting its token clock (default: only C does; the others reuse a still-valid token after a network drop)")
 	fs.Float64Var(&f.customTTL, "custom-ttl-share", -1, "share of .NET/Java devices with a 20 min, 3 h or 24 h token (default: the simulator's, 0.08)")
 }
 
@@ -67,6 +69,7 @@ func (f *simFlags) config(start time.Time) (sim.Config, error) {
 			*o.dst = o.v
 		}
 	}
+	c.TokenPerConnect = f.tokenPerConnect
 	if !start.IsZero() {
 		c.Start = start
 	}
