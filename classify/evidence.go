@@ -45,11 +45,10 @@ func (d *device) tokenEvidence(t, first int64) tokenEvidence {
 	te.sdk = d.sdkAt(t)
 	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
 	ti, tanch := d.tokenStartIdx(t, first)
-	if ti != si && si >= 0 && (ti < 0 || !te.fits(t-d.entries[ti].t)) && te.fits(t-st) {
-		// the session's own age fits where the reused token's does not:
-		// this client made a new token when it reconnected (an app that
-		// creates its client anew after a drop does)
-		ti, tanch = si, anch
+	if ti < 0 || !te.fits(t-d.entries[ti].t) {
+		if c, ok := d.fittingStart(t, first, &te); ok {
+			ti, tanch = c, c == si && anch
+		}
 	}
 	te.start = ti
 	if ti >= 0 {
@@ -83,6 +82,22 @@ func (te *tokenEvidence) fits(age int64) bool {
 		return abs64(age-te.p.dur) <= te.p.tol
 	}
 	return te.sdk.hubCut() && age >= hubCutMin && age <= hubCutMax
+}
+
+// fittingStart returns the newest connect on the walk back of
+// tokenStartIdx from which the age of a 404104 at t fits its token (fits),
+// when the age tokenStartIdx gives does not: the connect where the client
+// made its token after all — one that creates its client anew after a
+// drop (the session's own connect), or one whose cut-off a hub incident's
+// burst hid (a connect further back).
+func (d *device) fittingStart(t, first int64, te *tokenEvidence) (int, bool) {
+	found := -1
+	d.tokenStartHops(t, first, maxTokenHops, func(i int) {
+		if x := &d.entries[i]; found < 0 && x.kind == event.Connect && te.fits(t-x.t) {
+			found = i
+		}
+	})
+	return found, found >= 0
 }
 
 // sdkPrior is the token evidence of a device's SDK while no period is

@@ -40,8 +40,14 @@ func (e *Engine) prune(d *device, w, first int64) bool {
 		}
 	}
 	mark := func(j int) { must[j] = true }
-	// the open session's token, which the next 404104 may end
-	d.tokenStartHops(d.entries[n-1].t+besideBefore+1, first, maxTokenHops, mark)
+	// the token each connect from the one current at the cut on
+	// presented, which a 404104 still to arrive (records come late and
+	// out of order) may end
+	for i := max(lastConn, 0); i < n; i++ {
+		if x := &d.entries[i]; x.isSuccessConnect() {
+			d.tokenStartHops(x.t+1, first, maxTokenHops, mark)
+		}
+	}
 	// the connect that presented the token each kept 404104 ends
 	lc := -1
 	for i := range d.entries {

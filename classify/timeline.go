@@ -144,14 +144,27 @@ func (d *device) tokenStartHops(t, first int64, hops int, visit func(int)) (int,
 	if visit != nil {
 		visit(si)
 	}
+	// the disconnect that ended the session before, or — its record lost
+	// between two connects — the session before's own connect: a
+	// cut-off, the one loss that makes a new token, comes only once the
+	// token is due, which the check below asks anyway
 	j := d.sessionEndBefore(si)
-	if j < 0 || !d.entries[j].keepsToken() {
+	var prev int64 // a time in the session before
+	switch {
+	case j >= 0 && !d.entries[j].keepsToken():
 		return si, anch
+	case j >= 0:
+		prev = d.entries[j].t
+	default:
+		if j = d.lastConnectBefore(d.entries[si].t); j < 0 {
+			return si, anch
+		}
+		prev = d.entries[j].t + 1
 	}
 	if visit != nil {
 		visit(j)
 	}
-	pi, panch := d.tokenStartHops(d.entries[j].t, first, hops-1, visit)
+	pi, panch := d.tokenStartHops(prev, first, hops-1, visit)
 	made := first // not on record: the token predates the records
 	if pi >= 0 {
 		made = d.entries[pi].t
@@ -186,19 +199,30 @@ func (d *device) sessionEndBefore(ci int) int {
 // keepsToken reports whether a client reconnecting after this disconnect
 // still holds the token it had: a 404104 judged a device or network
 // fault, or a hub incident (the disconnects that are not the token's own
-// and not a second client's).
+// and not a second client's). One not yet judged counts as keeping it, so
+// that prune keeps what the walk back may need once it is; 404104s are
+// judged in time order, so a judged one never looks past a pending one.
 func (x *entry) keepsToken() bool {
-	return x.is404104() && (x.cause == ccDeviceOrNetwork || x.cause == ccHubTransient)
+	return x.is404104() && (x.cause == ccDeviceOrNetwork || x.cause == ccHubTransient || x.cause == ccPending)
 }
 
 // tokenDue is the token age, in seconds, past which a reconnecting .NET or
 // Java client of the device makes a new token: tokenRenewPercent of its
-// lifetime, which is its learned period less the hub's enforcement delay,
-// or the SDKs' default hour.
+// token's lifetime. That lifetime is its learned period less the hub's
+// enforcement delay, or else the SDKs' default hour — but never shorter
+// than the device has shown: a token that kept a session open for a time
+// lives at least that long less the enforcement delay (the hub would have
+// cut it sooner), which tells a custom 3-hour token before its period is
+// learned.
 func (d *device) tokenDue(t int64) int64 {
 	life := int64(hubCutLifespan)
 	if p, ok := learnedPeriod(d.samples, t, d.sdkAt(t)); ok {
 		life = max(p.dur-(hubCutDelayMin+hubCutDelayMax)/2, p.dur/2)
+	}
+	for i := range d.samples {
+		if s := &d.samples[i]; s.disc < t && !s.anch() {
+			life = max(life, int64(s.dur)-hubCutDelayMax)
+		}
 	}
 	return life * tokenRenewPercent / 100
 }
@@ -215,3 +239,5 @@ func (d *device) sessionStartIdx(t int64) (int, bool) {
 	}
 	return c, false
 }
+
+
