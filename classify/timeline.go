@@ -239,5 +239,3 @@ func (d *device) sessionStartIdx(t int64) (int, bool) {
 	}
 	return c, false
 }
-
-
