@@ -1,0 +1,168 @@
+package classify
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// TestTokenStart is the fixture of tokenStartIdx, fittingStart and the
+// prune rule that keeps what they rest on: a .NET or Java client over MQTT
+// presents the token it holds again when it reconnects after a drop that
+// was not its token's, so its cut-off comes on that token's schedule.
+func TestTokenStart(t *testing.T) {
+	const dev = "pump-7"
+	type want struct {
+		at    time.Duration // the 404104
+		cause Cause
+		line  string // a line of its evidence, "" none checked
+	}
+	cases := []struct {
+		name  string
+		rule  string
+		evs   func() []event.Event
+		step  int
+		wants []want
+	}{
+		{
+			name: "network drop, then the reused token's cut-off",
+			rule: "tokenStartIdx: the reconnect at 25m20s presents the token of the connect at 0, so the drop at 67m (no 401003, back at once) is 67m into its token: the hub-cut SDK prior",
+			evs: func() []event.Event {
+				return []event.Event{
+					sdkConnect(dev, at(0), sdkDotNetV, "Mqtt"),
+					d404(dev, at(25*time.Minute)), sdkConnect(dev, at(hms(0, 25, 20)), sdkDotNetV, "Mqtt"),
+					d404(dev, at(67*time.Minute)), sdkConnect(dev, at(hms(1, 7, 15)), sdkDotNetV, "Mqtt"),
+				}
+			},
+			wants: []want{
+				{25 * time.Minute, DeviceOrNetwork, "connected 25m before; no token period learned yet"},
+				{67 * time.Minute, TokenExpiry, "first connected with this token (its reconnects since reused it) 67m before; no token period learned yet"},
+			},
+		},
+		{
+			name: "a reconnect once the token was due makes a new one",
+			rule: "tokenDue: 55m into a default token (past 85% of its hour) the reconnect makes a new token; the drop 66m after that reconnect is its cut-off, and the age runs from it",
+			evs: func() []event.Event {
+				return []event.Event{
+					sdkConnect(dev, at(0), sdkJavaV, "Mqtt"),
+					d404(dev, at(50*time.Minute)), sdkConnect(dev, at(55*time.Minute), sdkJavaV, "Mqtt"),
+					d404(dev, at(121*time.Minute)), sdkConnect(dev, at(hms(2, 1, 9)), sdkJavaV, "Mqtt"),
+				}
+			},
+			wants: []want{
+				{50 * time.Minute, DeviceOrNetwork, ""},
+				{121 * time.Minute, TokenExpiry, "connected 66m before; no token period learned yet"},
+			},
+		},
+		{
+			name: "a client that makes a new token on every reconnect",
+			rule: "fittingStart: 86m10s into the reused token fits no cut-off, 66m into the session does — the client made a new token at its reconnect (an app that creates its client anew)",
+			evs: func() []event.Event {
+				return []event.Event{
+					sdkConnect(dev, at(0), sdkDotNetV, "Mqtt"),
+					d404(dev, at(20*time.Minute)), sdkConnect(dev, at(hms(0, 20, 10)), sdkDotNetV, "Mqtt"),
+					d404(dev, at(hms(1, 26, 10))), sdkConnect(dev, at(hms(1, 26, 20)), sdkDotNetV, "Mqtt"),
+				}
+			},
+			wants: []want{
+				{20 * time.Minute, DeviceOrNetwork, ""},
+				{hms(1, 26, 10), TokenExpiry, "connected 66m before; no token period learned yet"},
+			},
+		},
+		{
+			name: "a drop whose record was lost",
+			rule: "tokenStartIdx: two connects with no disconnect between (its record lost in delivery): the walk steps back over the first, whose token was not due",
+			evs: func() []event.Event {
+				return []event.Event{
+					sdkConnect(dev, at(0), sdkDotNetV, "Mqtt"),
+					sdkConnect(dev, at(hms(0, 25, 20)), sdkDotNetV, "Mqtt"),
+					d404(dev, at(67*time.Minute)), sdkConnect(dev, at(hms(1, 7, 15)), sdkDotNetV, "Mqtt"),
+				}
+			},
+			wants: []want{
+				{67 * time.Minute, TokenExpiry, "first connected with this token (its reconnects since reused it) 67m before; no token period learned yet"},
+			},
+		},
+		{
+			name: "refused connects while the hub recovers",
+			rule: "tokenStartIdx: a session anchored on a refused connect (its successful reconnect record lost) is followed back like a connect",
+			evs: func() []event.Event {
+				return []event.Event{
+					sdkConnect(dev, at(0), sdkDotNetV, "Mqtt"),
+					d404(dev, at(30*time.Minute)),
+					connect(dev, at(hms(0, 30, 5)), 500001, ""), connect(dev, at(hms(0, 30, 30)), 500001, ""),
+					d404(dev, at(68*time.Minute)), sdkConnect(dev, at(hms(1, 8, 20)), sdkDotNetV, "Mqtt"),
+				}
+			},
+			wants: []want{
+				{68 * time.Minute, TokenExpiry, "first connected with this token (its reconnects since reused it) 68m before; no token period learned yet"},
+			},
+		},
+		{
+			name: "prune keeps the connect a late 404104's token dates from",
+			rule: "prune: the cut-off's 404104 arrives 40m late, after its reconnect; the connect at 0 is older than the revision horizon by then and is kept because the reconnect's token walk rests on it",
+			evs: func() []event.Event {
+				evs := []event.Event{
+					sdkConnect(dev, at(0), sdkDotNetV, "Mqtt"),
+					d404(dev, at(30*time.Minute)), sdkConnect(dev, at(hms(0, 30, 10)), sdkDotNetV, "Mqtt"),
+					sdkConnect(dev, at(hms(1, 8, 20)), sdkDotNetV, "Mqtt"),
+				}
+				// another device's records move the watermark on, and an
+				// Event Grid event of this one has it evaluated (and pruned)
+				// before its late 404104 comes
+				for m := 70; m <= 108; m += 2 {
+					evs = append(evs, sdkConnect("clock-1", at(time.Duration(m)*time.Minute), sdkNodeV, "Mqtt"))
+					if m == 108 {
+						evs = append(evs, stateEv(dev, at(108*time.Minute), true, 7))
+					}
+				}
+				return append(evs, d404(dev, at(68*time.Minute)))
+			},
+			step: 1,
+			wants: []want{
+				{68 * time.Minute, TokenExpiry, "first connected with this token (its reconnects since reused it) 68m before; no token period learned yet"},
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Log("rule:", c.rule)
+			evs := c.evs()
+			step := c.step
+			if step == 0 {
+				step = len(evs) // all at once
+			}
+			r := feed(t, testConfig(), evs, step, time.Hour)
+			for _, w := range c.wants {
+				d := r.diag(dev, at(w.at))
+				if d.Cause != w.cause {
+					t.Errorf("404104 at %s: %s, want %s; evidence:\n  %s", clock(at(w.at).Unix(), 0), d.Cause, w.cause, strings.Join(d.Evidence, "\n  "))
+					continue
+				}
+				if w.line != "" && !containsLine(d.Evidence, w.line) {
+					t.Errorf("404104 at %s: evidence lacks %q:\n  %s", clock(at(w.at).Unix(), 0), w.line, strings.Join(d.Evidence, "\n  "))
+				}
+			}
+		})
+	}
+}
+
+// TestTokenStartOtherSDKs: the walk back is for the clients the hub cuts;
+// a Node client, which the hub never cuts, keeps its session's own age.
+func TestTokenStartOtherSDKs(t *testing.T) {
+	evs := []event.Event{
+		sdkConnect("node-1", at(0), sdkNodeV, "Mqtt"),
+		d404("node-1", at(25*time.Minute)), sdkConnect("node-1", at(hms(0, 25, 20)), sdkNodeV, "Mqtt"),
+		d404("node-1", at(67*time.Minute)), sdkConnect("node-1", at(hms(1, 7, 15)), sdkNodeV, "Mqtt"),
+	}
+	r := feed(t, testConfig(), evs, len(evs), time.Hour)
+	d := r.diag("node-1", at(67*time.Minute))
+	if want := fmt.Sprintf("connected %s before; no token period learned yet", durWords(int64((67*time.Minute-hms(0, 25, 20))/time.Second))); !containsLine(d.Evidence, want) {
+		t.Errorf("evidence %q lacks %q", d.Evidence, want)
+	}
+}
+
+const sdkNodeV = "azure-iot-device/1.18.3 (node v18.19.0; Linux 5.15.0; x64)"
