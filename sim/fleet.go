@@ -75,9 +75,10 @@ type device struct {
 	seqHi   string // 16 FILETIME hex digits of the Event Grid sequence prefix
 	seq     uint64
 
-	// The simulation cursor: the session connected at c, simulated up to
-	// t; done once the identity has nothing more to do in the run.
-	c, t time.Time
+	// The simulation cursor: the identity is simulated up to t (its
+	// session's connect, or the start); done once it has nothing more to
+	// do in the run.
+	t    time.Time
 	done bool
 	// truth0 and rec0 are the identity's first truth index and record
 	// order, counted by the first pass; next and nrec count from them in
@@ -485,7 +486,7 @@ const (
 func (s *sim) rewind(d *device) {
 	d.src = d.src0
 	d.ip, d.ip2 = d.ip0, d.ip20
-	d.c, d.t, d.done = d.c0, s.start, false
+	d.t, d.done = s.start, false
 	d.issued = d.c0
 	d.crashed, d.failDone = false, false
 	d.next, d.nrec = d.truth0, 0
@@ -618,8 +619,8 @@ func (s *sim) step(d *device) {
 		back = at.Add(uniform(d.rng, 15*time.Second, 3*time.Minute))
 	case evDupKick:
 		s.dupKick(d, at)
-		d.c, d.t = at.Add(time.Second), at.Add(time.Second)
-		d.issued = d.c // the client now connected has a token of its own
+		d.t = at.Add(time.Second)
+		d.issued = d.t // the client now connected has a token of its own
 		return
 	case evSite:
 		s.disconnect404(d, at, classify.DeviceOrNetwork, "")
@@ -644,7 +645,7 @@ func (s *sim) step(d *device) {
 	if kind == evTokenCut || kind == evCleanRenew || s.newToken(d, tc) {
 		d.issued = tc
 	}
-	d.c, d.t = tc, tc
+	d.t = tc
 }
 
 // newToken reports whether d, reconnecting at tc after a drop that was not

@@ -22,12 +22,21 @@ var wholeRunDigests = map[string][2]string{
 	"small77":  {"e672afe488953840bfcee670dbac95291bdd1a31eead206c659bc942dc94db32", "210af7c03a11914177250adf3c416a9cbfb2a974b06f94eb63ebea10223cb3d1"},
 }
 
+// digestConfigs are the fleets of wholeRunDigests. They keep the token
+// model of that generator (TokenPerConnect): the digests pin the slicing,
+// and the token model changed after them.
 func digestConfigs() map[string]Config {
+	d7 := DefaultConfig(7)
 	two := DefaultConfig(12)
 	two.Incidents, two.Duration = 2, 10*time.Hour
 	small := DefaultConfig(77)
 	small.Devices, small.Duration, small.Incidents, small.SiteOutages = 45, 4*time.Hour, 3, 2
-	return map[string]Config{"default7": DefaultConfig(7), "two12": two, "small77": small}
+	cs := map[string]Config{"default7": d7, "two12": two, "small77": small}
+	for k, c := range cs {
+		c.TokenPerConnect = true
+		cs[k] = c
+	}
+	return cs
 }
 
 // TestSlicedRecordsAreTheWholeRuns: simulating a minute at a time gives the
