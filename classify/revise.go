@@ -8,9 +8,10 @@ import (
 )
 
 // recordSample keeps the token-period sample of the 404104 at entries[i]:
-// session start (sessionStart) → disconnect, for the causes whose timing says something about
-// the token (token verdicts and plain device-or-network ones; never a hub
-// incident or a duplicate identity, whose timing is someone else's).
+// the connect that made its token (tokenEvidence's start) → disconnect,
+// for the causes whose timing says something about the token (token
+// verdicts and plain device-or-network ones; never a hub incident or a
+// duplicate identity, whose timing is someone else's).
 func (d *device) recordSample(i int, v *verdict, first int64) {
 	ent := &d.entries[i]
 	t := ent.t

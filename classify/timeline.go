@@ -117,9 +117,9 @@ const maxTokenHops = 6
 // already hold while it is not yet due for renewal (tokenRenewPercent): the
 // cut-off then comes on that token's schedule, not the reconnect's. So the
 // age that says "token" runs from the connect after the session's last
-// token-ending disconnect (a cut-off, a clean disconnect, a second client,
-// a lost disconnect record), or from the reconnect at which the old token
-// was due. Where the walk back reaches a session whose start is not on
+// token-ending disconnect (a cut-off, a clean disconnect, a second client),
+// or from the reconnect at which the old token was due; a disconnect whose
+// record was lost is stepped over, and so is a refused connect. Where the walk back reaches a session whose start is not on
 // record, the old token was made before first (when the hub's records
 // began): the reconnect made a new one if that is longer ago than the
 // token's renewal age, and otherwise the token's age is unknown (-1).
