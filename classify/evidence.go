@@ -104,9 +104,11 @@ func (d *device) fittingStart(t, first int64, te *tokenEvidence) (int, bool) {
 // learned for it (reference §6.1, §6.2, §8 "use sdkVersion from the last
 // deviceConnect"): a .NET or Java client over MQTT is cut off by the hub at
 // token lifespan plus up to ~10 minutes, so a session of that age ending in
-// a 404104 is its token running out. A learned period always takes
-// precedence, and C, Node and Python clients, which renew cleanly, never get
-// this prior.
+// a 404104 is its token running out. A learned period takes precedence,
+// unless it is a default token's own (period.defaultToken: the hub's delay
+// within its 5–10 minutes may differ between cut-offs, so the window stays
+// evidence beside it), and C, Node and Python clients, which renew cleanly,
+// never get this prior.
 //
 // unknownAge: the session began before the hub's records did (no connect on
 // record — the first hour after the diagnostic setting or this app started,
@@ -127,7 +129,7 @@ func (d *device) fittingStart(t, first int64, te *tokenEvidence) (int, bool) {
 // network drops.) Past hubCutMax after the records began the age is known to
 // exceed the window and the prior does not apply.
 func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
-	if te.ok() || te.havePeriod || !te.sdk.hubCut() {
+	if te.ok() || (te.havePeriod && !te.p.defaultToken()) || !te.sdk.hubCut() {
 		return false, false
 	}
 	if te.connected >= 0 {

@@ -15,6 +15,15 @@ func periodTolerance(d int64) int64 {
 	return max(180, d*3/100)
 }
 
+// defaultToken reports whether the period is a default .NET or Java token's
+// (the hub's cut-off window, hubCutMin–hubCutMax): the hub cuts such a
+// token 5–10 minutes after it expires, and when within that span may
+// differ from one cut-off to the next (reference §6.2, §9), so the window
+// stays the token's evidence beside a period learned inside it.
+func (p period) defaultToken() bool {
+	return p.dur >= hubCutMin && p.dur <= hubCutMax
+}
+
 // regularTolerance is how closely durations must agree to teach a period
 // without any 401003: ±1 minute or ±2.5 %, whichever is larger. It is small
 // relative to the period on purpose — a device whose network drops every
@@ -70,10 +79,14 @@ func learnedPeriod(samples []sample, t int64, sdk connSDK) (period, bool) {
 		}
 		p := sum / int64(n)
 		ptol := periodTolerance(p)
-		if n >= 2 {
+		if n >= 2 && !sdk.hubCut() {
 			// the device's own regularity sets the tolerance: the spread
 			// of its agreeing durations plus a minute (second-precision
-			// records, reconnect jitter), never more than periodTolerance
+			// records, reconnect jitter), never more than periodTolerance.
+			// Not for a client the hub cuts off: when within its 5–10
+			// minutes after expiry the hub does may differ from one
+			// cut-off to the next (reference §6.2, §9), however regular
+			// the device's cut-offs have been so far.
 			ptol = min(ptol, hi-lo+closeMatch)
 		}
 		return period{dur: p, tol: ptol, n: n, by: true}, true

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,34 @@ func TestTokenStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDefaultTokenWindow is the fixture of period.defaultToken: a .NET
+// client whose first cut-off (401003, 69m56s) taught it a default token's
+// period is cut next at 65m15s with its 401003 lost and back at once. The
+// hub cuts a default token 5–10 minutes after expiry, when within that span
+// undocumented and free to differ between cut-offs (reference §6.2, §9), so
+// 65m15s is no sign that the token was not the cause: the SDK's cut-off
+// window stands beside the period. A drop at 40m, off both, stays the
+// device's or its network's.
+func TestDefaultTokenWindow(t *testing.T) {
+	const dev = "pump-9"
+	evs := netSessions(dev, sdkDotNetV, []netSession{
+		{69*time.Minute + 56*time.Second, 10 * time.Second, true},
+		{65*time.Minute + 15*time.Second, 12 * time.Second, false},
+		{40 * time.Minute, 9 * time.Second, false},
+	})
+	r := feed(t, testConfig(), evs, len(evs), time.Hour)
+	if got, want := r.verdicts(dev), []Cause{TokenExpiry, TokenExpiry, DeviceOrNetwork}; !slices.Equal(got, want) {
+		t.Fatalf("verdicts %v, want %v", got, want)
+	}
+	d := r.diag(dev, at(hms(2, 15, 21)))
+	for _, w := range []string{"connected 65m15s before, off its learned token period of 69m56s (±3m)",
+		"a .NET client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, 65m–70m after connecting with default tokens"} {
+		if !containsLine(d.Evidence, w) {
+			t.Errorf("evidence %q lacks %q", d.Evidence, w)
+		}
 	}
 }
 

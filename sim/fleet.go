@@ -524,7 +524,11 @@ func (s *sim) step(d *device) {
 	case d.protocol == "Amqp":
 		// Tokens refresh in-connection: nothing to do.
 	case d.hubCut():
-		consider(d.issued.Add(d.ttl+d.grace+sessionJitter()), evTokenCut)
+		grace := d.grace + sessionJitter()
+		if s.cfg.CutDelayPerCut {
+			grace = uniform(d.rng, 5*time.Minute, 10*time.Minute)
+		}
+		consider(d.issued.Add(d.ttl+grace), evTokenCut)
 	default:
 		consider(d.issued.Add(d.renewAfter()+uniform(d.rng, 0, 3*time.Second)), evCleanRenew)
 	}

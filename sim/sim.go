@@ -139,6 +139,12 @@ type Config struct {
 	// mqtt_connect_time). The simulator of earlier versions restarted every
 	// SDK's clock; this switch keeps that fleet for comparison.
 	TokenPerConnect bool
+	// CutDelayPerCut draws the hub's enforcement delay after a token
+	// expires (5–10 minutes, reference §6.2) afresh for every cut-off,
+	// instead of once per device with seconds of jitter. Which the hub does
+	// is not documented (§9); the default keeps a device's cut-offs
+	// regular.
+	CutDelayPerCut bool
 	// OpsPerDeviceHour is the rate of ordinary, successful twin operations
 	// (non-evidence records the product must filter out).
 	OpsPerDeviceHour float64

@@ -30,7 +30,7 @@ type simFlags struct {
 	// shape overrides the simulator's fleet shares (-1: its default), to
 	// try the product on fleets unlike the default one.
 	unauthorized, flaky, customTTL, loss float64
-	tokenPerConnect                      bool
+	tokenPerConnect, cutDelayPerCut      bool
 }
 
 func (f *simFlags) register(fs *flag.FlagSet, devices int, hours float64) {
@@ -43,6 +43,7 @@ func (f *simFlags) register(fs *flag.FlagSet, devices int, hours float64) {
 	fs.Float64Var(&f.flaky, "flaky-share", -1, "share of devices on an unreliable network (default: the simulator's, 0.06)")
 	fs.Float64Var(&f.loss, "loss-rate", -1, "share of resource-log records never delivered (default: the simulator's, 0.005)")
 	fs.BoolVar(&f.tokenPerConnect, "token-per-connect", false, "every SDK signs a new token on every connect, restarting its token clock (default: only C does; the others reuse a still-valid token after a network drop)")
+	fs.BoolVar(&f.cutDelayPerCut, "cut-delay-per-cut", false, "the hub cuts an expired token 5-10 min late, drawn afresh for every cut-off (default: once per device)")
 	fs.Float64Var(&f.customTTL, "custom-ttl-share", -1, "share of .NET/Java devices with a 20 min, 3 h or 24 h token (default: the simulator's, 0.08)")
 }
 
@@ -69,7 +70,7 @@ func (f *simFlags) config(start time.Time) (sim.Config, error) {
 			*o.dst = o.v
 		}
 	}
-	c.TokenPerConnect = f.tokenPerConnect
+	c.TokenPerConnect, c.CutDelayPerCut = f.tokenPerConnect, f.cutDelayPerCut
 	if !start.IsZero() {
 		c.Start = start
 	}
