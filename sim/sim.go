@@ -131,12 +131,12 @@ type Config struct {
 	// (AuthenticationWithTokenRefresh.GetTokenAsync returns the cached
 	// token until 15% of its life is left), Java
 	// (IotHubSasTokenAuthenticationProvider.shouldRefreshToken: expired, or
-	// past its 85% buffer), Python and Node (a renewal timer set when the
-	// token is made) reconnect after a network drop with the token they
-	// had, so the hub still cuts them, or they still renew, on the old
-	// token's schedule; only C makes a new token on each connect
-	// (iothubtransport_mqtt_common.c measures its refresh from
-	// mqtt_connect_time). The simulator of earlier versions restarted every
+	// past its 85% buffer) reconnect after a network drop with the token
+	// they had, so the hub still cuts them on the old token's schedule;
+	// Python and Node are modelled alike (their renewal timers run from
+	// the token's making; inferred, not read in their source); only C
+	// makes a new token on each connect (iothubtransport_mqtt_common.c
+	// measures its refresh from mqtt_connect_time). The simulator of earlier versions restarted every
 	// SDK's clock; this switch keeps that fleet for comparison.
 	TokenPerConnect bool
 	// CutDelayPerCut draws the hub's enforcement delay after a token
