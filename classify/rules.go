@@ -115,10 +115,11 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 }
 
 // tokenRenewalFailed: the device's own token evidence (a 401003 beside the
-// disconnect, or its learned period) and it is not getting back in — 401003s
-// continue on its connects, or the hub says the identity is gone.
+// disconnect, or its learned period — or, neither shown yet, its SDK's
+// cut-off age) and it is not getting back in — 401003s continue on its
+// connects, or the hub says the identity is gone.
 func (e *Engine) tokenRenewalFailed(f *facts) (verdict, bool) {
-	if !f.te.ok() || f.reconnect {
+	if !(f.te.ok() || f.prior) || f.reconnect {
 		return verdict{}, false
 	}
 	class := f.tokenClass()

@@ -179,6 +179,35 @@ func TestDefaultTokenWindow(t *testing.T) {
 	}
 }
 
+// TestRenewalFailedOnSDKPrior: a .NET client cut at 68m18s into its token
+// (reused after a hub incident's drop), the 401003 beside it lost, is
+// refused with 401003 on every reconnect after: its renewal failed — the
+// SDK's cut-off age is the token evidence, the refusals the failure. (Found
+// in the 30 000-device run, where it was judged device-or-network.)
+func TestRenewalFailedOnSDKPrior(t *testing.T) {
+	const dev = "meter-5"
+	x := at(68*time.Minute + 18*time.Second)
+	evs := []event.Event{
+		sdkConnect(dev, at(0), sdkDotNetV, "Mqtt"),
+		d404(dev, at(35*time.Minute)), sdkConnect(dev, at(48*time.Minute), sdkDotNetV, "Mqtt"),
+		d404(dev, x),
+		connect(dev, x.Add(7*time.Second), event.CodeUnauthorized, msgRenew),
+		connect(dev, x.Add(8*time.Second), event.CodeUnauthorized, msgRenew),
+		connect(dev, x.Add(14*time.Second), event.CodeUnauthorized, msgRenew),
+	}
+	r := feed(t, testConfig(), evs, len(evs), time.Hour)
+	d := r.diag(dev, x)
+	if d.Cause != TokenRenewalFailed {
+		t.Fatalf("verdict %s, want token-renewal-failed; evidence:\n  %s", d.Cause, strings.Join(d.Evidence, "\n  "))
+	}
+	for _, w := range []string{"first connected with this token (its reconnects since reused it) 68m18s before; no token period learned yet",
+		"401003 continues: 3 refused connect(s) between 11:08:25 UTC and 11:08:32 UTC"} {
+		if !containsLine(d.Evidence, w) {
+			t.Errorf("evidence %q lacks %q", d.Evidence, w)
+		}
+	}
+}
+
 // TestTokenStartOtherSDKs: the walk back is for the clients the hub cuts;
 // a Node client, which the hub never cuts, keeps its session's own age.
 func TestTokenStartOtherSDKs(t *testing.T) {
