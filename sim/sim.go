@@ -133,9 +133,10 @@ type Config struct {
 	// (IotHubSasTokenAuthenticationProvider.shouldRefreshToken: expired, or
 	// past its 85% buffer) reconnect after a network drop with the token
 	// they had, so the hub still cuts them on the old token's schedule;
-	// Python and Node are modelled alike (their renewal timers run from
-	// the token's making; inferred, not read in their source); only C
-	// makes a new token on each connect (iothubtransport_mqtt_common.c
+	// Python renews on an alarm its SasTokenStage starts when the pipeline
+	// is initialized and re-arms with each new token, not on a connect,
+	// and Node is modelled alike (inferred, not read in its source); only
+	// C makes a new token on each connect (iothubtransport_mqtt_common.c
 	// measures its refresh from mqtt_connect_time). The simulator of earlier versions restarted every
 	// SDK's clock; this switch keeps that fleet for comparison.
 	TokenPerConnect bool
