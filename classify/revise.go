@@ -207,7 +207,7 @@ func unpriorVerdict(s *sample, grace int64) verdict {
 	}
 	ev := []string{
 		fmt.Sprintf("no 401003 within %ds", besideBefore),
-		fmt.Sprintf("%s %s before; first judged a token expiry on its SDK's usual cut-off alone (no period learned yet)", since, durWords(int64(s.dur))),
+		fmt.Sprintf("%s %s before; first judged a token expiry on its SDK's usual cut-off alone", since, durWords(int64(s.dur))),
 		fmt.Sprintf("its token period, learned later %s, is %s (±%s); this session ended at %s, off that period",
 			from, durWords(int64(s.pdur)), durWords(int64(s.ptol)), durWords(int64(s.dur))),
 		"not part of a hub incident's burst",
