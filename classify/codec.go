@@ -37,6 +37,9 @@ const (
 	// hubBlobV4 appends the hub's token cut-off figures (cutStats); v1–v3
 	// blobs still decode (figures empty: the documented prior stands).
 	hubBlobV4 = 4
+	// hubBlobV5 appends the hub's enforcement-delay figures (delayStats);
+	// older blobs still decode (figures empty: delays held per device).
+	hubBlobV5 = 5
 	// deviceBlobV3 appends the hub minutes the device is counted in
 	// (device.contrib).
 	deviceBlobV3 = 3
@@ -465,7 +468,7 @@ func (s *State) MarshalHub(name string) ([]byte, error) {
 
 func encodeHub(h *hub) []byte {
 	w := &writer{}
-	w.byte(hubBlobV4)
+	w.byte(hubBlobV5)
 	w.i(h.frontier)
 	w.i(h.sealed)
 	w.i(h.closed)
@@ -516,13 +519,16 @@ func encodeHub(h *hub) []byte {
 		w.f64(*x)
 	}
 	w.bool(h.cuts.rejudged)
+	for _, x := range h.delays.fields() {
+		w.f64(*x)
+	}
 	return w.b
 }
 
 func decodeHub(name string, b []byte) (*hub, error) {
 	r := &reader{b: b}
 	v := r.byte()
-	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 && v != hubBlobV3 && v != hubBlobV4 {
+	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 && v != hubBlobV3 && v != hubBlobV4 && v != hubBlobV5 {
 		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
 	}
 	h := &hub{name: name, buckets: make(map[int64]*bucket)}
@@ -596,6 +602,11 @@ func decodeHub(name string, b []byte) (*hub, error) {
 			*x = r.f64()
 		}
 		h.cuts.rejudged = r.bool()
+	}
+	if v >= hubBlobV5 {
+		for _, x := range h.delays.fields() {
+			*x = r.f64()
+		}
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("classify: hub %s: decode: %w", name, r.err)

@@ -195,12 +195,14 @@ func TestHubFiguresOverruleEarlyPrior(t *testing.T) {
 	}
 }
 
-// TestHubFiguresRoundTrip: the figures survive the hub blob.
+// TestHubFiguresRoundTrip: the figures (cutStats, delayStats) survive the
+// hub blob.
 func TestHubFiguresRoundTrip(t *testing.T) {
 	st := NewState()
 	h := st.hub(testHub)
 	h.cuts = *hubFigures(800, 795, 5, 3700, 3680)
 	h.cuts.rejudged = true
+	h.delays = delayStats{pairs: 120, varied: 19}
 	b, err := st.MarshalHub(testHub)
 	if err != nil {
 		t.Fatal(err)
@@ -211,5 +213,8 @@ func TestHubFiguresRoundTrip(t *testing.T) {
 	}
 	if got := ns.hubs[testHub].cuts; got != h.cuts {
 		t.Fatalf("figures %+v after a round trip, want %+v", got, h.cuts)
+	}
+	if got := ns.hubs[testHub].delays; got != h.delays {
+		t.Fatalf("delay figures %+v after a round trip, want %+v", got, h.delays)
 	}
 }

@@ -99,12 +99,14 @@ func (d *device) sampleAt(t int64) int {
 // device-or-network when the device's own period does not fit their
 // session: the device is evidently not on the default schedule the prior
 // assumed, and its drop was not its token running out. A prior verdict the
-// period does fit stays.
+// period does fit stays — within the period's tolerance or, for a default
+// token's period on a hub whose enforcement delay varies between cut-offs,
+// within that whole span (hub.unpriorTol).
 //
 // It works from the samples, which outlive the bounded timeline, and runs
 // only when the confirming verdict is first made (or changes), in time order,
 // so the outcome does not depend on how records were batched.
-func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
+func (e *Engine) reviseEarlier(d *device, h *hub, i int, out *Output) {
 	t := d.entries[i].t
 	si := d.sampleAt(t)
 	if si < 0 {
@@ -148,7 +150,7 @@ func (e *Engine) reviseEarlier(d *device, i int, out *Output) {
 		}
 		off := abs64(int64(s.dur) - p.dur)
 		if unprior {
-			if off > p.tol {
+			if off > h.unpriorTol(p) {
 				e.revise(d, s, t, p, ccDeviceOrNetwork, out)
 			}
 			continue

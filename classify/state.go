@@ -155,6 +155,7 @@ func (s sample) backed() bool { return s.fl&smBacked != 0 }
 func (s sample) anch() bool   { return s.fl&smAnch != 0 }
 func (s sample) prior() bool  { return s.fl&smPrior != 0 }
 func (s sample) pby() bool    { return s.fl&smPBy != 0 }
+func (s sample) reused() bool { return s.fl&smReused != 0 }
 
 // retroAt is the time of the disconnect that revised the sample's verdict,
 // 0 when not revised.
@@ -362,6 +363,7 @@ type hub struct {
 	metrics []metricEv
 	tombs   map[uint64]int64 // deleted devices: key hash → deletion time
 	cuts    cutStats         // how the hub's token cut-offs look (cuts.go)
+	delays  delayStats       // whether its enforcement delay varies (delay.go)
 	// legacy: per device hash, the minutes a hub blob of the old layout
 	// (member sets) counted it in; read once by syncBuckets for devices
 	// whose own blob predates contrib. Not persisted.

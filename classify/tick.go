@@ -257,9 +257,14 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 		}
 		out.Diagnoses = append(out.Diagnoses, diag)
 		d.recordSample(i, &v, h.first)
+		if !final && v.backed {
+			if a, b, ok := d.backedPair(ent.t); ok {
+				h.delays.pair(a, b)
+			}
+		}
 		d.recordFlap(ent.t, ent.cause, ent.flags&(fRetro|fUnprior) != 0)
 		if (!final || causeChanged) && (v.cause == ccTokenExpiry || v.cause == ccRenewalFailed) && (v.backed || v.onPeriod) {
-			e.reviseEarlier(d, i, out)
+			e.reviseEarlier(d, h, i, out)
 		}
 	}
 	if e.evalSignals(h, d, w, out) {
