@@ -42,8 +42,11 @@ func spread(kind BlobKind) bool { return kind == DeviceBlobs }
 func spreadSuffix(key string) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
-	return fmt.Sprintf("%02x", h.Sum32()%SpreadPartitions)
+	return shardSuffix(h.Sum32() % SpreadPartitions)
 }
+
+// shardSuffix is the name of shard i (< SpreadPartitions): two hex digits.
+func shardSuffix(i uint32) string { return fmt.Sprintf("%02x", i) }
 
 // blobPartition is the PartitionKey of a blob: for a spread kind, its
 // spreadSuffix after spreadPrefix.

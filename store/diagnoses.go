@@ -203,7 +203,7 @@ func (t *Table) diagScanHub(ctx context.Context, hub, filter string, q *Diagnosi
 	rows = slices.DeleteFunc(rows, func(r diagRow) bool { return r.pk != own })
 	pks := make([]string, SpreadPartitions)
 	for i := range pks {
-		pks[i] = fmt.Sprintf("%s%s%02x", own, keySep, i)
+		pks[i] = own + keySep + shardSuffix(uint32(i))
 	}
 	more, err := t.diagScanAll(ctx, pks, filter, q, n)
 	return append(rows, more...), err
