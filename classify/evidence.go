@@ -44,9 +44,10 @@ func (d *device) tokenEvidence(t, first int64) tokenEvidence {
 	}
 	te.sdk = d.sdkAt(t)
 	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
-	ti, tanch := d.tokenStartIdx(t, first)
+	var walked []int
+	ti, tanch := d.tokenStartIdx(t, first, func(i int) { walked = append(walked, i) })
 	if ti < 0 || !te.fits(t-d.entries[ti].t) {
-		if c, ok := d.fittingStart(t, first, &te); ok {
+		if c := d.fittingStart(t, walked, &te); c >= 0 {
 			ti, tanch = c, c == si && anch
 		}
 	}
@@ -67,7 +68,7 @@ func (d *device) tokenEvidence(t, first int64) tokenEvidence {
 			}
 		}
 	}
-	if te.havePeriod && te.connected >= 0 && abs64(te.connected-te.p.dur) <= te.p.tol {
+	if te.havePeriod && te.connected >= 0 && te.fits(te.connected) {
 		te.onPeriod = true
 		te.close = abs64(te.connected-te.p.dur) <= closeMatch
 	}
@@ -84,20 +85,20 @@ func (te *tokenEvidence) fits(age int64) bool {
 	return te.sdk.hubCut() && age >= hubCutMin && age <= hubCutMax
 }
 
-// fittingStart returns the newest connect on the walk back of
-// tokenStartIdx from which the age of a 404104 at t fits its token (fits),
-// when the age tokenStartIdx gives does not: the connect where the client
-// made its token after all — one that creates its client anew after a
-// drop (the session's own connect), or one whose cut-off a hub incident's
-// burst hid (a connect further back).
-func (d *device) fittingStart(t, first int64, te *tokenEvidence) (int, bool) {
-	found := -1
-	d.tokenStartHops(t, first, maxTokenHops, func(i int) {
-		if x := &d.entries[i]; found < 0 && x.kind == event.Connect && te.fits(t-x.t) {
-			found = i
+// fittingStart returns the newest connect among walked (the entries the
+// walk back of tokenStartIdx rested on, newest first) from which the age of
+// a 404104 at t fits its token (fits), for when the age tokenStartIdx gives
+// does not: the connect where the client made its token after all — one
+// that creates its client anew after a drop (the session's own connect),
+// or one whose cut-off a hub incident's burst hid (a connect further
+// back). -1 none.
+func (d *device) fittingStart(t int64, walked []int, te *tokenEvidence) int {
+	for _, i := range walked {
+		if x := &d.entries[i]; x.kind == event.Connect && te.fits(t-x.t) {
+			return i
 		}
-	})
-	return found, found >= 0
+	}
+	return -1
 }
 
 // sdkPrior is the token evidence of a device's SDK while no period is

@@ -45,7 +45,7 @@ func (e *Engine) prune(d *device, w, first int64) bool {
 	// out of order) may end
 	for i := max(lastConn, 0); i < n; i++ {
 		if x := &d.entries[i]; x.isSuccessConnect() {
-			d.tokenStartHops(x.t+1, first, maxTokenHops, mark)
+			d.tokenStartIdx(x.t+1, first, mark)
 		}
 	}
 	// the connect that presented the token each kept 404104 ends
@@ -64,7 +64,7 @@ func (e *Engine) prune(d *device, w, first int64) bool {
 			if a, anch := d.sessionStartIdx(x.t); anch {
 				must[a] = true
 			}
-			d.tokenStartHops(x.t, first, maxTokenHops, mark)
+			d.tokenStartIdx(x.t, first, mark)
 		}
 		if x.is404104() && x.flags&fFinal == 0 {
 			must[i] = true

@@ -119,19 +119,21 @@ const maxTokenHops = 6
 // age that says "token" runs from the connect after the session's last
 // token-ending disconnect (a cut-off, a clean disconnect, a second client),
 // or from the reconnect at which the old token was due; a disconnect whose
-// record was lost is stepped over, and so is a refused connect. Where the walk back reaches a session whose start is not on
-// record, the old token was made before first (when the hub's records
-// began): the reconnect made a new one if that is longer ago than the
-// token's renewal age, and otherwise the token's age is unknown (-1).
-// Other SDKs' sessions, which the hub never cuts, keep sessionStartIdx's
-// answer.
-func (d *device) tokenStartIdx(t, first int64) (int, bool) {
-	return d.tokenStartHops(t, first, maxTokenHops, nil)
+// record was lost is stepped over, and so is a refused connect. Where the
+// walk back reaches a session whose start is not on record, the old token
+// was made before first (when the hub's records began): the reconnect made
+// a new one if that is longer ago than the token's renewal age, and
+// otherwise the token's age is unknown (-1). Other SDKs' sessions, which
+// the hub never cuts, keep sessionStartIdx's answer.
+//
+// visit, when not nil, is called with every entry index the answer rests
+// on, newest first: the session starts and the disconnects before them
+// (prune keeps them; fittingStart looks among them).
+func (d *device) tokenStartIdx(t, first int64, visit func(int)) (int, bool) {
+	return d.tokenStartHops(t, first, maxTokenHops, visit)
 }
 
-// tokenStartHops is tokenStartIdx following at most hops reconnects back;
-// visit, when not nil, is called with every entry index the answer rests
-// on (prune keeps them).
+// tokenStartHops is tokenStartIdx following at most hops reconnects back.
 func (d *device) tokenStartHops(t, first int64, hops int, visit func(int)) (int, bool) {
 	si, anch := d.sessionStartIdx(t)
 	// A session anchored on a disconnect whose reconnect record was lost
