@@ -528,7 +528,7 @@ func encodeHub(h *hub) []byte {
 func decodeHub(name string, b []byte) (*hub, error) {
 	r := &reader{b: b}
 	v := r.byte()
-	if r.err == nil && v != hubBlobV1 && v != hubBlobV2 && v != hubBlobV3 && v != hubBlobV4 && v != hubBlobV5 {
+	if r.err == nil && (v < hubBlobV1 || v > hubBlobV5) {
 		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
 	}
 	h := &hub{name: name, buckets: make(map[int64]*bucket)}
