@@ -9,7 +9,7 @@ import (
 // cutStats is what a hub's own disconnects say about its token cut-offs,
 // for the hub-cut SDK prior (sdkPrior) to be weighed against where it is
 // weakest: a .NET or Java client whose connect is not on record, dropping
-// with no 401003 in the first hubCutMax of the hub's records (unknownAge).
+// with no 401003 in the first HubCutMax of the hub's records (unknownAge).
 // The prior says such a drop is the client's cut-off, because each such
 // client is cut once in that span and a cut-off comes with a 401003 only
 // "sometimes" (reference §2.2). How often is the hub's own matter, and it
@@ -21,14 +21,14 @@ import (
 // hub incidents (where the hub, not the device, set the timing):
 //
 //   - window, windowLogged: those at a known session age inside the SDK's
-//     cut-off window (hubCutMin–hubCutMax), and those with a 401003 beside;
+//     cut-off window (HubCutMin–HubCutMax), and those with a 401003 beside;
 //   - control: those with no 401003 at an age in the equally long span just
 //     before the window, where no default cut-off falls: about as many
 //     network drops fall in the window. The share of cut-offs the hub logs
 //     no 401003 for is then u ≈ (window−windowLogged−control) /
 //     (window−control);
 //   - early, earlyLogged: those of clients with no connect on record in the
-//     first hubCutMax of the records, and those with a 401003 beside. The
+//     first HubCutMax of the records, and those with a 401003 beside. The
 //     logged ones are cut-offs, so about earlyLogged·u/(1−u) cut-offs came
 //     without a 401003, among the early−earlyLogged drops without one.
 //
@@ -68,7 +68,7 @@ const (
 	cutNone    cutKind = iota
 	cutWindow          // known age inside the SDK's cut-off window
 	cutControl         // known age in the span as long just before it
-	cutEarly           // no connect on record, in the records' first hubCutMax
+	cutEarly           // no connect on record, in the records' first HubCutMax
 )
 
 // cutKindOf classifies a verdict's 404104 for the figures.
@@ -76,9 +76,9 @@ func cutKindOf(v *verdict) cutKind {
 	switch {
 	case !v.hubCut || v.inSpan || !v.reconnect:
 		return cutNone
-	case v.age >= hubCutMin && v.age <= hubCutMax:
+	case v.age >= HubCutMin && v.age <= HubCutMax:
 		return cutWindow
-	case v.age >= 2*hubCutMin-hubCutMax && v.age < hubCutMin:
+	case v.age >= 2*HubCutMin-HubCutMax && v.age < HubCutMin:
 		if v.backed || v.onPeriod {
 			return cutNone // its own token evidence: not a network drop
 		}
@@ -167,8 +167,8 @@ func (c *cutStats) cutLikelier() bool {
 // vetoWords says why the hub's own figures overruled the SDK prior.
 func (c *cutStats) vetoWords() string {
 	return fmt.Sprintf("but on this hub a token cut-off comes with a 401003 %.1f%% of the time (%.0f of %.0f .NET/Java sessions ending %s–%s in, %.0f of which network drops by the %.0f ending in the %s before), so of its %.0f drops without one in the records' first %s only about %.0f%% are cut-offs: a network drop is likelier",
-		100*(1-c.unlogged()), c.windowLogged, c.window, durWords(hubCutMin), durWords(hubCutMax), c.control, c.control, durWords(hubCutMax-hubCutMin),
-		c.early-c.earlyLogged, durWords(hubCutMax), 100*c.earlyCutShare())
+		100*(1-c.unlogged()), c.windowLogged, c.window, durWords(HubCutMin), durWords(HubCutMax), c.control, c.control, durWords(HubCutMax-HubCutMin),
+		c.early-c.earlyLogged, durWords(HubCutMax), 100*c.earlyCutShare())
 }
 
 // fields lists the figures in their blob order (encodeHub, decodeHub).
@@ -179,7 +179,7 @@ func (c *cutStats) fields() []*float64 {
 // rejudgeEarly re-judges, once, the early verdicts of hub h when its
 // figures first overrule the prior: they were made before the hub had
 // shown how its cut-offs look (its first cut-offs at a known age come
-// hubCutMin after the records began), and no new evidence of their own
+// HubCutMin after the records began), and no new evidence of their own
 // would bring them back. Verdicts past the revision horizon stay as they
 // are. It costs one pass over the hub's devices, once in the hub's life.
 func (e *Engine) rejudgeEarly(st *State, h *hub, w int64, out *Output) {
@@ -203,11 +203,11 @@ func (e *Engine) rejudgeEarly(st *State, h *hub, w int64, out *Output) {
 }
 
 // hasEarlyToken reports whether the device has a final token-expiry
-// verdict in the hub's first hubCutMax (a candidate of rejudgeEarly).
+// verdict in the hub's first HubCutMax (a candidate of rejudgeEarly).
 func (d *device) hasEarlyToken(h *hub) bool {
 	for i := range d.entries {
 		x := &d.entries[i]
-		if x.is404104() && x.flags&fFinal != 0 && x.cause == ccTokenExpiry && x.t-h.first <= hubCutMax {
+		if x.is404104() && x.flags&fFinal != 0 && x.cause == ccTokenExpiry && x.t-h.first <= HubCutMax {
 			return true
 		}
 	}

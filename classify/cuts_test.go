@@ -15,7 +15,7 @@ func cutVerdict(age int64, backed, back bool) verdict {
 }
 
 // earlyVerdict is one of a client with no connect on record in the
-// records' first hubCutMax.
+// records' first HubCutMax.
 func earlyVerdict(backed bool) verdict {
 	return verdict{cause: ccTokenExpiry, hubCut: true, age: -1, early: true, backed: backed, reconnect: true}
 }
@@ -28,8 +28,8 @@ func TestCutKindOf(t *testing.T) {
 		want cutKind
 	}{
 		{"67 min into a session, back", cutVerdict(67*60, true, true), cutWindow},
-		{"at the window's edges", cutVerdict(hubCutMin, false, true), cutWindow},
-		{"just past the window", cutVerdict(hubCutMax+1, false, true), cutNone},
+		{"at the window's edges", cutVerdict(HubCutMin, false, true), cutWindow},
+		{"just past the window", cutVerdict(HubCutMax+1, false, true), cutNone},
 		{"in the span as long before it, no 401003", cutVerdict(58*60, false, true), cutControl},
 		{"in that span with a 401003 (its own token evidence)", cutVerdict(58*60, true, true), cutNone},
 		{"in that span on its learned period", func() verdict { v := cutVerdict(58*60, false, true); v.onPeriod = true; return v }(), cutNone},
@@ -38,7 +38,7 @@ func TestCutKindOf(t *testing.T) {
 		{"inside a hub incident's span", func() verdict { v := cutVerdict(67*60, true, true); v.inSpan = true; return v }(), cutNone},
 		{"a client the hub does not cut (AMQP, C, Node, Python)", func() verdict { v := cutVerdict(67*60, true, true); v.hubCut = false; return v }(), cutNone},
 		{"no connect on record, early", earlyVerdict(false), cutEarly},
-		{"no connect on record, after the first hubCutMax", verdict{hubCut: true, age: -1, reconnect: true}, cutNone},
+		{"no connect on record, after the first HubCutMax", verdict{hubCut: true, age: -1, reconnect: true}, cutNone},
 	} {
 		if got := cutKindOf(&c.v); got != c.want {
 			t.Errorf("%s: kind %d, want %d", c.name, got, c.want)

@@ -82,7 +82,7 @@ func (te *tokenEvidence) fits(age int64) bool {
 	if te.havePeriod {
 		return abs64(age-te.p.dur) <= te.p.tol
 	}
-	return te.sdk.hubCut() && age >= hubCutMin && age <= hubCutMax
+	return te.sdk.hubCut() && age >= HubCutMin && age <= HubCutMax
 }
 
 // fittingStart returns the newest connect among walked (the entries the
@@ -114,10 +114,10 @@ func (d *device) fittingStart(t int64, walked []int, te *tokenEvidence) int {
 // unknownAge: the session began before the hub's records did (no connect on
 // record — the first hour after the diagnostic setting or this app started,
 // or a device quiet since before retention) and those records began less
-// than the window's end (hubCutMax) before t. Its age is then unknown, but
+// than the window's end (HubCutMax) before t. Its age is then unknown, but
 // not unconstrained: a default .NET or Java client is cut once every 65–70
 // minutes, so every one connected before the records began is cut exactly
-// once within their first hubCutMax — unless something else ends its
+// once within their first HubCutMax — unless something else ends its
 // session first. A disconnect of such a client in that span, with no 401003
 // and the quick reconnect a cut-off brings, is therefore its cut-off unless
 // the device's network dropped before its token ran out, which on any fleet
@@ -127,16 +127,16 @@ func (d *device) fittingStart(t int64, walked []int, te *tokenEvidence) int {
 // checked. (Judging it device-or-network instead, on the ground that no age
 // means no timing evidence, was measured on the 30 000-device run: 2 961
 // such verdicts were token cut-offs whose 401003 was not logged, 69 were
-// network drops.) Past hubCutMax after the records began the age is known to
+// network drops.) Past HubCutMax after the records began the age is known to
 // exceed the window and the prior does not apply.
 func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 	if te.ok() || (te.havePeriod && !te.p.defaultToken()) || !te.sdk.hubCut() {
 		return false, false
 	}
 	if te.connected >= 0 {
-		return te.connected >= hubCutMin && te.connected <= hubCutMax, false
+		return te.connected >= HubCutMin && te.connected <= HubCutMax, false
 	}
-	if h.first != 0 && t-h.first <= hubCutMax {
+	if h.first != 0 && t-h.first <= HubCutMax {
 		return true, true
 	}
 	return false, false
@@ -300,10 +300,10 @@ func (f *facts) tokenWords(ev []string) []string {
 		if f.unknownAge {
 			// why the prior holds without a session age (sdkPrior): each
 			// such client connected before the records began is cut once
-			// within their first hubCutMax, and that cut-off is by far the
+			// within their first HubCutMax, and that cut-off is by far the
 			// likelier of the two things that end its session then
 			ev = append(ev, fmt.Sprintf("its session began before the records did: such a client is cut off once within the records' first %s, so this is most likely that cut-off, though its session's age cannot be checked",
-				durWords(hubCutMax)))
+				durWords(HubCutMax)))
 		}
 	}
 	return ev

@@ -16,12 +16,12 @@ func periodTolerance(d int64) int64 {
 }
 
 // defaultToken reports whether the period is a default .NET or Java token's
-// (the hub's cut-off window, hubCutMin–hubCutMax): the hub cuts such a
+// (the hub's cut-off window, HubCutMin–HubCutMax): the hub cuts such a
 // token 5–10 minutes after it expires, and when within that span may
 // differ from one cut-off to the next (reference §6.2, §9), so the window
 // stays the token's evidence beside a period learned inside it.
 func (p period) defaultToken() bool {
-	return p.dur >= hubCutMin && p.dur <= hubCutMax
+	return p.dur >= HubCutMin && p.dur <= HubCutMax
 }
 
 // regularTolerance is how closely durations must agree to teach a period

@@ -22,7 +22,7 @@ type verdict struct {
 	incLine    int   // index of the live incident line in evidence, -1 none
 	// what the hub's cut-off figures learn from it (cutStats.learn): the
 	// session's age (-1 unknown), a hub-cut client, inside an incident's
-	// span, no connect on record within the records' first hubCutMax
+	// span, no connect on record within the records' first HubCutMax
 	age    int64
 	hubCut bool
 	inSpan bool
@@ -104,7 +104,7 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 	v.onPeriod = f.te.onPeriod
 	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
 	v.age, v.hubCut, v.inSpan = f.te.connected, f.te.sdk.hubCut(), f.h.incidentAt(f.t) != nil
-	v.early = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first <= hubCutMax
+	v.early = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first <= HubCutMax
 	if v.cause != ccHubTransient && f.inc != nil {
 		v.incident = f.inc
 		v.evidence = append(v.evidence, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(f.h.name, f.inc.idStart)))

@@ -139,8 +139,12 @@ const (
 	hubCutSkew     = 2 * 60 // device clock behind the hub's
 	hubCutSlack    = 2 * 60 // second-precision records, the hub's sweep
 
-	hubCutMin = hubCutLifespan + hubCutDelayMin - hubCutSkew  // 63 min
-	hubCutMax = hubCutLifespan + hubCutDelayMax + hubCutSlack // 72 min
+	// HubCutMin and HubCutMax bound, in seconds, the session age at which
+	// the hub cuts a default .NET or Java token: the window the SDK prior
+	// uses here and package suspect's token-wave rule uses for Event Grid
+	// sessions.
+	HubCutMin = hubCutLifespan + hubCutDelayMin - hubCutSkew  // 63 min
+	HubCutMax = hubCutLifespan + hubCutDelayMax + hubCutSlack // 72 min
 )
 
 // sdkAt returns what the device's connect records say about its client for

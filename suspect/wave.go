@@ -3,24 +3,24 @@ package suspect
 import (
 	"fmt"
 	"math"
+
+	"github.com/disconnect-doctor/disconnect-doctor/classify"
 )
 
 // Token periods (reference/iothub-telemetry.md §6.1–6.2), in seconds. Every
 // SDK's default token lifetime is one hour. .NET and Java over MQTT do not
 // renew before expiry: the hub cuts them 5–10 minutes after it (a Java SDK
-// maintainer; the docs: "lifespan plus a 10-minute grace period"), the
-// window package classify uses too (63–72 min with a device clock behind
-// and second-precision records). C renews at 80% of the lifetime, Node 15
-// minutes and Python 2 minutes before it, each with a clean disconnect
-// that Event Grid reports too.
+// maintainer; the docs: "lifespan plus a 10-minute grace period"), in
+// package classify's window (classify.HubCutMin–HubCutMax: 63–72 min with a
+// device clock behind and second-precision records). C renews at 80% of the
+// lifetime, Node 15 minutes and Python 2 minutes before it, each with a
+// clean disconnect that Event Grid reports too.
 const (
 	defaultTTL = 3600
 	// enforceMin and enforceDelay: how soon and how late the hub cuts an
 	// expired token.
 	enforceMin   = 5 * 60
 	enforceDelay = 10 * 60
-	// cutSlack: a device clock behind the hub's, the hub's sweep.
-	cutSlack = 2 * 60
 	// periodSlack: Event Grid reports state in 60-second snapshots at both
 	// ends of a session.
 	periodSlack = 90
@@ -37,10 +37,10 @@ type period int
 
 const (
 	offPeriod period = iota
-	// widePeriod: within [TTL + enforceMin, TTL + enforceDelay] of the
-	// default lifetime, widened by cutSlack (the hub's cut), or at the
-	// device's own previous session age give or take the variation of the
-	// enforcement delay (a custom lifetime).
+	// widePeriod: within the hub's cut of the default lifetime
+	// (classify.HubCutMin–HubCutMax), or at the device's own previous
+	// session age give or take the variation of the enforcement delay (a
+	// custom lifetime).
 	widePeriod
 	// sharpPeriod: within periodSlack of a renewing SDK's age, where few of
 	// a fleet's sessions stand at any moment.
@@ -55,7 +55,7 @@ func atTokenPeriod(age, prev int64) period {
 			return sharpPeriod
 		}
 	}
-	if age >= defaultTTL+enforceMin-cutSlack && age <= defaultTTL+enforceDelay+cutSlack {
+	if age >= classify.HubCutMin && age <= classify.HubCutMax {
 		return widePeriod
 	}
 	if prev >= minPeriod && abs64(age-prev) <= enforceDelay-enforceMin+periodSlack {
