@@ -173,7 +173,7 @@ func TestWindowCountsExact(t *testing.T) {
 						if !x.is404104() || seen[m] {
 							continue
 						}
-						if te := d.tokenEvidence(x.t, 0); te.beside < 0 && !te.close {
+						if te := d.tokenEvidence(x.t, 0, closeMatch); te.beside < 0 && !te.close {
 							seen[m] = true
 							if m >= from && m <= to {
 								want[k] = true

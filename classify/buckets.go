@@ -29,7 +29,7 @@ func (e *Engine) syncBuckets(st *State, h *hub, d *device) {
 		}
 		// explained: a 401003 beside it, or closely on its own period
 		// (the reconnect is not known here; decide asks no less)
-		if te := d.tokenEvidence(ent.t, h.first); te.beside < 0 && !te.close {
+		if te := d.tokenEvidence(ent.t, h.first, h.repeatTol()); te.beside < 0 && !te.close {
 			now = append(now, contrib{m: m, sec: uint8(ent.t - m*60)})
 		}
 	}

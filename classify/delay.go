@@ -85,3 +85,14 @@ func (h *hub) unpriorTol(p period) int64 {
 	}
 	return p.tol
 }
+
+// repeatTol is how closely a session must repeat the length of the one
+// before it to show the device's token period (repeatsLastCut): a minute,
+// or — on a hub whose enforcement delay varies between cut-offs — that
+// whole span and a minute.
+func (h *hub) repeatTol() int64 {
+	if h.delays.varies() {
+		return hubCutDelayMax - hubCutDelayMin + closeMatch
+	}
+	return closeMatch
+}

@@ -28,34 +28,23 @@ type tokenEvidence struct {
 	reused     bool  // … or from an earlier connect, whose token the session's own connect presented again
 	start      int   // the entry connected runs from, -1 none
 	sdk        connSDK
+	// repeatAt: the period p is the one the device's previous session,
+	// ended by a token cut-off at repeatAt, lasted from its own connect
+	// (repeatsLastCut); 0 none.
+	repeatAt int64
 }
 
 // ok reports whether the device's own records show the token pattern: a
 // 401003 beside the 404104, or the disconnect on its learned period.
 func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
 
-func (d *device) tokenEvidence(t, first int64) tokenEvidence {
+func (d *device) tokenEvidence(t, first, tol int64) tokenEvidence {
 	te := tokenEvidence{beside: -1, connected: -1}
 	si, anch := d.sessionStartIdx(t)
 	haveStart := si >= 0
 	var st int64
 	if haveStart {
 		st = d.entries[si].t
-	}
-	te.sdk = d.sdkAt(t)
-	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
-	var walked []int
-	ti, tanch := d.tokenStartIdx(t, first, func(i int) { walked = append(walked, i) })
-	if ti < 0 || !te.fits(t-d.entries[ti].t) {
-		if c := d.fittingStart(t, walked, &te); c >= 0 {
-			ti, tanch = c, c == si && anch
-		}
-	}
-	te.start = ti
-	if ti >= 0 {
-		te.connected, te.anchored = t-d.entries[ti].t, tanch
-		te.refused = tanch && d.entries[ti].isRefusedConnect()
-		te.reused = ti != si
 	}
 	lo, hi := d.window(t-besideBefore, t+besideAfter)
 	for i := lo; i < hi; i++ {
@@ -68,10 +57,28 @@ func (d *device) tokenEvidence(t, first int64) tokenEvidence {
 			}
 		}
 	}
+	te.sdk = d.sdkAt(t)
+	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
+	var walked []int
+	ti, tanch := d.tokenStartIdx(t, first, func(i int) { walked = append(walked, i) })
+	if ti < 0 || !te.fits(t-d.entries[ti].t) {
+		if c := d.fittingStart(t, walked, &te); c >= 0 {
+			ti, tanch = c, c == si && anch
+		} else if te.beside >= 0 && haveStart && !anch && d.repeatsDrop(si, t, tol) {
+			ti, tanch = si, false
+		}
+	}
+	te.start = ti
+	if ti >= 0 {
+		te.connected, te.anchored = t-d.entries[ti].t, tanch
+		te.refused = tanch && d.entries[ti].isRefusedConnect()
+		te.reused = ti != si
+	}
 	if te.havePeriod && te.connected >= 0 && te.fits(te.connected) {
 		te.onPeriod = true
 		te.close = abs64(te.connected-te.p.dur) <= closeMatch
 	}
+	d.repeatsLastCut(&te, tol)
 	return te
 }
 
@@ -95,6 +102,102 @@ func (te *tokenEvidence) fits(age int64) bool {
 func (d *device) fittingStart(t int64, walked []int, te *tokenEvidence) int {
 	for _, i := range walked {
 		if x := &d.entries[i]; x.kind == event.Connect && te.fits(t-x.t) {
+			return i
+		}
+	}
+	return -1
+}
+
+// repeatsLastCut finds the token period a device's last cut-off hid. That
+// cut-off's session began at a reconnect after a hub incident's drop, and
+// its age ran back across that reconnect because, by the default hour's
+// renewal age (tokenDue), the client presented its token again there: so a
+// custom 20-minute token, due by then and renewed at that reconnect, reads
+// as a 64-minute one. When the session ending at t began at the reconnect
+// after that cut-off and lasts, within tol, as long as the cut-off's
+// session did from its own connect, the two sessions repeat that age: the
+// token lives that long, and the age across the incident was wrong. te then
+// holds that age as the period (its onPeriod, with repeatAt the cut-off),
+// and recordSample corrects the cut-off's sample so the period is learned
+// from now on.
+//
+// It applies to a client the hub cuts off, whose session is on record from
+// its own connect, when nothing else about its token decides (no 401003,
+// not on its learned period), and not when the cut-off's age across the
+// incident fell on a period the device had shown before it (the token was
+// reused, as the walk said). A reconnect after a drop of the device's own is
+// repeatsDrop's case, decided at the cut-off itself.
+func (d *device) repeatsLastCut(te *tokenEvidence, tol int64) {
+	if te.ok() || !te.sdk.hubCut() || te.start < 0 || te.reused || te.anchored {
+		return
+	}
+	j := d.last404104Before(te.start)
+	if j < 0 || (d.entries[j].cause != ccTokenExpiry && d.entries[j].cause != ccRenewalFailed) {
+		return
+	}
+	pt := d.entries[j].t
+	k := d.sampleAt(pt)
+	if k < 0 || !d.samples[k].reused() {
+		return
+	}
+	if p, ok := learnedPeriod(d.samples, pt, te.sdk); ok && abs64(int64(d.samples[k].dur)-p.dur) <= p.tol {
+		return // the reused age fell on the period known then: the token was reused
+	}
+	c, anch := d.sessionStartIdx(pt)
+	if c < 0 || anch {
+		return
+	}
+	if b := d.last404104Before(c); b < 0 || d.entries[b].cause != ccHubTransient {
+		return
+	}
+	own := pt - d.entries[c].t
+	if own < hubCutDelayMax || abs64(te.connected-own) > tol {
+		return
+	}
+	te.p = period{dur: own, tol: tol, n: 2, by: d.samples[k].backed()}
+	te.havePeriod, te.onPeriod, te.repeatAt = true, true, pt
+	te.close = abs64(te.connected-own) <= closeMatch
+}
+
+// repeatsDrop reports whether the session from the connect at entries[si]
+// to a 401003-backed cut-off at t lasted, within tol, as long as the
+// session before it, which ended in a 404104 judged device-or-network, did
+// from its own connect: the device's sessions repeat that age, so that
+// 404104 was a cut-off whose 401003 went unlogged and the reconnect after
+// it made a new token — not, as the default hour's renewal age has it
+// (tokenStartIdx), a drop the token outlived. tokenEvidence asks it only
+// when the age across the reconnect fits no cut-off; reviseEarlier then
+// revises that 404104 on the period this cut-off teaches.
+func (d *device) repeatsDrop(si int, t, tol int64) bool {
+	j := d.last404104Before(si)
+	if j < 0 || d.entries[j].cause != ccDeviceOrNetwork {
+		return false
+	}
+	own, ok := d.ownAge(d.entries[j].t)
+	return ok && abs64(t-d.entries[si].t-own) <= tol
+}
+
+// ownAge returns the age of the session ending at t from its own connect,
+// when that connect is on record and the age is one a token can have (at
+// least the hub's longest enforcement delay).
+func (d *device) ownAge(t int64) (int64, bool) {
+	c, anch := d.sessionStartIdx(t)
+	if c < 0 || anch {
+		return 0, false
+	}
+	own := t - d.entries[c].t
+	return own, own >= hubCutDelayMax
+}
+
+// last404104Before returns the index of the 404104 that ended the session
+// before the connect at entries[ci] (the 401003 of a cut-off may be logged
+// after it in the same second), or -1 when none is on record.
+func (d *device) last404104Before(ci int) int {
+	for i := ci - 1; i >= 0; i-- {
+		switch x := &d.entries[i]; {
+		case x.isSuccessConnect():
+			return -1
+		case x.is404104():
 			return i
 		}
 	}
@@ -183,7 +286,7 @@ type facts struct {
 // gather collects the facts for the 404104 at d.entries[i].
 func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	t := d.entries[i].t
-	f := facts{d: d, h: h, i: i, t: t, ref: ref, grace: e.grace, te: d.tokenEvidence(t, h.first)}
+	f := facts{d: d, h: h, i: i, t: t, ref: ref, grace: e.grace, te: d.tokenEvidence(t, h.first, h.repeatTol())}
 	f.reconnectT, f.reconnect = d.reconnectAfter(t, e.grace)
 	f.gatherRefusals()
 	f.gatherDuplicates()
@@ -279,6 +382,9 @@ func (f *facts) tokenWords(ev []string) []string {
 	}
 	since := sinceWords(te.anchored, te.refused, te.reused)
 	switch {
+	case te.repeatAt != 0:
+		ev = append(ev, fmt.Sprintf("%s %s before, as long as its session before lasted from its own connect (%s) to its token expiry at %s: its token lives that long, and the reconnects before that expiry made new tokens",
+			since, durWords(te.connected), durWords(te.p.dur), clock(te.repeatAt, f.ref)))
 	case te.onPeriod:
 		ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",
 			since, durWords(te.connected), durWords(te.p.dur), durWords(te.p.tol)))

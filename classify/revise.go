@@ -12,12 +12,18 @@ import (
 // for the causes whose timing says something about the token (token
 // verdicts and plain device-or-network ones; never a hub incident or a
 // duplicate identity, whose timing is someone else's).
-func (d *device) recordSample(i int, v *verdict, first int64) {
+func (d *device) recordSample(i int, v *verdict, h *hub) {
 	ent := &d.entries[i]
 	t := ent.t
+	te := d.tokenEvidence(t, h.first, h.repeatTol())
+	if k := d.sampleAt(te.repeatAt); te.repeatAt != 0 && k >= 0 && (ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed) {
+		// the cut-off this session repeated lasted its own session's age
+		// (repeatsLastCut): that is its token's age, not the reused one
+		s := &d.samples[k]
+		s.dur, s.fl = int32(te.p.dur), s.fl&^smReused
+	}
 	idx := d.sampleAt(t)
 	keep := ent.cause == ccTokenExpiry || ent.cause == ccRenewalFailed || ent.cause == ccDeviceOrNetwork
-	te := d.tokenEvidence(t, first)
 	si, anch := te.start, te.anchored
 	if !keep || si < 0 {
 		if idx >= 0 {
@@ -154,6 +160,17 @@ func (e *Engine) reviseEarlier(d *device, h *hub, i int, out *Output) {
 				e.revise(d, s, t, p, ccDeviceOrNetwork, out)
 			}
 			continue
+		}
+		if s.reused() {
+			// the age ran back across a reconnect at which, by the default
+			// hour, the token was not yet due; on this shorter period it
+			// was, and the session's own age is the token's
+			if own, ok := d.ownAge(s.disc); ok && abs64(own-p.dur) < off {
+				off = abs64(own - p.dur)
+				if off <= p.tol && (s.back >= 0 || off <= closeMatch) {
+					s.dur, s.fl = int32(own), s.fl&^smReused
+				}
+			}
 		}
 		if off > p.tol || (s.back < 0 && off > closeMatch) {
 			continue

@@ -256,7 +256,7 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			diag.Incident = incidentID(h.name, v.incident.idStart)
 		}
 		out.Diagnoses = append(out.Diagnoses, diag)
-		d.recordSample(i, &v, h.first)
+		d.recordSample(i, &v, h)
 		if !final && v.backed {
 			if a, b, ok := d.backedPair(ent.t); ok {
 				h.delays.pair(a, b)
