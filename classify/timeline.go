@@ -136,15 +136,18 @@ func (d *device) tokenStartIdx(t, first int64, visit func(int)) (int, bool) {
 // tokenStartHops is tokenStartIdx following at most hops reconnects back.
 func (d *device) tokenStartHops(t, first int64, hops int, visit func(int)) (int, bool) {
 	si, anch := d.sessionStartIdx(t)
-	// A session anchored on a disconnect whose reconnect record was lost
-	// began at an unknown time, perhaps with a new token: it keeps its
-	// anchor. One anchored on a refused connect began within the SDK's
-	// retry backoff of it, and is followed back like a connect.
-	if si < 0 || hops == 0 || !d.sdkAt(t).hubCut() || (anch && !d.entries[si].isRefusedConnect()) {
+	if si < 0 {
 		return si, anch
 	}
 	if visit != nil {
 		visit(si)
+	}
+	// A session anchored on a disconnect whose reconnect record was lost
+	// began at an unknown time, perhaps with a new token: it keeps its
+	// anchor. One anchored on a refused connect began within the SDK's
+	// retry backoff of it, and is followed back like a connect.
+	if hops == 0 || !d.sdkAt(t).hubCut() || (anch && !d.entries[si].isRefusedConnect()) {
+		return si, anch
 	}
 	// the disconnect that ended the session before, or — its record lost
 	// between two connects — the session before's own connect: a

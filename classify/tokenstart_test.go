@@ -127,6 +127,34 @@ func TestTokenStart(t *testing.T) {
 				{68 * time.Minute, TokenExpiry, "first connected with this token (its reconnects since reused it) 68m before; no token period learned yet"},
 			},
 		},
+		{
+			name: "prune keeps the cut-off a lost reconnect anchors the walk on",
+			rule: "prune: the walk from the cut-off at 66m20s steps back over the drop at 5m to its session, anchored on the cut-off at 0 whose reconnect record was lost; when the watermark passes the revision horizon of 0, that cut-off is kept, so the verdict re-judged then still reads 66m20s, not 54m20s from the connect at 12m",
+			evs: func() []event.Event {
+				x := at(hms(1, 6, 20))
+				evs := []event.Event{
+					sdkConnect("clock-1", at(-time.Hour), sdkNodeV, "Mqtt"), // the hub's records began an hour before
+					u401(dev, at(0)), d404(dev, at(0)),
+					d404(dev, at(5*time.Minute)), sdkConnect(dev, at(12*time.Minute), sdkDotNetV, "Mqtt"),
+					d404(dev, x), sdkConnect(dev, x.Add(9*time.Second), sdkDotNetV, "Mqtt"),
+				}
+				// another device's records move the watermark past the
+				// horizon of the cut-off at 0, and Event Grid events of
+				// this one have it evaluated (and pruned), then evaluated
+				// again
+				for m := 70; m <= 110; m += 2 {
+					evs = append(evs, sdkConnect("clock-1", at(time.Duration(m)*time.Minute), sdkNodeV, "Mqtt"))
+					if m == 104 || m == 110 {
+						evs = append(evs, stateEv(dev, at(time.Duration(m)*time.Minute), true, uint64(m)))
+					}
+				}
+				return evs
+			},
+			step: 1,
+			wants: []want{
+				{hms(1, 6, 20), TokenExpiry, "disconnected (its reconnect record is missing) 66m20s before; no token period learned yet"},
+			},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
