@@ -60,7 +60,11 @@ func (d *device) tokenEvidence(t, first, tol int64) tokenEvidence {
 	te.sdk = d.sdkAt(t)
 	te.p, te.havePeriod = learnedPeriod(d.samples, t, te.sdk)
 	var walked []int
-	ti, tanch := d.tokenStartIdx(t, first, func(i int) { walked = append(walked, i) })
+	var visit func(int) // only a client the hub cuts off is walked back
+	if te.sdk.hubCut() {
+		visit = func(i int) { walked = append(walked, i) }
+	}
+	ti, tanch := d.tokenStartIdx(t, first, visit)
 	if ti < 0 || !te.fits(t-d.entries[ti].t) {
 		if c := d.fittingStart(t, walked, &te); c >= 0 {
 			ti, tanch = c, c == si && anch
