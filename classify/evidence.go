@@ -387,7 +387,7 @@ func (f *facts) tokenWords(ev []string) []string {
 	since := sinceWords(te.anchored, te.refused, te.reused)
 	switch {
 	case te.repeatAt != 0:
-		ev = append(ev, fmt.Sprintf("%s %s before, as long as its session before lasted from its own connect (%s) to its token expiry at %s: its token lives that long, and the reconnects before that expiry made new tokens",
+		ev = append(ev, fmt.Sprintf("%s %s before, as long as its session before lasted from its own connect (%s) to its token expiry at %s: its token lives that long, so the reconnect after the hub incident made a new one",
 			since, durWords(te.connected), durWords(te.p.dur), clock(te.repeatAt, f.ref)))
 	case te.onPeriod:
 		ev = append(ev, fmt.Sprintf("%s %s before, matching its learned token period of %s (±%s)",

@@ -54,7 +54,7 @@ func TestRepeatAcrossIncident(t *testing.T) {
 	}
 	// the first verdict on x says where the period comes from
 	first := slices.IndexFunc(r.all, func(d Diagnosis) bool { return d.Key.Device == dev && d.Time.Equal(x) && d.Final })
-	if want := "connected 29m20s before, as long as its session before lasted from its own connect (29m) to its token expiry at 11:04:00 UTC: its token lives that long, and the reconnects before that expiry made new tokens"; first < 0 || !containsLine(r.all[first].Evidence, want) {
+	if want := "connected 29m20s before, as long as its session before lasted from its own connect (29m) to its token expiry at 11:04:00 UTC: its token lives that long, so the reconnect after the hub incident made a new one"; first < 0 || !containsLine(r.all[first].Evidence, want) {
 		t.Errorf("first verdict on the 404104 at %s lacks %q", clock(x.Unix(), 0), want)
 	}
 }
