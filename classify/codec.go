@@ -40,6 +40,10 @@ const (
 	// hubBlobV5 appends the hub's enforcement-delay figures (delayStats);
 	// older blobs still decode (figures empty: delays held per device).
 	hubBlobV5 = 5
+	// hubBlobV6 appends the hub's figures on tokens older than the records
+	// past their first HubCutMax (cutStats.late, lateLogged); v1–v5 still
+	// decode (the figures start at zero).
+	hubBlobV6 = 6
 	// deviceBlobV3 appends the hub minutes the device is counted in
 	// (device.contrib).
 	deviceBlobV3 = 3
@@ -468,7 +472,7 @@ func (s *State) MarshalHub(name string) ([]byte, error) {
 
 func encodeHub(h *hub) []byte {
 	w := &writer{}
-	w.byte(hubBlobV5)
+	w.byte(hubBlobV6)
 	w.i(h.frontier)
 	w.i(h.sealed)
 	w.i(h.closed)
@@ -522,13 +526,16 @@ func encodeHub(h *hub) []byte {
 	for _, x := range h.delays.fields() {
 		w.f64(*x)
 	}
+	for _, x := range h.cuts.lateFields() {
+		w.f64(*x)
+	}
 	return w.b
 }
 
 func decodeHub(name string, b []byte) (*hub, error) {
 	r := &reader{b: b}
 	v := r.byte()
-	if r.err == nil && (v < hubBlobV1 || v > hubBlobV5) {
+	if r.err == nil && (v < hubBlobV1 || v > hubBlobV6) {
 		return nil, fmt.Errorf("classify: hub %s: unknown blob version %d", name, v)
 	}
 	h := &hub{name: name, buckets: make(map[int64]*bucket)}
@@ -605,6 +612,11 @@ func decodeHub(name string, b []byte) (*hub, error) {
 	}
 	if v >= hubBlobV5 {
 		for _, x := range h.delays.fields() {
+			*x = r.f64()
+		}
+	}
+	if v >= hubBlobV6 {
+		for _, x := range h.cuts.lateFields() {
 			*x = r.f64()
 		}
 	}

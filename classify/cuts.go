@@ -41,12 +41,30 @@ import (
 // enough of either (a new hub, few .NET/Java clients), or where cut-offs
 // often come without a 401003, the prior stands as documented.
 //
-// Five numbers and a flag per hub, whatever the fleet's size; a device
+// The same reasoning answers a question the documented prior leaves open:
+// a client whose token predates the records by more than HubCutMax (no
+// connect on record, or none that made its token, past the records' first
+// HubCutMax) outlived the default hour, so its token is a longer one, cut
+// once per lifetime the device chose. Whether its drop without a 401003 is
+// that cut-off or the network's depends on how long those tokens live and
+// how often the hub's devices drop — the hub's, not the documentation's:
+//
+//   - late, lateLogged: 404104s of such clients (with the reconnect the
+//     prior asks for, outside incidents), and those with a 401003 beside.
+//     About lateLogged·u/(1−u) of them were cut-offs without one, among the
+//     late−lateLogged without one.
+//
+// Only when that share is at least one half (lateCutLikelier) does the
+// prior judge such a drop a token expiry; with too few figures it does not,
+// as there is no documented prior to stand on.
+//
+// Seven numbers and a flag per hub, whatever the fleet's size; a device
 // keeps one bit per 404104 (fUnlogged) for a 401003 that arrives late.
 type cutStats struct {
 	window, windowLogged float64
 	control              float64
 	early, earlyLogged   float64
+	late, lateLogged     float64
 	// rejudged: the early verdicts were re-judged once the figures first
 	// overruled the prior (rejudgeEarly).
 	rejudged bool
@@ -69,6 +87,7 @@ const (
 	cutWindow          // known age inside the SDK's cut-off window
 	cutControl         // known age in the span as long just before it
 	cutEarly           // no connect on record, in the records' first HubCutMax
+	cutLate            // a token older than the records, past their first HubCutMax
 )
 
 // cutKindOf classifies a verdict's 404104 for the figures.
@@ -85,6 +104,8 @@ func cutKindOf(v *verdict) cutKind {
 		return cutControl
 	case v.early:
 		return cutEarly
+	case v.late:
+		return cutLate
 	}
 	return cutNone
 }
@@ -98,8 +119,8 @@ func (c *cutStats) learn(v *verdict) (unlogged bool) {
 		return false
 	}
 	c.add(k, v.backed)
-	if c.window > cutsCap || c.early > cutsCap {
-		for _, x := range c.fields() {
+	if c.window > cutsCap || c.early > cutsCap || c.late > cutsCap {
+		for _, x := range append(c.fields(), c.lateFields()...) {
 			*x /= 2
 		}
 	}
@@ -114,6 +135,8 @@ func (c *cutStats) relog(v *verdict) {
 		c.windowLogged = min(c.windowLogged+1, c.window)
 	case cutEarly:
 		c.earlyLogged = min(c.earlyLogged+1, c.early)
+	case cutLate:
+		c.lateLogged = min(c.lateLogged+1, c.late)
 	}
 }
 
@@ -126,6 +149,11 @@ func (c *cutStats) add(k cutKind, logged bool) {
 		}
 	case cutControl:
 		c.control++
+	case cutLate:
+		c.late++
+		if logged {
+			c.lateLogged++
+		}
 	case cutEarly:
 		c.early++
 		if logged {
@@ -157,6 +185,28 @@ func (c *cutStats) earlyCutShare() float64 {
 	return min(1, expected/max(c.early-c.earlyLogged, 1))
 }
 
+// lateCutShare is the probability that a late drop without a 401003 (a
+// token older than the records, past their first HubCutMax) is a cut-off,
+// as earlyCutShare for the early ones.
+func (c *cutStats) lateCutShare() float64 {
+	u := c.unlogged()
+	expected := c.lateLogged * u / (1 - u)
+	return min(1, expected/max(c.late-c.lateLogged, 1))
+}
+
+// lateCutLikelier reports whether a late drop without a 401003 is likelier
+// a cut-off than a network drop on the hub's figures; false while they are
+// too few (no documented prior covers a token longer than the default).
+func (c *cutStats) lateCutLikelier() bool {
+	return c.windowLogged >= minCutCount && c.lateLogged >= minCutCount && c.lateCutShare() >= 0.5
+}
+
+// lateWords says why the hub's figures judge a late drop a cut-off.
+func (c *cutStats) lateWords() string {
+	return fmt.Sprintf("on this hub a token cut-off comes with a 401003 %.1f%% of the time, and %.0f of the %.0f disconnects of clients whose token predates the records by more than %s did, so about %.0f%% of those without one are cut-offs too",
+		100*(1-c.unlogged()), c.lateLogged, c.late, durWords(HubCutMax), 100*c.lateCutShare())
+}
+
 // cutLikelier reports whether an early drop without a 401003 (the prior's
 // unknownAge case, back within the grace) is still likelier a cut-off than
 // a network drop on the hub's figures; true while they are too few.
@@ -171,9 +221,15 @@ func (c *cutStats) vetoWords() string {
 		c.early-c.earlyLogged, durWords(HubCutMax), 100*c.earlyCutShare())
 }
 
-// fields lists the figures in their blob order (encodeHub, decodeHub).
+// fields lists the figures in their blob order (encodeHub, decodeHub:
+// hub blob v4).
 func (c *cutStats) fields() []*float64 {
 	return []*float64{&c.window, &c.windowLogged, &c.control, &c.early, &c.earlyLogged}
+}
+
+// lateFields lists the late figures in their blob order (hub blob v6).
+func (c *cutStats) lateFields() []*float64 {
+	return []*float64{&c.late, &c.lateLogged}
 }
 
 // rejudgeEarly re-judges, once, the early verdicts of hub h when its

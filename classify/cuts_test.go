@@ -39,6 +39,7 @@ func TestCutKindOf(t *testing.T) {
 		{"a client the hub does not cut (AMQP, C, Node, Python)", func() verdict { v := cutVerdict(67*60, true, true); v.hubCut = false; return v }(), cutNone},
 		{"no connect on record, early", earlyVerdict(false), cutEarly},
 		{"no connect on record, after the first HubCutMax", verdict{hubCut: true, age: -1, reconnect: true}, cutNone},
+		{"a token older than the records, past their first HubCutMax", verdict{hubCut: true, age: -1, late: true, reconnect: true}, cutLate},
 	} {
 		if got := cutKindOf(&c.v); got != c.want {
 			t.Errorf("%s: kind %d, want %d", c.name, got, c.want)
@@ -93,6 +94,34 @@ func TestCutLikelier(t *testing.T) {
 	}
 }
 
+// TestLateCutLikelier: a late drop without a 401003 (a token older than the
+// records, past their first HubCutMax) is judged a cut-off only when the
+// hub's figures say so: enough late cut-offs with a 401003 that the ones
+// expected without one are at least half of the late drops without one.
+func TestLateCutLikelier(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		late, lateLogged int
+		want             bool
+	}{
+		{"nothing learned", 0, 0, false},
+		{"too few late cut-offs with a 401003", 100, 90, false},
+		// u = 0.2: 400 logged stand for 100 unlogged cut-offs, among 110
+		{"most late drops without one are cut-offs", 510, 400, true},
+		// the same 100 expected among 600 without one: the network's
+		{"most late drops without one are the network's", 1000, 400, false},
+	} {
+		f := hubFigures(800, 640, 0, 0, 0)
+		for i := range c.late {
+			v := verdict{cause: ccTokenExpiry, hubCut: true, age: -1, late: true, backed: i < c.lateLogged, reconnect: true}
+			f.learn(&v)
+		}
+		if got := f.lateCutLikelier(); got != c.want {
+			t.Errorf("%s: lateCutLikelier %v (u %.3f, late cut share %.2f), want %v", c.name, got, f.unlogged(), f.lateCutShare(), c.want)
+		}
+	}
+}
+
 // TestCutRelog: a 401003 arriving after the verdict moves its 404104 to
 // the logged ones; learn counts nothing it should not.
 func TestCutRelog(t *testing.T) {
@@ -114,10 +143,10 @@ func TestCutRelog(t *testing.T) {
 
 // TestCutStatsBounded: the figures halve past cutsCap instead of growing.
 func TestCutStatsBounded(t *testing.T) {
-	c := &cutStats{window: cutsCap, windowLogged: cutsCap, control: 10, early: 100, earlyLogged: 90}
+	c := &cutStats{window: cutsCap, windowLogged: cutsCap, control: 10, early: 100, earlyLogged: 90, late: 40, lateLogged: 30}
 	v := cutVerdict(67*60, true, true)
 	c.learn(&v)
-	if c.window > cutsCap || c.control != 5 || c.early != 50 {
+	if c.window > cutsCap || c.control != 5 || c.early != 50 || c.late != 20 {
 		t.Fatalf("figures %+v: not halved past the cap", *c)
 	}
 }
@@ -201,6 +230,7 @@ func TestHubFiguresRoundTrip(t *testing.T) {
 	st := NewState()
 	h := st.hub(testHub)
 	h.cuts = *hubFigures(800, 795, 5, 3700, 3680)
+	h.cuts.late, h.cuts.lateLogged = 310, 262
 	h.cuts.rejudged = true
 	h.delays = delayStats{pairs: 120, varied: 19}
 	b, err := st.MarshalHub(testHub)
@@ -216,5 +246,60 @@ func TestHubFiguresRoundTrip(t *testing.T) {
 	}
 	if got := ns.hubs[testHub].delays; got != h.delays {
 		t.Fatalf("delay figures %+v after a round trip, want %+v", got, h.delays)
+	}
+}
+
+// lateFleet is a hub whose 160 .NET clients connected at 10:00 are cut off
+// 67 minutes in, four in five with a 401003 beside (the hub's window
+// figures: a fifth of its cut-offs unlogged); late clients, connected before
+// the records began and still on in their second hour, each disconnect once
+// between 11:15 and 11:55, with a 401003 when logged(i); and the probe,
+// connected before the records too, drops at 12:20 with none, back 10 s
+// later.
+func lateFleet(late int, logged func(i int) bool) []event.Event {
+	var evs []event.Event
+	for i := range 160 {
+		dev := fmt.Sprintf("win-%03d", i)
+		c := at(time.Duration(i) * 10 * time.Second)
+		x := c.Add(67 * time.Minute)
+		evs = append(evs, sdkConnect(dev, c, sdkDotNetV, "Mqtt"))
+		if i%5 != 0 {
+			evs = append(evs, u401(dev, x))
+		}
+		evs = append(evs, d404(dev, x), sdkConnect(dev, x.Add(10*time.Second), sdkDotNetV, "Mqtt"))
+	}
+	for i := range late {
+		dev := fmt.Sprintf("long-%03d", i)
+		x := at(75*time.Minute + time.Duration(i)*(40*time.Minute)/time.Duration(late))
+		if logged(i) {
+			evs = append(evs, u401(dev, x))
+		}
+		evs = append(evs, d404(dev, x), sdkConnect(dev, x.Add(10*time.Second), sdkDotNetV, "Mqtt"))
+	}
+	x := at(140 * time.Minute)
+	evs = append(evs, d404("probe", x), sdkConnect("probe", x.Add(10*time.Second), sdkDotNetV, "Mqtt"))
+	return sortByTime(evs)
+}
+
+// TestHubFiguresJudgeLateDrops: a drop without a 401003 of a client whose
+// token predates the records by more than HubCutMax — a longer token than
+// the default, for which no documented prior exists — is its cut-off when
+// the hub's figures on such clients say most of those drops are (their
+// disconnects mostly come with a 401003), and the device's or its
+// network's when they say otherwise.
+func TestHubFiguresJudgeLateDrops(t *testing.T) {
+	probe := at(140 * time.Minute)
+	r := feed(t, testConfig(), lateFleet(150, func(i int) bool { return i%5 != 0 }), 50, time.Hour)
+	d := r.diag("probe", probe)
+	if d.Cause != TokenExpiry || !containsLine(d.Evidence, "of clients whose token predates the records by more than 72m did, so about") {
+		t.Errorf("mostly logged late cut-offs: probe %s, evidence %q; want token-expiry on the hub's figures", d.Cause, d.Evidence)
+	}
+	// 120 with a 401003 stand for 30 cut-offs without one, among 480
+	r = feed(t, testConfig(), lateFleet(600, func(i int) bool { return i%5 == 0 }), 50, time.Hour)
+	if d := r.diag("probe", probe); d.Cause != DeviceOrNetwork {
+		t.Errorf("mostly unlogged late disconnects: probe %s, evidence %q; want device-or-network", d.Cause, d.Evidence)
+	}
+	if c := r.st.hubs[testHub].cuts; c.lateLogged < minCutCount {
+		t.Errorf("late figures %v of %v: too few to weigh, the case tests nothing", c.lateLogged, c.late)
 	}
 }

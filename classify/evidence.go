@@ -235,7 +235,9 @@ func (d *device) last404104Before(ci int) int {
 // means no timing evidence, was measured on the 30 000-device run: 2 961
 // such verdicts were token cut-offs whose 401003 was not logged, 69 were
 // network drops.) Past HubCutMax after the records began the age is known to
-// exceed the window and the prior does not apply.
+// exceed the window, so the token is not a default one and the documented
+// prior does not apply; only the hub's own figures on such longer tokens
+// (cutStats.lateCutLikelier) can make the drop its cut-off.
 func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 	if te.ok() || (te.havePeriod && !te.p.defaultToken()) || !te.sdk.hubCut() {
 		return false, false
@@ -243,7 +245,7 @@ func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 	if te.connected >= 0 {
 		return te.connected >= HubCutMin && te.connected <= HubCutMax, false
 	}
-	if h.first != 0 && t-h.first <= HubCutMax {
+	if h.first != 0 && (t-h.first <= HubCutMax || h.cuts.lateCutLikelier()) {
 		return true, true
 	}
 	return false, false
@@ -279,8 +281,9 @@ type facts struct {
 	// inc is the hub incident whose burst the disconnect was part of.
 	inc *incident
 	// prior: the SDK's token cut-off explains the session's age (sdkPrior);
-	// unknownAge: that age is only consistent with it (no connect on record).
-	prior, unknownAge bool
+	// unknownAge: that age is only consistent with it (no connect on record);
+	// late: past the records' first HubCutMax, on the hub's figures.
+	prior, unknownAge, late bool
 	// veto: the prior would hold on an unknown age, but the hub's own
 	// cut-off figures make a network drop the likelier cause
 	// (cutStats.cutLikelier).
@@ -296,7 +299,8 @@ func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	f.gatherDuplicates()
 	f.inc = e.caughtIn(h, d, i)
 	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
-	if f.unknownAge && f.reconnect && !h.cuts.cutLikelier() {
+	f.late = f.unknownAge && t-h.first > HubCutMax
+	if f.unknownAge && !f.late && f.reconnect && !h.cuts.cutLikelier() {
 		f.prior, f.unknownAge, f.veto = false, false, true
 	}
 	if f.te.beside < 0 && f.te.onPeriod && !f.te.close && (!f.reconnect || f.inc != nil) {
@@ -403,6 +407,12 @@ func (f *facts) tokenWords(ev []string) []string {
 	if f.veto {
 		ev = append(ev, fmt.Sprintf("a %s client over MQTT whose session began before the records did, as one its token cut-off ends would, %s",
 			te.sdk.family(), f.h.cuts.vetoWords()))
+	}
+	if f.late {
+		// a token longer than the default: the hub's own figures, not the
+		// SDK's documented cut-off, are the evidence (sdkPrior)
+		return append(ev, fmt.Sprintf("a %s client over MQTT whose token predates the records by more than %s, longer than a default token lives: %s",
+			te.sdk.family(), durWords(HubCutMax), f.h.cuts.lateWords()))
 	}
 	if f.prior {
 		ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",

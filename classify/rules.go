@@ -22,11 +22,13 @@ type verdict struct {
 	incLine    int   // index of the live incident line in evidence, -1 none
 	// what the hub's cut-off figures learn from it (cutStats.learn): the
 	// session's age (-1 unknown), a hub-cut client, inside an incident's
-	// span, no connect on record within the records' first HubCutMax
+	// span, a token older than the records within their first HubCutMax
+	// (early) or past it (late)
 	age    int64
 	hubCut bool
 	inSpan bool
 	early  bool
+	late   bool
 }
 
 // fingerprint identifies a verdict's content (cause, evidence, incident)
@@ -105,6 +107,7 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
 	v.age, v.hubCut, v.inSpan = f.te.connected, f.te.sdk.hubCut(), f.h.incidentAt(f.t) != nil
 	v.early = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first <= HubCutMax
+	v.late = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first > HubCutMax
 	if v.cause != ccHubTransient && f.inc != nil {
 		v.incident = f.inc
 		v.evidence = append(v.evidence, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(f.h.name, f.inc.idStart)))
