@@ -284,6 +284,9 @@ type facts struct {
 	// unknownAge: that age is only consistent with it (no connect on record);
 	// late: past the records' first HubCutMax, on the hub's figures.
 	prior, unknownAge, late bool
+	// figLine is the evidence line tokenWords wrote from the hub's live
+	// cut-off figures (verdict.figLine), "" none.
+	figLine string
 	// veto: the prior would hold on an unknown age, but the hub's own
 	// cut-off figures make a network drop the likelier cause
 	// (cutStats.cutLikelier).
@@ -405,14 +408,16 @@ func (f *facts) tokenWords(ev []string) []string {
 		ev = append(ev, fmt.Sprintf("its connect is not on record (records began at %s, %s before)", clock(f.h.first, f.ref), durWords(f.t-f.h.first)))
 	}
 	if f.veto {
-		ev = append(ev, fmt.Sprintf("a %s client over MQTT whose session began before the records did, as one its token cut-off ends would, %s",
-			te.sdk.family(), f.h.cuts.vetoWords()))
+		f.figLine = fmt.Sprintf("a %s client over MQTT whose session began before the records did, as one its token cut-off ends would, %s",
+			te.sdk.family(), f.h.cuts.vetoWords())
+		ev = append(ev, f.figLine)
 	}
 	if f.late {
 		// a token longer than the default: the hub's own figures, not the
 		// SDK's documented cut-off, are the evidence (sdkPrior)
-		return append(ev, fmt.Sprintf("a %s client over MQTT whose token predates the records by more than %s, longer than a default token lives: %s",
-			te.sdk.family(), durWords(HubCutMax), f.h.cuts.lateWords()))
+		f.figLine = fmt.Sprintf("a %s client over MQTT whose token predates the records by more than %s, longer than a default token lives: %s",
+			te.sdk.family(), durWords(HubCutMax), f.h.cuts.lateWords())
+		return append(ev, f.figLine)
 	}
 	if f.prior {
 		ev = append(ev, fmt.Sprintf("a %s client over MQTT (sdkVersion of its connect), which IoT Hub cuts off at token expiry, %s–%s after connecting with default tokens",

@@ -20,6 +20,12 @@ type verdict struct {
 	onPeriod   bool  // the disconnect fell on the device's learned period
 	prior      bool  // a token expiry on the hub-cut SDK prior alone (sdkPrior)
 	incLine    int   // index of the live incident line in evidence, -1 none
+	// figLine is the evidence line quoting the hub's cut-off figures (the
+	// veto, a late drop), which change with every cut-off the hub sees:
+	// like the incident line, it is not part of the fingerprint, so that a
+	// verdict is re-emitted when its cause or its own evidence changes, not
+	// on every tick
+	figLine string
 	// what the hub's cut-off figures learn from it (cutStats.learn): the
 	// session's age (-1 unknown), a hub-cut client, inside an incident's
 	// span, a token older than the records within their first HubCutMax
@@ -37,8 +43,8 @@ func (v *verdict) fingerprint() uint32 {
 	h := fnv.New32a()
 	h.Write([]byte{byte(v.cause), byte(math.Round(v.confidence * 100))})
 	for i, e := range v.evidence {
-		if i == v.incLine {
-			continue // live incident counts change; the incident start is hashed below
+		if i == v.incLine || (v.figLine != "" && e == v.figLine) {
+			continue // live incident counts and hub figures change; the incident start is hashed below
 		}
 		h.Write([]byte(e))
 		h.Write([]byte{0})
@@ -104,6 +110,7 @@ func (e *Engine) decide(d *device, h *hub, i int, ref int64) verdict {
 func (e *Engine) finish(f *facts, v verdict) verdict {
 	v.backed = f.te.beside >= 0
 	v.onPeriod = f.te.onPeriod
+	v.figLine = f.figLine
 	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
 	v.age, v.hubCut, v.inSpan = f.te.connected, f.te.sdk.hubCut(), f.h.incidentAt(f.t) != nil
 	v.early = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first <= HubCutMax
