@@ -176,23 +176,21 @@ func (c *cutStats) unlogged() float64 {
 	return (max(cuts-c.windowLogged, 0) + 1) / (cuts + 2)
 }
 
-// earlyCutShare is the probability that an early drop without a 401003 is
-// a cut-off: the cut-offs the hub is expected not to have logged among
-// the early drops it logged none for.
-func (c *cutStats) earlyCutShare() float64 {
+// cutShare is the probability that a drop without a 401003, among n drops
+// of which logged came with one, is a cut-off: the cut-offs the hub is
+// expected not to have logged (logged·u/(1−u)) among the n−logged it
+// logged none for.
+func (c *cutStats) cutShare(n, logged float64) float64 {
 	u := c.unlogged()
-	expected := c.earlyLogged * u / (1 - u)
-	return min(1, expected/max(c.early-c.earlyLogged, 1))
+	return min(1, logged*u/(1-u)/max(n-logged, 1))
 }
 
-// lateCutShare is the probability that a late drop without a 401003 (a
-// token older than the records, past their first HubCutMax) is a cut-off,
-// as earlyCutShare for the early ones.
-func (c *cutStats) lateCutShare() float64 {
-	u := c.unlogged()
-	expected := c.lateLogged * u / (1 - u)
-	return min(1, expected/max(c.late-c.lateLogged, 1))
-}
+// earlyCutShare is cutShare of the early drops.
+func (c *cutStats) earlyCutShare() float64 { return c.cutShare(c.early, c.earlyLogged) }
+
+// lateCutShare is cutShare of the late drops (a token older than the
+// records, past their first HubCutMax).
+func (c *cutStats) lateCutShare() float64 { return c.cutShare(c.late, c.lateLogged) }
 
 // lateCutLikelier reports whether a late drop without a 401003 is likelier
 // a cut-off than a network drop on the hub's figures; false while they are

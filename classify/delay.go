@@ -28,6 +28,10 @@ const (
 	// one token lifetime (the enforcement span, twice, and a minute): a
 	// device whose token lifetime changed is not a sign of varying delays.
 	samePeriod = 2*(hubCutDelayMax-hubCutDelayMin) + closeMatch
+	// varyingTol is how far apart two cut-off ages of one token lifetime
+	// may fall on a hub whose delay varies: the enforcement span and a
+	// minute.
+	varyingTol = hubCutDelayMax - hubCutDelayMin + closeMatch
 )
 
 // pair counts two consecutive cut-off ages of one device.
@@ -81,7 +85,7 @@ func (d *device) backedPair(t int64) (a, b int64, ok bool) {
 // delay varies between cut-offs — that whole span and a minute.
 func (h *hub) unpriorTol(p period) int64 {
 	if p.defaultToken() && h.delays.varies() {
-		return max(p.tol, hubCutDelayMax-hubCutDelayMin+closeMatch)
+		return max(p.tol, varyingTol)
 	}
 	return p.tol
 }
@@ -92,7 +96,7 @@ func (h *hub) unpriorTol(p period) int64 {
 // whole span and a minute.
 func (h *hub) repeatTol() int64 {
 	if h.delays.varies() {
-		return hubCutDelayMax - hubCutDelayMin + closeMatch
+		return varyingTol
 	}
 	return closeMatch
 }

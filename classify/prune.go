@@ -59,11 +59,9 @@ func (e *Engine) prune(d *device, w, first int64) bool {
 			must[lc] = true
 		}
 		if x.is404104() && keep[i] {
-			// and the disconnect its session start is anchored on, and
-			// the reconnects and drops its token's age runs through
-			if a, anch := d.sessionStartIdx(x.t); anch {
-				must[a] = true
-			}
+			// and its session start (a connect, or the disconnect or
+			// refused connect it is anchored on) and the reconnects and
+			// drops its token's age runs through: the walk visits them
 			d.tokenStartIdx(x.t, first, mark)
 		}
 		if x.is404104() && x.flags&fFinal == 0 {

@@ -113,8 +113,10 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 	v.figLine = f.figLine
 	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
 	v.age, v.hubCut, v.inSpan = f.te.connected, f.te.sdk.hubCut(), f.h.incidentAt(f.t) != nil
-	v.early = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first <= HubCutMax
-	v.late = f.te.connected < 0 && f.h.first != 0 && f.t-f.h.first > HubCutMax
+	if f.te.connected < 0 && f.h.first != 0 {
+		v.early = f.t-f.h.first <= HubCutMax
+		v.late = !v.early
+	}
 	if v.cause != ccHubTransient && f.inc != nil {
 		v.incident = f.inc
 		v.evidence = append(v.evidence, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(f.h.name, f.inc.idStart)))
