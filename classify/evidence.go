@@ -269,6 +269,10 @@ type facts struct {
 	// reconnect: a successful connect within the grace, at reconnectT.
 	reconnect  bool
 	reconnectT int64
+	// unseenBack: no reconnect within the grace, but the device
+	// disconnected again at unseenBack with no connect on record before
+	// that (returnedUnseen): it came back, when is unknown; 0 when not so.
+	unseenBack int64
 	// failed 401003s after the disconnect within the grace (refused
 	// connects), the first and last of them, and the class of the last.
 	failed              int
@@ -298,15 +302,18 @@ func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	t := d.entries[i].t
 	f := facts{d: d, h: h, i: i, t: t, ref: ref, grace: e.grace, te: d.tokenEvidence(t, h.first, h.repeatTol())}
 	f.reconnectT, f.reconnect = d.reconnectAfter(t, e.grace)
+	if !f.reconnect {
+		f.unseenBack = d.returnedUnseen(t, maxT)
+	}
 	f.gatherRefusals()
 	f.gatherDuplicates()
 	f.inc = e.caughtIn(h, d, i)
 	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
 	f.late = f.unknownAge && t-h.first > HubCutMax
-	if f.unknownAge && !f.late && f.reconnect && !h.cuts.cutLikelier() {
+	if f.unknownAge && !f.late && f.back() && !h.cuts.cutLikelier() {
 		f.prior, f.unknownAge, f.veto = false, false, true
 	}
-	if f.te.beside < 0 && f.te.onPeriod && !f.te.close && (!f.reconnect || f.inc != nil) {
+	if f.te.beside < 0 && f.te.onPeriod && !f.te.close && (!f.back() || f.inc != nil) {
 		// the period match is all that is left of the token signature:
 		// it must be close, not merely within the enforcement jitter
 		f.te.onPeriod, f.te.loose = false, true
@@ -327,6 +334,31 @@ func (d *device) reconnectAfter(t, grace int64) (int64, bool) {
 	}
 	return d.stateConnectedIn(t, t+grace)
 }
+
+// returnedUnseen returns the time of the device's first disconnect record
+// in (t, to] when no successful connect or Connected state event precedes
+// it there, else 0. A device cannot be disconnected again without having
+// connected: it came back, and the records of that return were lost in
+// delivery (0.5–1% of resource-log records are). The 404104 at t then
+// cannot be said not to have been followed by a reconnect — only that the
+// time of it is unknown — and a device-offline alert for it would be false.
+func (d *device) returnedUnseen(t, to int64) int64 {
+	lo, hi := d.window(t+1, to)
+	for j := lo; j < hi; j++ {
+		switch x := &d.entries[j]; {
+		case x.isSuccessConnect() || x.kind == event.StateConnected:
+			return 0
+		case x.kind == event.Disconnect:
+			return x.t
+		}
+	}
+	return 0
+}
+
+// back reports whether the device is known to have come back after the
+// 404104: within the grace on record, or unseen before it disconnected
+// again.
+func (f *facts) back() bool { return f.reconnect || f.unseenBack != 0 }
 
 // gatherRefusals counts the 401003s that continue after the disconnect
 // within the grace: refused connects.
@@ -438,6 +470,10 @@ func (f *facts) tokenWords(ev []string) []string {
 func (f *facts) reconnectWords(ev []string) []string {
 	if f.reconnect {
 		return append(ev, fmt.Sprintf("reconnected %s later", durWords(f.reconnectT-f.t)))
+	}
+	if f.unseenBack != 0 {
+		return append(ev, fmt.Sprintf("no connect on record after it, yet it disconnected again at %s: it came back, and the record of its reconnect was lost in delivery",
+			clock(f.unseenBack, f.ref)))
 	}
 	return append(ev, fmt.Sprintf("no successful connect within %s", durWords(f.grace)))
 }

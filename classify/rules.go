@@ -122,7 +122,7 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 		v.evidence = append(v.evidence, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(f.h.name, f.inc.idStart)))
 	}
 	v.confidence = math.Round(clamp01(v.confidence)*100) / 100
-	v.rec = recommendation(v.cause, v.class, v.reconnect)
+	v.rec = recommendation(v.cause, v.class, f.back())
 	return v
 }
 
@@ -131,7 +131,7 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 // cut-off age) and it is not getting back in — 401003s continue on its
 // connects, or the hub says the identity is gone.
 func (e *Engine) tokenRenewalFailed(f *facts) (verdict, bool) {
-	if !(f.te.ok() || f.prior) || f.reconnect {
+	if !(f.te.ok() || f.prior) || f.back() {
 		return verdict{}, false
 	}
 	class := f.tokenClass()
@@ -232,7 +232,7 @@ func (e *Engine) hubBurst(f *facts) (verdict, bool) {
 // inside a hub incident's span, where the hub itself refuses reconnects, a
 // missing one says nothing against it.
 func (e *Engine) tokenBySDKPrior(f *facts) (verdict, bool) {
-	if !f.prior || !(f.reconnect || f.h.incidentAt(f.t) != nil) {
+	if !f.prior || !(f.back() || f.h.incidentAt(f.t) != nil) {
 		return verdict{}, false
 	}
 	v := f.tokenExpiry()
@@ -257,7 +257,7 @@ func (e *Engine) deviceOrNetwork(f *facts) (verdict, bool) {
 	if f.te.havePeriod {
 		v.confidence += 0.1 // its token period is known and this is off it
 	}
-	if !f.reconnect {
+	if !f.back() {
 		v.confidence += 0.1 // slow or no return points at the device or its network
 	}
 	if f.te.connected < 0 {
@@ -295,9 +295,10 @@ func (f *facts) tokenExpiry() verdict {
 	if f.te.onPeriod && f.te.p.by {
 		conf += 0.05
 	}
-	if f.reconnect {
+	switch {
+	case f.reconnect:
 		conf += 0.08
-	} else {
+	case f.unseenBack == 0:
 		conf -= 0.1
 	}
 	v.confidence = conf

@@ -78,7 +78,7 @@ func (e *Engine) nextOffline(d *device, w int64) int {
 		if d.deleted != 0 && at >= d.deleted {
 			return -1
 		}
-		if _, back := d.connectIn(x.t, at); !back {
+		if _, back := d.connectIn(x.t, at); !back && d.returnedUnseen(x.t, at) == 0 {
 			return i
 		}
 	}
@@ -262,7 +262,8 @@ func (e *Engine) renewalSignals(sc *signalCtx) {
 
 // offlineSignals is the device-offline alert: not back OfflineAfter after an
 // eligible final 404104; each such episode fires once and resolves on the
-// next successful connect.
+// next successful connect, or on a later disconnect that shows the device
+// had come back unseen (returnedUnseen).
 func (e *Engine) offlineSignals(sc *signalCtx) {
 	d, w := sc.d, sc.w
 	for range len(d.entries) + 1 {
@@ -290,7 +291,16 @@ func (e *Engine) offlineSignals(sc *signalCtx) {
 				Recommendation: "Check the device: it has not reconnected since its disconnect and has probably crashed, lost power or lost its network."})
 		}
 		os := d.offline
-		if c, back := d.connectIn(os.ref, w); back {
+		c, back := d.connectIn(os.ref, w)
+		if u := d.returnedUnseen(os.ref, w); u != 0 && (!back || u < c) {
+			d.offline.firing = false
+			sc.emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(u, os.since)), Incident: sc.incName(os.inc),
+				Summary: fmt.Sprintf("%s is back: it disconnected again at %s, so it had reconnected", d.key, clock(u, 0)),
+				Evidence: []string{fmt.Sprintf("disconnect at %s, %s after the one it was offline from, with no connect on record between: the record of its reconnect was lost in delivery",
+					clock(u, 0), durWords(u-os.ref))}})
+			continue
+		}
+		if back {
 			d.offline.firing = false
 			sc.emit(Signal{Kind: DeviceOffline, Since: unix(os.ref), At: unix(max(c, os.since)), Incident: sc.incName(os.inc),
 				Summary:  fmt.Sprintf("%s is back: connected at %s", d.key, clock(c, 0)),

@@ -359,7 +359,7 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 		for i := range d.entries {
 			x := &d.entries[i]
 			if x.is404104() && x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
-				if _, back := d.connectIn(x.t, x.t+e.offline); !back {
+				if _, back := d.connectIn(x.t, x.t+e.offline); !back && d.returnedUnseen(x.t, x.t+e.offline) == 0 {
 					take(x.t + e.offline)
 					break
 				}
@@ -394,6 +394,9 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 		}
 		if c, ok := d.connectIn(ref, maxT); ok {
 			take(c)
+		}
+		if u := d.returnedUnseen(ref, maxT); u != 0 && d.offline.firing {
+			take(u)
 		}
 	}
 	return due

@@ -1,0 +1,125 @@
+package classify
+
+import (
+	"testing"
+	"time"
+
+	"github.com/disconnect-doctor/disconnect-doctor/event"
+)
+
+// A device is disconnected again only after it has connected: a disconnect
+// record with no connect on record before it shows a reconnect whose record
+// was lost in delivery (returnedUnseen). These fixtures lose that record on
+// purpose and check both what the verdict makes of it and that no
+// device-offline alert fires for a device that was back.
+
+func TestReturnedUnseen(t *testing.T) {
+	age := hms(1, 7, 12) // inside the .NET/Java MQTT cut-off window
+	cut := at(age)
+	later := cut.Add(40 * time.Minute)
+	cases := []struct {
+		name string
+		evs  []event.Event
+		want Cause
+		line string // a line the verdict's evidence holds
+		// offline: the device-offline signals of the cut-off: 0 none,
+		// 2 fired (OfflineAfter passed with no sign of it) and resolved
+		offline int
+	}{
+		{
+			name: "cut-off whose reconnect record was lost, shown by a later 404104",
+			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
+				d404("d", later), sdkConnect("d", later.Add(8*time.Second), sdkDotNetV, "Mqtt")},
+			want: TokenExpiry, line: "it disconnected again at 11:47:12 UTC: it came back, and the record of its reconnect was lost in delivery",
+			offline: 2,
+		},
+		{
+			name: "shown within OfflineAfter: no device-offline alert",
+			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
+				d404("d", cut.Add(10*time.Minute)), sdkConnect("d", cut.Add(10*time.Minute+8*time.Second), sdkDotNetV, "Mqtt")},
+			want: TokenExpiry, line: "it came back, and the record of its reconnect was lost in delivery",
+		},
+		{
+			name: "shown by a later clean disconnect",
+			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
+				disconnect("d", later, 0, "")},
+			want: TokenExpiry, line: "it came back, and the record of its reconnect was lost in delivery", offline: 2,
+		},
+		{
+			// the control: a reconnect on record 20 minutes later says the
+			// device really was away, whatever follows
+			name: "back on record 20 minutes later, then disconnected",
+			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
+				sdkConnect("d", cut.Add(20*time.Minute), sdkDotNetV, "Mqtt"), d404("d", later)},
+			want: DeviceOrNetwork, line: "no successful connect within 1m", offline: 2,
+		},
+		{
+			// a client the hub never cuts: nothing but the device explains
+			// the drop; the lost reconnect only means it was not offline
+			name: "C client, back unseen",
+			evs: []event.Event{sdkConnect("d", at(0), "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)", "Mqtt"), d404("d", cut),
+				d404("d", later)},
+			want: DeviceOrNetwork, line: "it came back, and the record of its reconnect was lost in delivery", offline: 2,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := feed(t, testConfig(), sortByTime(c.evs), 1, 30*time.Minute)
+			d := r.diag("d", cut)
+			if d.Cause != c.want || !containsLine(d.Evidence, c.line) {
+				t.Errorf("verdict %s %q, want %s with %q", d.Cause, d.Evidence, c.want, c.line)
+			}
+			var got int
+			for _, s := range r.signalsOf(DeviceOffline, "d") {
+				if s.Since.Equal(cut) {
+					got++
+				}
+			}
+			if got != c.offline {
+				t.Errorf("%d device-offline signals for the cut-off, want %d: %+v", got, c.offline, r.signalsOf(DeviceOffline, "d"))
+			}
+		})
+	}
+}
+
+// TestOfflineResolvedUnseen: a device judged offline whose next record is a
+// disconnect, with no connect on record, was back: the alert resolves then,
+// saying so, rather than staying open until a connect is on record.
+func TestOfflineResolvedUnseen(t *testing.T) {
+	drop := at(hms(0, 30, 0))
+	again := drop.Add(50 * time.Minute)
+	evs := []event.Event{sdkConnect("d", at(0), "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)", "Mqtt"), d404("d", drop),
+		d404("d", again), sdkConnect("d", again.Add(30*time.Minute), "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)", "Mqtt")}
+	r := feed(t, testConfig(), evs, 1, 30*time.Minute)
+	var ss []Signal
+	for _, s := range r.signalsOf(DeviceOffline, "d") {
+		if s.Since.Equal(drop) {
+			ss = append(ss, s)
+		}
+	}
+	if len(ss) != 2 || !ss[0].Firing || ss[1].Firing {
+		t.Fatalf("offline signals of the drop %+v, want firing then resolved", ss)
+	}
+	if !ss[1].At.Equal(again) || !containsLine([]string{ss[1].Summary}, "is back: it disconnected again at 2024-05-14 11:20:00 UTC") {
+		t.Errorf("resolved at %s %q, want at %s by the later disconnect", ss[1].At, ss[1].Summary, again)
+	}
+}
+
+// TestOfflineResolvedByEarliestReturn: the unseen return resolves the alert
+// at its own time even when a connect is on record after it.
+func TestOfflineResolvedByEarliestReturn(t *testing.T) {
+	drop := at(hms(0, 30, 0))
+	again := drop.Add(50 * time.Minute)
+	c := "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)"
+	evs := []event.Event{sdkConnect("d", at(0), c, "Mqtt"), d404("d", drop), d404("d", again), sdkConnect("d", again.Add(5*time.Second), c, "Mqtt")}
+	r := feed(t, testConfig(), evs, 1, 30*time.Minute)
+	var resolved []Signal
+	for _, s := range r.signalsOf(DeviceOffline, "d") {
+		if s.Since.Equal(drop) && !s.Firing {
+			resolved = append(resolved, s)
+		}
+	}
+	if len(resolved) != 1 || !resolved[0].At.Equal(again) {
+		t.Fatalf("resolved signals of the drop %+v, want one at %s", resolved, again)
+	}
+}
