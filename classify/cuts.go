@@ -44,10 +44,12 @@ import (
 // The same reasoning answers a question the documented prior leaves open:
 // a client whose token predates the records by more than HubCutMax (no
 // connect on record, or none that made its token, past the records' first
-// HubCutMax) outlived the default hour, so its token is a longer one, cut
-// once per lifetime the device chose. Whether its drop without a 401003 is
-// that cut-off or the network's depends on how long those tokens live and
-// how often the hub's devices drop — the hub's, not the documentation's:
+// HubCutMax), or whose token's connect is on record more than HubCutMax
+// before its disconnect, outlived the default hour, so its token is a
+// longer one, cut once per lifetime the device chose. Whether its drop
+// without a 401003 is that cut-off or the network's depends on how long
+// those tokens live and how often the hub's devices drop — the hub's, not
+// the documentation's:
 //
 //   - late, lateLogged: 404104s of such clients (with the reconnect the
 //     prior asks for, outside incidents), and those with a 401003 beside.
@@ -87,7 +89,7 @@ const (
 	cutWindow          // known age inside the SDK's cut-off window
 	cutControl         // known age in the span as long just before it
 	cutEarly           // no connect on record, in the records' first HubCutMax
-	cutLate            // a token older than the records, past their first HubCutMax
+	cutLate            // a token that outlived HubCutMax (older than the records, or on record)
 )
 
 // cutKindOf classifies a verdict's 404104 for the figures.
@@ -201,7 +203,7 @@ func (c *cutStats) lateCutLikelier() bool {
 
 // lateWords says why the hub's figures judge a late drop a cut-off.
 func (c *cutStats) lateWords() string {
-	return fmt.Sprintf("on this hub a token cut-off comes with a 401003 %.1f%% of the time, and %.0f of the %.0f disconnects of clients whose token predates the records by more than %s did, so about %.0f%% of those without one are cut-offs too",
+	return fmt.Sprintf("on this hub a token cut-off comes with a 401003 %.1f%% of the time, and %.0f of the %.0f disconnects of clients whose token outlived %s did, so about %.0f%% of those without one are cut-offs too",
 		100*(1-c.unlogged()), c.lateLogged, c.late, durWords(HubCutMax), 100*c.lateCutShare())
 }
 

@@ -40,6 +40,7 @@ func TestCutKindOf(t *testing.T) {
 		{"no connect on record, early", earlyVerdict(false), cutEarly},
 		{"no connect on record, after the first HubCutMax", verdict{hubCut: true, age: -1, reconnect: true}, cutNone},
 		{"a token older than the records, past their first HubCutMax", verdict{hubCut: true, age: -1, late: true, reconnect: true}, cutLate},
+		{"a token that outlived HubCutMax on record", func() verdict { v := cutVerdict(100*60, false, true); v.late = true; return v }(), cutLate},
 	} {
 		if got := cutKindOf(&c.v); got != c.want {
 			t.Errorf("%s: kind %d, want %d", c.name, got, c.want)
@@ -289,15 +290,25 @@ func lateFleet(late int, logged func(i int) bool) []event.Event {
 // network's when they say otherwise.
 func TestHubFiguresJudgeLateDrops(t *testing.T) {
 	probe := at(140 * time.Minute)
-	r := feed(t, testConfig(), lateFleet(150, func(i int) bool { return i%5 != 0 }), 50, time.Hour)
+	// known: a client whose connect is on record 100 minutes before its
+	// drop: its token, too, outlived the default one
+	known := []event.Event{sdkConnect("known", at(40*time.Minute), sdkDotNetV, "Mqtt"), d404("known", probe),
+		sdkConnect("known", probe.Add(10*time.Second), sdkDotNetV, "Mqtt")}
+	r := feed(t, testConfig(), sortByTime(append(lateFleet(150, func(i int) bool { return i%5 != 0 }), known...)), 50, time.Hour)
 	d := r.diag("probe", probe)
-	if d.Cause != TokenExpiry || !containsLine(d.Evidence, "of clients whose token predates the records by more than 72m did, so about") {
+	if d.Cause != TokenExpiry || !containsLine(d.Evidence, "of clients whose token outlived 72m did, so about") {
 		t.Errorf("mostly logged late cut-offs: probe %s, evidence %q; want token-expiry on the hub's figures", d.Cause, d.Evidence)
 	}
+	if d := r.diag("known", probe); d.Cause != TokenExpiry || !containsLine(d.Evidence, "whose token has lived 100m, longer than a default token lives") {
+		t.Errorf("mostly logged late cut-offs: known-age probe %s, evidence %q; want token-expiry on the hub's figures", d.Cause, d.Evidence)
+	}
 	// 120 with a 401003 stand for 30 cut-offs without one, among 480
-	r = feed(t, testConfig(), lateFleet(600, func(i int) bool { return i%5 == 0 }), 50, time.Hour)
+	r = feed(t, testConfig(), sortByTime(append(lateFleet(600, func(i int) bool { return i%5 == 0 }), known...)), 50, time.Hour)
 	if d := r.diag("probe", probe); d.Cause != DeviceOrNetwork {
 		t.Errorf("mostly unlogged late disconnects: probe %s, evidence %q; want device-or-network", d.Cause, d.Evidence)
+	}
+	if d := r.diag("known", probe); d.Cause != DeviceOrNetwork {
+		t.Errorf("mostly unlogged late disconnects: known-age probe %s, evidence %q; want device-or-network", d.Cause, d.Evidence)
 	}
 	if c := r.st.hubs[testHub].cuts; c.lateLogged < minCutCount {
 		t.Errorf("late figures %v of %v: too few to weigh, the case tests nothing", c.lateLogged, c.late)

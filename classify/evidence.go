@@ -237,13 +237,17 @@ func (d *device) last404104Before(ci int) int {
 // network drops.) Past HubCutMax after the records began the age is known to
 // exceed the window, so the token is not a default one and the documented
 // prior does not apply; only the hub's own figures on such longer tokens
-// (cutStats.lateCutLikelier) can make the drop its cut-off.
+// (cutStats.lateCutLikelier) can make the drop its cut-off. So with a
+// session age on record past HubCutMax: the token outlived a default one.
 func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 	if te.ok() || (te.havePeriod && !te.p.defaultToken()) || !te.sdk.hubCut() {
 		return false, false
 	}
+	if te.connected > HubCutMax {
+		return h.cuts.lateCutLikelier(), false // a token that outlived the default one: late
+	}
 	if te.connected >= 0 {
-		return te.connected >= HubCutMin && te.connected <= HubCutMax, false
+		return te.connected >= HubCutMin, false
 	}
 	if h.first != 0 && (t-h.first <= HubCutMax || h.cuts.lateCutLikelier()) {
 		return true, true
@@ -309,7 +313,7 @@ func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	f.gatherDuplicates()
 	f.inc = e.caughtIn(h, d, i)
 	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
-	f.late = f.unknownAge && t-h.first > HubCutMax
+	f.late = f.prior && (f.unknownAge && t-h.first > HubCutMax || f.te.connected > HubCutMax)
 	if f.unknownAge && !f.late && f.back() && !h.cuts.cutLikelier() {
 		f.prior, f.unknownAge, f.veto = false, false, true
 	}
@@ -447,8 +451,12 @@ func (f *facts) tokenWords(ev []string) []string {
 	if f.late {
 		// a token longer than the default: the hub's own figures, not the
 		// SDK's documented cut-off, are the evidence (sdkPrior)
-		f.figLine = fmt.Sprintf("a %s client over MQTT whose token predates the records by more than %s, longer than a default token lives: %s",
-			te.sdk.family(), durWords(HubCutMax), f.h.cuts.lateWords())
+		lived := fmt.Sprintf("predates the records by more than %s", durWords(HubCutMax))
+		if te.connected >= 0 {
+			lived = "has lived " + durWords(te.connected)
+		}
+		f.figLine = fmt.Sprintf("a %s client over MQTT whose token %s, longer than a default token lives: %s",
+			te.sdk.family(), lived, f.h.cuts.lateWords())
 		return append(ev, f.figLine)
 	}
 	if f.prior {

@@ -113,9 +113,12 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 	v.figLine = f.figLine
 	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
 	v.age, v.hubCut, v.inSpan = f.te.connected, f.te.sdk.hubCut(), f.h.incidentAt(f.t) != nil
-	if f.te.connected < 0 && f.h.first != 0 {
+	switch {
+	case f.te.connected < 0 && f.h.first != 0:
 		v.early = f.t-f.h.first <= HubCutMax
 		v.late = !v.early
+	case f.te.connected > HubCutMax:
+		v.late = true // its token outlived the default one, on record
 	}
 	if v.cause != ccHubTransient && f.inc != nil {
 		v.incident = f.inc
