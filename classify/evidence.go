@@ -346,8 +346,10 @@ func (d *device) reconnectAfter(t, grace int64) (int64, bool) {
 // delivery (0.5–1% of resource-log records are). The 404104 at t then
 // cannot be said not to have been followed by a reconnect — only that the
 // time of it is unknown — and a device-offline alert for it would be false.
+// Records within besideAfter of t are the disconnect's own (a 401003
+// logged just after it), not a later one.
 func (d *device) returnedUnseen(t, to int64) int64 {
-	lo, hi := d.window(t+1, to)
+	lo, hi := d.window(t+besideAfter+1, to)
 	for j := lo; j < hi; j++ {
 		switch x := &d.entries[j]; {
 		case x.isSuccessConnect() || x.kind == event.StateConnected:

@@ -123,3 +123,17 @@ func TestOfflineResolvedByEarliestReturn(t *testing.T) {
 		t.Fatalf("resolved signals of the drop %+v, want one at %s", resolved, again)
 	}
 }
+
+// TestReturnedUnseenNotOwn401003: a 401003 logged a second after the
+// 404104 is the cut-off's own record, not a sign that the device came back.
+func TestReturnedUnseenNotOwn401003(t *testing.T) {
+	c := "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)"
+	cut := at(hms(0, 30, 0))
+	r := feed(t, testConfig(), []event.Event{sdkConnect("d", at(0), c, "Mqtt"), d404("d", cut), u401("d", cut.Add(2*time.Second))}, 1, 30*time.Minute)
+	if d := r.diag("d", cut); containsLine(d.Evidence, "it came back") {
+		t.Errorf("evidence %q takes the 401003 beside the cut-off for a later disconnect", d.Evidence)
+	}
+	if s := r.signalsOf(DeviceOffline, "d"); len(s) != 1 || !s[0].Firing {
+		t.Errorf("offline signals %+v, want one firing (the device never came back)", s)
+	}
+}
