@@ -302,6 +302,19 @@ func TestHubFiguresJudgeLateDrops(t *testing.T) {
 	if d := r.diag("known", probe); d.Cause != TokenExpiry || !containsLine(d.Evidence, "whose token has lived 100m, longer than a default token lives") {
 		t.Errorf("mostly logged late cut-offs: known-age probe %s, evidence %q; want token-expiry on the hub's figures", d.Cause, d.Evidence)
 	}
+	// a client that has shown a default token's period (two cut-offs 66
+	// minutes apart, each with its 401003) and then drops 100 minutes into
+	// a session is off that period, not a long token
+	c1, c2 := at(71*time.Minute), at(137*time.Minute+10*time.Second)
+	drop := c2.Add(10*time.Second + 100*time.Minute)
+	periodic := []event.Event{sdkConnect("periodic", at(5*time.Minute), sdkDotNetV, "Mqtt"),
+		u401("periodic", c1), d404("periodic", c1), sdkConnect("periodic", c1.Add(10*time.Second), sdkDotNetV, "Mqtt"),
+		u401("periodic", c2), d404("periodic", c2), sdkConnect("periodic", c2.Add(10*time.Second), sdkDotNetV, "Mqtt"),
+		d404("periodic", drop), sdkConnect("periodic", drop.Add(10*time.Second), sdkDotNetV, "Mqtt")}
+	r = feed(t, testConfig(), sortByTime(append(lateFleet(150, func(i int) bool { return i%5 != 0 }), periodic...)), 50, time.Hour)
+	if d := r.diag("periodic", drop); d.Cause != DeviceOrNetwork || !containsLine(d.Evidence, "off its learned token period") {
+		t.Errorf("mostly logged late cut-offs: a default token's drop 100m into a session %s, evidence %q; want device-or-network off its period", d.Cause, d.Evidence)
+	}
 	// 120 with a 401003 stand for 30 cut-offs without one, among 480
 	r = feed(t, testConfig(), sortByTime(append(lateFleet(600, func(i int) bool { return i%5 == 0 }), known...)), 50, time.Hour)
 	if d := r.diag("probe", probe); d.Cause != DeviceOrNetwork {

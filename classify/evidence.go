@@ -244,7 +244,10 @@ func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 		return false, false
 	}
 	if te.connected > HubCutMax {
-		return h.cuts.lateCutLikelier(), false // a token that outlived the default one: late
+		// a token that outlived the default one (late), unless the
+		// device has shown a default token's period: then this session is
+		// off it
+		return !te.havePeriod && h.cuts.lateCutLikelier(), false
 	}
 	if te.connected >= 0 {
 		return te.connected >= HubCutMin, false
