@@ -359,8 +359,8 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 		for i := range d.entries {
 			x := &d.entries[i]
 			if x.is404104() && x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
-				if _, back := d.connectIn(x.t, x.t+e.offline); !back && d.returnedUnseen(x.t, x.t+e.offline) == 0 {
-					take(x.t + e.offline)
+				if at := e.offlineAt(d, x); !d.backIn(x.t, at) {
+					take(at)
 					break
 				}
 			}

@@ -30,8 +30,9 @@ func TestReturnedUnseen(t *testing.T) {
 			name: "cut-off whose reconnect record was lost, shown by a later 404104",
 			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
 				d404("d", later), sdkConnect("d", later.Add(8*time.Second), sdkDotNetV, "Mqtt")},
+			// a token expiry's offline alert waits for its next cut-off
+			// (offlineAt): the later disconnect comes first
 			want: TokenExpiry, line: "it disconnected again at 11:47:12 UTC: it came back, and the record of its reconnect was lost in delivery",
-			offline: 2,
 		},
 		{
 			name: "shown within OfflineAfter: no device-offline alert",
@@ -43,7 +44,7 @@ func TestReturnedUnseen(t *testing.T) {
 			name: "shown by a later clean disconnect",
 			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
 				disconnect("d", later, 0, "")},
-			want: TokenExpiry, line: "it came back, and the record of its reconnect was lost in delivery", offline: 2,
+			want: TokenExpiry, line: "it came back, and the record of its reconnect was lost in delivery",
 		},
 		{
 			// the control: a reconnect on record 20 minutes later says the
@@ -129,11 +130,59 @@ func TestOfflineResolvedByEarliestReturn(t *testing.T) {
 func TestReturnedUnseenNotOwn401003(t *testing.T) {
 	c := "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)"
 	cut := at(hms(0, 30, 0))
-	r := feed(t, testConfig(), []event.Event{sdkConnect("d", at(0), c, "Mqtt"), d404("d", cut), u401("d", cut.Add(2*time.Second))}, 1, 30*time.Minute)
+	r := feed(t, testConfig(), []event.Event{sdkConnect("d", at(0), c, "Mqtt"), d404("d", cut), u401("d", cut.Add(2*time.Second))}, 1, 90*time.Minute)
 	if d := r.diag("d", cut); containsLine(d.Evidence, "it came back") {
 		t.Errorf("evidence %q takes the 401003 beside the cut-off for a later disconnect", d.Evidence)
 	}
 	if s := r.signalsOf(DeviceOffline, "d"); len(s) != 1 || !s[0].Firing {
 		t.Errorf("offline signals %+v, want one firing (the device never came back)", s)
+	}
+}
+
+// TestOfflineAfterTokenExpiry: a token cut-off with no return on record is
+// alerted offline only once its next cut-off was due and did not come —
+// a default token's HubCutMax, or its learned period — plus the grace;
+// a device-or-network drop stays at OFFLINE_AFTER.
+func TestOfflineAfterTokenExpiry(t *testing.T) {
+	cut := at(hms(1, 7, 12))
+	twenty := func() []event.Event { // a .NET client with a learned 25-minute period
+		var evs []event.Event
+		c := at(0)
+		evs = append(evs, sdkConnect("d", c, sdkDotNetV, "Mqtt"))
+		for range 3 {
+			c = c.Add(25 * time.Minute)
+			evs = append(evs, expiry("d", c, 10*time.Second)...)
+			c = c.Add(10 * time.Second)
+		}
+		c = c.Add(25 * time.Minute)
+		return append(evs, u401("d", c), d404("d", c)) // the last: no return on record
+	}()
+	last := twenty[len(twenty)-1].Time
+	cases := []struct {
+		name     string
+		evs      []event.Event
+		at       time.Time // the 404104
+		min, max time.Duration
+	}{
+		{"default token: HubCutMax and the grace", []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), u401("d", cut), d404("d", cut)}, cut,
+			HubCutMax*time.Second + time.Minute, HubCutMax*time.Second + time.Minute},
+		// the period's tolerance is the engine's (period.go): past the
+		// period and the grace, within the ±3 minutes a period may have
+		{"learned 25-minute period: the period, its tolerance and the grace", twenty, last, 25*time.Minute + time.Minute + time.Second,
+			25*time.Minute + 3*time.Minute + time.Minute},
+		{"device-or-network: OFFLINE_AFTER", []event.Event{sdkConnect("d", at(0), "azure-iot-sdk-c/1.12.0 (native; Linux; x86_64)", "Mqtt"), d404("d", cut)}, cut,
+			15 * time.Minute, 15 * time.Minute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := feed(t, testConfig(), sortByTime(c.evs), 1, 2*time.Hour)
+			s := r.signalsOf(DeviceOffline, "d")
+			if len(s) != 1 || !s[0].Firing || !s[0].Since.Equal(c.at) {
+				t.Fatalf("offline signals %+v, want one firing since %s", s, c.at)
+			}
+			if got := s[0].At.Sub(c.at); got < c.min || got > c.max {
+				t.Errorf("fired %s after the 404104, want %s–%s", got, c.min, c.max)
+			}
+		})
 	}
 }
