@@ -71,12 +71,11 @@ func (e *Engine) nextOffline(d *device, w int64) int {
 		if !x.is404104() || x.flags&fFinal == 0 || !offlineEligible(x) || x.t <= d.offline.ref {
 			continue
 		}
+		// offlineAt is not monotonic in x.t (a token expiry waits
+		// longer): a later 404104 may be due first
 		at := e.offlineAt(d, x)
-		if at > w {
-			return -1
-		}
-		if d.deleted != 0 && at >= d.deleted {
-			return -1
+		if at > w || d.deleted != 0 && at >= d.deleted {
+			continue
 		}
 		if !d.backIn(x.t, at) {
 			return i

@@ -360,8 +360,7 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 			x := &d.entries[i]
 			if x.is404104() && x.flags&fFinal != 0 && offlineEligible(x) && x.t > d.offline.ref {
 				if at := e.offlineAt(d, x); !d.backIn(x.t, at) {
-					take(at)
-					break
+					take(at) // offlineAt is not monotonic: the earliest
 				}
 			}
 		}

@@ -186,3 +186,24 @@ func TestOfflineAfterTokenExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineAfterDropFollowingTokenExpiry: a token expiry the device came
+// back from, then a drop it did not: the drop's device-offline fires
+// OFFLINE_AFTER after it, although the token expiry before it waits longer
+// (offlineAt is not monotonic in the 404104's time).
+func TestOfflineAfterDropFollowingTokenExpiry(t *testing.T) {
+	cut := at(hms(1, 7, 12))
+	drop := cut.Add(20 * time.Minute)
+	evs := append([]event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt")}, expiry("d", cut, 10*time.Second)...)
+	evs = append(evs, d404("d", drop))
+	// the watermark goes 20 minutes past the drop: its alert is due by
+	// then, the token expiry's wait is not over
+	r := feed(t, testConfig(), sortByTime(evs), 1, 20*time.Minute)
+	if d := r.diag("d", drop); d.Cause != DeviceOrNetwork {
+		t.Fatalf("the drop is %s %q, want device-or-network", d.Cause, d.Evidence)
+	}
+	s := r.signalsOf(DeviceOffline, "d")
+	if len(s) != 1 || !s[0].Firing || !s[0].Since.Equal(drop) || !s[0].At.Equal(drop.Add(15*time.Minute)) {
+		t.Errorf("offline signals %+v, want one firing since %s at %s", s, drop, drop.Add(15*time.Minute))
+	}
+}
