@@ -85,24 +85,43 @@ func (e *Engine) nextOffline(d *device, w int64) int {
 }
 
 // offlineAt is when a device not back after the final 404104 x is offline:
-// OfflineAfter later (§7), or, after a token expiry, once its next cut-off
-// is due. A token cut-off is the hub's, on a healthy device, and its SDK
-// reconnects within seconds; such a cut-off with no return on record is
-// nearly always a reconnect whose record was lost in delivery (in the
-// simulator's 100 000 devices × 3 h, each of the 62 such device-offline
-// alerts that could be checked was). The device's next cut-off shows it
-// came back (returnedUnseen): so the alert waits for that — the learned
-// period, at most a default token's HubCutMax, and the grace — and a
-// device that really stopped after its token ran out is alerted then.
+// OfflineAfter later (§7), or, after a token expiry its own records show (a
+// 401003 beside it, or a token period learned), once its next cut-off is
+// due. Such a cut-off is the hub's, on a healthy device, and its SDK
+// reconnects within seconds; one with no return on record is nearly always
+// a reconnect whose record was lost in delivery (in the simulator's 30 000
+// devices × 2 h, 20 of the 28 device-offline alerts that followed a
+// 401003-backed cut-off by OFFLINE_AFTER were raised for a device that was
+// connected, and the other 8 for devices a hub incident or the run's end
+// kept out). The device's next cut-off shows it came back (returnedUnseen):
+// so the alert waits for that — the learned period, at most a default
+// token's HubCutMax, and the grace — and a device that really stopped after
+// its token ran out is alerted then. A token expiry judged on the SDK's
+// prior alone may be a network drop misread, and keeps OfflineAfter.
 func (e *Engine) offlineAt(d *device, x *entry) int64 {
 	if x.cause != ccTokenExpiry {
 		return x.t + e.offline
 	}
+	p, learned := learnedPeriod(d.samples, x.t, d.sdkAt(x.t))
+	if !learned && !d.unauthorizedBeside(x.t) {
+		return x.t + e.offline
+	}
 	next := int64(HubCutMax)
-	if p, ok := learnedPeriod(d.samples, x.t, d.sdkAt(x.t)); ok {
+	if learned {
 		next = min(next, p.dur+p.tol)
 	}
 	return x.t + max(e.offline, next+e.grace)
+}
+
+// unauthorizedBeside reports whether a 401003 lies beside the 404104 at t.
+func (d *device) unauthorizedBeside(t int64) bool {
+	lo, hi := d.window(t-besideBefore, t+besideAfter)
+	for i := lo; i < hi; i++ {
+		if d.entries[i].isUnauthorized() {
+			return true
+		}
+	}
+	return false
 }
 
 // offlineEligible: the verdicts after which a device that stays away is
@@ -307,7 +326,7 @@ func (e *Engine) offlineSignals(sc *signalCtx) {
 				fmt.Sprintf("404104 at %s, judged %s", clock(x.t, 0), x.cause.cause()),
 				fmt.Sprintf("no successful connect in the %s since", durWords(at-x.t)),
 			}
-			if x.cause == ccTokenExpiry {
+			if at-x.t > e.offline {
 				ev = append(ev, "nor its next token cut-off, due by then: the SDK reconnects at once after a cut-off, so the device has stopped")
 			}
 			if d.offline.inc != 0 {

@@ -30,9 +30,10 @@ func TestReturnedUnseen(t *testing.T) {
 			name: "cut-off whose reconnect record was lost, shown by a later 404104",
 			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
 				d404("d", later), sdkConnect("d", later.Add(8*time.Second), sdkDotNetV, "Mqtt")},
-			// a token expiry's offline alert waits for its next cut-off
-			// (offlineAt): the later disconnect comes first
+			// on the SDK's prior alone: the alert keeps OFFLINE_AFTER
+			// (offlineAt), and the later disconnect resolves it
 			want: TokenExpiry, line: "it disconnected again at 11:47:12 UTC: it came back, and the record of its reconnect was lost in delivery",
+			offline: 2,
 		},
 		{
 			name: "shown within OfflineAfter: no device-offline alert",
@@ -41,8 +42,10 @@ func TestReturnedUnseen(t *testing.T) {
 			want: TokenExpiry, line: "it came back, and the record of its reconnect was lost in delivery",
 		},
 		{
-			name: "shown by a later clean disconnect",
-			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), d404("d", cut),
+			// a 401003-backed cut-off: its alert waits for its next
+			// cut-off (offlineAt), and the later disconnect comes first
+			name: "401003-backed, shown by a later clean disconnect",
+			evs: []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), u401("d", cut), d404("d", cut),
 				disconnect("d", later, 0, "")},
 			want: TokenExpiry, line: "it came back, and the record of its reconnect was lost in delivery",
 		},
@@ -139,10 +142,12 @@ func TestReturnedUnseenNotOwn401003(t *testing.T) {
 	}
 }
 
-// TestOfflineAfterTokenExpiry: a token cut-off with no return on record is
-// alerted offline only once its next cut-off was due and did not come —
-// a default token's HubCutMax, or its learned period — plus the grace;
-// a device-or-network drop stays at OFFLINE_AFTER.
+// TestOfflineAfterTokenExpiry: a token cut-off its own records show (a
+// 401003 beside it, a learned period) with no return on record is alerted
+// offline only once its next cut-off was due and did not come — a default
+// token's HubCutMax, or its learned period — plus the grace; a
+// device-or-network drop at OFFLINE_AFTER. (One judged on the SDK's prior
+// alone keeps OFFLINE_AFTER too: TestReturnedUnseen's first case.)
 func TestOfflineAfterTokenExpiry(t *testing.T) {
 	cut := at(hms(1, 7, 12))
 	twenty := func() []event.Event { // a .NET client with a learned 25-minute period
