@@ -346,11 +346,11 @@ func (d *device) reconnectAfter(t, grace int64) (int64, bool) {
 // in (t, to] when no successful connect or Connected state event precedes
 // it there, else 0. A device cannot be disconnected again without having
 // connected: it came back, and the records of that return were lost in
-// delivery (0.5–1% of resource-log records are). The 404104 at t then
-// cannot be said not to have been followed by a reconnect — only that the
-// time of it is unknown — and a device-offline alert for it would be false.
-// Records within besideAfter of t are the disconnect's own (a 401003
-// logged just after it), not a later one.
+// delivery (resource logs "might be lost", reference §1.6). The 404104 at
+// t then cannot be said not to have been followed by a reconnect — only
+// that the time of it is unknown — and a device-offline alert for it would
+// be false. Records within besideAfter of t are the disconnect's own (a
+// 401003 logged just after it), not a later one.
 func (d *device) returnedUnseen(t, to int64) int64 {
 	lo, hi := d.window(t+besideAfter+1, to)
 	for j := lo; j < hi; j++ {
