@@ -307,8 +307,8 @@ func (e *Engine) renewalSignals(sc *signalCtx) {
 	}
 }
 
-// offlineSignals is the device-offline alert: not back OfflineAfter after an
-// eligible final 404104; each such episode fires once and resolves on the
+// offlineSignals is the device-offline alert: not back by offlineAt after
+// an eligible final 404104; each such episode fires once and resolves on the
 // next successful connect, or on a later disconnect that shows the device
 // had come back unseen (returnedUnseen).
 func (e *Engine) offlineSignals(sc *signalCtx) {

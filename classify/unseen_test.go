@@ -212,3 +212,19 @@ func TestOfflineAfterDropFollowingTokenExpiry(t *testing.T) {
 		t.Errorf("offline signals %+v, want one firing since %s at %s", s, drop, drop.Add(15*time.Minute))
 	}
 }
+
+// TestOfflineWaitOutlivesPrune: the 401003 that makes a token expiry wait
+// for its next cut-off is kept while the wait runs, though it is older than
+// the revision horizon by then (a 401003 a second before its 404104).
+func TestOfflineWaitOutlivesPrune(t *testing.T) {
+	cut := at(hms(1, 7, 12))
+	// a Disconnected state event 77 minutes on has the device evaluated
+	// after the horizon has passed the 401003 and before the wait is over
+	evs := []event.Event{sdkConnect("d", at(0), sdkDotNetV, "Mqtt"), u401("d", cut.Add(-time.Second)), d404("d", cut),
+		stateEv("d", cut.Add(77*time.Minute), false, 1)}
+	r := feed(t, testConfig(), evs, 1, 2*time.Hour)
+	s := r.signalsOf(DeviceOffline, "d")
+	if want := cut.Add(HubCutMax*time.Second + time.Minute); len(s) != 1 || !s[0].At.Equal(want) {
+		t.Errorf("offline signals %+v, want one at %s", s, want)
+	}
+}
