@@ -5,9 +5,8 @@ import (
 )
 
 // prune bounds the timeline: entries older than the revision horizon go,
-// except the newest successful connect, 404104 (and the 401003 beside it),
-// disconnect and state event (the rules and the device-offline alert still
-// need them), never a pending 404104; then at most
+// except the newest successful connect, 404104, disconnect and state event
+// (the rules still need them), never a pending 404104; then at most
 // maxEntries remain. The floor moves up so that re-delivered old records
 // are recognized as stale instead of re-added.
 func (e *Engine) prune(d *device, w, first int64) bool {
@@ -38,18 +37,6 @@ func (e *Engine) prune(d *device, w, first int64) bool {
 	for _, i := range []int{lastConn, last404, lastDisc, lastState} {
 		if i >= 0 {
 			must[i] = true
-		}
-	}
-	if last404 >= 0 {
-		// the 401003 beside the newest 404104: a device-offline alert
-		// after that token expiry waits for the next cut-off on it
-		// (offlineAt), longer than the horizon may be
-		t := d.entries[last404].t
-		lo, hi := d.window(t-besideBefore, t+besideAfter)
-		for j := lo; j < hi; j++ {
-			if d.entries[j].isUnauthorized() {
-				must[j] = true
-			}
 		}
 	}
 	mark := func(j int) { must[j] = true }

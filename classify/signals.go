@@ -103,7 +103,7 @@ func (e *Engine) offlineAt(d *device, x *entry) int64 {
 		return x.t + e.offline
 	}
 	p, learned := learnedPeriod(d.samples, x.t, d.sdkAt(x.t))
-	if !learned && !d.unauthorizedBeside(x.t) {
+	if !learned && x.flags&fBacked == 0 {
 		return x.t + e.offline
 	}
 	next := int64(HubCutMax)
@@ -111,17 +111,6 @@ func (e *Engine) offlineAt(d *device, x *entry) int64 {
 		next = min(next, p.dur+p.tol)
 	}
 	return x.t + max(e.offline, next+e.grace)
-}
-
-// unauthorizedBeside reports whether a 401003 lies beside the 404104 at t.
-func (d *device) unauthorizedBeside(t int64) bool {
-	lo, hi := d.window(t-besideBefore, t+besideAfter)
-	for i := lo; i < hi; i++ {
-		if d.entries[i].isUnauthorized() {
-			return true
-		}
-	}
-	return false
 }
 
 // offlineEligible: the verdicts after which a device that stays away is

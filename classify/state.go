@@ -61,6 +61,10 @@ const (
 	// fUnlogged: the 404104 is counted in its hub's cut-off figures as
 	// without a 401003 (cutStats.learn); a 401003 arriving later moves it.
 	fUnlogged
+	// fBacked: its verdict found a 401003 beside it (verdict.backed), kept
+	// for the device-offline alert (offlineAt) once the 401003 itself may
+	// have been pruned.
+	fBacked
 )
 
 // entry is one connection-relevant record on a device's timeline. 404104

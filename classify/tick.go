@@ -247,6 +247,9 @@ func (e *Engine) evalDevice(st *State, h *hub, d *device, w int64, out *Output) 
 			st.markHub(h)
 		}
 		ent.cause, ent.fp, ent.conf = v.cause, fp, uint8(v.confidence*100+0.5)
+		if ent.flags &^= fBacked; v.backed {
+			ent.flags |= fBacked
+		}
 		changed = true
 		diag := Diagnosis{
 			Key: d.key, Time: unix(ent.t), EventID: ent.id, Cause: v.cause.cause(), Final: true,
