@@ -38,6 +38,12 @@ type tokenEvidence struct {
 // 401003 beside the 404104, or the disconnect on its learned period.
 func (te *tokenEvidence) ok() bool { return te.beside >= 0 || te.onPeriod }
 
+// outlived reports whether the token's age on record runs past HubCutMax
+// while the device has shown no period: a token longer than a default one
+// (the hub's late figures judge it). With a period shown, such an age is
+// off that period instead.
+func (te *tokenEvidence) outlived() bool { return te.connected > HubCutMax && !te.havePeriod }
+
 func (d *device) tokenEvidence(t, first, tol int64) tokenEvidence {
 	te := tokenEvidence{beside: -1, connected: -1}
 	si, anch := d.sessionStartIdx(t)
@@ -244,10 +250,7 @@ func (te *tokenEvidence) sdkPrior(h *hub, t int64) (prior, unknownAge bool) {
 		return false, false
 	}
 	if te.connected > HubCutMax {
-		// a token that outlived the default one (late), unless the
-		// device has shown a default token's period: then this session is
-		// off it
-		return !te.havePeriod && h.cuts.lateCutLikelier(), false
+		return te.outlived() && h.cuts.lateCutLikelier(), false
 	}
 	if te.connected >= 0 {
 		return te.connected >= HubCutMin, false
@@ -316,7 +319,7 @@ func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	f.gatherDuplicates()
 	f.inc = e.caughtIn(h, d, i)
 	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
-	f.late = f.prior && (f.unknownAge && t-h.first > HubCutMax || f.te.connected > HubCutMax)
+	f.late = f.prior && (f.unknownAge && t-h.first > HubCutMax || f.te.outlived())
 	if f.unknownAge && !f.late && f.back() && !h.cuts.cutLikelier() {
 		f.prior, f.unknownAge, f.veto = false, false, true
 	}

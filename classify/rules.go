@@ -117,8 +117,8 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 	case f.te.connected < 0 && f.h.first != 0:
 		v.early = f.t-f.h.first <= HubCutMax
 		v.late = !v.early
-	case f.te.connected > HubCutMax && !f.te.havePeriod:
-		v.late = true // its token outlived the default one, on record
+	case f.te.outlived():
+		v.late = true // on record
 	}
 	if v.cause != ccHubTransient && f.inc != nil {
 		v.incident = f.inc

@@ -397,8 +397,10 @@ func (e *Engine) nextDue(d *device, w int64) int64 {
 		if c, ok := d.connectIn(ref, maxT); ok {
 			take(c)
 		}
-		if u := d.returnedUnseen(ref, maxT); u != 0 && d.offline.firing {
-			take(u)
+		if d.offline.firing {
+			if u := d.returnedUnseen(ref, maxT); u != 0 {
+				take(u)
+			}
 		}
 	}
 	return due
