@@ -213,9 +213,10 @@ func TestOfflineAfterDropFollowingTokenExpiry(t *testing.T) {
 	}
 }
 
-// TestOfflineWaitOutlivesPrune: the 401003 that makes a token expiry wait
-// for its next cut-off is kept while the wait runs, though it is older than
-// the revision horizon by then (a 401003 a second before its 404104).
+// TestOfflineWaitOutlivesPrune: a token expiry whose 401003 (a second
+// before its 404104) makes it wait for its next cut-off keeps waiting after
+// prune has dropped that 401003, older than the revision horizon by then
+// (the verdict's fBacked, not the timeline, says it was backed).
 func TestOfflineWaitOutlivesPrune(t *testing.T) {
 	cut := at(hms(1, 7, 12))
 	// a Disconnected state event 77 minutes on has the device evaluated
