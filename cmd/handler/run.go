@@ -93,14 +93,14 @@ type RunResult struct {
 	Sites []site.Outage
 	// Score is the accuracy of the diagnoses of 404104s before
 	// ScoredUntil (scored); Unscored true 404104s came after it.
-	Score         sim.Score
-	ScoredUntil   time.Time
-	Unscored      int
+	Score       sim.Score
+	ScoredUntil time.Time
+	Unscored    int
 	// Settled scores the same 404104s from SettledFrom on: the records'
 	// first classify.HubCutMax, when the token age of a client that
 	// connected before the records began is not yet known, left out.
-	Settled     sim.Score
-	SettledFrom time.Time
+	Settled       sim.Score
+	SettledFrom   time.Time
 	Notifications []alert.Notification
 	// Digests are the daily digests delivered (the run ends just past the
 	// digest hour: one per hub); Teams, Emails and Graph count them too.
