@@ -85,7 +85,7 @@ func (s *sim) eventGrid() []egMsg {
 			}
 			reported = last.connected
 			snap := phase.Add(time.Duration(tick) * time.Minute)
-			if !snap.Before(s.end) {
+			if !snap.Before(s.settled) {
 				break
 			}
 			d.seq += 1 + uint64(r.IntN(3))

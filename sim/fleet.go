@@ -136,10 +136,12 @@ type rec struct {
 // time slice at a time by Stream, that only emits records. Both passes draw
 // the same random numbers, so the records are those of one run.
 type sim struct {
-	cfg       Config
-	rng       *rand.Rand
-	start     time.Time
-	end       time.Time
+	cfg   Config
+	rng   *rand.Rand
+	start time.Time
+	end   time.Time
+	// settled is end + Config.Settle: reconnects go on until then.
+	settled   time.Time
 	resID     string
 	hubLower  string
 	devices   []*device
@@ -178,11 +180,12 @@ func expDur(r *rand.Rand, mean time.Duration) time.Duration {
 }
 
 // emit records r; records at or after the end of the run are dropped (an
-// incident or retry may reach past it). Its order is its place in one run's
-// emission: identity by identity, then the hub noise. The first pass only
-// counts an identity's records; the recording pass keeps them.
+// incident or retry may reach past it), but for connect attempts before
+// settled (Config.Settle). Its order is its place in one run's emission:
+// identity by identity, then the hub noise. The first pass only counts an
+// identity's records; the recording pass keeps them.
 func (s *sim) emit(r *rec) {
-	if !r.t.Before(s.end) {
+	if !r.t.Before(s.end) && (r.op != "deviceConnect" || !r.t.Before(s.settled)) {
 		return
 	}
 	switch {
@@ -713,7 +716,7 @@ func (s *sim) siteDown(d *device, t time.Time) time.Time {
 }
 
 // reconnect makes d try to connect from t with the SDK's exponential backoff
-// until it succeeds (true) or the run ends (false). Attempts fail with
+// until it succeeds (true) or the run has settled (false; Config.Settle). Attempts fail with
 // 500001/500008 inside an incident, more and more succeed during its recovery
 // (the reconnect storm), and a renewal-failing device is refused with 401003.
 func (s *sim) reconnect(d *device, t time.Time, failing bool) (time.Time, bool) {
@@ -735,7 +738,7 @@ func (s *sim) reconnect(d *device, t time.Time, failing bool) (time.Time, bool) 
 		attempt++
 		return time.Duration(float64(b) * (0.8 + 0.4*d.rng.Float64()))
 	}
-	for t.Before(s.end) {
+	for t.Before(s.settled) {
 		if up := s.siteDown(d, t); !up.IsZero() {
 			t = up.Add(uniform(d.rng, 2*time.Second, 90*time.Second))
 			continue

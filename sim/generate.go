@@ -43,6 +43,7 @@ func newSim(cfg Config) *sim {
 		rng:      newRNG(cfg.Seed, 1),
 		start:    cfg.Start.UTC(),
 		end:      cfg.Start.UTC().Add(cfg.Duration),
+		settled:  cfg.Start.UTC().Add(cfg.Duration + max(cfg.Settle, 0)),
 		resID:    upperResourceID(cfg),
 		hubLower: strings.ToLower(cfg.Hub),
 	}

@@ -86,6 +86,16 @@ type Config struct {
 	// Start and Duration bound the simulated event time (>= 8h typical).
 	Start    time.Time
 	Duration time.Duration
+	// Settle lets the devices that are away when the run ends come back
+	// after it: for Settle past the end the simulator goes on with their
+	// reconnects (connect attempts, the successful connect, its Event Grid
+	// event) and nothing else — no new disconnect, operation or noise, and
+	// no truth. A reader that goes on past the end (handler run waits for
+	// verdicts and alerts to settle) then sees a device that was cut off in
+	// the last minute come back as a hub's records would show, instead of
+	// every device away at the end looking offline for good. Zero ends
+	// everything at the end.
+	Settle time.Duration
 	// Incidents is the number of hub incidents to inject. Each lasts 5–20 min:
 	// a large share of connected devices get 404104 within 1–3 min, connects
 	// fail with 500001/500008, twin operations and telemetry fail too, then a

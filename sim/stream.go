@@ -121,14 +121,14 @@ func (st *Stream) Result() *Output {
 
 // generated reports whether every record has been simulated and delivered.
 func (st *Stream) generated() bool {
-	return !st.hi.Before(st.s.end) && st.inFlight.Len() == 0
+	return !st.hi.Before(st.s.settled) && st.inFlight.Len() == 0
 }
 
 // horizon is the arrival time before which every delivered copy is known:
 // a record not yet simulated is at or after hi and arrives at least
 // DelayMin after it.
 func (st *Stream) horizon() time.Time {
-	if !st.hi.Before(st.s.end) {
+	if !st.hi.Before(st.s.settled) {
 		return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	return st.hi.Add(st.s.cfg.DelayMin)

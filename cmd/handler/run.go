@@ -91,11 +91,8 @@ type RunResult struct {
 	Incidents []classify.Incident
 	// Sites are the site outages found (package site; run_sites.go).
 	Sites []site.Outage
-	// Score is the accuracy of the diagnoses of 404104s before
-	// ScoredUntil (scored); Unscored true 404104s came after it.
-	Score       sim.Score
-	ScoredUntil time.Time
-	Unscored    int
+	// Score is the accuracy of the diagnoses against the fleet's truth.
+	Score sim.Score
 	// Settled scores the same 404104s from SettledFrom on: the records'
 	// first classify.HubCutMax, when the token age of a client that
 	// connected before the records began is not yet known, left out.
@@ -204,9 +201,6 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 // partition, one Event Grid invocation per event, metric alerts over HTTP,
 // and the Evaluate timer every minute.
 func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
-	// The fleet is simulated minute by minute as the run reads it: a big
-	// fleet's records never all exist at once.
-	fleet := sim.NewStream(o.sim)
 	clock := &simClock{t: o.sim.Start}
 	st := store.NewMemory(store.ForgetReadEvents(runReadKeep))
 	res := &RunResult{Store: st}
@@ -268,6 +262,15 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	fleetEnd := o.sim.Start.Add(o.sim.Duration)
 	end := runDigestHour(&cfg, fleetEnd.Add(tail))
 	tail = end.Sub(fleetEnd)
+	// The fleet is simulated minute by minute as the run reads it: a big
+	// fleet's records never all exist at once. Its devices away at its end
+	// come back during the tail (sim.Config.Settle), as they would on a hub
+	// whose records go on; nothing else happens after the end. The
+	// reconnects stop early enough for their last records, however late
+	// they arrive, to leave every partition idle, and so the watermark
+	// free to pass the digest hour, before the run ends.
+	o.sim.Settle = max(tail-cfg.Engine.AllowedLateness-max(o.sim.TailMax, o.sim.DelayMax)-2*time.Minute, 0)
+	fleet := sim.NewStream(o.sim)
 	cfg.Watch.SilentAfter = max(cfg.Watch.SilentAfter, tail+time.Minute)
 	cfg.Watch.LagAfter = max(cfg.Watch.LagAfter, tail+time.Minute)
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Store: st, Channels: channels, Now: clock.Now,
@@ -364,12 +367,9 @@ func simulateRun(ctx context.Context, o runOptions) (*RunResult, error) {
 	if res.Sites, err = runSites(ctx, st); err != nil {
 		return nil, err
 	}
-	res.ScoredUntil = fleetEnd.Add(-cfg.Engine.ReconnectGrace)
-	truth, ds := scored(res.Fleet.Truth, res.Diagnoses, time.Time{}, res.ScoredUntil)
-	res.Unscored = len(res.Fleet.Truth) - len(truth)
-	res.Score = sim.ScoreDiagnoses(truth, ds)
+	res.Score = sim.ScoreDiagnoses(res.Fleet.Truth, res.Diagnoses)
 	res.SettledFrom = o.sim.Start.Add(classify.HubCutMax * time.Second)
-	res.Settled = sim.ScoreDiagnoses(scored(truth, ds, res.SettledFrom, res.ScoredUntil))
+	res.Settled = sim.ScoreDiagnoses(from(res.Fleet.Truth, res.Diagnoses, res.SettledFrom))
 	if webhookSink != nil {
 		for _, s := range webhookSink.Received() {
 			var n alert.Notification
@@ -481,22 +481,14 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// scored keeps the true 404104s and the diagnoses in [from, until). The
-// run scores up to the fleet's end less ReconnectGrace: the simulated fleet
-// stops at its end, so a 404104 in its last ReconnectGrace has no record
-// after it to say whether the device came back, which every cause but a
-// 401003-backed one rests on; a real hub's records go on. Scoring those
-// would score the simulation's end, not the engine (e2e_test.go scores its
-// stream the same way).
-func scored(truth []sim.Truth, ds []classify.Diagnosis, from, until time.Time) ([]sim.Truth, []classify.Diagnosis) {
-	in := func(t time.Time) bool {
-		t = t.UTC().Truncate(time.Second)
-		return !t.Before(from) && t.Before(until)
-	}
+// from keeps the true 404104s and the diagnoses at or after t (to the
+// second, as ScoreDiagnoses pairs them).
+func from(truth []sim.Truth, ds []classify.Diagnosis, t time.Time) ([]sim.Truth, []classify.Diagnosis) {
+	in := func(x time.Time) bool { return !x.UTC().Truncate(time.Second).Before(t) }
 	var ts []sim.Truth
-	for _, t := range truth {
-		if in(t.Time) {
-			ts = append(ts, t)
+	for _, x := range truth {
+		if in(x.Time) {
+			ts = append(ts, x)
 		}
 	}
 	var out []classify.Diagnosis
@@ -514,8 +506,6 @@ func printRun(w io.Writer, r *RunResult) {
 	printCauses(w, r.Diagnoses)
 	fmt.Fprintf(w, "\n== accuracy against the simulator's truth ==\n")
 	r.Score.Print(w)
-	fmt.Fprintf(w, "scored: the 404104s before %s; the %d true ones after it, in the fleet's last reconnect grace, are not: no records follow them to show whether the device came back (the simulation ends there, a hub does not)\n",
-		r.ScoredUntil.Format(time.RFC3339), r.Unscored)
 	fmt.Fprintf(w, "\nthe same from %s on, after the records' first %d minutes: until then a .NET or Java client that connected before the records began has a token of unknown age, and a network drop of one without a 401003 cannot be told from its token cut-off; a hub sees that once, in its first %d minutes with the product\n",
 		r.SettledFrom.Format(time.RFC3339), classify.HubCutMax/60, classify.HubCutMax/60)
 	r.Settled.Print(w)
