@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -65,44 +66,18 @@ type egMsg struct {
 func (s *sim) eventGrid() []egMsg {
 	r := newRNG(s.cfg.Seed, 3)
 	phase := s.start.Add(time.Duration(r.IntN(60000)) * time.Millisecond)
+	// The reconnects after the end (Config.Settle) draw from a stream of
+	// their own, so that the deliveries before the end are the same with
+	// or without them.
+	rt := newRNG(s.cfg.Seed, 6)
 	var msgs []egMsg
 	for _, d := range s.devices {
 		slices.SortStableFunc(d.changes, func(a, b change) int { return a.t.Compare(b.t) })
-		reported := true
-		for i := 0; i < len(d.changes); {
-			tick := int64(math.Ceil(float64(d.changes[i].t.Sub(phase)) / float64(time.Minute)))
-			j := i
-			for j+1 < len(d.changes) && int64(math.Ceil(float64(d.changes[j+1].t.Sub(phase))/float64(time.Minute))) == tick {
-				j++
-			}
-			last := d.changes[j]
-			i = j + 1
-			if last.connected == reported {
-				// Only a blip inside the window: maybe reported, maybe not.
-				if r.Float64() >= s.cfg.BlipEventShare {
-					continue
-				}
-			}
-			reported = last.connected
-			snap := phase.Add(time.Duration(tick) * time.Minute)
-			if !snap.Before(s.settled) {
-				break
-			}
-			d.seq += 1 + uint64(r.IntN(3))
-			m := egMsg{dev: d, connected: last.connected, seq: d.seq,
-				eventTime: last.t.Add(time.Duration(r.IntN(10000)) * 100 * time.Nanosecond)}
-			m.cloud = r.Float64() < s.cfg.CloudEventsShare
-			m.id = guid(r)
-			lat := uniform(r, time.Second, 8*time.Second)
-			if r.Float64() < 0.03 {
-				lat = uniform(r, 8*time.Second, 90*time.Second)
-			}
-			m.enq, m.order = snap.Add(lat).Round(time.Millisecond), len(msgs)
-			msgs = append(msgs, m)
-			if r.Float64() < s.cfg.EventGridDuplicateRate {
-				m.enq, m.order = snap.Add(lat+uniform(r, 10*time.Second, 5*time.Minute)).Round(time.Millisecond), len(msgs)
-				msgs = append(msgs, m)
-			}
+		// the changes before the end alone, as a run without Settle has them
+		n, _ := slices.BinarySearchFunc(d.changes, s.end, func(c change, t time.Time) int { return c.t.Compare(t) })
+		i, reported := s.reportChanges(d, d.changes[:n], 0, true, phase, s.end, r, &msgs)
+		if s.settled.After(s.end) {
+			s.reportChanges(d, d.changes, i, reported, phase, s.settled, rt, &msgs)
 		}
 	}
 	slices.SortStableFunc(msgs, func(a, b egMsg) int {
@@ -137,4 +112,49 @@ func (s *sim) render(m *egMsg) Message {
 			Data: data, DataVersion: "1", MetadataVersion: "1"}})
 	}
 	return Message{Body: body, Enqueued: m.enq}
+}
+
+// reportChanges appends to msgs the Event Grid deliveries of d's changes
+// cs (time-sorted) from the i-th on whose snapshot falls before until,
+// drawing from r, with reported the state last reported. It returns where
+// it stopped (the first change reported at or after until, or the end of
+// cs) and the state reported by then.
+func (s *sim) reportChanges(d *device, cs []change, i int, reported bool, phase, until time.Time, r *rand.Rand, msgs *[]egMsg) (int, bool) {
+	for i < len(cs) {
+		tick := int64(math.Ceil(float64(cs[i].t.Sub(phase)) / float64(time.Minute)))
+		j := i
+		for j+1 < len(cs) && int64(math.Ceil(float64(cs[j+1].t.Sub(phase))/float64(time.Minute))) == tick {
+			j++
+		}
+		last := cs[j]
+		if last.connected == reported {
+			// Only a blip inside the window: maybe reported, maybe not.
+			if r.Float64() >= s.cfg.BlipEventShare {
+				i = j + 1
+				continue
+			}
+		}
+		snap := phase.Add(time.Duration(tick) * time.Minute)
+		if !snap.Before(until) {
+			return i, reported
+		}
+		i = j + 1
+		reported = last.connected
+		d.seq += 1 + uint64(r.IntN(3))
+		m := egMsg{dev: d, connected: last.connected, seq: d.seq,
+			eventTime: last.t.Add(time.Duration(r.IntN(10000)) * 100 * time.Nanosecond)}
+		m.cloud = r.Float64() < s.cfg.CloudEventsShare
+		m.id = guid(r)
+		lat := uniform(r, time.Second, 8*time.Second)
+		if r.Float64() < 0.03 {
+			lat = uniform(r, 8*time.Second, 90*time.Second)
+		}
+		m.enq, m.order = snap.Add(lat).Round(time.Millisecond), len(*msgs)
+		*msgs = append(*msgs, m)
+		if r.Float64() < s.cfg.EventGridDuplicateRate {
+			m.enq, m.order = snap.Add(lat+uniform(r, 10*time.Second, 5*time.Minute)).Round(time.Millisecond), len(*msgs)
+			*msgs = append(*msgs, m)
+		}
+	}
+	return i, reported
 }

@@ -82,9 +82,11 @@ type device struct {
 	done bool
 	// truth0 and rec0 are the identity's first truth index and record
 	// order, counted by the first pass; next and nrec count from them in
-	// the recording pass, so both passes number things alike.
+	// the recording pass, so both passes number things alike. tail0 and
+	// ntail do the same for its records after the end (Config.Settle).
 	truth0, next int
 	rec0, nrec   int
+	tail0, ntail int
 	// out holds records the recording pass emitted past the current slice.
 	out []*rec
 }
@@ -156,6 +158,9 @@ type sim struct {
 	noise   []*rec
 	inNoise bool
 	devRecs int // records the identities emitted in the first pass
+	// tailRecs counts those after the end (Config.Settle) apart, so that
+	// the records before it keep the numbers they have without Settle.
+	tailRecs int
 }
 
 // newRNG derives an independent, deterministic stream for a purpose.
@@ -185,15 +190,25 @@ func expDur(r *rand.Rand, mean time.Duration) time.Duration {
 // identity by identity, then the hub noise. The first pass only counts an
 // identity's records; the recording pass keeps them.
 func (s *sim) emit(r *rec) {
-	if !r.t.Before(s.end) && (r.op != "deviceConnect" || !r.t.Before(s.settled)) {
+	after := !r.t.Before(s.end)
+	if after && (r.op != "deviceConnect" || !r.t.Before(s.settled)) {
 		return
 	}
 	switch {
 	case s.inNoise:
 		r.order = s.devRecs + len(s.noise)
 		s.noise = append(s.noise, r)
+	case !s.replay && after:
+		s.tailRecs++
 	case !s.replay:
 		s.devRecs++
+	case after:
+		// numbered after every record before the end, which so keep
+		// their numbers, their order and their delivery draws
+		d := r.dev
+		r.order = s.devRecs + len(s.noise) + d.tail0 + d.ntail
+		d.ntail++
+		d.out = append(d.out, r)
 	default:
 		d := r.dev
 		r.order = d.rec0 + d.nrec
@@ -492,7 +507,7 @@ func (s *sim) rewind(d *device) {
 	d.t, d.done = s.start, false
 	d.issued = d.c0
 	d.crashed, d.failDone = false, false
-	d.next, d.nrec = d.truth0, 0
+	d.next, d.nrec, d.ntail = d.truth0, 0, 0
 }
 
 // run simulates one identity from Start to the end of the run.

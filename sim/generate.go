@@ -50,7 +50,7 @@ func newSim(cfg Config) *sim {
 	s.build()
 	for _, d := range s.devices {
 		d.src0, d.ip0, d.ip20 = d.src, d.ip, d.ip2
-		d.truth0, d.rec0 = len(s.truth), s.devRecs
+		d.truth0, d.rec0, d.tail0 = len(s.truth), s.devRecs, s.tailRecs
 		s.rewind(d)
 		s.run(d)
 	}
