@@ -731,9 +731,10 @@ func (s *sim) siteDown(d *device, t time.Time) time.Time {
 }
 
 // reconnect makes d try to connect from t with the SDK's exponential backoff
-// until it succeeds (true) or the run has settled (false; Config.Settle). Attempts fail with
-// 500001/500008 inside an incident, more and more succeed during its recovery
-// (the reconnect storm), and a renewal-failing device is refused with 401003.
+// until it succeeds (true) or the run has settled (false; Config.Settle).
+// Attempts fail with 500001/500008 inside an incident, more and more succeed
+// during its recovery (the reconnect storm), and a renewal-failing device is
+// refused with 401003.
 func (s *sim) reconnect(d *device, t time.Time, failing bool) (time.Time, bool) {
 	attempt := 0
 	var fixAt time.Time
