@@ -289,9 +289,13 @@ type facts struct {
 	firstFail, lastFail int64
 	failClass           msgClass
 	// duplicate-identity codes within the grace either side, and the
-	// time of the first.
+	// time of the first; near400027 and nearT: the 400027s within
+	// besideAfter of it (the hub closing the old connection at the moment
+	// of this disconnect), and the time of the first.
 	n400027, n409002 int
 	dupT             int64
+	near400027       int
+	nearT            int64
 	// inc is the hub incident whose burst the disconnect was part of.
 	inc *incident
 	// prior: the SDK's token cut-off explains the session's age (sdkPrior);
@@ -401,6 +405,12 @@ func (f *facts) gatherDuplicates() {
 		}
 		if x.code == event.CodeClosedOnNewConnection {
 			f.n400027++
+			if abs64(x.t-f.t) <= besideAfter {
+				if f.near400027 == 0 {
+					f.nearT = x.t
+				}
+				f.near400027++
+			}
 		} else {
 			f.n409002++
 		}

@@ -178,15 +178,23 @@ func (e *Engine) tokenByLearnedPeriod(f *facts) (verdict, bool) {
 
 // duplicateIdentity: a second client on the identity knocked this one off —
 // 400027 around the disconnect, or 409002 outside a hub incident (during
-// one, link conflicts are the reconnect storm's side effect).
+// one, link conflicts are the reconnect storm's side effect). When a hub
+// incident's burst caught the disconnect, the burst explains it unless the
+// 400027 is its own, logged within besideAfter of it: a device whose two
+// clients knock each other off every few minutes has a 400027 within the
+// grace of nearly any disconnect of its, the hub's included.
 func (e *Engine) duplicateIdentity(f *facts) (verdict, bool) {
-	if f.n400027 == 0 && (f.n409002 == 0 || f.inc != nil) {
+	n400027, first := f.n400027, f.dupT
+	if f.inc != nil {
+		n400027, first = f.near400027, f.nearT
+	}
+	if n400027 == 0 && (f.n409002 == 0 || f.inc != nil) {
 		return verdict{}, false
 	}
 	v := verdict{cause: ccDuplicateIdentity, incLine: -1}
 	var ev []string
-	if f.n400027 > 0 {
-		ev = append(ev, fmt.Sprintf("400027 ConnectionForcefullyClosedOnNewConnection ×%d around the disconnect (first at %s)", f.n400027, clock(f.dupT, f.ref)))
+	if n400027 > 0 {
+		ev = append(ev, fmt.Sprintf("400027 ConnectionForcefullyClosedOnNewConnection ×%d around the disconnect (first at %s)", n400027, clock(first, f.ref)))
 	}
 	if f.n409002 > 0 {
 		ev = append(ev, fmt.Sprintf("409002 LinkCreationConflict ×%d around the disconnect", f.n409002))
@@ -194,10 +202,10 @@ func (e *Engine) duplicateIdentity(f *facts) (verdict, bool) {
 	ev = append(ev, fmt.Sprintf("no 401003 within %ds", besideBefore))
 	v.evidence = f.reconnectWords(ev)
 	v.confidence = 0.7
-	if f.n400027 > 0 {
+	if n400027 > 0 {
 		v.confidence += 0.1
 	}
-	if f.n400027+f.n409002 > 1 {
+	if n400027+f.n409002 > 1 {
 		v.confidence += 0.1
 	}
 	return v, true

@@ -139,6 +139,10 @@ func TestRuleDuplicateIdentity(t *testing.T) {
 	inBurst := burst(30, true, at(hms(2, 0, 0)), "b")
 	bt := at(hms(2, 0, 0)).Add(time.Duration(5*150/30) * time.Second) // b-005's 404104
 	inBurst = append(inBurst, disconnect("b-005", bt.Add(-2*time.Second), event.CodeLinkCreationConflict, ""))
+	// b-005 again, its two clients knocking each other off: a kick 30 s
+	// before the burst took it, and one at the disconnect itself
+	kickBefore := append(burst(30, true, at(hms(2, 0, 0)), "b"), disconnect("b-005", bt.Add(-30*time.Second), event.CodeClosedOnNewConnection, ""))
+	kickAt := append(burst(30, true, at(hms(2, 0, 0)), "b"), disconnect("b-005", bt.Add(-time.Second), event.CodeClosedOnNewConnection, ""))
 	checkRule(t, (*Engine).duplicateIdentity, ccDuplicateIdentity, []ruleCase{
 		{name: "400027 around the disconnect", dev: "d", at: x, apply: true, line: "400027 ConnectionForcefullyClosedOnNewConnection ×1",
 			evs: []event.Event{connect("d", at(0), 0, ""), disconnect("d", x.Add(-time.Second), event.CodeClosedOnNewConnection, ""),
@@ -147,6 +151,12 @@ func TestRuleDuplicateIdentity(t *testing.T) {
 			evs: []event.Event{connect("d", at(0), 0, ""), disconnect("d", x.Add(-time.Second), event.CodeLinkCreationConflict, ""),
 				d404("d", x), connect("d", x.Add(2*time.Second), 0, "")}},
 		{name: "409002 of a device caught in a hub incident's burst", evs: inBurst, dev: "b-005", at: bt, apply: false},
+		{name: "a 400027 of an earlier kick, and a hub incident's burst caught the disconnect", evs: kickBefore, dev: "b-005", at: bt, apply: false},
+		{name: "a 400027 at the disconnect, inside a hub incident's burst", evs: kickAt, dev: "b-005", at: bt, apply: true,
+			line: "400027 ConnectionForcefullyClosedOnNewConnection ×1 around the disconnect (first at 12:00:24 UTC)"},
+		{name: "a 400027 30 s before, outside any incident", dev: "d", at: x, apply: true, line: "400027 ConnectionForcefullyClosedOnNewConnection ×1",
+			evs: []event.Event{connect("d", at(0), 0, ""), disconnect("d", x.Add(-30*time.Second), event.CodeClosedOnNewConnection, ""),
+				d404("d", x), connect("d", x.Add(2*time.Second), 0, "")}},
 		{name: "no duplicate-identity code", dev: "d", at: x, apply: false,
 			evs: []event.Event{connect("d", at(0), 0, ""), d404("d", x), connect("d", x.Add(2*time.Second), 0, "")}},
 	})
