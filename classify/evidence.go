@@ -323,7 +323,8 @@ func (e *Engine) gather(d *device, h *hub, i int, ref int64) facts {
 	f.gatherDuplicates()
 	f.inc = e.caughtIn(h, d, i)
 	f.prior, f.unknownAge = f.te.sdkPrior(h, t)
-	f.late = f.prior && (f.unknownAge && t-h.first > HubCutMax || f.te.outlived())
+	_, late := f.ageSpan()
+	f.late = f.prior && late
 	if f.unknownAge && !f.late && f.back() && !h.cuts.cutLikelier() {
 		f.prior, f.unknownAge, f.veto = false, false, true
 	}
@@ -369,6 +370,19 @@ func (d *device) returnedUnseen(t, to int64) int64 {
 		}
 	}
 	return 0
+}
+
+// ageSpan says where the token's age stands against a default token's
+// HubCutMax, for the hub's cut-off figures (cutKindOf) and the prior that
+// judges a late drop on them (sdkPrior): early, a token older than the
+// records within their first HubCutMax; late, one older than the records
+// past it, or on record past HubCutMax with no period shown (outlived).
+func (f *facts) ageSpan() (early, late bool) {
+	if f.te.connected < 0 && f.h.first != 0 {
+		early = f.t-f.h.first <= HubCutMax
+		return early, !early
+	}
+	return false, f.te.outlived()
 }
 
 // back reports whether the device is known to have come back after the

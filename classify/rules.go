@@ -113,13 +113,7 @@ func (e *Engine) finish(f *facts, v verdict) verdict {
 	v.figLine = f.figLine
 	v.reconnect, v.reconnectT = f.reconnect, f.reconnectT
 	v.age, v.hubCut, v.inSpan = f.te.connected, f.te.sdk.hubCut(), f.h.incidentAt(f.t) != nil
-	switch {
-	case f.te.connected < 0 && f.h.first != 0:
-		v.early = f.t-f.h.first <= HubCutMax
-		v.late = !v.early
-	case f.te.outlived():
-		v.late = true // on record
-	}
+	v.early, v.late = f.ageSpan()
 	if v.cause != ccHubTransient && f.inc != nil {
 		v.incident = f.inc
 		v.evidence = append(v.evidence, fmt.Sprintf("during hub incident %s, but the device's own evidence decides", incidentID(f.h.name, f.inc.idStart)))
